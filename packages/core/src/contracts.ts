@@ -1,0 +1,184 @@
+import type { TrackpipeError } from './errors.js';
+import type { TelemetryEvent } from './events.js';
+
+/** Why an event was dropped. Every drop is counted under one of these. */
+export type DropReason =
+  /** `record()` got something that is not an event. */
+  | 'invalid'
+  /** The queue was full (the overflow policy chose this event). */
+  | 'queue_full'
+  /** Recorded after `close()` was called. */
+  | 'closed'
+  /** The destination refused it permanently (bad request, auth). */
+  | 'rejected'
+  /** Alone, it was too large for the destination. */
+  | 'too_large'
+  /** It could not be serialized (cycle, BigInt). */
+  | 'unserializable'
+  /** Its batch was still failing when the retry budget ran out. */
+  | 'retries_exhausted'
+  /** `close()` reached its deadline before it was delivered. */
+  | 'shutdown_timeout';
+
+/** All drop reasons, in a stable order. */
+export const DROP_REASONS: readonly DropReason[] = [
+  'invalid',
+  'queue_full',
+  'closed',
+  'rejected',
+  'too_large',
+  'unserializable',
+  'retries_exhausted',
+  'shutdown_timeout',
+];
+
+/** What `flush()` and `close()` answer: what happened between the call and its end. */
+export interface FlushReport {
+  /** True when everything recorded before the call was settled (exported or dropped). */
+  readonly complete: boolean;
+  /** Events exported while the call ran. */
+  readonly exported: number;
+  /** Events dropped while the call ran, all reasons. */
+  readonly dropped: number;
+  /** Events dropped while the call ran, by reason (reasons with no drops are absent). */
+  readonly droppedByReason: Readonly<Partial<Record<DropReason, number>>>;
+  /** Events still queued or in flight when the call ended (0 after a complete close). */
+  readonly remaining: number;
+}
+
+/** Counts of failed exports by kind. */
+export interface FailureCounts {
+  /** The exporter answered `retry`. */
+  readonly retryable: number;
+  /** The exporter answered `reject`, threw, or answered nonsense. */
+  readonly permanent: number;
+  /** The export did not finish within `exportTimeoutMs`. */
+  readonly timeout: number;
+}
+
+/**
+ * A collector's figures. At every moment
+ * `recorded = exported + dropped + queued + inFlight`.
+ */
+export interface CollectorStats {
+  /** Calls to `record()`, valid or not. */
+  readonly recorded: number;
+  /** Events the destination accepted. */
+  readonly exported: number;
+  /** Events dropped, all reasons. */
+  readonly dropped: number;
+  /** Events dropped, by reason. */
+  readonly droppedByReason: Readonly<Record<DropReason, number>>;
+  /** Events waiting: in the queue, or in a batch waiting to be retried. */
+  readonly queued: number;
+  /** Events in batches being exported now. */
+  readonly inFlight: number;
+  /** Batches being exported now. */
+  readonly batchesInFlight: number;
+  /** The queue's capacity in events. */
+  readonly queueCapacity: number;
+  /** Retries scheduled. */
+  readonly retries: number;
+  /** Failed exports by kind. */
+  readonly failedExports: FailureCounts;
+  /** The most recent error, if any. */
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: number } | undefined;
+  /** Epoch ms of the last successful export, if any. */
+  readonly lastExportAt: number | undefined;
+}
+
+/** The application-facing side: record events, flush them, close. */
+export interface Collector<E extends TelemetryEvent = TelemetryEvent> {
+  /**
+   * Records one event. Synchronous and O(1): never awaits, never throws. Assigns `id` and `timestamp`
+   * when absent (the event object is updated in place and must not be mutated afterwards).
+   */
+  record(event: E): void;
+  /** Delivers (or drops, and says so) everything recorded before the call. */
+  flush(options?: { timeoutMs?: number }): Promise<FlushReport>;
+  /** Flushes, then releases resources. Later records count as dropped (`closed`). Idempotent. */
+  close(options?: { timeoutMs?: number }): Promise<FlushReport>;
+  /** The collector's figures; see {@link CollectorStats}. */
+  stats(): CollectorStats;
+}
+
+/** Serializes one event to its wire form (a JSON document by default). Throwing marks it unserializable. */
+export type Encoder<E> = (event: E) => string;
+
+/** One batch as the exporter receives it: the events and their encoded forms, index for index. */
+export interface ExportBatch<E> {
+  readonly events: readonly E[];
+  /** `encoded[i]` is `events[i]` serialized by the exporter's encoder. */
+  readonly encoded: readonly string[];
+  /** Sum of the UTF-8 byte lengths of `encoded`. */
+  readonly bytes: number;
+}
+
+/**
+ * What an export came to. Exporters classify; the processor acts (retries, splits, drops, counts).
+ * - `ok`: delivered.
+ * - `retry`: transient failure; try again after the backoff, or after `retryAfterMs` when given.
+ * - `reject`: permanent failure: all events, or only those at `indexes` (the rest were delivered), or
+ *   `count` unidentified events (partial success: the rest were delivered).
+ * - `too_large`: the batch is too large for the destination; the processor halves it.
+ */
+export type ExportResult =
+  | { readonly code: 'ok' }
+  | { readonly code: 'retry'; readonly retryAfterMs?: number; readonly error?: unknown }
+  | {
+      readonly code: 'reject';
+      readonly indexes?: readonly number[];
+      readonly count?: number;
+      readonly error?: unknown;
+    }
+  | { readonly code: 'too_large'; readonly error?: unknown };
+
+const OK: ExportResult = Object.freeze({ code: 'ok' });
+
+/** Constructors for {@link ExportResult}. */
+export const ExportResults = {
+  ok: (): ExportResult => OK,
+  retry: (options: { retryAfterMs?: number; error?: unknown } = {}): ExportResult => ({ code: 'retry', ...options }),
+  reject: (options: { indexes?: readonly number[]; count?: number; error?: unknown } = {}): ExportResult => ({
+    code: 'reject',
+    ...options,
+  }),
+  tooLarge: (options: { error?: unknown } = {}): ExportResult => ({ code: 'too_large', ...options }),
+} as const;
+
+/** Delivers batches somewhere. Never throws, never retries, never buffers: it classifies. */
+export interface Exporter<E> {
+  /** Names the exporter in logs and metric labels (bounded: not per event). */
+  readonly name: string;
+  /** How the processor serializes each event for this exporter. Default: `JSON.stringify`. */
+  readonly encoder?: Encoder<E>;
+  /**
+   * Sends one batch. Must resolve, not reject; must stop work when `signal` aborts (the processor
+   * has then already counted the export as timed out or abandoned).
+   */
+  export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult>;
+  /** Releases connections, files, clients. Called once, by `close()`. */
+  shutdown?(): Promise<void>;
+}
+
+/** Where the processor writes what it has to say. Keep secrets out: Trackpipe never logs events. */
+export interface Logger {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a processor tells observers (e.g. metrics) after each export attempt. Off the record() path. */
+export interface ExportObservation {
+  readonly pipeline: string;
+  readonly exporter: string;
+  readonly outcome: 'ok' | 'retry' | 'reject' | 'too_large' | 'timeout' | 'error';
+  readonly events: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+}
+
+/** Receives per-export observations. Must not throw (throws are swallowed). */
+export type ExportObserver = (observation: ExportObservation) => void;
+
+/** Receives every error the processor reports. */
+export type ErrorHandler = (error: TrackpipeError) => void;

@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+
+// UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, then 26 bits of a per-process counter
+// (method 1, "fixed-length dedicated counter") and 48 bits of per-process randomness. Ids are unique
+// across processes (random node part) and strictly increasing within one process, also when the clock
+// steps back, so they sort by record time.
+
+const HEX3: string[] = [];
+for (let i = 0; i < 4096; i++) HEX3.push(i.toString(16).padStart(3, '0'));
+const HEX1 = '0123456789abcdef';
+const COUNTER_LIMIT = 1 << 26;
+
+const node = `-${randomBytes(6).toString('hex')}`;
+let lastMs = -1;
+let counter = 0;
+let prefix = '';
+
+function setPrefix(ms: number): void {
+  const hex = ms.toString(16).padStart(12, '0');
+  prefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7`;
+  lastMs = ms;
+  counter = 0;
+}
+
+/** Returns a new UUIDv7 string; unique and time-ordered. `now` is the current epoch ms. */
+export function nextEventId(now: number = Date.now()): string {
+  if (now > lastMs) setPrefix(now);
+  else if (counter === COUNTER_LIMIT) setPrefix(lastMs + 1);
+  const c = counter++;
+  // 12 counter bits in rand_a, then the variant (0b10) with 2 counter bits, then 12 more counter bits.
+  return `${prefix}${HEX3[c >>> 14]}-${HEX1[8 | ((c >>> 12) & 3)]}${HEX3[c & 0xfff]}${node}`;
+}
+
+/** Reads the epoch milliseconds out of a UUIDv7 produced by {@link nextEventId}. */
+export function eventIdTime(id: string): number {
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}

@@ -1,0 +1,36 @@
+export { BatchProcessor } from './batch-processor.js';
+export type {
+  Collector,
+  CollectorStats,
+  DropReason,
+  Encoder,
+  ErrorHandler,
+  ExportBatch,
+  ExportObservation,
+  ExportObserver,
+  ExportResult,
+  Exporter,
+  FailureCounts,
+  FlushReport,
+  Logger,
+} from './contracts.js';
+export { DROP_REASONS, ExportResults } from './contracts.js';
+export { type ErrorCode, ErrorCodes, TrackpipeError, describeError, isRetriable } from './errors.js';
+export {
+  type AttributeValue,
+  type Attributes,
+  FLAG_EVALUATION_EVENT,
+  type FlagEvaluationEvent,
+  type Recorded,
+  type TelemetryEvent,
+  flagEvaluation,
+  isFlagEvaluation,
+} from './events.js';
+export { type ExportFunction, FunctionExporter, type FunctionExporterOptions } from './exporters/function.js';
+export { NdjsonExporter, type NdjsonExporterOptions } from './exporters/ndjson.js';
+export { FanoutCollector, mergeReports, sumStats } from './fanout.js';
+export { eventIdTime, nextEventId } from './id.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export { type BatchProcessorOptions, type ResolvedOptions, type RetryOptions, backoffDelay, resolveOptions } from './options.js';
+export { RingBuffer } from './ring.js';
+export { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';

@@ -1,0 +1,43 @@
+import type { Collector, Logger } from './contracts.js';
+import { consoleLogger } from './logger.js';
+
+/** Options of {@link closeOnSignals}. */
+export interface CloseOnSignalsOptions {
+  /** Signals to handle. Default `["SIGTERM", "SIGINT"]`. */
+  signals?: readonly NodeJS.Signals[];
+  /** Deadline passed to each collector's `close()`, in ms. Default: each collector's own. */
+  timeoutMs?: number;
+  /** Where the outcome is logged. Default: the console. */
+  logger?: Logger;
+}
+
+/**
+ * Opt-in: on SIGTERM/SIGINT, closes the given collectors, then lets the process exit. When no other
+ * listener for the signal remains, the signal is raised again so the process ends as it would have
+ * (exit status 128 + signal number); otherwise exiting is left to the other listeners.
+ * Returns a function that removes the handlers.
+ */
+export function closeOnSignals(collectors: readonly Collector<never>[], options: CloseOnSignalsOptions = {}): () => void {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const logger = options.logger ?? consoleLogger;
+  let closing: Promise<void> | undefined;
+  const remove = (): void => {
+    for (const signal of signals) process.removeListener(signal, handler);
+  };
+  function handler(signal: NodeJS.Signals): void {
+    closing ??= (async () => {
+      const close = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+      const reports = await Promise.allSettled(collectors.map((c) => c.close(close)));
+      let lost = 0;
+      for (const r of reports) {
+        if (r.status === 'fulfilled') lost += r.value.dropped;
+        else logger.error(`close() failed on ${signal}: ${String(r.reason)}`);
+      }
+      if (lost > 0) logger.warn(`closed ${collectors.length} collector(s) on ${signal}; ${lost} events dropped while closing`);
+      remove();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    })();
+  }
+  for (const signal of signals) process.on(signal, handler);
+  return remove;
+}
