@@ -1,3 +1,4 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type {
   Collector,
   CollectorStats,
@@ -91,6 +92,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
 
   readonly #queue: RingBuffer<Recorded<E>>;
   readonly #encode: Encoder<Recorded<E>>;
+  readonly #traceContext: boolean;
   readonly #observers: ExportObserver[] = [];
   /** Events that ever left the queue (drained into a batch, or dropped from its head). */
   #head = 0;
@@ -129,6 +131,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.name = this.options.name;
     this.#queue = new RingBuffer(this.options.maxQueueSize);
     this.#encode = exporter.encoder ?? defaultEncoder;
+    this.#traceContext = this.options.traceContext;
   }
 
   record(event: E): void {
@@ -150,6 +153,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.#invalid(`the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`);
       return;
     }
+    if (this.#traceContext && recorded.traceId === undefined) attachTraceContext(recorded);
     const queue = this.#queue;
     if (queue.size === queue.capacity) {
       this.#dropped.queue_full++;
@@ -621,6 +625,16 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       }
     }
   }
+}
+
+/** Copies the active span's ids onto the event (no-op without an SDK or an active, valid span). */
+function attachTraceContext(event: TelemetryEvent): void {
+  const span = trace.getActiveSpan();
+  if (span === undefined) return;
+  const context = span.spanContext();
+  if (!isSpanContextValid(context)) return;
+  event.traceId = context.traceId;
+  event.spanId = context.spanId;
 }
 
 function safeJson(value: unknown): string {

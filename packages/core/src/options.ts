@@ -42,6 +42,11 @@ export interface BatchProcessorOptions {
   logger?: Logger;
   /** Called with every error the processor reports (rejections, drops, timeouts). */
   onError?: ErrorHandler;
+  /**
+   * Attach the active OpenTelemetry span's `traceId` and `spanId` (read through `@opentelemetry/api`)
+   * to each recorded event that has none. Costs a context lookup per record. Default false.
+   */
+  traceContext?: boolean;
   /** Source of randomness for the jitter, in [0, 1). Default `Math.random`; tests pin it. */
   random?: () => number;
 }
@@ -61,6 +66,7 @@ export interface ResolvedOptions {
   readonly invalidWarningIntervalMs: number;
   readonly logger: Logger;
   readonly onError: ErrorHandler | undefined;
+  readonly traceContext: boolean;
   readonly random: () => number;
 }
 
@@ -122,6 +128,7 @@ export function resolveOptions(options: BatchProcessorOptions = {}): ResolvedOpt
     invalidWarningIntervalMs: duration('invalidWarningIntervalMs', options.invalidWarningIntervalMs, 60_000, 0),
     logger,
     onError: options.onError,
+    traceContext: options.traceContext === true,
     random: options.random ?? Math.random,
   };
 }

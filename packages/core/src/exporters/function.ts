@@ -1,6 +1,7 @@
 import type { Encoder, ExportBatch, ExportResult, Exporter } from '../contracts.js';
 import { ExportResults } from '../contracts.js';
 import { isRetriable } from '../errors.js';
+import type { Recorded, TelemetryEvent } from '../events.js';
 
 /**
  * The function a {@link FunctionExporter} wraps. Return nothing (or `ok`) on success, or any
@@ -20,7 +21,7 @@ export interface FunctionExporterOptions<E> {
 }
 
 /** Turns any async function that takes a batch into an Exporter: the simplest way to plug in an API. */
-export class FunctionExporter<E> implements Exporter<E> {
+export class FunctionExporter<E = Recorded<TelemetryEvent>> implements Exporter<E> {
   readonly name: string;
   readonly encoder: Encoder<E> | undefined;
   readonly #fn: ExportFunction<E>;

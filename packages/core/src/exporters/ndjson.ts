@@ -2,6 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { Encoder, ExportBatch, ExportResult, Exporter } from '../contracts.js';
 import { ExportResults } from '../contracts.js';
+import type { Recorded, TelemetryEvent } from '../events.js';
 
 /** Options of an {@link NdjsonExporter}. */
 export interface NdjsonExporterOptions<E> {
@@ -20,7 +21,7 @@ export interface NdjsonExporterOptions<E> {
 const TRANSIENT = new Set(['ENOSPC', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EIO', 'EINTR']);
 
 /** Writes each event as one JSON line to the console, a file or a stream. */
-export class NdjsonExporter<E> implements Exporter<E> {
+export class NdjsonExporter<E = Recorded<TelemetryEvent>> implements Exporter<E> {
   readonly name: string;
   readonly encoder: Encoder<E> | undefined;
   readonly #destination: 'stdout' | 'stderr' | { path: string } | Writable;

@@ -1,0 +1,462 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BatchProcessor, type BatchProcessorOptions, ExportResults, type Logger, type TrackpipeError } from '@trackpipe/core';
+import { ScriptedExporter, type Step, events, identityHolds } from './support/scripted-exporter.js';
+
+const quiet: Logger = { warn: () => undefined, error: () => undefined };
+
+function setup(options: BatchProcessorOptions = {}, ...steps: Step[]) {
+  const exporter = new ScriptedExporter(...steps);
+  const errors: TrackpipeError[] = [];
+  const processor = new BatchProcessor(exporter, {
+    logger: quiet,
+    onError: (e) => errors.push(e),
+    flushIntervalMs: 60_000,
+    ...options,
+  });
+  return { exporter, processor, errors };
+}
+
+/** Lets queued microtasks and promise chains run (fake timers do not advance). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('batching triggers', () => {
+  it('exports a full batch as soon as maxBatchSize events are queued', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10 });
+    for (const e of events(9)) processor.record(e);
+    await settle();
+    expect(exporter.calls).toHaveLength(0);
+    processor.record({ name: 'tenth' });
+    await settle();
+    expect(exporter.calls.map((c) => c.size)).toEqual([10]);
+    expect(processor.stats().exported).toBe(10);
+  });
+
+  it('exports a partial batch when the flush interval elapses', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10, flushIntervalMs: 1_000 });
+    for (const e of events(3)) processor.record(e);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(exporter.calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exporter.calls.map((c) => c.size)).toEqual([3]);
+  });
+
+  it('flush() exports a partial batch at once and reports it delivered', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10 });
+    for (const e of events(3)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toEqual({ complete: true, exported: 3, dropped: 0, droppedByReason: {}, remaining: 0 });
+    expect(exporter.calls.map((c) => c.size)).toEqual([3]);
+  });
+
+  it('closes a batch before it would exceed maxBatchBytes', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 100, maxBatchBytes: 350 });
+    const padded = events(10).map((e) => ({ ...e, attributes: { pad: 'x'.repeat(80) } }));
+    for (const e of padded) processor.record(e);
+    await processor.flush();
+    const sizes = exporter.calls.map((c) => c.size);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(Math.max(...sizes)).toBeLessThan(10);
+    expect(sizes.length).toBeGreaterThan(2);
+  });
+
+  it('sends a single event larger than maxBatchBytes alone', async () => {
+    const { exporter, processor } = setup({ maxBatchBytes: 50 });
+    processor.record({ name: 'big', attributes: { pad: 'y'.repeat(200) } });
+    processor.record({ name: 'small' });
+    await processor.flush();
+    expect(exporter.calls.map((c) => c.size)).toEqual([1, 1]);
+    expect(processor.stats().exported).toBe(2);
+  });
+
+  it('close() exports what is queued and shuts the exporter down', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10 });
+    for (const e of events(5)) processor.record(e);
+    const report = await processor.close();
+    expect(report.complete).toBe(true);
+    expect(report.exported).toBe(5);
+    expect(exporter.shutdownCalls).toBe(1);
+  });
+
+  it('assigns a unique id and a timestamp to events that have none, and keeps given ones', async () => {
+    const { exporter, processor } = setup();
+    processor.record({ name: 'a' });
+    processor.record({ name: 'b', id: 'given', timestamp: 42 });
+    await processor.flush();
+    const [a, b] = exporter.delivered;
+    expect(a?.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a?.timestamp).toBe(Date.now());
+    expect(b).toMatchObject({ id: 'given', timestamp: 42 });
+  });
+});
+
+describe('overflow', () => {
+  it.each([
+    ['drop-oldest', ['e3', 'e4', 'e5', 'e6', 'e7']],
+    ['drop-newest', ['e0', 'e1', 'e2', 'e3', 'e4']],
+  ] as const)('%s drops exactly the overflow and keeps %j', async (overflow, kept) => {
+    const { exporter, processor } = setup({ maxQueueSize: 5, maxBatchSize: 5, overflow });
+    for (const e of events(8)) processor.record(e); // synchronously: no export can start in between
+    expect(processor.stats()).toMatchObject({ recorded: 8, queued: 5, dropped: 3 });
+    expect(processor.stats().droppedByReason.queue_full).toBe(3);
+    await processor.flush();
+    expect(exporter.delivered.map((e) => e.name)).toEqual(kept);
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+
+  it('clamps maxBatchSize to maxQueueSize with a warning', () => {
+    const warn = vi.fn();
+    const processor = new BatchProcessor(new ScriptedExporter(), { maxQueueSize: 5, maxBatchSize: 10, logger: { warn, error: vi.fn() } });
+    expect(processor.options.maxBatchSize).toBe(5);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('maxBatchSize'));
+  });
+});
+
+describe('retry', () => {
+  it('follows the exponential schedule: ceilings 100, 200, 400, then capped at 500 ms', async () => {
+    const { exporter, processor } = setup(
+      { retry: { initialBackoffMs: 100, multiplier: 2, maxBackoffMs: 500 }, random: () => 0.999_999 },
+      ExportResults.retry(),
+      ExportResults.retry(),
+      ExportResults.retry(),
+      ExportResults.retry(),
+    );
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect((await flushed).complete).toBe(true);
+    const gaps = exporter.calls.slice(1).map((c, i) => c.at - exporter.calls[i]!.at);
+    expect(gaps).toEqual([99, 199, 399, 499]);
+    expect(processor.stats()).toMatchObject({ exported: 1, retries: 4, failedExports: { retryable: 4, permanent: 0, timeout: 0 } });
+  });
+
+  it('draws each delay uniformly below its ceiling (full jitter)', async () => {
+    const draws: number[] = [];
+    const random = () => {
+      const r = Math.random();
+      draws.push(r);
+      return r;
+    };
+    const steps = Array.from({ length: 12 }, () => ExportResults.retry());
+    const { exporter, processor } = setup({ retry: { initialBackoffMs: 100, multiplier: 2, maxBackoffMs: 1_600 }, random }, ...steps);
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(30_000);
+    await flushed;
+    const gaps = exporter.calls.slice(1).map((c, i) => c.at - exporter.calls[i]!.at);
+    expect(gaps).toHaveLength(12);
+    gaps.forEach((gap, attempt) => {
+      const ceiling = Math.min(1_600, 100 * 2 ** attempt);
+      expect(gap).toBeGreaterThanOrEqual(0);
+      expect(gap).toBeLessThan(ceiling);
+      expect(gap).toBe(Math.floor(draws[attempt]! * ceiling));
+    });
+  });
+
+  it('starts again from the initial ceiling after a success', async () => {
+    const { exporter, processor } = setup(
+      { retry: { initialBackoffMs: 100, maxBackoffMs: 10_000 }, random: () => 0.5 },
+      ExportResults.retry(),
+      ExportResults.retry(),
+      ExportResults.ok(),
+      ExportResults.retry(),
+    );
+    processor.record({ name: 'a' });
+    const first = processor.flush();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await first;
+    processor.record({ name: 'b' });
+    const second = processor.flush();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await second;
+    const at = exporter.calls.map((c) => c.at);
+    expect([at[1]! - at[0]!, at[2]! - at[1]!, at[4]! - at[3]!]).toEqual([50, 100, 50]);
+  });
+
+  it('waits exactly retryAfterMs when the exporter passes Retry-After', async () => {
+    const { exporter, processor } = setup({}, ExportResults.retry({ retryAfterMs: 7_000 }));
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(6_999);
+    expect(exporter.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exporter.calls).toHaveLength(2);
+    expect((await flushed).exported).toBe(1);
+  });
+
+  it('backs off the whole exporter: no new batch starts while a failed one waits', async () => {
+    const { exporter, processor } = setup(
+      { maxBatchSize: 2, maxConcurrentExports: 2, random: () => 0.999 },
+      ExportResults.retry({ retryAfterMs: 5_000 }),
+    );
+    for (const e of events(10)) processor.record(e);
+    await settle();
+    // Two batches started together; the first failed, the second succeeded; the rest must wait.
+    expect(exporter.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(exporter.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await processor.flush();
+    expect(exporter.calls[2]!.ids).toEqual(exporter.calls[0]!.ids); // the failed batch goes first
+    expect(processor.stats().exported).toBe(10);
+  });
+
+  it('drops a batch with retries_exhausted when its retry budget runs out', async () => {
+    const { exporter, processor, errors } = setup({ retry: { initialBackoffMs: 100, maxBackoffMs: 100, maxElapsedMs: 1_000 }, random: () => 0.999 });
+    exporter.fallback = ExportResults.retry();
+    for (const e of events(3)) processor.record(e);
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(2_000);
+    const report = await flushed;
+    expect(report).toMatchObject({ complete: true, exported: 0, droppedByReason: { retries_exhausted: 3 } });
+    expect(exporter.calls.length).toBeGreaterThanOrEqual(10);
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED']);
+  });
+
+  it('aborts an export after exportTimeoutMs, counts a timeout and retries', async () => {
+    const { exporter, processor } = setup({ exportTimeoutMs: 500, random: () => 0 }, 'hang');
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(499);
+    expect(processor.stats().inFlight).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await flushed;
+    expect(exporter.calls).toHaveLength(2);
+    expect(processor.stats()).toMatchObject({ exported: 1, failedExports: { timeout: 1 } });
+  });
+});
+
+describe('permanent failures', () => {
+  it('drops a rejected batch as rejected, reports it and does not retry', async () => {
+    const { exporter, processor, errors } = setup({}, ExportResults.reject({ error: new Error('HTTP 400') }));
+    for (const e of events(4)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 0, dropped: 4, droppedByReason: { rejected: 4 } });
+    expect(exporter.calls).toHaveLength(1);
+    expect(errors[0]?.code).toBe('TRACKPIPE_ERR_EXPORT_REJECTED');
+    expect(errors[0]?.message).toContain('HTTP 400');
+  });
+
+  it('drops only the events at the rejected indexes; the rest count as exported', async () => {
+    const { exporter, processor } = setup({}, ExportResults.reject({ indexes: [1, 3] }));
+    for (const e of events(5)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toMatchObject({ exported: 3, droppedByReason: { rejected: 2 } });
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e2', 'e4']);
+  });
+
+  it('counts a partial success that rejects a number of unidentified events', async () => {
+    const { processor } = setup({}, ExportResults.reject({ count: 2 }));
+    for (const e of events(5)) processor.record(e);
+    expect(await processor.flush()).toMatchObject({ exported: 3, droppedByReason: { rejected: 2 } });
+  });
+
+  it.each([
+    ['throws', 'throw' as const],
+    ['answers something that is not an ExportResult', (() => ({ code: 'nope' })) as unknown as Step],
+  ])('drops the batch when the exporter %s, and goes on with the next', async (_, step) => {
+    const { processor, errors } = setup({ maxBatchSize: 2 }, step);
+    for (const e of events(4)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toMatchObject({ exported: 2, droppedByReason: { rejected: 2 } });
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_FAILED']);
+    expect(processor.stats().failedExports.permanent).toBe(1);
+  });
+});
+
+describe('too large', () => {
+  it('halves a batch until each part fits', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 16, maxConcurrentExports: 1 });
+    exporter.fallback = (b) => (b.events.length > 3 ? ExportResults.tooLarge() : ExportResults.ok());
+    for (const e of events(16)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 16, dropped: 0 });
+    expect(exporter.calls.map((c) => c.size)).toEqual([16, 8, 4, 2, 2, 4, 2, 2, 8, 4, 2, 2, 4, 2, 2]);
+    expect(exporter.delivered.map((e) => e.name)).toEqual(events(16).map((e) => e.name));
+  });
+
+  it('halves down to one event and drops that event alone as too_large', async () => {
+    const { exporter, processor, errors } = setup({ maxBatchSize: 8 });
+    exporter.fallback = (b) => (b.events.some((e) => e.name === 'e5') ? ExportResults.tooLarge() : ExportResults.ok());
+    for (const e of events(8)) processor.record(e);
+    const report = await processor.flush();
+    expect(report).toMatchObject({ exported: 7, droppedByReason: { too_large: 1 } });
+    expect(exporter.delivered.map((e) => e.name).sort()).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e6', 'e7']);
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_TOO_LARGE']);
+  });
+});
+
+describe('serialization', () => {
+  it('drops an unserializable event (a cycle, a BigInt) alone; the rest of its batch goes on', async () => {
+    const { exporter, processor, errors } = setup();
+    const cyclic: Record<string, unknown> = { name: 'cyclic' };
+    cyclic.self = cyclic;
+    processor.record({ name: 'a' });
+    processor.record(cyclic as never);
+    processor.record({ name: 'b', attributes: { n: 10n } as never });
+    processor.record({ name: 'c' });
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 2, droppedByReason: { unserializable: 2 } });
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['a', 'c']);
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', 'TRACKPIPE_ERR_EVENT_UNSERIALIZABLE']);
+  });
+
+  it('passes each event serialized by the exporter encoder, with the batch byte size', async () => {
+    const exporter = new ScriptedExporter();
+    const seen: { encoded: readonly string[]; bytes: number }[] = [];
+    exporter.fallback = (b) => (seen.push({ encoded: b.encoded, bytes: b.bytes }), ExportResults.ok());
+    const withEncoder = Object.assign(exporter, { encoder: (e: { name: string }) => `<${e.name}é>` });
+    const processor = new BatchProcessor(withEncoder, { logger: quiet });
+    processor.record({ name: 'a' });
+    processor.record({ name: 'bc' });
+    await processor.flush();
+    expect(seen).toEqual([{ encoded: ['<aé>', '<bcé>'], bytes: 5 + 6 }]);
+  });
+});
+
+describe('invalid input', () => {
+  it('drops invalid events with reason invalid, never throws, and warns at most once per interval', async () => {
+    const warn = vi.fn();
+    const processor = new BatchProcessor(new ScriptedExporter(), { logger: { warn, error: vi.fn() }, invalidWarningIntervalMs: 10_000 });
+    const bad = [null, undefined, 42, 'text', {}, { name: '' }, { name: 7 }];
+    for (const b of bad) expect(() => processor.record(b as never)).not.toThrow();
+    expect(processor.stats()).toMatchObject({ recorded: 7, dropped: 7, droppedByReason: { invalid: 7 }, queued: 0 });
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]?.[0]).toContain('TRACKPIPE_ERR_EVENT_INVALID');
+    await vi.advanceTimersByTimeAsync(10_000);
+    processor.record(null as never);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn.mock.calls[1]?.[0]).toContain('6 more since the last warning');
+  });
+
+  it('drops a frozen event without an id as invalid instead of throwing', () => {
+    const { processor } = setup();
+    expect(() => processor.record(Object.freeze({ name: 'frozen' }))).not.toThrow();
+    expect(processor.stats().droppedByReason.invalid).toBe(1);
+  });
+
+  it.each([
+    [{ maxBatchSize: 0 }, 'maxBatchSize'],
+    [{ maxQueueSize: 1.5 }, 'maxQueueSize'],
+    [{ exportTimeoutMs: -1 }, 'exportTimeoutMs'],
+    [{ flushIntervalMs: Number.NaN }, 'flushIntervalMs'],
+    [{ maxConcurrentExports: 0 }, 'maxConcurrentExports'],
+    [{ overflow: 'drop-random' }, 'overflow'],
+    [{ retry: { maxElapsedMs: -5 } }, 'retry.maxElapsedMs'],
+    [{ retry: { multiplier: 0.5 } }, 'retry.multiplier'],
+  ] as const)('rejects %j at construction, naming %s', (options, name) => {
+    expect(() => new BatchProcessor(new ScriptedExporter(), options as BatchProcessorOptions)).toThrow(
+      expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(`${name} must be`) }),
+    );
+  });
+
+  it('rejects an exporter without an export method', () => {
+    expect(() => new BatchProcessor({ name: 'x' } as never)).toThrow(/export\(batch, signal\)/);
+  });
+});
+
+describe('close', () => {
+  it('delivers everything recorded before it', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 100 });
+    for (const e of events(1_000)) processor.record(e);
+    const report = await processor.close();
+    expect(report).toMatchObject({ complete: true, exported: 1_000, dropped: 0, remaining: 0 });
+    expect(new Set(exporter.delivered.map((e) => e.id)).size).toBe(1_000);
+  });
+
+  it('drops and counts what is left when its deadline passes, and aborts the export in flight', async () => {
+    const { exporter, processor, errors } = setup({ maxBatchSize: 10, exportTimeoutMs: 60_000 });
+    exporter.fallback = 'hang';
+    const signals: AbortSignal[] = [];
+    const originalExport = exporter.export.bind(exporter);
+    exporter.export = (batch, signal) => (signals.push(signal), originalExport(batch, signal));
+    for (const e of events(25)) processor.record(e);
+    const closing = processor.close({ timeoutMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(1_000);
+    const report = await closing;
+    expect(report).toMatchObject({ complete: false, exported: 0, dropped: 25, droppedByReason: { shutdown_timeout: 25 }, remaining: 0 });
+    expect(signals).toHaveLength(2); // two concurrent exports were in flight
+    expect(signals.every((s) => s.aborted)).toBe(true);
+    expect(errors.map((e) => e.code)).toContain('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT');
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+
+  it('keeps retrying while closing until the deadline', async () => {
+    const { exporter, processor } = setup({ random: () => 0.999 }, ExportResults.retry(), ExportResults.retry());
+    processor.record({ name: 'x' });
+    const closing = processor.close({ timeoutMs: 10_000 });
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(await closing).toMatchObject({ complete: true, exported: 1 });
+    expect(exporter.calls).toHaveLength(3);
+  });
+
+  it('counts records after close as dropped (closed) without throwing', async () => {
+    const { processor } = setup();
+    await processor.close();
+    for (const e of events(3)) expect(() => processor.record(e)).not.toThrow();
+    expect(processor.stats()).toMatchObject({ recorded: 3, dropped: 3, droppedByReason: { closed: 3 } });
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+
+  it('is idempotent: every call answers the same report and the exporter shuts down once', async () => {
+    const { exporter, processor } = setup();
+    processor.record({ name: 'x' });
+    const [a, b] = await Promise.all([processor.close(), processor.close()]);
+    expect(a).toBe(b);
+    expect(await processor.close()).toBe(a);
+    expect(exporter.shutdownCalls).toBe(1);
+  });
+});
+
+describe('flush', () => {
+  it('answers concurrent calls once the events are delivered, exporting each event once', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 4 });
+    for (const e of events(10)) processor.record(e);
+    const reports = await Promise.all([processor.flush(), processor.flush(), processor.flush()]);
+    for (const r of reports) expect(r.complete).toBe(true);
+    expect(exporter.delivered).toHaveLength(10);
+    expect(new Set(exporter.delivered.map((e) => e.id)).size).toBe(10);
+  });
+
+  it('waits for an export already in flight', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10 }, 'hold');
+    for (const e of events(10)) processor.record(e);
+    await settle();
+    expect(exporter.heldCount).toBe(1);
+    for (const e of events(3, 10)) processor.record(e);
+    let done = false;
+    const flushed = processor.flush().then((r) => ((done = true), r));
+    await settle();
+    expect(done).toBe(false);
+    exporter.release();
+    expect(await flushed).toMatchObject({ complete: true, exported: 13 });
+  });
+
+  it('does not wait for events recorded after the call', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 5 }, ExportResults.ok(), 'hold');
+    for (const e of events(5)) processor.record(e);
+    const flushed = processor.flush();
+    for (const e of events(5, 5)) processor.record(e);
+    expect((await flushed).complete).toBe(true);
+    await settle();
+    expect(exporter.heldCount).toBe(1);
+    exporter.release();
+    await processor.flush();
+  });
+
+  it('answers complete: false when its timeout passes first', async () => {
+    const { processor } = setup({}, 'hold');
+    processor.record({ name: 'x' });
+    const flushed = processor.flush({ timeoutMs: 100 });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await flushed).toMatchObject({ complete: false, exported: 0, remaining: 1 });
+  });
+});
