@@ -14,7 +14,7 @@ import type {
 import { DROP_REASONS } from './contracts.js';
 import { describeError, type ErrorCode, TrackpipeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
-import { nextEventId } from './id.js';
+import { nextEventId, recordTime } from './id.js';
 import { backoffDelay, type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { RingBuffer } from './ring.js';
 
@@ -147,7 +147,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     }
     const recorded = event as Recorded<E>;
     try {
-      if (recorded.timestamp === undefined) recorded.timestamp = Date.now();
+      if (recorded.timestamp === undefined) recorded.timestamp = recordTime();
       if (recorded.id === undefined) recorded.id = nextEventId(recorded.timestamp);
     } catch (error) {
       this.#invalid(`the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`);

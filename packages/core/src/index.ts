@@ -29,7 +29,7 @@ export {
 export { type ExportFunction, FunctionExporter, type FunctionExporterOptions } from './exporters/function.js';
 export { NdjsonExporter, type NdjsonExporterOptions } from './exporters/ndjson.js';
 export { FanoutCollector, mergeReports, sumStats } from './fanout.js';
-export { eventIdTime, nextEventId } from './id.js';
+export { eventIdTime, nextEventId, recordTime } from './id.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export { type BatchProcessorOptions, type ResolvedOptions, type RetryOptions, backoffDelay, resolveOptions } from './options.js';
 export { RingBuffer } from './ring.js';

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { RingBuffer, eventIdTime, nextEventId } from '@trackpipe/core';
+import { describe, expect, it, vi } from 'vitest';
+import { RingBuffer, eventIdTime, nextEventId, recordTime } from '@trackpipe/core';
 
 describe('nextEventId', () => {
   it('produces unique UUIDv7 strings that sort in creation order', () => {
@@ -14,6 +14,25 @@ describe('nextEventId', () => {
     const b = nextEventId(1_000_000_000_000); // clock went back
     expect(eventIdTime(a)).toBe(2_000_000_000_000);
     expect(b > a).toBe(true);
+  });
+});
+
+describe('recordTime', () => {
+  it('reads the clock afresh in every new task and at least every 64 calls', async () => {
+    vi.useFakeTimers({ now: 1_000 });
+    try {
+      await Promise.resolve();
+      expect(recordTime()).toBe(1_000);
+      vi.setSystemTime(2_000);
+      const within = Array.from({ length: 63 }, () => recordTime());
+      expect(new Set(within)).toEqual(new Set([1_000])); // the same synchronous run reuses it…
+      expect(recordTime()).toBe(2_000); // …for at most 64 calls
+      vi.setSystemTime(3_000);
+      await Promise.resolve(); // a new task
+      expect(recordTime()).toBe(3_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
