@@ -1,0 +1,468 @@
+import {
+  type Collector,
+  type CollectorStats,
+  DROP_REASONS,
+  type DropReason,
+  type FlagEvaluationEvent,
+  type FlushReport,
+  type Recorded,
+  type TelemetryEvent,
+  TrackpipeError,
+  describeError,
+  nextEventId,
+} from '@trackpipe/core';
+
+/** Options of a {@link MemoryCollector}. */
+export interface MemoryCollectorOptions {
+  /** Events kept at most; when the ring is full the oldest event is discarded. Default 10 000. */
+  maxSize?: number;
+  /** Default `timeoutMs` of {@link MemoryCollector.waitFor}. Default 4 000 (below vitest's 5 s test timeout). */
+  waitForTimeoutMs?: number;
+}
+
+/** Selects events. Every field given must match (they are ANDed); no field matches everything. */
+export interface EventFilter<E extends TelemetryEvent> {
+  /** Only events whose `flagKey` equals this (flag evaluation events). */
+  flagKey?: string;
+  /** Only events whose `name` equals this. */
+  name?: string;
+  /** Only events for which this returns true. */
+  where?: (event: Recorded<E>) => boolean;
+}
+
+/** A query of {@link MemoryCollector.getEvents}. */
+export interface EventQuery<E extends TelemetryEvent> extends EventFilter<E> {
+  /** Keep only the most recent `limit` matching events (still returned oldest first). Default: all. */
+  limit?: number;
+}
+
+/** Options of {@link MemoryCollector.waitFor}: a filter the awaited events must also match, and a deadline. */
+export interface WaitForOptions<E extends TelemetryEvent> extends EventFilter<E> {
+  /** Reject after this many ms. Default: the collector's `waitForTimeoutMs` (4 000). */
+  timeoutMs?: number;
+}
+
+/** How many recent events a waitFor failure message lists. */
+const SHOWN_ON_FAILURE = 5;
+
+interface Waiter<E extends TelemetryEvent> {
+  /** Matches the awaited events (the filter, and the predicate in the predicate form). */
+  readonly matches: (event: Recorded<E>) => boolean;
+  /** Count form: matching events that must be held. Undefined in the predicate form. */
+  readonly count: number | undefined;
+  /** Count form: matching events held now. */
+  held: number;
+  readonly describe: string;
+  readonly resolve: (value: Recorded<E> | Recorded<E>[]) => void;
+  readonly reject: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+  readonly timeoutMs: number;
+}
+
+function positiveInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer >= 1 (got ${shown(value)})`, {
+      details: { option },
+    });
+  }
+  return value;
+}
+
+function nonNegative(option: string, value: unknown, fallback: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    const rule = integer ? 'an integer >= 0' : 'a finite number >= 0';
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${shown(value)})`, { details: { option } });
+  }
+  return value;
+}
+
+function invalidReason(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return `expected an event object, got ${value === null ? 'null' : typeof value}`;
+  const name = (value as { name?: unknown }).name;
+  if (typeof name !== 'string' || name === '') return 'the event has no name (a non-empty string is required)';
+  return undefined;
+}
+
+/** A filter as one function, or undefined when it selects everything. */
+function compile<E extends TelemetryEvent>(filter: EventFilter<E> | undefined): ((event: Recorded<E>) => boolean) | undefined {
+  if (filter === undefined) return undefined;
+  const { flagKey, name, where } = filter;
+  if (flagKey === undefined && name === undefined && where === undefined) return undefined;
+  return (event) =>
+    (name === undefined || event.name === name) &&
+    (flagKey === undefined || (event as { flagKey?: unknown }).flagKey === flagKey) &&
+    (where === undefined || where(event));
+}
+
+function describeFilter<E extends TelemetryEvent>(filter: EventFilter<E>): string {
+  const parts: string[] = [];
+  if (filter.name !== undefined) parts.push(`name ${JSON.stringify(filter.name)}`);
+  if (filter.flagKey !== undefined) parts.push(`flagKey ${JSON.stringify(filter.flagKey)}`);
+  if (filter.where !== undefined) parts.push('where()');
+  return parts.length === 0 ? '' : ` matching ${parts.join(', ')}`;
+}
+
+/** `name` or `name[flagKey]`: how a failure message shows one event. */
+function label(event: TelemetryEvent): string {
+  const flagKey = (event as { flagKey?: unknown }).flagKey;
+  return typeof flagKey === 'string' ? `${event.name}[${flagKey}]` : event.name;
+}
+
+const EMPTY_REPORT: FlushReport = Object.freeze({
+  complete: true,
+  exported: 0,
+  dropped: 0,
+  droppedByReason: Object.freeze({}),
+  remaining: 0,
+});
+
+/**
+ * An in-memory {@link Collector} for development and tests: a bounded ring of the most recent events
+ * with a query API and {@link MemoryCollector.waitFor} for asynchronous code.
+ *
+ * `record()` is synchronous, O(1) and never throws: it assigns `id` and `timestamp` when absent (like
+ * `BatchProcessor`) and stores the event; when the ring is full the oldest event is discarded.
+ *
+ * Accounting (`recorded = exported + dropped + queued + inFlight`, `queued` and `inFlight` always 0):
+ * an event stored in the ring counts as `exported` (delivered into memory); invalid input is dropped
+ * as `invalid`, records after `close()` as `closed`. An event the full ring discards to make room had
+ * been delivered already: it is counted in {@link MemoryCollector.evicted}, not as a drop, so every
+ * figure only grows. `clear()` and `close()` release events without changing the figures.
+ *
+ * The type parameter defaults to {@link FlagEvaluationEvent}; use `new MemoryCollector<TelemetryEvent>()`
+ * (or your own event type) for other events.
+ */
+export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> implements Collector<E> {
+  /** Capacity of the ring. */
+  readonly maxSize: number;
+  readonly #waitForTimeoutMs: number;
+  /** The ring: `#size` events from `#head`, wrapping at `maxSize`. */
+  #items: (Recorded<E> | undefined)[];
+  #head = 0;
+  #size = 0;
+  #recorded = 0;
+  /** Events delivered into memory and not evicted since. */
+  #exported = 0;
+  #evicted = 0;
+  readonly #dropped: Record<DropReason, number>;
+  #lastError: CollectorStats['lastError'];
+  #lastExportAt: number | undefined;
+  readonly #waiters: Waiter<E>[] = [];
+  #closed = false;
+
+  constructor(options: MemoryCollectorOptions = {}) {
+    this.maxSize = positiveInteger('maxSize', options.maxSize, 10_000);
+    this.#waitForTimeoutMs = nonNegative('waitForTimeoutMs', options.waitForTimeoutMs, 4_000, false);
+    this.#items = new Array<Recorded<E> | undefined>(this.maxSize);
+    const dropped = {} as Record<DropReason, number>;
+    for (const reason of DROP_REASONS) dropped[reason] = 0;
+    this.#dropped = dropped;
+  }
+
+  /** Events held now (at most `maxSize`). */
+  /** Events the full ring discarded to make room for newer ones (they had been stored, so not drops). */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Records one event: O(1), never throws. Assigns `id` and `timestamp` when absent (in place). Invalid
+   * input (null, not an object, no name) is dropped as `invalid`; after `close()` events are dropped as
+   * `closed`. A full ring discards its oldest event (counted in `evicted`).
+   */
+  record(event: E): void {
+    this.#recorded++;
+    if (this.#closed) {
+      this.#dropped.closed++;
+      return;
+    }
+    const problem = invalidReason(event);
+    if (problem !== undefined) {
+      this.#invalid(problem);
+      return;
+    }
+    const recorded = event as Recorded<E>;
+    const now = Date.now();
+    try {
+      if (recorded.timestamp === undefined) recorded.timestamp = now;
+      if (recorded.id === undefined) recorded.id = nextEventId(recorded.timestamp);
+    } catch (error) {
+      this.#invalid(`the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`);
+      return;
+    }
+    const items = this.#items;
+    let evicted: Recorded<E> | undefined;
+    if (this.#size === this.maxSize) {
+      const head = this.#head;
+      evicted = items[head];
+      items[head] = recorded;
+      this.#head = head + 1 === this.maxSize ? 0 : head + 1;
+      this.#evicted++;
+    } else {
+      let i = this.#head + this.#size;
+      if (i >= this.maxSize) i -= this.maxSize;
+      items[i] = recorded;
+      this.#size++;
+    }
+    this.#exported++;
+    this.#lastExportAt = now;
+    if (this.#waiters.length !== 0) this.#notify(recorded, evicted);
+  }
+
+  /**
+   * The events held that match `query`, oldest first, as a new array (later records do not change it).
+   * With `limit`, only the most recent `limit` matching events. The event objects are the recorded ones:
+   * do not mutate them.
+   */
+  getEvents(query: EventQuery<E> = {}): Recorded<E>[] {
+    const limit = nonNegative('limit', query.limit, Number.POSITIVE_INFINITY, true);
+    const matches = compile(query);
+    const size = this.#size;
+    if (limit >= size && matches === undefined) {
+      const all = new Array<Recorded<E>>(size);
+      for (let i = 0; i < size; i++) all[i] = this.#at(i);
+      return all;
+    }
+    const picked: Recorded<E>[] = [];
+    for (let i = size - 1; i >= 0 && picked.length < limit; i--) {
+      const event = this.#at(i);
+      if (matches === undefined || matches(event)) picked.push(event);
+    }
+    return picked.reverse();
+  }
+
+  /** How many events held match `filter` (all held events without one). */
+  count(filter?: EventFilter<E>): number {
+    const matches = compile(filter);
+    if (matches === undefined) return this.#size;
+    let n = 0;
+    for (let i = 0; i < this.#size; i++) if (matches(this.#at(i))) n++;
+    return n;
+  }
+
+  /** The most recent event matching `filter`, or undefined. */
+  last(filter?: EventFilter<E>): Recorded<E> | undefined {
+    return this.getEvents({ ...filter, limit: 1 })[0];
+  }
+
+  /**
+   * Discards every event held and returns how many there were. The figures in `stats()` do not change.
+   * Pending `waitFor(count)` calls count again from zero.
+   */
+  clear(): number {
+    const n = this.#size;
+    this.#items.fill(undefined);
+    this.#head = 0;
+    this.#size = 0;
+    for (const waiter of this.#waiters) waiter.held = 0;
+    return n;
+  }
+
+  /**
+   * Waits until `count` events matching the filter in `options` are held, and resolves with the matching
+   * events (oldest first). Resolves at once when they already are.
+   */
+  waitFor(count: number, options?: WaitForOptions<E>): Promise<Recorded<E>[]>;
+  /**
+   * Waits until an event for which `predicate` returns true (and which matches the filter in `options`)
+   * is held or recorded, and resolves with it (the most recent such event held, when there is one already).
+   */
+  waitFor(predicate: (event: Recorded<E>) => boolean, options?: WaitForOptions<E>): Promise<Recorded<E>>;
+  /**
+   * Resolves as soon as a `record()` makes the condition true (no polling). Rejects after `timeoutMs`,
+   * or when the collector is closed, with a message that says what it saw: events held and recorded,
+   * and the last few names and flag keys.
+   */
+  waitFor(
+    condition: number | ((event: Recorded<E>) => boolean),
+    options: WaitForOptions<E> = {},
+  ): Promise<Recorded<E>[] | Recorded<E>> {
+    try {
+      return this.#waitFor(condition, options);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(describeError(error)));
+    }
+  }
+
+  /** Resolves at once: every event is settled when `record()` returns. The report is complete and empty. */
+  flush(_options?: { timeoutMs?: number }): Promise<FlushReport> {
+    return Promise.resolve(EMPTY_REPORT);
+  }
+
+  /**
+   * Releases the events held; later records are ignored and counted as dropped (`closed`); pending
+   * `waitFor` calls reject. Idempotent; resolves at once with a complete, empty report.
+   */
+  close(_options?: { timeoutMs?: number }): Promise<FlushReport> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const waiter of this.#waiters.splice(0)) {
+        this.#fail(waiter, `the collector was closed while waiting for ${waiter.describe}`);
+      }
+      this.#items = [];
+      this.#head = 0;
+      this.#size = 0;
+    }
+    return Promise.resolve(EMPTY_REPORT);
+  }
+
+  /** The collector's figures; see the class comment for how ring evictions are counted. */
+  stats(): CollectorStats {
+    let dropped = 0;
+    for (const reason of DROP_REASONS) dropped += this.#dropped[reason];
+    return {
+      recorded: this.#recorded,
+      exported: this.#exported,
+      dropped,
+      droppedByReason: { ...this.#dropped },
+      queued: 0,
+      inFlight: 0,
+      batchesInFlight: 0,
+      queueCapacity: this.maxSize,
+      retries: 0,
+      failedExports: { retryable: 0, permanent: 0, timeout: 0 },
+      lastError: this.#lastError,
+      lastExportAt: this.#lastExportAt,
+    };
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  /** The i-th event held, oldest first; `i < #size`. */
+  #at(i: number): Recorded<E> {
+    let j = this.#head + i;
+    if (j >= this.maxSize) j -= this.maxSize;
+    return this.#items[j] as Recorded<E>;
+  }
+
+  #invalid(problem: string): void {
+    this.#dropped.invalid++;
+    this.#lastError = { code: 'TRACKPIPE_ERR_EVENT_INVALID', message: `TRACKPIPE_ERR_EVENT_INVALID: dropped an invalid event: ${problem}`, at: Date.now() };
+  }
+
+  #waitFor(condition: number | ((event: Recorded<E>) => boolean), options: WaitForOptions<E>): Promise<Recorded<E>[] | Recorded<E>> {
+    const timeoutMs = nonNegative('timeoutMs', options.timeoutMs, this.#waitForTimeoutMs, false);
+    const filter = compile(options);
+    const where = describeFilter(options);
+    let matches: (event: Recorded<E>) => boolean;
+    let count: number | undefined;
+    let describe: string;
+    if (typeof condition === 'function') {
+      const predicate = condition;
+      matches = filter === undefined ? predicate : (event) => filter(event) && predicate(event);
+      describe = `an event matching the predicate${where.replace(' matching', ',')}`;
+    } else {
+      count = positiveInteger('count', condition, 1);
+      matches = filter ?? (() => true);
+      describe = `${count} event${count === 1 ? '' : 's'}${where}`;
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter<E> = {
+        matches,
+        count,
+        held: 0,
+        describe,
+        resolve,
+        reject,
+        timer: undefined,
+        timeoutMs,
+      };
+      if (this.#closed) {
+        this.#fail(waiter, `the collector is closed; it cannot record ${describe}`);
+        return;
+      }
+      if (count !== undefined && count > this.maxSize) {
+        this.#fail(waiter, `${describe} can never be held at once: maxSize is ${this.maxSize}`);
+        return;
+      }
+      // Already satisfied? (A throwing predicate rejects here, through the Promise executor.)
+      if (count === undefined) {
+        for (let i = this.#size - 1; i >= 0; i--) {
+          const event = this.#at(i);
+          if (matches(event)) {
+            resolve(event);
+            return;
+          }
+        }
+      } else {
+        waiter.held = filter === undefined ? this.#size : this.count(options);
+        if (waiter.held >= count) {
+          resolve(this.getEvents(options));
+          return;
+        }
+      }
+      // Referenced on purpose (like a pending flush): the process stays alive until the wait ends.
+      waiter.timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        this.#fail(waiter, `timed out after ${timeoutMs} ms waiting for ${describe}`);
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Called by record() when someone waits: settles the waiters the new event satisfies. */
+  #notify(event: Recorded<E>, evicted: Recorded<E> | undefined): void {
+    const waiters = this.#waiters;
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const waiter = waiters[i] as Waiter<E>;
+      let done = false;
+      try {
+        if (waiter.count === undefined) {
+          if (waiter.matches(event)) {
+            done = true;
+            waiter.resolve(event);
+          }
+        } else {
+          if (evicted !== undefined && waiter.matches(evicted)) waiter.held--;
+          if (waiter.matches(event)) waiter.held++;
+          if (waiter.held >= waiter.count) {
+            done = true;
+            waiter.resolve(this.getEvents(this.#filterOf(waiter)));
+          }
+        }
+      } catch (error) {
+        done = true;
+        waiter.reject(error instanceof Error ? error : new Error(describeError(error)));
+      }
+      if (done) {
+        waiters.splice(i, 1);
+        if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+      }
+    }
+  }
+
+  /** A count waiter's filter, as a query for getEvents. */
+  #filterOf(waiter: Waiter<E>): EventQuery<E> {
+    return { where: waiter.matches };
+  }
+
+  /** Rejects a waiter with what the collector saw. */
+  #fail(waiter: Waiter<E>, why: string): void {
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    const shown = Math.min(SHOWN_ON_FAILURE, this.#size);
+    const last: string[] = [];
+    for (let i = this.#size - shown; i < this.#size; i++) last.push(label(this.#at(i)));
+    let matching = '';
+    if (waiter.count !== undefined && waiter.held !== this.#size) matching = `, ${waiter.held} matching`;
+    const recent = shown === 0 ? '' : `; last ${shown}, oldest first: ${last.join(', ')}`;
+    const saw = `saw ${this.#size} event${this.#size === 1 ? '' : 's'} held${matching} (${this.#recorded} recorded)${recent}`;
+    waiter.reject(new Error(`MemoryCollector.waitFor: ${why}; ${saw}`));
+  }
+}
+
+/** A bad option value for an error message: numbers and booleans as they are, anything else by its type. */
+function shown(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
+}

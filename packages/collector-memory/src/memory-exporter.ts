@@ -1,0 +1,330 @@
+import {
+  type Encoder,
+  type ExportBatch,
+  type ExportResult,
+  ExportResults,
+  type Exporter,
+  type Recorded,
+  type TelemetryEvent,
+  TrackpipeError,
+} from '@trackpipe/core';
+
+/**
+ * One scripted answer of a {@link MemoryExporter}.
+ * - `ok`, `retry`, `reject`, `too_large`: answer that {@link ExportResult}, after `delayMs` when given
+ *   (an abort during the delay answers `retry` at once, with the abort reason).
+ * - `throw`: `export()` throws `error` (synchronously, or as a rejected promise with `async: true`),
+ *   the way a buggy exporter would.
+ * - `hang`: never answers on its own; resolves (`retry`, with the abort reason) when the AbortSignal fires.
+ */
+export type ExportStep =
+  | { readonly code: 'ok'; readonly delayMs?: number }
+  | { readonly code: 'retry'; readonly retryAfterMs?: number; readonly error?: unknown; readonly delayMs?: number }
+  | {
+      readonly code: 'reject';
+      readonly indexes?: readonly number[];
+      readonly count?: number;
+      readonly error?: unknown;
+      readonly delayMs?: number;
+    }
+  | { readonly code: 'too_large'; readonly error?: unknown; readonly delayMs?: number }
+  | { readonly code: 'throw'; readonly error?: unknown; readonly async?: boolean }
+  | { readonly code: 'hang' };
+
+/** What one call of `export()` did. */
+export interface ExportCall<E> {
+  /** 1 for the first call, and so on. */
+  readonly attempt: number;
+  /** The events of the batch (a copy of the array). */
+  readonly events: readonly E[];
+  /** The encoded events (a copy of the array). */
+  readonly encoded: readonly string[];
+  /** The batch's byte size. */
+  readonly bytes: number;
+  /**
+   * How the call was answered: a scripted step's code, `too_large` from the `maxBatchSize` /
+   * `maxBatchBytes` limits, `ok` otherwise; `shutdown` when called after `shutdown()` (answered `reject`).
+   */
+  readonly outcome: ExportStep['code'] | 'shutdown';
+  /** What `export()` resolved with; undefined while pending and for `throw`. */
+  readonly result: ExportResult | undefined;
+  /** The error thrown (`throw`), or the abort reason when the signal fired during the call. */
+  readonly error: unknown;
+  /** True when the AbortSignal fired before the call answered (the processor timed it out or gave up). */
+  readonly aborted: boolean;
+  /** True once the call answered (or threw). */
+  readonly settled: boolean;
+}
+
+/** Options of a {@link MemoryExporter}. */
+export interface MemoryExporterOptions<E> {
+  /** Name in logs and metric labels. Default `"memory"`. */
+  name?: string;
+  /** Per-event serializer the processor uses for this exporter. Default: the processor's (JSON). */
+  encoder?: Encoder<E>;
+  /** Unscripted calls with more events than this answer `too_large`. Default: no limit. */
+  maxBatchSize?: number;
+  /** Unscripted calls with more bytes (`batch.bytes`) than this answer `too_large`. Default: no limit. */
+  maxBatchBytes?: number;
+}
+
+type MutableCall<E> = { -readonly [K in keyof ExportCall<E>]: ExportCall<E>[K] };
+
+function limit(option: string, value: unknown): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer >= 1 (got ${shown(value)})`, {
+      details: { option },
+    });
+  }
+  return value;
+}
+
+function times(count: number): number {
+  if (!Number.isInteger(count) || count < 1) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `count must be an integer >= 1 (got ${shown(count)})`, {
+      details: { option: 'count' },
+    });
+  }
+  return count;
+}
+
+const TOO_LARGE_BY_LIMIT: ExportStep = { code: 'too_large', error: new Error('batch exceeds the MemoryExporter limits') };
+const OK_STEP: ExportStep = { code: 'ok' };
+
+/**
+ * An {@link Exporter} that keeps what it delivers in memory and can be scripted to fail: test a pipeline
+ * without a network. Unscripted calls answer `ok`. Scripted steps are used one per call, in the order
+ * they were added:
+ *
+ * ```ts
+ * exporter.failNext(2, { code: 'retry', retryAfterMs: 100 }).hangNext(1).throwNext(1);
+ * ```
+ *
+ * `events` and `batches` hold what was delivered (answered `ok`, or the events a partial `reject` did
+ * not name); `calls` holds every attempt with its outcome.
+ */
+export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E> {
+  readonly name: string;
+  readonly encoder: Encoder<E> | undefined;
+  readonly #maxBatchSize: number;
+  readonly #maxBatchBytes: number;
+  readonly #script: { step: ExportStep; left: number }[] = [];
+  #calls: MutableCall<E>[] = [];
+  #batches: E[][] = [];
+  #events: E[] = [];
+  #shutdownCalls = 0;
+
+  constructor(options: MemoryExporterOptions<E> = {}) {
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'name must be a non-empty string', { details: { option: 'name' } });
+    }
+    this.name = options.name ?? 'memory';
+    this.encoder = options.encoder;
+    this.#maxBatchSize = limit('maxBatchSize', options.maxBatchSize);
+    this.#maxBatchBytes = limit('maxBatchBytes', options.maxBatchBytes);
+  }
+
+  // ---- what it was given ------------------------------------------------------------------------
+
+  /** Every event delivered, in delivery order (a copy). */
+  get events(): E[] {
+    return this.#events.slice();
+  }
+
+  /** Every batch delivered, as arrays of events (a copy; a partial `reject` keeps the delivered part). */
+  get batches(): E[][] {
+    return this.#batches.map((batch) => batch.slice());
+  }
+
+  /** Every call of `export()`, in order (a copy of the list; a pending call's entry updates when it settles). */
+  get calls(): ExportCall<E>[] {
+    return this.#calls.slice();
+  }
+
+  /** How many times `shutdown()` was called. */
+  get shutdownCalls(): number {
+    return this.#shutdownCalls;
+  }
+
+  /** True once `shutdown()` was called; later calls of `export()` answer `reject`. */
+  get isShutdown(): boolean {
+    return this.#shutdownCalls > 0;
+  }
+
+  /** Scripted calls not yet used. */
+  get pending(): number {
+    let n = 0;
+    for (const entry of this.#script) n += entry.left;
+    return n;
+  }
+
+  // ---- the script -------------------------------------------------------------------------------
+
+  /** The next `count` calls (after those already scripted) answer `step`. */
+  failNext(count: number, step: ExportStep): this {
+    this.#script.push({ step, left: times(count) });
+    return this;
+  }
+
+  /** The next `count` calls throw `error` (default: an Error saying it was scripted). */
+  throwNext(count: number, error: unknown = new Error('scripted export failure'), options: { async?: boolean } = {}): this {
+    return this.failNext(count, { code: 'throw', error, async: options.async === true });
+  }
+
+  /** The next `count` calls hang until their AbortSignal fires. */
+  hangNext(count: number): this {
+    return this.failNext(count, { code: 'hang' });
+  }
+
+  /** The next calls answer these steps, one each, in order. */
+  script(...steps: ExportStep[]): this {
+    for (const step of steps) this.#script.push({ step, left: 1 });
+    return this;
+  }
+
+  /** Forgets the script, the calls and everything delivered (not the shutdown count). */
+  reset(): this {
+    this.#script.length = 0;
+    this.#calls = [];
+    this.#batches = [];
+    this.#events = [];
+    return this;
+  }
+
+  // ---- Exporter ---------------------------------------------------------------------------------
+
+  export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {
+    const call: MutableCall<E> = {
+      attempt: this.#calls.length + 1,
+      events: batch.events.slice(),
+      encoded: batch.encoded.slice(),
+      bytes: batch.bytes,
+      outcome: 'ok',
+      result: undefined,
+      error: undefined,
+      aborted: false,
+      settled: false,
+    };
+    this.#calls.push(call);
+    if (this.isShutdown) {
+      call.outcome = 'shutdown';
+      return Promise.resolve(this.#answer(call, ExportResults.reject({ error: new Error(`exporter ${this.name} is shut down`) })));
+    }
+    const step = this.#next() ?? (batch.events.length > this.#maxBatchSize || batch.bytes > this.#maxBatchBytes ? TOO_LARGE_BY_LIMIT : OK_STEP);
+    call.outcome = step.code;
+    switch (step.code) {
+      case 'throw': {
+        call.settled = true;
+        call.error = step.error;
+        if (step.async === true) return rejectWith(step.error);
+        throw step.error;
+      }
+      case 'hang':
+        return this.#untilAborted(signal, undefined).then(() => this.#aborted(call, signal));
+      default: {
+        const result = toResult(step);
+        const delayMs = step.delayMs;
+        if (delayMs === undefined || delayMs <= 0) return Promise.resolve(this.#answer(call, result));
+        return this.#untilAborted(signal, delayMs).then((aborted) =>
+          aborted ? this.#aborted(call, signal) : this.#answer(call, result),
+        );
+      }
+    }
+  }
+
+  /** Records the call. Idempotent: a MemoryExporter holds nothing to release. */
+  async shutdown(): Promise<void> {
+    this.#shutdownCalls++;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  #next(): ExportStep | undefined {
+    const entry = this.#script[0];
+    if (entry === undefined) return undefined;
+    if (--entry.left === 0) this.#script.shift();
+    return entry.step;
+  }
+
+  /** Keeps what a result delivered and books the answer. */
+  #answer(call: MutableCall<E>, result: ExportResult): ExportResult {
+    call.result = result;
+    call.settled = true;
+    const events = call.events;
+    let delivered: E[] = [];
+    if (result.code === 'ok') {
+      delivered = events.slice();
+    } else if (result.code === 'reject' && call.outcome !== 'shutdown') {
+      if (result.indexes !== undefined) {
+        const rejected = new Set(result.indexes);
+        delivered = events.filter((_, i) => !rejected.has(i));
+      } else if (result.count !== undefined && Number.isFinite(result.count)) {
+        // Unidentified rejects: the first events count as delivered.
+        delivered = events.slice(0, Math.max(0, events.length - Math.max(0, Math.floor(result.count))));
+      }
+    }
+    if (delivered.length > 0) {
+      this.#batches.push(delivered);
+      for (const event of delivered) this.#events.push(event);
+    }
+    return result;
+  }
+
+  #aborted(call: MutableCall<E>, signal: AbortSignal): ExportResult {
+    call.aborted = true;
+    call.error = signal.reason;
+    call.result = ExportResults.retry({ error: signal.reason });
+    call.settled = true;
+    return call.result;
+  }
+
+  /** Resolves true when `signal` aborts (at once if it already has), false after `delayMs` (never when undefined). */
+  #untilAborted(signal: AbortSignal, delayMs: number | undefined): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(true);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (delayMs !== undefined) {
+        timer = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(false);
+        }, delayMs);
+      }
+    });
+  }
+}
+
+function toResult(step: Exclude<ExportStep, { code: 'throw' } | { code: 'hang' }>): ExportResult {
+  switch (step.code) {
+    case 'ok':
+      return ExportResults.ok();
+    case 'retry':
+      return ExportResults.retry({
+        ...(step.retryAfterMs === undefined ? {} : { retryAfterMs: step.retryAfterMs }),
+        ...(step.error === undefined ? {} : { error: step.error }),
+      });
+    case 'reject':
+      return ExportResults.reject({
+        ...(step.indexes === undefined ? {} : { indexes: step.indexes }),
+        ...(step.count === undefined ? {} : { count: step.count }),
+        ...(step.error === undefined ? {} : { error: step.error }),
+      });
+    case 'too_large':
+      return ExportResults.tooLarge(step.error === undefined ? {} : { error: step.error });
+  }
+}
+
+/** A bad option value for an error message: numbers and booleans as they are, anything else by its type. */
+function shown(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
+}
+
+/** A promise rejected with `error`, whatever it is (a scripted failure may throw a non-Error on purpose). */
+async function rejectWith(error: unknown): Promise<never> {
+  throw error;
+}
