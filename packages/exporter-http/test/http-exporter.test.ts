@@ -1,0 +1,400 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ExportResult, type Recorded, type TelemetryEvent, TrackpipeError } from '@trackpipe/core';
+import { HttpExporter, type HttpExporterOptions } from '@trackpipe/exporter-http';
+import { batchFor, events, neverAborts } from './helpers/batch.js';
+import { type Handler, refusedPort, TestServer, type TestServerOptions, waitFor } from './helpers/test-server.js';
+
+const servers: TestServer[] = [];
+const exporters: HttpExporter[] = [];
+
+async function server(handlerOrOptions: Handler | TestServerOptions = {}): Promise<TestServer> {
+  const options = typeof handlerOrOptions === 'function' ? { handler: handlerOrOptions } : handlerOrOptions;
+  const s = await TestServer.start(options);
+  servers.push(s);
+  return s;
+}
+
+function exporter(options: HttpExporterOptions): HttpExporter {
+  const e = new HttpExporter(options);
+  exporters.push(e);
+  return e;
+}
+
+afterEach(async () => {
+  await Promise.all(exporters.splice(0).map((e) => e.shutdown()));
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function send(e: HttpExporter, n = 3): Promise<ExportResult> {
+  return e.export(batchFor(e, events(n)), neverAborts());
+}
+
+function errorOf(result: ExportResult): TrackpipeError {
+  expect(result.code).not.toBe('ok');
+  const error = (result as { error?: unknown }).error;
+  expect(error).toBeInstanceOf(TrackpipeError);
+  return error as TrackpipeError;
+}
+
+describe('classification of real HTTP answers', () => {
+  it.each([
+    [200, 'ok'],
+    [202, 'ok'],
+    [204, 'ok'],
+    [408, 'retry'],
+    [429, 'retry'],
+    [500, 'retry'],
+    [502, 'retry'],
+    [503, 'retry'],
+    [504, 'retry'],
+    [413, 'too_large'],
+    [400, 'reject'],
+    [401, 'reject'],
+    [403, 'reject'],
+    [404, 'reject'],
+    [422, 'reject'],
+    [301, 'reject'],
+  ] as const)('answers %i with %s', async (status, code) => {
+    const s = await server(() => ({ status, body: status === 204 ? undefined : 'answer' }));
+    const result = await send(exporter({ url: s.url() }));
+    expect(result.code).toBe(code);
+    expect(s.requests).toHaveLength(1);
+    if (code !== 'ok') expect(errorOf(result).details).toMatchObject({ status });
+  });
+
+  it('reads Retry-After in seconds', async () => {
+    const s = await server(() => ({ status: 429, headers: { 'retry-after': '3' } }));
+    const result = await send(exporter({ url: s.url() }));
+    expect(result).toMatchObject({ code: 'retry', retryAfterMs: 3000 });
+  });
+
+  it('reads Retry-After as an HTTP date', async () => {
+    const s = await server(() => ({ status: 503, headers: { 'retry-after': new Date(Date.now() + 10_000).toUTCString() } }));
+    const result = await send(exporter({ url: s.url() }));
+    expect(result.code).toBe('retry');
+    const after = (result as { retryAfterMs?: number }).retryAfterMs;
+    // The date has whole seconds and the clock moves on between the answer and the check.
+    expect(after).toBeGreaterThan(5_000);
+    expect(after).toBeLessThanOrEqual(10_000);
+  });
+
+  it('leaves retryAfterMs unset when a retryable answer has no Retry-After', async () => {
+    const s = await server(() => ({ status: 503 }));
+    const result = await send(exporter({ url: s.url() }));
+    expect(result.code).toBe('retry');
+    expect(result).not.toHaveProperty('retryAfterMs');
+  });
+
+  it('retries when the port refuses connections', async () => {
+    const port = await refusedPort();
+    const result = await send(exporter({ url: `http://127.0.0.1:${port}/ingest` }));
+    expect(result.code).toBe('retry');
+    expect(errorOf(result).details).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('retries when the server destroys the connection without answering', async () => {
+    const s = await server(() => ({ destroy: true }));
+    const result = await send(exporter({ url: s.url() }));
+    expect(result.code).toBe('retry');
+    expect(errorOf(result).details).toMatchObject({ code: 'ECONNRESET' });
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('puts the status and a short body excerpt in a rejection, with secrets redacted', async () => {
+    const token = 'sk_live_0123456789abcdef';
+    const rotating = 'rot-9f8e7d6c5b4a';
+    const s = await server((req) => ({
+      status: 401,
+      body:
+        `invalid credentials: authorization=${String(req.headers.authorization)} x-api-key=${String(req.headers['x-api-key'])} ` +
+        `x-rotating=${String(req.headers['x-rotating'])} query=${req.path} also Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl ` +
+        'x'.repeat(500),
+    }));
+    const e = exporter({
+      url: `${s.url('/v1/events')}?api_key=query-secret-42`,
+      headers: async () => ({ authorization: `Bearer ${token}`, 'x-api-key': 'static-key-77', 'x-rotating': rotating }),
+    });
+    const error = errorOf(await send(e));
+    expect(error.code).toBe('TRACKPIPE_ERR_EXPORT_REJECTED');
+    expect(error.message).toContain('HTTP 401');
+    expect(error.message).toContain('invalid credentials');
+    expect(error.message).toContain('/v1/events');
+    for (const secret of [token, 'static-key-77', rotating, 'query-secret-42', 'eyJhbGciOiJIUzI1NiJ9']) {
+      expect(error.message).not.toContain(secret);
+    }
+    expect(error.message).toContain('[REDACTED]');
+    expect(error.message.length).toBeLessThan(400);
+  });
+});
+
+describe('request bodies', () => {
+  it('posts a JSON array built from batch.encoded', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    const list = events(2);
+    // The body must be the encoded texts joined, never a second serialization of the events.
+    const result = await e.export({ events: list, encoded: ['{"a":1}', '{"b":2}'], bytes: 14 }, neverAborts());
+    expect(result.code).toBe('ok');
+    expect(s.requests[0]!.text()).toBe('[{"a":1},{"b":2}]');
+    expect(s.requests[0]!.headers['content-type']).toBe('application/json');
+  });
+
+  it('wraps the array in an envelope when envelopeKey is set', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), envelopeKey: 'batch' });
+    const list = events(2);
+    await e.export(batchFor(e, list), neverAborts());
+    expect(s.requests[0]!.json()).toEqual({ batch: list });
+  });
+
+  it('posts NDJSON, one event per line', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), format: 'ndjson' });
+    const list = events(3);
+    await e.export(batchFor(e, list), neverAborts());
+    const request = s.requests[0]!;
+    expect(request.headers['content-type']).toBe('application/x-ndjson');
+    const lines = request.text().split('\n');
+    expect(lines.at(-1)).toBe('');
+    expect(lines.slice(0, -1).map((line) => JSON.parse(line) as unknown)).toEqual(list);
+  });
+
+  it('uses a custom serializer for the encoder, the body and the content type', async () => {
+    const s = await server();
+    const e = new HttpExporter<Recorded<TelemetryEvent>>({
+      url: s.url(),
+      format: { contentType: 'text/csv', encoder: (event) => `${event.id},${event.name}`, body: (encoded) => `id,name\n${encoded.join('\n')}` },
+    });
+    exporters.push(e);
+    const list = events(2);
+    const batch = batchFor(e, list);
+    expect(batch.encoded[0]).toBe(`${list[0]!.id},test.event`);
+    await e.export(batch, neverAborts());
+    expect(s.requests[0]!.headers['content-type']).toBe('text/csv');
+    expect(s.requests[0]!.text()).toBe(`id,name\n${list[0]!.id},test.event\n${list[1]!.id},test.event`);
+  });
+
+  it('gzips bodies at or above the threshold, and they decode to the same events', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
+    const list = events(50, { padding: 'p'.repeat(40) });
+    const result = await e.export(batchFor(e, list), neverAborts());
+    expect(result.code).toBe('ok');
+    const request = s.requests[0]!;
+    expect(request.headers['content-encoding']).toBe('gzip');
+    expect(request.wireBytes).toBeLessThan(request.body.byteLength);
+    expect(Number(request.headers['content-length'])).toBe(request.wireBytes);
+    expect(request.json()).toEqual(list);
+  });
+
+  it('sends bodies below the threshold uncompressed', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
+    const list = events(1);
+    await e.export(batchFor(e, list), neverAborts());
+    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
+    expect(s.requests[0]!.json()).toEqual(list);
+  });
+
+  it('never compresses when gzipThresholdBytes is false', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: false });
+    const list = events(200, { padding: 'p'.repeat(40) });
+    await e.export(batchFor(e, list), neverAborts());
+    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
+    expect(s.requests[0]!.json()).toEqual(list);
+  });
+});
+
+describe('headers', () => {
+  it('sends static headers', async () => {
+    const s = await server();
+    await send(exporter({ url: s.url(), headers: { 'X-Tenant': 'acme', authorization: 'Bearer abc123456' } }));
+    expect(s.requests[0]!.headers['x-tenant']).toBe('acme');
+    expect(s.requests[0]!.headers.authorization).toBe('Bearer abc123456');
+  });
+
+  it('calls a headers function before every request, so tokens can rotate', async () => {
+    const s = await server();
+    let n = 0;
+    const e = exporter({ url: s.url(), headers: async () => ({ authorization: `Bearer token-${++n}` }) });
+    await send(e);
+    await send(e);
+    expect(s.requests.map((r) => r.headers.authorization)).toEqual(['Bearer token-1', 'Bearer token-2']);
+  });
+
+  it('rejects when the headers function fails, and retries when its error says retriable', async () => {
+    const s = await server();
+    const failing = exporter({
+      url: s.url(),
+      headers: () => {
+        throw new Error('vault sealed');
+      },
+    });
+    const rejected = await send(failing);
+    expect(rejected.code).toBe('reject');
+    expect(errorOf(rejected).message).toContain('vault sealed');
+    const transient = exporter({
+      url: s.url(),
+      headers: async () => Promise.reject(Object.assign(new Error('token service busy'), { retriable: true })),
+    });
+    expect((await send(transient)).code).toBe('retry');
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('answers a reject, never throws, when the headers function returns something other than a record', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), headers: (() => 'Bearer abc') as unknown as () => Record<string, string> });
+    const result = await send(e);
+    expect(result.code).toBe('reject');
+    expect(errorOf(result).code).toBe('TRACKPIPE_ERR_EXPORT_FAILED');
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('rejects a header value Node refuses, without echoing it', async () => {
+    const s = await server();
+    const result = await send(exporter({ url: s.url(), headers: { 'x-secret': 'line\nbreak-secret' } }));
+    expect(result.code).toBe('reject');
+    expect(errorOf(result).message).not.toContain('break-secret');
+    expect(s.requests).toHaveLength(0);
+  });
+});
+
+describe('connections', () => {
+  it('reuses one kept-alive connection across sequential exports', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    for (let i = 0; i < 10; i++) expect((await send(e)).code).toBe('ok');
+    expect(s.requests).toHaveLength(10);
+    expect(s.connections).toBe(1);
+  });
+
+  it('opens at most maxSockets connections under concurrent exports', async () => {
+    const s = await server(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return { status: 200 };
+    });
+    const e = exporter({ url: s.url(), maxSockets: 2 });
+    const results = await Promise.all(Array.from({ length: 12 }, () => send(e)));
+    expect(results.every((r) => r.code === 'ok')).toBe(true);
+    expect(s.requests).toHaveLength(12);
+    expect(s.connections).toBeLessThanOrEqual(2);
+  });
+
+  it('opens a new connection per request when keepAlive is off', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), keepAlive: false });
+    for (let i = 0; i < 3; i++) await send(e);
+    expect(s.connections).toBe(3);
+  });
+
+  it('ends the request when the signal aborts', async () => {
+    const s = await server(() => ({ hang: true }));
+    const e = exporter({ url: s.url() });
+    const controller = new AbortController();
+    const pending = e.export(batchFor(e, events(2)), controller.signal);
+    await waitFor(() => s.requests.length === 1, 20_000, 'the request to arrive');
+    controller.abort(new Error('deadline'));
+    const result = await pending;
+    expect(result.code).toBe('retry');
+    await waitFor(() => s.clientAborts === 1 && s.openConnections === 0, 20_000, 'the server to see the connection closed');
+    expect(s.clientAborts).toBe(1);
+  });
+
+  it('answers an already-aborted signal without sending', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    const controller = new AbortController();
+    controller.abort();
+    expect((await e.export(batchFor(e, events(1)), controller.signal)).code).toBe('retry');
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('closes pooled connections on shutdown, and later exports answer a failure instead of throwing', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    await send(e);
+    expect(s.openConnections).toBe(1);
+    await e.shutdown();
+    await e.shutdown(); // idempotent
+    await waitFor(() => s.openConnections === 0, 20_000, 'the pooled connection to close');
+    const after = await send(e);
+    expect(after.code).toBe('reject');
+    expect(errorOf(after).code).toBe('TRACKPIPE_ERR_EXPORT_FAILED');
+    expect(s.requests).toHaveLength(1);
+  });
+});
+
+describe('OTLP partial success', () => {
+  it('reports rejected log records as a reject with their count', async () => {
+    const s = await server(() => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ partialSuccess: { rejectedLogRecords: '2', errorMessage: 'attribute too long' } }),
+    }));
+    const result = await send(exporter({ url: s.url('/v1/logs'), format: 'otlp' }), 5);
+    expect(result).toMatchObject({ code: 'reject', count: 2 });
+    expect(errorOf(result).message).toContain('attribute too long');
+  });
+
+  it('treats an empty or zero partial success as ok', async () => {
+    const bodies = ['', '{}', '{"partialSuccess":{}}', '{"partialSuccess":{"rejectedLogRecords":"0","errorMessage":"warning only"}}'];
+    let i = 0;
+    const s = await server(() => ({ status: 200, body: bodies[i++] }));
+    const e = exporter({ url: s.url('/v1/logs'), format: 'otlp' });
+    for (const _ of bodies) expect((await send(e)).code).toBe('ok');
+  });
+});
+
+describe('TLS', () => {
+  const cert = readFileSync(new URL('fixtures/tls/localhost.crt', import.meta.url), 'utf8');
+  const key = readFileSync(new URL('fixtures/tls/localhost.key', import.meta.url), 'utf8');
+
+  it('delivers over HTTPS to a server its ca option trusts', async () => {
+    const s = await server({ tls: { cert, key } });
+    const result = await send(exporter({ url: s.url(), tls: { ca: cert } }));
+    expect(result.code).toBe('ok');
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('rejects, without retrying, a server certificate it does not trust', async () => {
+    const s = await server({ tls: { cert, key } });
+    const result = await send(exporter({ url: s.url() }));
+    expect(result.code).toBe('reject');
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('skips verification when rejectUnauthorized is false', async () => {
+    const s = await server({ tls: { cert, key } });
+    expect((await send(exporter({ url: s.url(), tls: { rejectUnauthorized: false } }))).code).toBe('ok');
+  });
+
+  it('presents a client certificate for mutual TLS', async () => {
+    const s = await server({ tls: { cert, key, ca: cert, requestCert: true, rejectUnauthorized: true } });
+    expect((await send(exporter({ url: s.url(), tls: { ca: cert, cert, key } }))).code).toBe('ok');
+    expect(s.requests).toHaveLength(1);
+  });
+});
+
+describe('construction', () => {
+  it.each([
+    [{ url: 'not a url' }, 'url'],
+    [{ url: 'ftp://example.com/x' }, 'url'],
+    [{ url: 'http://127.0.0.1/', gzipThresholdBytes: -1 }, 'gzipThresholdBytes'],
+    [{ url: 'http://127.0.0.1/', maxSockets: 0 }, 'maxSockets'],
+    [{ url: 'http://127.0.0.1/', format: 'xml' }, 'format'],
+    [{ url: 'http://127.0.0.1/', envelopeKey: '' }, 'envelopeKey'],
+  ])('refuses %j, naming %s', (options, field) => {
+    expect(() => new HttpExporter(options as HttpExporterOptions)).toThrow(
+      expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(field) as string }),
+    );
+  });
+
+  it('names itself "http" by default, and encodes otlp events as log records', () => {
+    const e = exporter({ url: 'http://127.0.0.1:9/v1/logs', format: 'otlp', name: 'collector' });
+    expect(e.name).toBe('collector');
+    expect(JSON.parse(e.encoder(events(1)[0]!))).toHaveProperty('eventName', 'test.event');
+    expect(exporter({ url: 'http://127.0.0.1:9/' }).name).toBe('http');
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { excerpt, secretsOf } from '../src/redact.js';
+
+describe('excerpt', () => {
+  it('hides configured values and each of their parts, but keeps the auth scheme word', () => {
+    const secrets = secretsOf(['Bearer tok-123456', 'static-key-77']);
+    expect(secrets).not.toContain('Bearer');
+    const text = excerpt('got "Bearer tok-123456", token tok-123456 alone, key static-key-77', secrets);
+    expect(text).not.toContain('tok-123456');
+    expect(text).not.toContain('static-key-77');
+    expect(text).toContain('Bearer [REDACTED]');
+  });
+
+  it.each([
+    ['Authorization: Bearer abc.DEF-ghi_123~+/=', 'abc.DEF'],
+    ['authorization: basic dXNlcjpwYXNzd29yZA==', 'dXNlcjpw'],
+    ['jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig-nature_x', 'eyJhbGciOiJIUzI1NiJ9'],
+    ['apikey=live_998877', 'live_998877'],
+  ])('hides credential-looking text in %j', (body, secret) => {
+    const text = excerpt(body, []);
+    expect(text).not.toContain(secret);
+    expect(text).toContain('[REDACTED]');
+  });
+
+  it('keeps short configured values searchable only from four characters on', () => {
+    expect(secretsOf(['ab', 'abcd'])).toEqual(['abcd']);
+  });
+
+  it('redacts before cutting, so a secret across the cut cannot leak its start', () => {
+    const secret = 'S3CRET-VALUE-0123456789';
+    const body = `${'a'.repeat(190)}${secret}`;
+    const text = excerpt(body, secretsOf([secret]), 200);
+    expect(text).not.toContain('S3CRET');
+  });
+
+  it('makes one short line', () => {
+    const text = excerpt(`line one\n\tline two   ${'x'.repeat(1000)}`, [], 50);
+    expect(text).not.toMatch(/[\n\t]/);
+    expect(text.startsWith('line one line two')).toBe(true);
+    expect(text.length).toBeLessThanOrEqual(51);
+  });
+});
