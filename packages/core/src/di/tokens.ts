@@ -14,6 +14,11 @@ export const TOKENS = {
   Logger: Symbol('@trackpipe/core:Logger'),
   /** The validated configuration. */
   Config: Symbol('@trackpipe/core:Config'),
+  /**
+   * The functions the `function` exporter type refers to by name (`{ type: 'function', ref: 'myFn' }`):
+   * a `Readonly<Record<string, ExportFunction>>`.
+   */
+  ExportFunctions: Symbol('@trackpipe/core:ExportFunctions'),
 } as const;
 
 /** What a factory is told about the exporter it builds. */
@@ -24,6 +29,11 @@ export interface ExporterContext {
   readonly pipeline: string;
   /** Where the exporter may report. Never log secrets. */
   readonly logger: Logger;
+  /**
+   * The name the configuration gives the exporter (its entry's `name`, default its `type`); use it as
+   * `Exporter.name`. (createCollector renames an exporter whose name differs.)
+   */
+  readonly name?: string;
 }
 
 /**

@@ -1,0 +1,28 @@
+// @trackpipe/core/config: the configuration schema, its types and the loader.
+export { type Environment, substituteEnv } from './env.js';
+export { type ConfigIssue, configError, issuesFromZod, issuesOf, joinPath, parseExporterOptions, safeErrorMap } from './issues.js';
+export {
+  CONFIG_ENV,
+  type LoadConfigOptions,
+  type ParseConfigOptions,
+  isValidatedConfig,
+  loadConfig,
+  parseConfig,
+  parseConfigText,
+} from './load.js';
+export {
+  type ExporterConfig,
+  type MetricsConfig,
+  type PipelineConfig,
+  type TrackpipeConfig,
+  type TrackpipeConfigInput,
+  batchSchema,
+  configSchema,
+  exporterName,
+  exporterOptions,
+  exporterSchema,
+  metricsSchema,
+  pipelineSchema,
+  retrySchema,
+  toProcessorOptions,
+} from './schema.js';

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { TrackpipeError, describeError } from '../errors.js';
+import { type Environment, substituteEnv } from './env.js';
+import { type ConfigIssue, configError, issuesFromZod, safeErrorMap } from './issues.js';
+import { type TrackpipeConfig, configSchema } from './schema.js';
+
+// The configuration loader is the one place in Trackpipe that reads environment variables.
+
+/** The environment variable `loadConfig()` falls back to: a file path, or the configuration itself. */
+export const CONFIG_ENV = 'TRACKPIPE_CONFIG';
+
+/** Configurations this module validated (createCollector does not validate or substitute them again). */
+const validated = new WeakSet<object>();
+
+/** True when `config` came out of {@link parseConfig} or {@link loadConfig}. */
+export function isValidatedConfig(config: unknown): config is TrackpipeConfig {
+  return typeof config === 'object' && config !== null && validated.has(config);
+}
+
+/** Options of {@link parseConfig}. */
+export interface ParseConfigOptions {
+  /** Variables for `${env:NAME}`. Default: `process.env`. */
+  env?: Environment;
+  /** Where the configuration came from, for error messages (a file path, `TRACKPIPE_CONFIG`). */
+  source?: string;
+}
+
+/**
+ * Validates a configuration object: substitutes `${env:NAME}` in string values, applies defaults,
+ * checks every field. Throws TRACKPIPE_ERR_CONFIG_INVALID naming every bad path (never a value).
+ * An already validated configuration is returned as is.
+ */
+export function parseConfig(input: unknown, options: ParseConfigOptions = {}): TrackpipeConfig {
+  if (isValidatedConfig(input)) return input;
+  const env = options.env ?? process.env;
+  const envIssues: ConfigIssue[] = [];
+  const substituted = substituteEnv(input, env, envIssues);
+  const result = configSchema.safeParse(substituted, { error: safeErrorMap });
+  const issues = [...envIssues];
+  if (!result.success) {
+    // A value whose variable is missing was replaced by "": its own schema complaint adds nothing.
+    const missing = new Set(envIssues.map((i) => i.path));
+    for (const issue of issuesFromZod(result.error)) if (!missing.has(issue.path)) issues.push(issue);
+  }
+  if (issues.length > 0 || !result.success) throw configError(issues, options.source);
+  validated.add(result.data);
+  return result.data;
+}
+
+/** Parses JSON or YAML text (JSON is read as YAML 1.2). Errors give a position, never the text. */
+export function parseConfigText(text: string, source: string): unknown {
+  // prettyErrors computes linePos; the message (which quotes the source) is never used.
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const error = document.errors[0];
+  if (error !== undefined) {
+    const at = error.linePos?.[0];
+    const where = at === undefined ? '' : ` at line ${at.line}, column ${at.col}`;
+    throw configError([{ path: '', message: `not valid JSON or YAML${where} (${error.code})` }], source);
+  }
+  return document.toJS({ maxAliasCount: 100 }) as unknown;
+}
+
+/** Options of {@link loadConfig}: one source, or none to read `TRACKPIPE_CONFIG`. */
+export interface LoadConfigOptions {
+  /** The configuration as an object. Wins over `file`. */
+  object?: unknown;
+  /** Path of a JSON or YAML file (`.json`, `.yaml`, `.yml`, or anything: JSON is read as YAML). */
+  file?: string;
+  /** Variables for `${env:NAME}` and `TRACKPIPE_CONFIG`. Default: `process.env`. */
+  env?: Environment;
+}
+
+/**
+ * Loads and validates a configuration from an object, a JSON or YAML file, or — when neither is
+ * given — the `TRACKPIPE_CONFIG` environment variable. `TRACKPIPE_CONFIG` holds either the
+ * configuration itself (when its first non-blank character is `{`, or it spans several lines: JSON
+ * or YAML) or the path of a configuration file.
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<TrackpipeConfig> {
+  const env = options.env ?? process.env;
+  if (options.object !== undefined) return parseConfig(options.object, { env });
+  if (options.file !== undefined) return parseConfig(await readConfigFile(options.file), { env, source: options.file });
+  const value = env[CONFIG_ENV];
+  if (value === undefined || value.trim() === '') {
+    throw new TrackpipeError(
+      'TRACKPIPE_ERR_CONFIG_INVALID',
+      `no configuration: pass { object } or { file } to loadConfig(), or set ${CONFIG_ENV} to a file path or to the configuration (JSON or YAML)`,
+    );
+  }
+  if (isInline(value)) return parseConfig(parseConfigText(value, CONFIG_ENV), { env, source: CONFIG_ENV });
+  const file = value.trim();
+  return parseConfig(await readConfigFile(file), { env, source: `${file} (from ${CONFIG_ENV})` });
+}
+
+function isInline(value: string): boolean {
+  return value.trimStart().startsWith('{') || value.trim().includes('\n');
+}
+
+async function readConfigFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    throw new TrackpipeError(
+      'TRACKPIPE_ERR_CONFIG_INVALID',
+      `cannot read the configuration file ${file}: ${typeof code === 'string' ? code : describeError(error)}`,
+      { cause: error, details: { source: file } },
+    );
+  }
+  return parseConfigText(text, file);
+}

@@ -1,0 +1,150 @@
+import * as z from 'zod';
+import type { BatchProcessorOptions } from '../options.js';
+
+const integer = (min: number, max?: number) => {
+  const rule = max === undefined ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
+  const message = (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : rule);
+  const base = z.number({ error: message }).int({ error: message }).min(min, { error: message });
+  return max === undefined ? base : base.max(max, { error: message });
+};
+
+const number = (min: number) => {
+  const rule = `must be a number >= ${min}`;
+  return z.number({ error: (issue) => (issue.input === undefined ? 'is required' : rule) }).min(min, { error: rule });
+};
+
+const NAME_RULE = 'must be a name of 1 to 100 letters, digits, "_", ".", ":" or "-", starting with a letter, digit or "_"';
+const name = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : NAME_RULE) })
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/, { error: NAME_RULE });
+
+/** A pipeline's `batch` section: queue and batching settings of each of its exporters' processors. */
+export const batchSchema = z
+  .strictObject({
+    /** Queue capacity in events (per exporter). Default 10 000. */
+    maxQueueSize: integer(1),
+    /** Events per batch at most. Default 512 (clamped to maxQueueSize). */
+    maxBatchSize: integer(1),
+    /** Serialized bytes per batch at most. Default 1 048 576. */
+    maxBatchBytes: integer(1),
+    /** A non-empty queue is exported at least this often, in ms. Default 5 000. */
+    flushIntervalMs: number(1),
+    /** Exports in flight at once, per exporter. Default 2. */
+    maxConcurrentExports: integer(1),
+    /** Export attempts are aborted after this many ms (and retried). Default 30 000. */
+    exportTimeoutMs: number(1),
+    /** What a full queue drops. Default "drop-oldest". */
+    overflow: z.enum(['drop-oldest', 'drop-newest']),
+    /** Default deadline of close(), in ms. Default 10 000. */
+    closeTimeoutMs: number(0),
+  })
+  .partial();
+
+/** A pipeline's `retry` section. */
+export const retrySchema = z
+  .strictObject({
+    /** First backoff ceiling in ms. Default 1 000. */
+    initialBackoffMs: number(0),
+    /** Growth of the ceiling per consecutive failure. Default 2. */
+    multiplier: number(1),
+    /** Largest backoff ceiling in ms. Default 30 000. */
+    maxBackoffMs: number(0),
+    /** A batch still failing this many ms after its first attempt is dropped. Default 300 000. */
+    maxElapsedMs: number(0),
+  })
+  .partial();
+
+/**
+ * One exporter entry: `type` picks the factory, `name` labels it (default: the type); every other key
+ * is the exporter's own option, passed to its factory, which validates it.
+ */
+export const exporterSchema = z.looseObject({
+  type: z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') }).min(1, { error: 'must not be empty' }),
+  name: name.optional(),
+});
+
+/** One pipeline: every recorded event goes to each of its exporters, each through its own processor. */
+export const pipelineSchema = z.strictObject({
+  /** Labels logs and metrics. Default "default". Unique among pipelines. */
+  name: name.default('default'),
+  batch: batchSchema.optional(),
+  retry: retrySchema.optional(),
+  /** Attach the active OpenTelemetry span's traceId and spanId to events. Default false. */
+  traceContext: z.boolean().optional(),
+  /** At least one. Names unique within the pipeline. */
+  exporters: z.array(exporterSchema).min(1, { error: 'must list at least one exporter' }),
+});
+
+/** The `metrics` section: self-metrics and the optional `/metrics` endpoint. */
+export const metricsSchema = z.strictObject({
+  /** Register Trackpipe's self-metrics in the registry. Default true. */
+  enabled: z.boolean().default(true),
+  /** Interface the metrics server listens on. Default "127.0.0.1". */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** When set, serve the registry over HTTP on this port (0: any free port). Default: no server. */
+  port: integer(0, 65_535).optional(),
+  /** Path of the metrics endpoint. Default "/metrics". */
+  path: z.string().startsWith('/', { error: 'must start with "/"' }).default('/metrics'),
+  /** Add prom-client's default process metrics to the registry. Default false. */
+  defaultMetrics: z.boolean().default(false),
+  /** Use prom-client's global registry instead of a fresh one. Default false. */
+  global: z.boolean().default(false),
+});
+
+/** The whole configuration. One schema gives both validation and the TypeScript types. */
+export const configSchema = z
+  .strictObject({
+    pipelines: z.array(pipelineSchema).min(1, { error: 'must list at least one pipeline' }),
+    metrics: metricsSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const pipelines = new Set<string>();
+    config.pipelines.forEach((pipeline, i) => {
+      if (pipelines.has(pipeline.name)) {
+        ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'name'], message: 'duplicate pipeline name (each pipeline needs its own)' });
+      }
+      pipelines.add(pipeline.name);
+      const exporters = new Set<string>();
+      pipeline.exporters.forEach((exporter, j) => {
+        const exporterName = exporter.name ?? exporter.type;
+        if (exporters.has(exporterName)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pipelines', i, 'exporters', j, exporter.name === undefined ? 'type' : 'name'],
+            message: 'duplicate exporter name in this pipeline (give each exporter a distinct "name")',
+          });
+        }
+        exporters.add(exporterName);
+      });
+    });
+  });
+
+/** A validated configuration, defaults applied. */
+export type TrackpipeConfig = z.output<typeof configSchema>;
+/** A configuration as written (what `parseConfig` and `createCollector` accept). */
+export type TrackpipeConfigInput = z.input<typeof configSchema>;
+/** One validated pipeline. */
+export type PipelineConfig = z.output<typeof pipelineSchema>;
+/** One validated exporter entry (its own options included). */
+export type ExporterConfig = z.output<typeof exporterSchema>;
+/** The validated `metrics` section. */
+export type MetricsConfig = z.output<typeof metricsSchema>;
+
+/** The name an exporter entry is known by: its `name`, or its `type`. */
+export function exporterName(exporter: ExporterConfig): string {
+  return exporter.name ?? exporter.type;
+}
+
+/** An exporter entry's own options: everything but `type` and `name`. */
+export function exporterOptions(exporter: ExporterConfig): Record<string, unknown> {
+  const { type: _type, name: _name, ...options } = exporter;
+  return options;
+}
+
+/** Maps a pipeline's settings onto {@link BatchProcessorOptions} (unset settings keep the processor's defaults). */
+export function toProcessorOptions(pipeline: PipelineConfig): BatchProcessorOptions {
+  const options: BatchProcessorOptions = { name: pipeline.name, ...pipeline.batch };
+  if (pipeline.retry !== undefined) options.retry = { ...pipeline.retry };
+  if (pipeline.traceContext !== undefined) options.traceContext = pipeline.traceContext;
+  return options;
+}

@@ -1,0 +1,269 @@
+import 'reflect-metadata';
+import { Container, type ContainerModule } from 'inversify';
+import { BatchProcessor } from '../batch-processor.js';
+import type { Environment } from '../config/env.js';
+import { type ConfigIssue, configError, issuesOf } from '../config/issues.js';
+import { parseConfig } from '../config/load.js';
+import {
+  type TrackpipeConfig,
+  type TrackpipeConfigInput,
+  exporterName,
+  exporterOptions,
+  toProcessorOptions,
+} from '../config/schema.js';
+import type { Collector, CollectorStats, ErrorHandler, Exporter, FlushReport, Logger } from '../contracts.js';
+import { TrackpipeError } from '../errors.js';
+import type { Recorded, TelemetryEvent } from '../events.js';
+import type { ExportFunction } from '../exporters/function.js';
+import { FanoutCollector } from '../fanout.js';
+import { type Instrumentation, type MetricsRegistry, enableDefaultMetrics, instrument } from '../metrics/instrument.js';
+import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
+import { coreModule } from './modules.js';
+import { type ExporterContext, type ExporterFactory, TOKENS } from './tokens.js';
+
+/** Options of {@link createCollector}. */
+export interface CreateCollectorOptions<E extends TelemetryEvent = TelemetryEvent> {
+  /**
+   * ContainerModules loaded after `coreModule`: exporter packages' `./di` modules and your own. Each
+   * may bind exporter factories under `TOKENS.ExporterFactory`, or `rebind` a default. Default none.
+   */
+  modules?: readonly ContainerModule[];
+  /**
+   * Registry for the self-metrics. Default: the one bound to `TOKENS.MetricsRegistry` — a fresh
+   * `Registry`, or prom-client's global one when the config says `metrics.global: true`.
+   */
+  registry?: MetricsRegistry;
+  /** Where every part reports. Default: the one bound to `TOKENS.Logger` (the console). */
+  logger?: Logger;
+  /** Functions the `function` exporter type names with `ref`. Default none. */
+  functions?: Readonly<Record<string, ExportFunction<Recorded<E>>>>;
+  /** Called with every error any processor reports. Default none. */
+  onError?: ErrorHandler;
+  /** Variables for `${env:NAME}` in the config. Default: `process.env` (read by the config loader). */
+  env?: Environment;
+}
+
+/** One pipeline of a configured collector: a fan-out over one processor per exporter. */
+export class PipelineCollector<E extends TelemetryEvent = TelemetryEvent> extends FanoutCollector<E> {
+  /** The pipeline's name. */
+  readonly name: string;
+  /** The pipeline's processors by exporter name (each with its own queue and `stats()`). */
+  readonly exporters: ReadonlyMap<string, BatchProcessor<E>>;
+
+  constructor(name: string, exporters: ReadonlyMap<string, BatchProcessor<E>>) {
+    super([...exporters.values()]);
+    this.name = name;
+    this.exporters = exporters;
+  }
+}
+
+/**
+ * What {@link createCollector} returns: a Collector that records into every pipeline (and so into
+ * every exporter's processor), plus the parts. `stats()` sums all processors (an event recorded once
+ * counts once per exporter). `close()` closes every processor, then detaches the metrics and stops
+ * the metrics server.
+ */
+export interface TrackpipeCollector<E extends TelemetryEvent = TelemetryEvent> extends Collector<E> {
+  /** The validated configuration. */
+  readonly config: TrackpipeConfig;
+  /** The pipelines by name. */
+  readonly pipelines: ReadonlyMap<string, PipelineCollector<E>>;
+  /** The registry holding the self-metrics. */
+  readonly registry: MetricsRegistry;
+  /** The metrics server, when the config set `metrics.port`. */
+  readonly metricsServer: MetricsServer | undefined;
+}
+
+class ConfiguredCollector<E extends TelemetryEvent> implements TrackpipeCollector<E> {
+  readonly config: TrackpipeConfig;
+  readonly pipelines: ReadonlyMap<string, PipelineCollector<E>>;
+  readonly registry: MetricsRegistry;
+  readonly metricsServer: MetricsServer | undefined;
+  readonly #all: FanoutCollector<E>;
+  readonly #instrumentation: Instrumentation | undefined;
+  #closing: Promise<FlushReport> | undefined;
+
+  constructor(parts: {
+    config: TrackpipeConfig;
+    pipelines: ReadonlyMap<string, PipelineCollector<E>>;
+    processors: readonly BatchProcessor<E>[];
+    registry: MetricsRegistry;
+    instrumentation: Instrumentation | undefined;
+    server: MetricsServer | undefined;
+  }) {
+    this.config = parts.config;
+    this.pipelines = parts.pipelines;
+    this.registry = parts.registry;
+    this.metricsServer = parts.server;
+    this.#all = new FanoutCollector(parts.processors);
+    this.#instrumentation = parts.instrumentation;
+  }
+
+  record(event: E): void {
+    this.#all.record(event);
+  }
+
+  flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    return this.#all.flush(options);
+  }
+
+  close(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    this.#closing ??= (async () => {
+      try {
+        return await this.#all.close(options);
+      } finally {
+        this.#instrumentation?.detach();
+        await this.metricsServer?.close();
+      }
+    })();
+    return this.#closing;
+  }
+
+  stats(): CollectorStats {
+    return this.#all.stats();
+  }
+}
+
+/**
+ * The composition root. Validates `config` (see `@trackpipe/core/config`), builds an inversify
+ * container with `coreModule` and `options.modules`, resolves every `TOKENS.ExporterFactory`, builds
+ * one BatchProcessor per exporter entry (fan-out: each exporter its own queue, so a slow or dead one
+ * stalls only itself), registers the self-metrics, and starts the metrics server when the config
+ * sets `metrics.port`. Throws TRACKPIPE_ERR_CONFIG_INVALID naming every bad path: an unknown exporter
+ * `type` (listing the known ones), or options an exporter factory refused.
+ */
+export async function createCollector<E extends TelemetryEvent = TelemetryEvent>(
+  input: TrackpipeConfigInput | TrackpipeConfig,
+  options: CreateCollectorOptions<E> = {},
+): Promise<TrackpipeCollector<E>> {
+  const config = parseConfig(input, options.env === undefined ? {} : { env: options.env });
+
+  const container = new Container();
+  container.bind<TrackpipeConfig>(TOKENS.Config).toConstantValue(config);
+  container.bind(TOKENS.ExportFunctions).toConstantValue(options.functions ?? {});
+  if (options.logger !== undefined) container.bind<Logger>(TOKENS.Logger).toConstantValue(options.logger);
+  if (options.registry !== undefined) container.bind<MetricsRegistry>(TOKENS.MetricsRegistry).toConstantValue(options.registry);
+  await container.loadAsync(coreModule, ...(options.modules ?? []));
+
+  const factories = factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory));
+  const logger = container.get<Logger>(TOKENS.Logger);
+  const registry = container.get<MetricsRegistry>(TOKENS.MetricsRegistry);
+
+  // Every type must be known before anything is built, so nothing is opened for a config that fails.
+  const issues: ConfigIssue[] = [];
+  const known = [...factories.keys()].sort().join(', ');
+  config.pipelines.forEach((pipeline, i) =>
+    pipeline.exporters.forEach((exporter, j) => {
+      if (!factories.has(exporter.type)) {
+        issues.push({ path: `pipelines[${i}].exporters[${j}].type`, message: `unknown exporter type (known: ${known})` });
+      }
+    }),
+  );
+  if (issues.length > 0) throw configError(issues);
+
+  const processors: BatchProcessor<E>[] = [];
+  const pipelines = new Map<string, PipelineCollector<E>>();
+  let cause: unknown;
+  config.pipelines.forEach((pipeline, i) => {
+    const members = new Map<string, BatchProcessor<E>>();
+    pipeline.exporters.forEach((entry, j) => {
+      const path = `pipelines[${i}].exporters[${j}]`;
+      const name = exporterName(entry);
+      const context: ExporterContext = { path, pipeline: pipeline.name, logger, name };
+      let exporter: Exporter<Recorded<E>> | undefined;
+      try {
+        exporter = named(factories.get(entry.type)!.create(exporterOptions(entry), context), name);
+        const processor = new BatchProcessor<E>(exporter, {
+          ...toProcessorOptions(pipeline),
+          logger,
+          ...(options.onError === undefined ? {} : { onError: options.onError }),
+        });
+        processors.push(processor);
+        members.set(name, processor);
+      } catch (error) {
+        void exporter?.shutdown?.().catch(() => undefined);
+        issues.push(...refusal(error, path, entry.type));
+        if (!(error instanceof TrackpipeError && error.code === 'TRACKPIPE_ERR_CONFIG_INVALID')) cause ??= error;
+      }
+    });
+    pipelines.set(pipeline.name, new PipelineCollector(pipeline.name, members));
+  });
+  if (issues.length > 0) {
+    await closeAll(processors);
+    throw configError(issues, undefined, cause);
+  }
+
+  let instrumentation: Instrumentation | undefined;
+  if (config.metrics.enabled) instrumentation = instrument(processors, { registry });
+  if (config.metrics.defaultMetrics) enableDefaultMetrics(registry);
+  let server: MetricsServer | undefined;
+  if (config.metrics.port !== undefined) {
+    try {
+      server = await startMetricsServer({ registry, host: config.metrics.host, port: config.metrics.port, path: config.metrics.path });
+    } catch (error) {
+      instrumentation?.detach();
+      await closeAll(processors);
+      throw error;
+    }
+  }
+  return new ConfiguredCollector<E>({ config, pipelines, processors, registry, instrumentation, server });
+}
+
+/**
+ * What a factory's throw says about the entry at `path`. A config error's issues (or its message, from
+ * a factory that did not list them) are kept: factories promise not to echo values. Anything else
+ * might quote a value, so only its code is named; the error itself becomes the cause.
+ */
+function refusal(error: unknown, path: string, type: string): ConfigIssue[] {
+  const listed = issuesOf(error);
+  if (listed.length > 0) return listed;
+  if (error instanceof TrackpipeError && error.code === 'TRACKPIPE_ERR_CONFIG_INVALID') {
+    const message = error.message.replace(/^TRACKPIPE_ERR_CONFIG_INVALID: /, '');
+    // "<details.path> <problem>", "<details.path>: <problem>", or "<path below ours>: <problem>".
+    const at = typeof error.details.path === 'string' && error.details.path !== '' ? error.details.path : undefined;
+    if (at !== undefined && message.startsWith(at)) {
+      return [{ path: at, message: message.slice(at.length).replace(/^:?\s*/, '') || 'is invalid' }];
+    }
+    const split = message.indexOf(': ');
+    if (message.startsWith(path) && split > 0) return [{ path: message.slice(0, split), message: message.slice(split + 2) }];
+    return [{ path: at ?? path, message }];
+  }
+  const code = error instanceof TrackpipeError ? `: ${error.code}` : '';
+  return [{ path, message: `the "${type}" exporter could not be built${code} (see the error's cause)` }];
+}
+
+function factoriesByType(factories: readonly ExporterFactory[]): Map<string, ExporterFactory> {
+  const byType = new Map<string, ExporterFactory>();
+  for (const factory of factories) {
+    if (factory === null || typeof factory !== 'object' || typeof factory.type !== 'string' || typeof factory.create !== 'function') {
+      throw new TrackpipeError(
+        'TRACKPIPE_ERR_OPTIONS_INVALID',
+        'a binding of TOKENS.ExporterFactory is not an ExporterFactory ({ type: string, create(options, context) })',
+      );
+    }
+    if (byType.has(factory.type)) {
+      throw new TrackpipeError(
+        'TRACKPIPE_ERR_OPTIONS_INVALID',
+        `two exporter factories are bound for type "${factory.type}"; bind each type once (use rebind to replace one)`,
+      );
+    }
+    byType.set(factory.type, factory);
+  }
+  return byType;
+}
+
+/** The exporter under the configured name (metric labels and logs use it). */
+function named<E>(exporter: Exporter<E>, name: string): Exporter<E> {
+  if (exporter === null || typeof exporter !== 'object' || exporter.name === name) return exporter;
+  const renamed: Exporter<E> = {
+    name,
+    encoder: exporter.encoder,
+    export: (batch, signal) => exporter.export(batch, signal),
+  };
+  if (typeof exporter.shutdown === 'function') renamed.shutdown = () => exporter.shutdown!();
+  return renamed;
+}
+
+async function closeAll(processors: readonly Collector<never>[]): Promise<void> {
+  await Promise.allSettled(processors.map((p) => p.close({ timeoutMs: 0 })));
+}
