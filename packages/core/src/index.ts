@@ -33,5 +33,5 @@ export { eventIdTime, nextEventId, recordTime } from './id.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export { type BatchProcessorOptions, type ResolvedOptions, type RetryOptions, backoffDelay, resolveOptions } from './options.js';
 export { RingBuffer } from './ring.js';
-export { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';
+export { type CloseOnSignalsOptions, type Closeable, closeOnSignals } from './shutdown.js';
 export { type ExporterContext, type ExporterFactory, TOKENS } from './di/tokens.js';

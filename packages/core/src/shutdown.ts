@@ -11,13 +11,16 @@ export interface CloseOnSignalsOptions {
   logger?: Logger;
 }
 
+/** Anything with a Collector's `close()`: a collector, or an app that closes its collectors. */
+export type Closeable = Pick<Collector<never>, 'close'>;
+
 /**
- * Opt-in: on SIGTERM/SIGINT, closes the given collectors, then lets the process exit. When no other
+ * Opt-in: on SIGTERM/SIGINT, closes the given collectors (or anything {@link Closeable}), then lets the process exit. When no other
  * listener for the signal remains, the signal is raised again so the process ends as it would have
  * (exit status 128 + signal number); otherwise exiting is left to the other listeners.
  * Returns a function that removes the handlers.
  */
-export function closeOnSignals(collectors: readonly Collector<never>[], options: CloseOnSignalsOptions = {}): () => void {
+export function closeOnSignals(collectors: readonly Closeable[], options: CloseOnSignalsOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const logger = options.logger ?? consoleLogger;
   let closing: Promise<void> | undefined;

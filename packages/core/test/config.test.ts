@@ -20,7 +20,7 @@ import {
 } from '@trackpipe/core/config';
 import { createCollector } from '@trackpipe/core/di';
 import { METRICS } from '@trackpipe/core/metrics';
-import { parseExposition, valueOf } from './metrics-exposition.js';
+import { parseExposition, valueOf } from '@trackpipe/core/testing';
 
 const SECRET = 's3cr3t-Tok3n-9f8e7d';
 

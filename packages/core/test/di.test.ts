@@ -21,7 +21,7 @@ import {
 import { issuesOf, parseExporterOptions } from '@trackpipe/core/config';
 import { type ExporterContext, type ExporterFactory, TOKENS, coreModule, createCollector, exporterModule } from '@trackpipe/core/di';
 import { METRICS } from '@trackpipe/core/metrics';
-import { parseExposition, samples, valueOf } from './metrics-exposition.js';
+import { parseExposition, samples, valueOf } from '@trackpipe/core/testing';
 
 type Event = Recorded<TelemetryEvent>;
 

@@ -25,7 +25,7 @@ import {
   resolveRegistry,
   startMetricsServer,
 } from '@trackpipe/core/metrics';
-import { type Family, parseExposition, samples, valueOf } from './metrics-exposition.js';
+import { type Family, parseExposition, samples, valueOf } from '@trackpipe/core/testing';
 
 type Event = Recorded<TelemetryEvent>;
 type Step = 'ok' | 'retry' | 'reject-first' | 'hang';

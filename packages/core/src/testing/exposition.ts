@@ -1,6 +1,6 @@
 // A small, strict parser of the Prometheus text exposition format (version 0.0.4), for tests: it
 // checks structure (HELP/TYPE before samples, every sample in a declared family, well-formed labels
-// and values) and gives the values back, so tests compare numbers instead of matching strings.
+// and values) and gives the values back, so that tests compare numbers instead of matching strings.
 
 export interface Sample {
   /** Full sample name (`x_bucket`, `x_sum`, `x_count` for histograms). */

@@ -1,0 +1,2 @@
+// @trackpipe/core/testing: helpers for testing code that uses Trackpipe.
+export { type Family, type Sample, parseExposition, samples, valueOf } from './exposition.js';
