@@ -9,7 +9,7 @@ import {
   type TelemetryEvent,
   TrackpipeError,
   describeError,
-  nextEventId,
+  admitEvent,
 } from '@trackpipe/core';
 
 /** Options of a {@link MemoryCollector}. */
@@ -76,13 +76,6 @@ function nonNegative(option: string, value: unknown, fallback: number, integer: 
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${shown(value)})`, { details: { option } });
   }
   return value;
-}
-
-function invalidReason(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return `expected an event object, got ${value === null ? 'null' : typeof value}`;
-  const name = (value as { name?: unknown }).name;
-  if (typeof name !== 'string' || name === '') return 'the event has no name (a non-empty string is required)';
-  return undefined;
 }
 
 /** A filter as one function, or undefined when it selects everything. */
@@ -187,20 +180,12 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       this.#dropped.closed++;
       return;
     }
-    const problem = invalidReason(event);
+    const problem = admitEvent(event);
     if (problem !== undefined) {
       this.#invalid(problem);
       return;
     }
     const recorded = event as Recorded<E>;
-    const now = Date.now();
-    try {
-      if (recorded.timestamp === undefined) recorded.timestamp = now;
-      if (recorded.id === undefined) recorded.id = nextEventId(recorded.timestamp);
-    } catch (error) {
-      this.#invalid(`the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`);
-      return;
-    }
     const items = this.#items;
     let evicted: Recorded<E> | undefined;
     if (this.#size === this.maxSize) {
@@ -216,7 +201,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       this.#size++;
     }
     this.#exported++;
-    this.#lastExportAt = now;
+    this.#lastExportAt = recorded.timestamp;
     if (this.#waiters.length !== 0) this.#notify(recorded, evicted);
   }
 

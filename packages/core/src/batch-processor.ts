@@ -13,8 +13,7 @@ import type {
 } from './contracts.js';
 import { DROP_REASONS } from './contracts.js';
 import { describeError, type ErrorCode, TrackpipeError } from './errors.js';
-import type { Recorded, TelemetryEvent } from './events.js';
-import { nextEventId, recordTime } from './id.js';
+import { type Recorded, type TelemetryEvent, admitEvent } from './events.js';
 import { backoffDelay, type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { RingBuffer } from './ring.js';
 
@@ -67,13 +66,6 @@ function zeroDrops(): Record<DropReason, number> {
   const drops = {} as Record<DropReason, number>;
   for (const reason of DROP_REASONS) drops[reason] = 0;
   return drops;
-}
-
-function isEvent(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return `expected an event object, got ${value === null ? 'null' : typeof value}`;
-  const name = (value as { name?: unknown }).name;
-  if (typeof name !== 'string' || name === '') return 'the event has no name (a non-empty string is required)';
-  return undefined;
 }
 
 /**
@@ -140,19 +132,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.#dropped.closed++;
       return;
     }
-    const problem = isEvent(event);
+    const problem = admitEvent(event);
     if (problem !== undefined) {
       this.#invalid(problem);
       return;
     }
     const recorded = event as Recorded<E>;
-    try {
-      if (recorded.timestamp === undefined) recorded.timestamp = recordTime();
-      if (recorded.id === undefined) recorded.id = nextEventId(recorded.timestamp);
-    } catch (error) {
-      this.#invalid(`the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`);
-      return;
-    }
     if (this.#traceContext && recorded.traceId === undefined) attachTraceContext(recorded);
     const queue = this.#queue;
     if (queue.size === queue.capacity) {

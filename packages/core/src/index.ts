@@ -23,6 +23,7 @@ export {
   type FlagEvaluationEvent,
   type Recorded,
   type TelemetryEvent,
+  admitEvent,
   flagEvaluation,
   isFlagEvaluation,
 } from './events.js';
