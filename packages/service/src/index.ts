@@ -1,2 +1,56 @@
-// Public API: filled in by its issue.
-export {};
+// @trackpipe/service: the runnable collector service (HTTP and gRPC ingest, /metrics, health, graceful shutdown).
+export { ApiKeyAuth, bearerToken } from './auth.js';
+export {
+  type LoadServiceConfigOptions,
+  type ParseServiceConfigOptions,
+  type ServiceConfig,
+  type ServiceSettings,
+  type ServiceSettingsInput,
+  defaultServiceConfig,
+  loadServiceConfig,
+  parseServiceConfig,
+  serviceSchema,
+} from './config.js';
+export {
+  GRPC_METHODS,
+  GRPC_SERVICE_NAME,
+  GrpcIngestServer,
+  type GrpcServerOptions,
+  type GrpcServerParts,
+  PROTO_FILE,
+  PROTO_LOADER_OPTIONS,
+  PROTO_ROOT,
+  loadAnalyticsService,
+} from './grpc-server.js';
+export { HttpIngestServer, type HttpServerOptions, type HttpServerParts } from './http-server.js';
+export { type Admission, Ingestor, type IngestorOptions, type QueueSource, type RefusedReason } from './ingest.js';
+export { type JsonLoggerOptions, LOG_LEVELS, type LogLevel, type ServiceLogger, jsonLogger, silentServiceLogger } from './logger.js';
+export { type ConfiguredService, type CreateServiceOptions, createService, describePipelines } from './serve.js';
+export {
+  type ServiceAddresses,
+  type ShutdownReport,
+  TrackpipeService,
+  type TrackpipeServiceOptions,
+} from './service.js';
+export {
+  HTTP_ROUTES,
+  type PromRegistry,
+  type RefusalReason,
+  SERVICE_METRICS,
+  ServiceMetrics,
+  type Transport,
+} from './service-metrics.js';
+export {
+  IDENTIFY_EVENT,
+  type IngestEvent,
+  type ResolvedValidationLimits,
+  type Validation,
+  type ValidationIssue,
+  type ValidationLimits,
+  describeIssues,
+  resolveLimits,
+  validateBatch,
+  validateEvent,
+  validateEvents,
+  validateIdentify,
+} from './validate.js';

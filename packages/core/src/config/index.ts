@@ -3,12 +3,14 @@ export { type Environment, substituteEnv } from './env.js';
 export { type ConfigIssue, configError, issuesFromZod, issuesOf, joinPath, parseExporterOptions, safeErrorMap } from './issues.js';
 export {
   CONFIG_ENV,
+  type ConfigSource,
   type LoadConfigOptions,
   type ParseConfigOptions,
   isValidatedConfig,
   loadConfig,
   parseConfig,
   parseConfigText,
+  readConfigSource,
 } from './load.js';
 export {
   type ExporterConfig,

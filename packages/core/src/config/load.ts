@@ -71,26 +71,44 @@ export interface LoadConfigOptions {
   env?: Environment;
 }
 
+/** A configuration document read from its source, not validated yet. */
+export interface ConfigSource {
+  /** The parsed JSON or YAML. */
+  readonly document: unknown;
+  /** Where it came from, for error messages. */
+  readonly source: string;
+}
+
+/**
+ * Reads the configuration document from `file`, or else from `TRACKPIPE_CONFIG`, which holds either
+ * the configuration itself (when its first non-blank character is `{`, or it spans several lines:
+ * JSON or YAML) or the path of a configuration file. Returns undefined when neither is given.
+ * Programs with sections of their own (the service) validate the document themselves.
+ */
+export async function readConfigSource(options: { file?: string; env?: Environment } = {}): Promise<ConfigSource | undefined> {
+  if (options.file !== undefined) return { document: await readConfigFile(options.file), source: options.file };
+  const value = (options.env ?? process.env)[CONFIG_ENV];
+  if (value === undefined || value.trim() === '') return undefined;
+  if (isInline(value)) return { document: parseConfigText(value, CONFIG_ENV), source: CONFIG_ENV };
+  const file = value.trim();
+  return { document: await readConfigFile(file), source: `${file} (from ${CONFIG_ENV})` };
+}
+
 /**
  * Loads and validates a configuration from an object, a JSON or YAML file, or — when neither is
- * given — the `TRACKPIPE_CONFIG` environment variable. `TRACKPIPE_CONFIG` holds either the
- * configuration itself (when its first non-blank character is `{`, or it spans several lines: JSON
- * or YAML) or the path of a configuration file.
+ * given — the `TRACKPIPE_CONFIG` environment variable (see {@link readConfigSource}).
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<TrackpipeConfig> {
   const env = options.env ?? process.env;
   if (options.object !== undefined) return parseConfig(options.object, { env });
-  if (options.file !== undefined) return parseConfig(await readConfigFile(options.file), { env, source: options.file });
-  const value = env[CONFIG_ENV];
-  if (value === undefined || value.trim() === '') {
+  const read = await readConfigSource({ ...options, env });
+  if (read === undefined) {
     throw new TrackpipeError(
       'TRACKPIPE_ERR_CONFIG_INVALID',
       `no configuration: pass { object } or { file } to loadConfig(), or set ${CONFIG_ENV} to a file path or to the configuration (JSON or YAML)`,
     );
   }
-  if (isInline(value)) return parseConfig(parseConfigText(value, CONFIG_ENV), { env, source: CONFIG_ENV });
-  const file = value.trim();
-  return parseConfig(await readConfigFile(file), { env, source: `${file} (from ${CONFIG_ENV})` });
+  return parseConfig(read.document, { env, source: read.source });
 }
 
 function isInline(value: string): boolean {

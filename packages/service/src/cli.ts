@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// The `trackpipe` command: `trackpipe serve [--config <file>] ...`. See README.md.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { TrackpipeError, describeError } from '@trackpipe/core';
+import { type ServiceConfig, loadServiceConfig } from './config.js';
+import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
+import { createService, describePipelines } from './serve.js';
+
+const HELP = `trackpipe — the Trackpipe collector service
+
+Usage:
+  trackpipe serve [options]     run the service until SIGTERM or SIGINT
+  trackpipe --help              show this help
+  trackpipe --version           show the version
+
+Options of serve:
+  -c, --config <file>     JSON or YAML configuration (service, pipelines, metrics).
+                          Default: $TRACKPIPE_CONFIG (a path or the configuration itself),
+                          else embedded defaults: NDJSON files in $TRACKPIPE_DATA_DIR
+                          (./trackpipe-data), or Kafka when $KAFKA_BROKERS is set.
+      --host <address>    interface for HTTP and gRPC (overrides the configuration)
+  -p, --port <port>       HTTP port (overrides service.http.port; 0 = any free port)
+      --grpc-port <port>  gRPC port (overrides service.grpc.port; 0 = any free port)
+      --log-level <level> debug, info, warn or error (overrides service.logLevel)
+  -h, --help              show this help
+
+Endpoints: POST /v1/track, /v1/batch, /v1/identify; GET /healthz, /readyz, /metrics;
+gRPC analytics.v1.AnalyticsService (TrackEvent, IdentifyUser, TrackBatch).
+Logs are JSON lines on stdout. Exit status after SIGTERM/SIGINT: 0 when every accepted event
+was flushed, 1 otherwise.
+`;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function port(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65_535) throw new UsageError(`${flag} must be a port number from 0 to 65535`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+/** Applies the command-line overrides to a loaded configuration. */
+function withOverrides(
+  config: ServiceConfig,
+  flags: { host?: string; port?: number; grpcPort?: number; logLevel?: LogLevel },
+): ServiceConfig {
+  const s = config.service;
+  const http = { ...s.http, ...(flags.host ? { host: flags.host } : {}), ...(flags.port === undefined ? {} : { port: flags.port }) };
+  const grpc = { ...s.grpc, ...(flags.host ? { host: flags.host } : {}), ...(flags.grpcPort === undefined ? {} : { port: flags.grpcPort }) };
+  return { ...config, service: { ...s, http, grpc, logLevel: flags.logLevel ?? s.logLevel } };
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      host: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      'grpc-port': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const logLevel = values['log-level'];
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const flags = {
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(values.port === undefined ? {} : { port: port(values.port, '--port') }),
+    ...(values['grpc-port'] === undefined ? {} : { grpcPort: port(values['grpc-port'], '--grpc-port') }),
+    ...(logLevel === undefined ? {} : { logLevel: logLevel as LogLevel }),
+  };
+
+  let logger = jsonLogger({ level: flags.logLevel ?? 'info' });
+  let config: ServiceConfig;
+  try {
+    config = withOverrides(await loadServiceConfig(values.config === undefined ? {} : { file: values.config }), flags);
+  } catch (error) {
+    logger.error('invalid configuration', { error: describeError(error) });
+    process.exitCode = 2;
+    return;
+  }
+  logger = jsonLogger({ level: config.service.logLevel });
+  logger.info('starting', { version: version(), config: config.source, pipelines: describePipelines(config) });
+
+  let built: Awaited<ReturnType<typeof createService>>;
+  try {
+    built = await createService(config, { logger });
+  } catch (error) {
+    logger.error('could not build the pipelines', { error: describeError(error) });
+    process.exitCode = 2;
+    return;
+  }
+  const { service, collector } = built;
+  let exiting = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (exiting) {
+      logger.warn('second signal: exiting without waiting for the drain', { signal });
+      process.exit(1);
+    }
+    exiting = true;
+    logger.info('signal received: shutting down', { signal });
+    service.shutdown().then(
+      ({ report }) => process.exit(report.complete && report.dropped === 0 ? 0 : 1),
+      (error: unknown) => {
+        logger.error('shutdown failed', { error: describeError(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await service.start();
+  } catch (error) {
+    logger.error('could not start', { error: describeError(error) });
+    await collector.close({ timeoutMs: 0 });
+    process.exitCode = 1;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      if (command === undefined) process.exitCode = 2;
+      return;
+    case '-v':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case 'serve':
+      return serve(rest);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const code = (error as { code?: unknown }).code;
+  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`trackpipe: ${describeError(error)}\nRun "trackpipe --help" for usage.\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const message = error instanceof TrackpipeError ? error.message : describeError(error);
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'fatal', error: message })}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,189 @@
+import { join } from 'node:path';
+import {
+  type ConfigIssue,
+  type Environment,
+  type TrackpipeConfig,
+  configError,
+  issuesFromZod,
+  issuesOf,
+  parseConfig,
+  readConfigSource,
+  safeErrorMap,
+  substituteEnv,
+} from '@trackpipe/core/config';
+import * as z from 'zod';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+const int = (min: number, max?: number) => {
+  const rule = max === undefined ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
+  const base = z.number({ error: rule }).int({ error: rule }).min(min, { error: rule });
+  return max === undefined ? base : base.max(max, { error: rule });
+};
+const host = z.string().min(1);
+
+const httpSchema = z.strictObject({
+  /** Serve HTTP ingest. Default true. */
+  enabled: z.boolean().default(true),
+  /** Interface to listen on. Default "127.0.0.1". */
+  host: host.default('127.0.0.1'),
+  /** Port; 0 picks a free one. Default 8080. */
+  port: int(0, 65_535).default(8080),
+  /** Largest request body (as sent and after gzip), in bytes. Default 4 MiB. */
+  maxBodyBytes: int(1).default(4 * 1024 * 1024),
+  /** A request not fully received within this many ms is answered 408. Default 30 000. */
+  requestTimeoutMs: int(1).default(30_000),
+});
+
+const grpcSchema = z.strictObject({
+  /** Serve gRPC ingest. Default true. */
+  enabled: z.boolean().default(true),
+  /** Interface to listen on. Default "127.0.0.1". */
+  host: host.default('127.0.0.1'),
+  /** Port; 0 picks a free one. Default 50051. */
+  port: int(0, 65_535).default(50_051),
+  /** Largest request message, in bytes. Default 4 MiB. */
+  maxMessageBytes: int(1).default(4 * 1024 * 1024),
+});
+
+/** The `service` section of a configuration file: everything about the service around the pipelines. */
+export const serviceSchema = z.strictObject({
+  /** HTTP ingest. */
+  http: httpSchema.prefault({}),
+  /** gRPC ingest. */
+  grpc: grpcSchema.prefault({}),
+  /** API-key authentication: when keys are listed, every ingest request must present one. */
+  auth: z
+    .strictObject({
+      /** Accepted keys; use `${env:NAME}` rather than writing them in the file. Default none (no auth). */
+      apiKeys: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  /** When to push back. */
+  backpressure: z
+    .strictObject({
+      /** Share of each queue's capacity accepted events may fill, in (0, 1]. Default 1. */
+      highWaterMark: z.number().gt(0).max(1).default(1),
+      /** Seconds a refused client is told to wait (Retry-After). Default 1. */
+      retryAfterSeconds: int(0).default(1),
+    })
+    .prefault({}),
+  /** Validation limits. */
+  limits: z
+    .strictObject({
+      maxNameLength: int(1),
+      maxIdLength: int(1),
+      maxDepth: int(1),
+      maxBatchEvents: int(1),
+    })
+    .partial()
+    .prefault({}),
+  /** Serve `GET /metrics` on the HTTP port. Default true. */
+  metricsEndpoint: z.boolean().default(true),
+  /** Shutdown deadline in ms: stop listening, drain, flush every exporter. Default 10 000. */
+  shutdownTimeoutMs: int(0).default(10_000),
+  /** Least severe level logged. Default "info". */
+  logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
+});
+
+/** The validated `service` section, defaults applied. */
+export type ServiceSettings = z.output<typeof serviceSchema>;
+/** The `service` section as written. */
+export type ServiceSettingsInput = z.input<typeof serviceSchema>;
+
+/** A whole service configuration: the `service` section plus core's sections (`pipelines`, `metrics`). */
+export interface ServiceConfig {
+  readonly service: ServiceSettings;
+  readonly core: TrackpipeConfig;
+  /** Where it came from: a file path, `TRACKPIPE_CONFIG`, or `embedded defaults`. */
+  readonly source: string;
+}
+
+/** Options of {@link parseServiceConfig}. */
+export interface ParseServiceConfigOptions {
+  /** Variables for `${env:NAME}`. Default `process.env`. */
+  env?: Environment;
+  /** Where the configuration came from, for error messages. */
+  source?: string;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validates a service configuration object: the `service` section here, `pipelines` and `metrics`
+ * with core's loader (`parseConfig`). `${env:NAME}` works in both. Throws
+ * TRACKPIPE_ERR_CONFIG_INVALID listing every bad path of both parts (never a value).
+ */
+export function parseServiceConfig(input: unknown, options: ParseServiceConfigOptions = {}): ServiceConfig {
+  const env = options.env ?? process.env;
+  const source = options.source ?? 'configuration';
+  if (!isRecord(input)) throw configError([{ path: '', message: 'must be an object with pipelines (and optionally service, metrics)' }], source);
+  const { service: rawService, ...rest } = input;
+  const issues: ConfigIssue[] = [];
+  const substituted = substituteEnv(rawService ?? {}, env, issues, 'service');
+  const parsed = serviceSchema.safeParse(substituted, { error: safeErrorMap });
+  if (!parsed.success) {
+    const missing = new Set(issues.map((i) => i.path));
+    for (const issue of issuesFromZod(parsed.error, 'service')) if (!missing.has(issue.path)) issues.push(issue);
+  }
+  let core: TrackpipeConfig | undefined;
+  try {
+    core = parseConfig(rest, { env, source });
+  } catch (error) {
+    const coreIssues = issuesOf(error);
+    if (coreIssues.length === 0) throw error;
+    issues.push(...coreIssues);
+  }
+  if (issues.length > 0 || !parsed.success || core === undefined) throw configError(issues, source);
+  return { service: parsed.data, core, source };
+}
+
+/** Options of {@link loadServiceConfig}. */
+export interface LoadServiceConfigOptions {
+  /** A JSON or YAML file. Default: `TRACKPIPE_CONFIG` (a path, or the configuration itself), else the embedded defaults. */
+  file?: string;
+  /** Variables for `${env:NAME}`, `TRACKPIPE_CONFIG` and the defaults. Default `process.env`. */
+  env?: Environment;
+}
+
+/**
+ * Loads the service configuration: from `file`; else from `TRACKPIPE_CONFIG` (the configuration
+ * itself when it starts with `{` or spans lines, else a file path); else {@link defaultServiceConfig}.
+ */
+export async function loadServiceConfig(options: LoadServiceConfigOptions = {}): Promise<ServiceConfig> {
+  const env = options.env ?? process.env;
+  const read = await readConfigSource({ ...options, env });
+  if (read !== undefined) return parseServiceConfig(read.document, { env, source: read.source });
+  return parseServiceConfig(defaultServiceConfig(env), { env, source: 'embedded defaults' });
+}
+
+/** A file-name-safe timestamp, e.g. `20240102T030405Z`. */
+function stamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * The embedded defaults: HTTP on 127.0.0.1:8080, gRPC on 127.0.0.1:50051, one pipeline `default`
+ * that writes NDJSON to a new file in `TRACKPIPE_DATA_DIR` (default `./trackpipe-data`) — or, when
+ * `KAFKA_BROKERS` is set (comma-separated `host:port`), to the Kafka topic `KAFKA_TOPIC` (default
+ * `trackpipe-events`). `TRACKPIPE_API_KEYS` (comma-separated) turns authentication on.
+ */
+export function defaultServiceConfig(env: Environment = process.env, now: Date = new Date()): Record<string, unknown> {
+  const brokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  const exporter =
+    brokers.length > 0
+      ? { type: 'kafka', brokers, topic: env.KAFKA_TOPIC?.trim() || 'trackpipe-events' }
+      : { type: 'file', path: join(env.TRACKPIPE_DATA_DIR?.trim() || 'trackpipe-data', `events-${stamp(now)}-${process.pid}.ndjson`) };
+  const apiKeys = (env.TRACKPIPE_API_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  return {
+    service: { auth: { apiKeys } },
+    pipelines: [{ name: 'default', batch: { flushIntervalMs: 1_000 }, exporters: [exporter] }],
+  };
+}

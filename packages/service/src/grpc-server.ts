@@ -1,0 +1,320 @@
+import { fileURLToPath } from 'node:url';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServiceClientConstructor,
+  type ServiceDefinition,
+  type sendUnaryData,
+  loadPackageDefinition,
+  status,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { TrackpipeError, describeError } from '@trackpipe/core';
+import type { ApiKeyAuth } from './auth.js';
+import type { Ingestor } from './ingest.js';
+import type { ServiceLogger } from './logger.js';
+import type { ServiceMetrics } from './service-metrics.js';
+import {
+  type IngestEvent,
+  type ResolvedValidationLimits,
+  type Validation,
+  describeIssues,
+  validateEvent,
+  validateEvents,
+  validateIdentify,
+} from './validate.js';
+
+/** Folder holding `analytics/v1/analytics.proto` (shipped with the package). */
+export const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
+/** The service's proto file, relative to {@link PROTO_ROOT}. */
+export const PROTO_FILE = 'analytics/v1/analytics.proto';
+/** Fully qualified name of the gRPC service. */
+export const GRPC_SERVICE_NAME = 'analytics.v1.AnalyticsService';
+
+/** proto-loader options the server uses; clients may use the same to get the same object shapes. */
+export const PROTO_LOADER_OPTIONS = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+} as const;
+
+/** Loads the `analytics.v1.AnalyticsService` definition: its client constructor (`.service` is the server-side definition). */
+export function loadAnalyticsService(): ServiceClientConstructor {
+  const definition = loadSync(PROTO_FILE, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+  const loaded = loadPackageDefinition(definition) as unknown as { analytics: { v1: { AnalyticsService: ServiceClientConstructor } } };
+  return loaded.analytics.v1.AnalyticsService;
+}
+
+/** Options of the gRPC ingest server. Every field is optional; defaults follow each. */
+export interface GrpcServerOptions {
+  /** Interface to listen on. Default `"127.0.0.1"`. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 50051. */
+  port?: number;
+  /** Largest request message, in bytes; larger ones get RESOURCE_EXHAUSTED. Default 4 194 304 (4 MiB). */
+  maxMessageBytes?: number;
+}
+
+/** What the gRPC server needs from the service. */
+export interface GrpcServerParts {
+  readonly ingestor: Ingestor;
+  readonly auth: ApiKeyAuth;
+  readonly limits: ResolvedValidationLimits;
+  readonly logger: ServiceLogger;
+  readonly metrics: ServiceMetrics | undefined;
+}
+
+/** The gRPC methods, as metric labels. */
+export const GRPC_METHODS = ['TrackEvent', 'IdentifyUser', 'TrackBatch'] as const;
+type Method = (typeof GRPC_METHODS)[number];
+
+// Decoded message shapes (proto-loader with PROTO_LOADER_OPTIONS: camelCase, unset fields absent).
+interface ProtoValue {
+  kind?: string;
+  nullValue?: unknown;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
+  listValue?: { values?: ProtoValue[] };
+}
+interface ProtoStruct {
+  fields?: Record<string, ProtoValue>;
+}
+interface ProtoEvent {
+  id?: string;
+  name?: string;
+  timestampMs?: number;
+  attributes?: ProtoStruct;
+  traceId?: string;
+  spanId?: string;
+  flagKey?: string;
+  value?: ProtoValue;
+  variant?: string;
+  reason?: string;
+  errorCode?: string;
+  targetingKey?: string;
+  provider?: string;
+  context?: ProtoStruct;
+}
+interface TrackEventRequest {
+  event?: ProtoEvent;
+}
+interface TrackBatchRequest {
+  events?: ProtoEvent[];
+}
+interface IdentifyUserRequest {
+  userId?: string;
+  traits?: ProtoStruct;
+  id?: string;
+  timestampMs?: number;
+}
+
+/** A Struct or Value nested deeper than the validator allows (checked while converting, before recursion gets deep). */
+class TooDeep extends Error {
+  constructor(readonly path: string) {
+    super(path);
+  }
+}
+
+function setField(target: Record<string, unknown>, key: string, value: unknown): void {
+  // defineProperty, not assignment: a key "__proto__" must stay an ordinary key.
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function fromStruct(struct: ProtoStruct, path: string, depth: number, max: number): Record<string, unknown> {
+  if (depth > max) throw new TooDeep(path);
+  const out: Record<string, unknown> = {};
+  const fields = struct.fields ?? {};
+  for (const key of Object.keys(fields)) setField(out, key, fromValue(fields[key]!, `${path}.${key}`, depth + 1, max));
+  return out;
+}
+
+function fromValue(value: ProtoValue, path: string, depth: number, max: number): unknown {
+  switch (value.kind) {
+    case 'numberValue':
+      return value.numberValue ?? 0;
+    case 'stringValue':
+      return value.stringValue ?? '';
+    case 'boolValue':
+      return value.boolValue ?? false;
+    case 'structValue':
+      return fromStruct(value.structValue ?? {}, path, depth, max);
+    case 'listValue': {
+      if (depth > max) throw new TooDeep(path);
+      return (value.listValue?.values ?? []).map((item, i) => fromValue(item, `${path}[${i}]`, depth + 1, max));
+    }
+    default:
+      // nullValue, or a Value with nothing set.
+      return null;
+  }
+}
+
+const STRING_FIELDS = ['id', 'name', 'traceId', 'spanId', 'flagKey', 'variant', 'reason', 'errorCode', 'targetingKey', 'provider'] as const;
+
+/** A decoded Event as the plain object the HTTP API takes (unset proto3 fields left out), for the shared validator. */
+function eventFromProto(event: ProtoEvent, path: string, max: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of STRING_FIELDS) {
+    const value = event[key];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  if (event.timestampMs !== undefined && event.timestampMs !== 0) out.timestamp = event.timestampMs;
+  if (event.attributes !== undefined) out.attributes = fromStruct(event.attributes, `${path}.attributes`, 1, max);
+  if (event.value !== undefined) out.value = fromValue(event.value, `${path}.value`, 0, max);
+  if (event.context !== undefined) out.context = fromStruct(event.context, `${path}.context`, 1, max);
+  return out;
+}
+
+const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
+
+/**
+ * The gRPC side of the service: `analytics.v1.AnalyticsService` (TrackEvent, IdentifyUser,
+ * TrackBatch) with `@grpc/grpc-js`. Like the HTTP side it validates, queues and answers at once:
+ * OK, INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED when the queue is full (with a
+ * `retry-after` trailer), UNAVAILABLE while draining, UNAUTHENTICATED without a valid key.
+ */
+export class GrpcIngestServer {
+  readonly #parts: GrpcServerParts;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #server: Server;
+  #stopping: Promise<void> | undefined;
+
+  constructor(parts: GrpcServerParts, options: GrpcServerOptions = {}) {
+    this.#parts = parts;
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 50051;
+    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
+    }
+    this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes });
+    const service: ServiceDefinition = loadAnalyticsService().service;
+    // The validator checks the exact depth; this bound only keeps the conversion from recursing without end.
+    const max = parts.limits.maxDepth + 2;
+    this.#server.addService(service, {
+      TrackEvent: (call: ServerUnaryCall<TrackEventRequest, unknown>, callback: sendUnaryData<unknown>) =>
+        this.#unary('TrackEvent', call, callback, (request) => {
+          if (request.event === undefined) return { ok: false, issues: [{ path: 'event', message: 'required' }] };
+          const checked = validateEvent(eventFromProto(request.event, 'event', max), parts.limits, 'event');
+          return checked.ok ? { ok: true, value: [checked.value] } : checked;
+        }, (ids) => ({ id: ids[0] })),
+      IdentifyUser: (call: ServerUnaryCall<IdentifyUserRequest, unknown>, callback: sendUnaryData<unknown>) =>
+        this.#unary('IdentifyUser', call, callback, (request) => {
+          const body: Record<string, unknown> = {};
+          if (request.userId !== undefined && request.userId !== '') body.userId = request.userId;
+          if (request.id !== undefined && request.id !== '') body.id = request.id;
+          if (request.timestampMs !== undefined && request.timestampMs !== 0) body.timestamp = request.timestampMs;
+          if (request.traits !== undefined) body.traits = fromStruct(request.traits, 'traits', 1, max);
+          const checked = validateIdentify(body, parts.limits);
+          return checked.ok ? { ok: true, value: [checked.value] } : checked;
+        }, (ids) => ({ id: ids[0] })),
+      TrackBatch: (call: ServerUnaryCall<TrackBatchRequest, unknown>, callback: sendUnaryData<unknown>) =>
+        this.#unary('TrackBatch', call, callback, (request) => {
+          const events = (request.events ?? []).map((event, i) => eventFromProto(event, `events[${i}]`, max));
+          return validateEvents(events, 'events', parts.limits);
+        }, (ids) => ({ accepted: ids.length, ids })),
+    });
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  async listen(): Promise<{ host: string; port: number; address: string }> {
+    const port = await new Promise<number>((resolve, reject) => {
+      const target = this.#host.includes(':') ? `[${this.#host}]:${this.#port}` : `${this.#host}:${this.#port}`;
+      this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, bound) => {
+        if (error) {
+          reject(
+            new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `gRPC ingest could not listen on ${target}: ${describeError(error)}`, {
+              cause: error,
+            }),
+          );
+        } else {
+          resolve(bound);
+        }
+      });
+    });
+    const host = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
+    return { host: this.#host, port, address: `${host}:${port}` };
+  }
+
+  /**
+   * Stops accepting calls and waits for running ones (they answer at once: no call waits for an
+   * exporter); after `timeoutMs`, cuts what is left. Idempotent.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.#stopping ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      timer.unref();
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.#stopping;
+  }
+
+  #unary<Req>(
+    method: Method,
+    call: ServerUnaryCall<Req, unknown>,
+    callback: sendUnaryData<unknown>,
+    parse: (request: Req) => Validation<IngestEvent[]>,
+    respond: (ids: readonly string[]) => unknown,
+  ): void {
+    const { ingestor, auth, limits, metrics, logger } = this.#parts;
+    const started = performance.now();
+    const finish = (code: status, details?: string, trailer?: Metadata, value?: unknown): void => {
+      const name = STATUS_NAMES.get(code) ?? String(code);
+      metrics?.request('grpc', method, name);
+      logger.debug('request', { transport: 'grpc', method, status: name, ms: Math.round((performance.now() - started) * 10) / 10 });
+      if (code === status.OK) callback(null, value);
+      else callback({ code, details: details ?? name, metadata: trailer ?? new Metadata() });
+    };
+    try {
+      if (ingestor.draining) return finish(status.UNAVAILABLE, 'the service is shutting down; send to another instance');
+      if (auth.enabled) {
+        const header = call.metadata.get('authorization')[0];
+        if (typeof header !== 'string' || !auth.verifyAuthorization(header)) {
+          return finish(status.UNAUTHENTICATED, 'a valid API key is required (metadata authorization: Bearer <key>)');
+        }
+      }
+      let validation: Validation<IngestEvent[]>;
+      try {
+        validation = parse(call.request);
+      } catch (error) {
+        if (error instanceof TooDeep) return finish(status.INVALID_ARGUMENT, `${error.path}: is nested more than ${limits.maxDepth} levels deep`);
+        throw error;
+      }
+      if (!validation.ok) return finish(status.INVALID_ARGUMENT, describeIssues(validation.issues));
+      const events = validation.value;
+      const admission = ingestor.admit(events);
+      if (admission.ok) {
+        metrics?.accepted('grpc', events.length);
+        return finish(status.OK, undefined, undefined, respond(admission.ids));
+      }
+      metrics?.refused('grpc', admission.reason, events.length);
+      switch (admission.reason) {
+        case 'draining':
+          return finish(status.UNAVAILABLE, admission.message);
+        case 'too_large':
+          return finish(status.INVALID_ARGUMENT, admission.message);
+        case 'overloaded': {
+          const trailer = new Metadata();
+          trailer.set('retry-after', String(admission.retryAfterSeconds));
+          return finish(status.RESOURCE_EXHAUSTED, admission.message, trailer);
+        }
+      }
+    } catch (error) {
+      logger.error('gRPC handler failed', { method, error: describeError(error) });
+      return finish(status.INTERNAL, 'internal error');
+    }
+  }
+}

@@ -1,0 +1,388 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { TrackpipeError, describeError } from '@trackpipe/core';
+import type { ApiKeyAuth } from './auth.js';
+import type { Admission, Ingestor } from './ingest.js';
+import type { ServiceLogger } from './logger.js';
+import { HTTP_ROUTES, type ServiceMetrics } from './service-metrics.js';
+import {
+  type IngestEvent,
+  type ResolvedValidationLimits,
+  type Validation,
+  type ValidationIssue,
+  describeIssues,
+  validateBatch,
+  validateEvent,
+  validateIdentify,
+} from './validate.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/** Options of the HTTP ingest server. Every field is optional; defaults follow each. */
+export interface HttpServerOptions {
+  /** Interface to listen on. Default `"127.0.0.1"` (not reachable from other hosts; use `"0.0.0.0"` in a container). */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 8080. */
+  port?: number;
+  /**
+   * Largest request body, in bytes, both as sent and after gzip decompression. A larger body is
+   * answered 413 and no more of it is kept. Default 4 194 304 (4 MiB).
+   */
+  maxBodyBytes?: number;
+  /** A request whose headers and body take longer than this many ms is answered 408. Default 30 000. */
+  requestTimeoutMs?: number;
+}
+
+/** What the HTTP server needs from the service. */
+export interface HttpServerParts {
+  readonly ingestor: Ingestor;
+  readonly auth: ApiKeyAuth;
+  readonly limits: ResolvedValidationLimits;
+  readonly logger: ServiceLogger;
+  readonly metrics: ServiceMetrics | undefined;
+  /** Serves `GET /metrics`; absent: 404. */
+  readonly metricsHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
+  /** True while the service accepts events (`/readyz`). */
+  ready(): boolean;
+}
+
+type IngestRoute = '/v1/track' | '/v1/batch' | '/v1/identify';
+
+const VALIDATORS: Record<IngestRoute, (body: unknown, limits: ResolvedValidationLimits) => Validation<IngestEvent | IngestEvent[]>> = {
+  '/v1/track': (body, limits) => validateEvent(body, limits),
+  '/v1/batch': validateBatch,
+  '/v1/identify': validateIdentify,
+};
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/** The HTTP error answer: `{ "error": { "code", "message", "issues"? } }`. */
+interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+  readonly issues?: readonly ValidationIssue[];
+}
+
+/**
+ * The HTTP side of the service (node:http): `POST /v1/track`, `/v1/batch`, `/v1/identify`, and
+ * `GET /healthz`, `/readyz`, `/metrics`. Handlers read and check the body, then hand the events to
+ * the {@link Ingestor} and answer at once: 202 when queued, 503 (with `Retry-After`) when the queue
+ * is full or the service is draining. No exporter is ever awaited in a request.
+ */
+export class HttpIngestServer {
+  readonly #parts: HttpServerParts;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #maxBody: number;
+  readonly #server: Server;
+  #stopping: Promise<void> | undefined;
+
+  constructor(parts: HttpServerParts, options: HttpServerOptions = {}) {
+    this.#parts = parts;
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 8080;
+    this.#maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+    if (!Number.isInteger(this.#maxBody) || this.#maxBody < 1) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `http.maxBodyBytes must be an integer >= 1 (got ${String(this.#maxBody)})`);
+    }
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
+    this.#server = createServer({ requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000) }, (request, response) => {
+      this.#handle(request, response).catch((error: unknown) => {
+        parts.logger.error('request handler failed', { error: describeError(error) });
+        if (!response.headersSent) sendError(response, 500, { code: 'internal', message: 'internal error' });
+        else response.destroy();
+      });
+    });
+    // Expect: 100-continue — refuse an announced oversized body before the client sends it.
+    this.#server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+      if (declaredLength(request) > this.#maxBody) {
+        this.#count(request, response);
+        response.setHeader('connection', 'close');
+        sendError(response, 413, { code: 'payload_too_large', message: `the body exceeds ${this.#maxBody} bytes` });
+        return;
+      }
+      response.writeContinue();
+      this.#server.emit('request', request, response);
+    });
+    // Malformed requests and timeouts ('clientError') get Node's own answers: 400, 408, 431.
+  }
+
+  /** The underlying node:http server (for tests and advanced set-ups). */
+  get server(): Server {
+    return this.#server;
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  async listen(): Promise<{ host: string; port: number; url: string }> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        reject(
+          new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `HTTP ingest could not listen on ${this.#host}:${this.#port}: ${describeError(error)}`, {
+            cause: error,
+          }),
+        );
+      };
+      this.#server.once('error', onError);
+      this.#server.listen(this.#port, this.#host, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#server.on('error', (error) => this.#parts.logger.error('HTTP server error', { error: describeError(error) }));
+    const address = this.#server.address() as AddressInfo;
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+    return { host: address.address, port: address.port, url: `http://${host}:${address.port}` };
+  }
+
+  /**
+   * Stops accepting connections and closes idle ones; requests on connections still open are
+   * answered (ingest with 503, as the ingestor is draining) with `Connection: close`. Resolves when
+   * every connection has closed, or after `timeoutMs`, when the rest are cut. Idempotent.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.#stopping ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#server.closeAllConnections(), timeoutMs);
+      // Connections that finish their request while closing become idle: close them as they do.
+      const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
+      timer.unref();
+      sweep.unref();
+      this.#server.close(() => {
+        clearTimeout(timer);
+        clearInterval(sweep);
+        resolve();
+      });
+      this.#server.closeIdleConnections();
+    });
+    return this.#stopping;
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const parts = this.#parts;
+    const path = pathOf(request.url);
+    this.#count(request, response);
+    // Once stopping, answer and let the connection go so that the server can close.
+    if (this.#stopping !== undefined) response.setHeader('connection', 'close');
+    switch (path) {
+      case '/v1/track':
+      case '/v1/batch':
+      case '/v1/identify':
+        return this.#ingest(path, request, response);
+      case '/healthz':
+        if (!allow(request, response, 'GET, HEAD')) return;
+        return sendJson(response, 200, { status: 'ok' });
+      case '/readyz':
+        if (!allow(request, response, 'GET, HEAD')) return;
+        return parts.ready() ? sendJson(response, 200, { status: 'ready' }) : sendJson(response, 503, { status: 'not ready' });
+      case '/metrics':
+        if (parts.metricsHandler !== undefined) return parts.metricsHandler(request, response);
+        return sendError(response, 404, { code: 'not_found', message: 'metrics are disabled' });
+      default:
+        await discard(request, this.#maxBody);
+        return sendError(response, 404, { code: 'not_found', message: 'no such route' });
+    }
+  }
+
+  async #ingest(route: IngestRoute, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const { ingestor, auth, limits } = this.#parts;
+    // Early answers read (and throw away) the body first, so that the client is not cut off mid-send.
+    const refuse = async (status: number, error: ErrorBody, headers: Record<string, string> = {}): Promise<void> => {
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+      await discard(request, this.#maxBody);
+      sendError(response, status, error);
+    };
+    if (request.method !== 'POST') {
+      response.setHeader('allow', 'POST');
+      return refuse(405, { code: 'method_not_allowed', message: `${route} accepts POST only` });
+    }
+    if (ingestor.draining) {
+      response.setHeader('connection', 'close');
+      return refuse(503, { code: 'draining', message: 'the service is shutting down; send to another instance' }, { 'retry-after': '1' });
+    }
+    if (!auth.verifyAuthorization(request.headers.authorization)) {
+      return refuse(401, { code: 'unauthenticated', message: 'a valid API key is required (Authorization: Bearer <key>)' }, {
+        'www-authenticate': 'Bearer',
+      });
+    }
+    const type = request.headers['content-type'];
+    if (type !== undefined && !JSON_TYPE.test(type)) {
+      return refuse(415, { code: 'unsupported_media_type', message: 'the body must be JSON (Content-Type: application/json)' });
+    }
+    const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') {
+      return refuse(415, { code: 'unsupported_media_type', message: 'Content-Encoding must be gzip or identity' });
+    }
+    if (declaredLength(request) > this.#maxBody) return this.#tooLarge(request, response);
+
+    const read = await readBody(request, this.#maxBody);
+    if (read === 'aborted') return;
+    if (read === 'too_large') return this.#tooLarge(request, response);
+    let raw = read;
+    if (encoding === 'gzip') {
+      try {
+        raw = await gunzipAsync(read, { maxOutputLength: this.#maxBody });
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return this.#tooLarge(request, response);
+        return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
+      }
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      // Never echo the parser's message: it quotes the body.
+      return sendError(response, 400, { code: 'invalid_json', message: 'the body is not valid JSON' });
+    }
+    const validation = VALIDATORS[route](body, limits);
+    if (!validation.ok) {
+      return sendError(response, 400, { code: 'invalid_request', message: describeIssues(validation.issues), issues: validation.issues });
+    }
+    const events = Array.isArray(validation.value) ? validation.value : [validation.value];
+    return this.#answer(response, ingestor.admit(events), events.length);
+  }
+
+  #answer(response: ServerResponse, admission: Admission, events: number): void {
+    const metrics = this.#parts.metrics;
+    if (admission.ok) {
+      metrics?.accepted('http', events);
+      return sendJson(response, 202, { accepted: admission.ids.length, ids: admission.ids });
+    }
+    metrics?.refused('http', admission.reason, events);
+    switch (admission.reason) {
+      case 'too_large':
+        return sendError(response, 413, { code: 'payload_too_large', message: admission.message });
+      case 'draining':
+        response.setHeader('connection', 'close');
+        response.setHeader('retry-after', String(admission.retryAfterSeconds));
+        return sendError(response, 503, { code: 'draining', message: admission.message });
+      case 'overloaded':
+        response.setHeader('retry-after', String(admission.retryAfterSeconds));
+        return sendError(response, 503, { code: 'overloaded', message: admission.message });
+    }
+  }
+
+  /** Answers 413 at once, then reads and discards at most `maxBodyBytes` more so the client can read it; past that, cuts the connection. */
+  #tooLarge(request: IncomingMessage, response: ServerResponse): void {
+    sendError(response, 413, { code: 'payload_too_large', message: `the body exceeds ${this.#maxBody} bytes` });
+    void discard(request, this.#maxBody);
+  }
+
+  /** Counts the request when its answer is sent (every answer, whatever path produced it). */
+  #count(request: IncomingMessage, response: ServerResponse): void {
+    const metrics = this.#parts.metrics;
+    const logger = this.#parts.logger;
+    const started = performance.now();
+    const path = pathOf(request.url);
+    const route = (HTTP_ROUTES as readonly string[]).includes(path) ? path : 'other';
+    response.once('finish', () => {
+      metrics?.request('http', route, response.statusCode);
+      logger.debug('request', {
+        transport: 'http',
+        method: request.method,
+        route,
+        status: response.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+    });
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q < 0 ? raw : raw.slice(0, q);
+}
+
+function declaredLength(request: IncomingMessage): number {
+  const header = request.headers['content-length'];
+  if (header === undefined) return 0;
+  const n = Number(header);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function allow(request: IncomingMessage, response: ServerResponse, methods: string): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return true;
+  response.setHeader('allow', methods);
+  sendError(response, 405, { code: 'method_not_allowed', message: `allowed: ${methods}` });
+  return false;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  response.end(text);
+}
+
+function sendError(response: ServerResponse, status: number, error: ErrorBody): void {
+  sendJson(response, status, { error });
+}
+
+/**
+ * Reads the body into one buffer. Past `max` bytes it stops keeping what arrives and answers
+ * `too_large` (the caller answers 413 and discards the rest); `aborted` when the client went away.
+ */
+function readBody(request: IncomingMessage, max: number): Promise<Buffer | 'too_large' | 'aborted'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (value: Buffer | 'too_large' | 'aborted'): void => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onAbort);
+      request.off('close', onClose);
+      resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        chunks.length = 0;
+        request.pause();
+        done('too_large');
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = (): void => done(Buffer.concat(chunks, size));
+    const onAbort = (): void => done('aborted');
+    const onClose = (): void => {
+      if (!request.complete) done('aborted');
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onAbort);
+    request.on('close', onClose);
+  });
+}
+
+/**
+ * Reads and throws away the rest of the body, so that the connection can carry the answer (and
+ * the next request). Past `max` discarded bytes the connection is cut. Resolves when the body ended
+ * or the connection closed.
+ */
+function discard(request: IncomingMessage, max: number): Promise<void> {
+  if (request.complete || request.readableEnded || request.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let size = 0;
+    const finish = (): void => {
+      request.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        request.socket.destroy();
+        finish();
+      }
+    };
+    request.on('data', onData);
+    request.once('end', finish);
+    request.once('close', finish);
+    request.once('error', finish);
+    request.resume();
+  });
+}

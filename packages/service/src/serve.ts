@@ -1,0 +1,73 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { type CreateCollectorOptions, type TrackpipeCollector, createCollector } from '@trackpipe/core/di';
+import { memoryExporterModule } from '@trackpipe/collector-memory/di';
+import { httpExporterModule } from '@trackpipe/exporter-http/di';
+import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
+import type { ServiceConfig } from './config.js';
+import type { ServiceLogger } from './logger.js';
+import { TrackpipeService } from './service.js';
+import type { IngestEvent } from './validate.js';
+
+/** Options of {@link createService}. Every field is optional; defaults follow each. */
+export interface CreateServiceOptions {
+  /** Structured logger for the service and the pipelines. Default: silent. */
+  logger?: ServiceLogger;
+  /**
+   * Extra ContainerModules binding exporter factories (see `@trackpipe/core/di`). The `http`,
+   * `kafka` and `memory` types (and core's `console`, `file`, `function`) are always available.
+   * Default none.
+   */
+  modules?: CreateCollectorOptions['modules'];
+  /** Functions the `function` exporter type refers to. Default none. */
+  functions?: CreateCollectorOptions<IngestEvent>['functions'];
+}
+
+/** A service built from a configuration, with the collector it feeds. */
+export interface ConfiguredService {
+  readonly service: TrackpipeService;
+  readonly collector: TrackpipeCollector<IngestEvent>;
+}
+
+/**
+ * Builds a {@link TrackpipeService} from a validated {@link ServiceConfig}: creates the folders of
+ * `file` exporters, builds the pipelines with core's `createCollector` (http, kafka, memory, console,
+ * file and function exporter types), and puts the service in front of them, with admission watching
+ * every exporter's queue and `/metrics` serving the pipelines' registry. Call `service.start()` next.
+ */
+export async function createService(config: ServiceConfig, options: CreateServiceOptions = {}): Promise<ConfiguredService> {
+  const logger = options.logger;
+  for (const pipeline of config.core.pipelines) {
+    for (const exporter of pipeline.exporters) {
+      const path = (exporter as { path?: unknown }).path;
+      if (exporter.type === 'file' && typeof path === 'string' && path !== '') await mkdir(dirname(path), { recursive: true });
+    }
+  }
+  const collector = await createCollector<IngestEvent>(config.core, {
+    modules: [httpExporterModule, kafkaExporterModule, memoryExporterModule, ...(options.modules ?? [])],
+    ...(logger === undefined ? {} : { logger }),
+    ...(options.functions === undefined ? {} : { functions: options.functions }),
+  });
+  const queues = [...collector.pipelines.values()].flatMap((pipeline) => [...pipeline.exporters.values()]);
+  const s = config.service;
+  const service = new TrackpipeService({
+    collector,
+    queues,
+    registry: collector.registry,
+    metricsEndpoint: s.metricsEndpoint,
+    ...(logger === undefined ? {} : { logger }),
+    http: s.http.enabled && { host: s.http.host, port: s.http.port, maxBodyBytes: s.http.maxBodyBytes, requestTimeoutMs: s.http.requestTimeoutMs },
+    grpc: s.grpc.enabled && { host: s.grpc.host, port: s.grpc.port, maxMessageBytes: s.grpc.maxMessageBytes },
+    apiKeys: s.auth.apiKeys,
+    highWaterMark: s.backpressure.highWaterMark,
+    retryAfterSeconds: s.backpressure.retryAfterSeconds,
+    limits: s.limits,
+    shutdownTimeoutMs: s.shutdownTimeoutMs,
+  });
+  return { service, collector };
+}
+
+/** Names and types of the configured exporters, for a start-up log line (no options: they may hold secrets). */
+export function describePipelines(config: ServiceConfig): { pipeline: string; exporters: string[] }[] {
+  return config.core.pipelines.map((p) => ({ pipeline: p.name, exporters: p.exporters.map((e) => `${e.name ?? e.type} (${e.type})`) }));
+}

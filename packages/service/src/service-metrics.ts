@@ -1,0 +1,86 @@
+import { Counter, Gauge, type OpenMetricsContentType, type PrometheusContentType, type Registry } from 'prom-client';
+
+/** A prom-client registry of either exposition format. */
+export type PromRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
+
+/** How a request reached the service. */
+export type Transport = 'http' | 'grpc';
+
+/** Why valid events were refused: they could never fit, the queue was full, or the service was draining. */
+export type RefusalReason = 'too_large' | 'overloaded' | 'draining';
+
+/** The service's own metrics, by name. Labels are bounded: transport, route (a fixed set), status, reason. */
+export const SERVICE_METRICS = {
+  requests: 'trackpipe_service_requests_total',
+  accepted: 'trackpipe_service_events_accepted_total',
+  refused: 'trackpipe_service_events_refused_total',
+  ready: 'trackpipe_service_ready',
+  draining: 'trackpipe_service_draining',
+} as const;
+
+/** The routes the request counter knows; anything else is counted as `other`. */
+export const HTTP_ROUTES = ['/v1/track', '/v1/batch', '/v1/identify', '/healthz', '/readyz', '/metrics'] as const;
+
+/** The service's own counters in a prom-client registry: requests by route and status, events accepted and refused. */
+export class ServiceMetrics {
+  readonly #requests: Counter<'transport' | 'route' | 'status'>;
+  readonly #accepted: Counter<'transport'>;
+  readonly #refused: Counter<'transport' | 'reason'>;
+
+  /**
+   * @param registry where the metrics go (the same one as the pipelines' self-metrics, so `/metrics` serves both).
+   * @param state read at scrape time for the `ready` and `draining` gauges.
+   */
+  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean }) {
+    const registers = [registry];
+    this.#requests = new Counter({
+      name: SERVICE_METRICS.requests,
+      help: 'Requests answered, by transport, route (HTTP path or gRPC method) and status (HTTP code or gRPC status name).',
+      labelNames: ['transport', 'route', 'status'],
+      registers,
+    });
+    this.#accepted = new Counter({
+      name: SERVICE_METRICS.accepted,
+      help: 'Events accepted (validated and queued), by transport.',
+      labelNames: ['transport'],
+      registers,
+    });
+    this.#refused = new Counter({
+      name: SERVICE_METRICS.refused,
+      help: 'Valid events refused, by transport and reason (too_large, overloaded, draining). Invalid and unauthenticated requests are counted by trackpipe_service_requests_total.',
+      labelNames: ['transport', 'reason'],
+      registers,
+    });
+    new Gauge({
+      name: SERVICE_METRICS.ready,
+      help: '1 while the service accepts events, 0 while it starts or drains.',
+      registers,
+      collect() {
+        this.set(state.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: SERVICE_METRICS.draining,
+      help: '1 once a shutdown has begun.',
+      registers,
+      collect() {
+        this.set(state.draining() ? 1 : 0);
+      },
+    });
+  }
+
+  /** Counts one answered request. `route` must come from a fixed set (see {@link HTTP_ROUTES}, gRPC method names). */
+  request(transport: Transport, route: string, status: string | number): void {
+    this.#requests.inc({ transport, route, status: String(status) });
+  }
+
+  /** Counts accepted events. */
+  accepted(transport: Transport, events: number): void {
+    if (events > 0) this.#accepted.inc({ transport }, events);
+  }
+
+  /** Counts refused events. */
+  refused(transport: Transport, reason: RefusalReason, events: number): void {
+    if (events > 0) this.#refused.inc({ transport, reason }, events);
+  }
+}

@@ -1,0 +1,208 @@
+import { type Collector, type CollectorStats, type FlushReport, describeError } from '@trackpipe/core';
+import { metricsHandler } from '@trackpipe/core/metrics';
+import { Registry } from 'prom-client';
+import { ApiKeyAuth } from './auth.js';
+import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
+import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
+import { Ingestor, type QueueSource } from './ingest.js';
+import { type ServiceLogger, silentServiceLogger } from './logger.js';
+import { type PromRegistry, ServiceMetrics } from './service-metrics.js';
+import { type IngestEvent, type ValidationLimits, resolveLimits } from './validate.js';
+
+/** Options of a {@link TrackpipeService}. Only `collector` is required; defaults follow each field. */
+export interface TrackpipeServiceOptions {
+  /** Where accepted events are recorded. The service closes it on shutdown. Required. */
+  collector: Collector<IngestEvent>;
+  /**
+   * The queues whose room decides admission: one per exporter processor (see `Ingestor`).
+   * Default `[collector]`.
+   */
+  queues?: readonly QueueSource[];
+  /** Registry for the service's own metrics, served at `GET /metrics`. Default: a fresh prom-client `Registry`. */
+  registry?: PromRegistry;
+  /** Serve `GET /metrics` on the HTTP port. Default true. */
+  metricsEndpoint?: boolean;
+  /** Structured logger. Default: silent. */
+  logger?: ServiceLogger;
+  /** HTTP ingest, or `false` for none. Default: on, 127.0.0.1:8080. */
+  http?: HttpServerOptions | false;
+  /** gRPC ingest, or `false` for none. Default: on, 127.0.0.1:50051. */
+  grpc?: GrpcServerOptions | false;
+  /** API keys: when any is given, every ingest request must present one. Default none (no auth). */
+  apiKeys?: readonly string[];
+  /** Share of each queue's capacity that accepted events may fill, in (0, 1]; past it, requests are refused. Default 1. */
+  highWaterMark?: number;
+  /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
+  retryAfterSeconds?: number;
+  /** Validation limits. Default: see `ValidationLimits`. */
+  limits?: ValidationLimits;
+  /** Deadline of {@link TrackpipeService.shutdown}, in ms: listeners close and the collector flushes within it. Default 10 000. */
+  shutdownTimeoutMs?: number;
+}
+
+/** Where a started service listens. */
+export interface ServiceAddresses {
+  /** The HTTP address, e.g. `http://127.0.0.1:8080`; absent when HTTP is off. */
+  readonly http: { readonly host: string; readonly port: number; readonly url: string } | undefined;
+  /** The gRPC address, e.g. `127.0.0.1:50051`; absent when gRPC is off. */
+  readonly grpc: { readonly host: string; readonly port: number; readonly address: string } | undefined;
+}
+
+/** What {@link TrackpipeService.shutdown} answers. */
+export interface ShutdownReport {
+  /** The collector's close report: `complete` is true when everything accepted was settled. */
+  readonly report: FlushReport;
+  /** The collector's figures after closing. */
+  readonly stats: CollectorStats;
+  /** Events the service accepted in its life. */
+  readonly accepted: number;
+  /** How long the shutdown took, in ms. */
+  readonly durationMs: number;
+}
+
+/**
+ * The runnable collector service: HTTP and gRPC ingest in front of a collector, health endpoints,
+ * `/metrics`, and a graceful shutdown that stops accepting, drains, flushes every exporter and
+ * reports what was delivered. Handlers only validate and queue; they never wait for an exporter.
+ */
+export class TrackpipeService {
+  /** The registry `/metrics` serves. */
+  readonly registry: PromRegistry;
+  readonly #collector: Collector<IngestEvent>;
+  readonly #ingestor: Ingestor;
+  readonly #logger: ServiceLogger;
+  readonly #http: HttpIngestServer | undefined;
+  readonly #grpc: GrpcIngestServer | undefined;
+  readonly #shutdownTimeoutMs: number;
+  #state: 'new' | 'starting' | 'ready' | 'draining' | 'stopped' = 'new';
+  #addresses: ServiceAddresses = { http: undefined, grpc: undefined };
+  #shutdown: Promise<ShutdownReport> | undefined;
+
+  constructor(options: TrackpipeServiceOptions) {
+    this.#collector = options.collector;
+    this.#logger = options.logger ?? silentServiceLogger;
+    this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+    this.registry = options.registry ?? new Registry();
+    const metrics = new ServiceMetrics(this.registry, { ready: () => this.ready, draining: () => this.draining });
+    this.#ingestor = new Ingestor(options.collector, {
+      ...(options.queues === undefined ? {} : { queues: options.queues }),
+      ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+      ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
+      logger: this.#logger,
+    });
+    const parts = {
+      ingestor: this.#ingestor,
+      auth: new ApiKeyAuth(options.apiKeys ?? []),
+      limits: resolveLimits(options.limits),
+      logger: this.#logger,
+      metrics,
+    };
+    if (options.http !== false) {
+      this.#http = new HttpIngestServer(
+        {
+          ...parts,
+          metricsHandler: options.metricsEndpoint === false ? undefined : metricsHandler(this.registry),
+          ready: () => this.ready,
+        },
+        options.http ?? {},
+      );
+    }
+    if (options.grpc !== false) this.#grpc = new GrpcIngestServer(parts, options.grpc ?? {});
+  }
+
+  /** True while the service accepts events (started, not draining). */
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
+  /** True once a shutdown has begun. */
+  get draining(): boolean {
+    return this.#state === 'draining' || this.#state === 'stopped';
+  }
+
+  /** Where the service listens (after {@link start}). */
+  get addresses(): ServiceAddresses {
+    return this.#addresses;
+  }
+
+  /** Events accepted (queued) so far. */
+  get accepted(): number {
+    return this.#ingestor.accepted;
+  }
+
+  /** The collector's figures. */
+  stats(): CollectorStats {
+    return this.#collector.stats();
+  }
+
+  /** Starts the listeners; resolves once both listen. On failure, stops what started and rethrows. */
+  async start(): Promise<ServiceAddresses> {
+    if (this.#state !== 'new') throw new Error('TrackpipeService.start() can be called once');
+    this.#state = 'starting';
+    try {
+      const [http, grpc] = await Promise.all([this.#http?.listen(), this.#grpc?.listen()]);
+      this.#addresses = { http, grpc };
+    } catch (error) {
+      this.#state = 'stopped';
+      this.#ingestor.startDraining();
+      await Promise.allSettled([this.#http?.stop(0), this.#grpc?.stop(0)]);
+      throw error;
+    }
+    if (this.#shutdown === undefined) this.#state = 'ready';
+    this.#logger.info('listening', {
+      http: this.#addresses.http?.url,
+      grpc: this.#addresses.grpc?.address,
+      metrics: this.#addresses.http === undefined ? undefined : `${this.#addresses.http.url}/metrics`,
+    });
+    return this.#addresses;
+  }
+
+  /**
+   * Graceful shutdown, within `timeoutMs` (default `shutdownTimeoutMs`): marks the service not
+   * ready and refuses new requests (503 / UNAVAILABLE), closes the listeners, then closes the
+   * collector, which flushes every exporter. Idempotent: later calls answer the same report.
+   */
+  shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownReport> {
+    this.#shutdown ??= this.#stop(options.timeoutMs ?? this.#shutdownTimeoutMs);
+    return this.#shutdown;
+  }
+
+  async #stop(timeoutMs: number): Promise<ShutdownReport> {
+    const started = Date.now();
+    this.#state = 'draining';
+    this.#ingestor.startDraining();
+    this.#logger.info('draining: refusing new requests, closing listeners', { timeoutMs });
+    // Requests never wait for exporters, so the listeners close quickly; keep most of the time for the flush.
+    const listenerBudget = Math.min(5_000, timeoutMs / 2);
+    await Promise.all([this.#http?.stop(listenerBudget), this.#grpc?.stop(listenerBudget)]);
+    const remaining = Math.max(0, timeoutMs - (Date.now() - started));
+    let report: FlushReport;
+    try {
+      report = await this.#collector.close({ timeoutMs: remaining });
+    } catch (error) {
+      this.#logger.error('closing the collector failed', { error: describeError(error) });
+      const stats = this.#collector.stats();
+      report = { complete: false, exported: 0, dropped: 0, droppedByReason: {}, remaining: stats.queued + stats.inFlight };
+    }
+    this.#state = 'stopped';
+    const stats = this.#collector.stats();
+    const result: ShutdownReport = { report, stats, accepted: this.#ingestor.accepted, durationMs: Date.now() - started };
+    const fields = {
+      accepted: result.accepted,
+      exported: stats.exported,
+      dropped: stats.dropped,
+      droppedByReason: nonZero(stats.droppedByReason),
+      complete: report.complete,
+      durationMs: result.durationMs,
+    };
+    if (report.complete && report.dropped === 0) this.#logger.info('stopped: every accepted event was flushed', fields);
+    else this.#logger.warn('stopped: some events were not delivered', fields);
+    return result;
+  }
+}
+
+function nonZero(counts: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(counts)) if (value > 0) out[key] = value;
+  return out;
+}

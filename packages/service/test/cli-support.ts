@@ -1,0 +1,59 @@
+// Runs the built `trackpipe` CLI as a child process and reads its JSON log lines.
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const servicePackage = join(here, '..');
+/** The built CLI. */
+export const cli = join(servicePackage, 'dist/cli.js');
+
+/** Builds the service package (and what it depends on), so that dist/cli.js is current. */
+export function buildCli(): void {
+  execFileSync(process.execPath, [join(servicePackage, '../../node_modules/typescript/bin/tsc'), '-b', servicePackage], { stdio: 'inherit' });
+}
+
+/** A running CLI: its process, the JSON lines of its stdout, its stderr, and its exit. */
+export interface Child {
+  child: ChildProcessWithoutNullStreams;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Starts `node dist/cli.js ...args` in `cwd` with `env` added to the environment. */
+export function run(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Child {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, cwd });
+  const lines: Record<string, unknown>[] = [];
+  let buffer = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ text: line });
+      }
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+  return { child, lines, stderr: () => stderr, exited };
+}
+
+/** Waits for the log line whose `msg` is `msg`. */
+export async function waitForLine(c: Child, msg: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = c.lines.find((l) => l.msg === msg);
+    if (line) return line;
+    if (c.child.exitCode !== null) throw new Error(`the CLI exited early: ${JSON.stringify(c.lines)} ${c.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`no "${msg}" line: ${JSON.stringify(c.lines)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

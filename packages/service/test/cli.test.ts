@@ -1,0 +1,100 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli, cli, run, waitForLine } from './cli-support.js';
+
+let dir: string;
+
+beforeAll(() => {
+  // The child runs the built CLI; make sure dist is current.
+  buildCli();
+  dir = mkdtempSync(join(tmpdir(), 'trackpipe-service-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the trackpipe CLI', () => {
+  it('prints its help', () => {
+    const out = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+    expect(out).toContain('trackpipe serve');
+    expect(out).toContain('--config');
+  });
+
+  it('refuses an invalid configuration with exit status 2, naming the path', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'service:\n  http:\n    port: "eighty"\npipelines: []\n');
+    const c = run(['serve', '--config', file], dir);
+    const [code] = await c.exited;
+    expect(code).toBe(2);
+    const error = c.lines.find((l) => l.msg === 'invalid configuration');
+    expect(String(error?.error)).toContain('service.http.port');
+    expect(String(error?.error)).toContain('pipelines: must list at least one pipeline');
+  });
+
+  it('on SIGTERM under load, exits 0 with every event it accepted (202) written to the NDJSON file', async () => {
+    const out = join(dir, 'data');
+    const config = join(dir, 'service.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        service: { http: { port: 0 }, grpc: { port: 0 }, auth: { apiKeys: ['${env:TEST_API_KEY}'] } },
+        pipelines: [{ name: 'default', batch: { flushIntervalMs: 100 }, exporters: [{ type: 'file', path: join(out, 'events.ndjson') }] }],
+      }),
+    );
+    const c = run(['serve', '--config', config], dir, { TEST_API_KEY: 'cli-test-key' });
+    const listening = await waitForLine(c, 'listening');
+    const url = String(listening.http);
+
+    const accepted: string[] = [];
+    let sent = 0;
+    let stop = false;
+    const sender = async (worker: number): Promise<void> => {
+      for (let n = 0; !stop; n++) {
+        const batch = Array.from({ length: 20 }, (_, i) => ({ id: `w${worker}-${n}-${i}`, name: 'load', attributes: { worker, n, i } }));
+        sent += batch.length;
+        try {
+          const res = await fetch(`${url}/v1/batch`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: 'Bearer cli-test-key' },
+            body: JSON.stringify({ batch }),
+          });
+          const body = (await res.json()) as { ids?: string[] };
+          if (res.status === 202) accepted.push(...(body.ids ?? []));
+          else if (res.status !== 503) throw new Error(`unexpected status ${res.status}`);
+        } catch (error) {
+          if (error instanceof Error && error.message.startsWith('unexpected')) throw error;
+          // Refused or cut while shutting down: not accepted.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    };
+    const senders = [0, 1, 2, 3].map((w) => sender(w));
+    const loaded = Date.now() + 30_000;
+    while (accepted.length < 4_000 && Date.now() < loaded) await new Promise((resolve) => setTimeout(resolve, 10));
+    c.child.kill('SIGTERM');
+    const [code, signal] = await c.exited;
+    stop = true;
+    await Promise.all(senders);
+
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+    expect(accepted.length).toBeGreaterThanOrEqual(4_000);
+    expect(sent).toBeGreaterThan(accepted.length);
+    const files = readdirSync(out);
+    expect(files).toEqual(['events.ndjson']);
+    const written = readFileSync(join(out, 'events.ndjson'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    const writtenSet = new Set(written);
+    expect(writtenSet.size).toBe(written.length); // no duplicates
+    const missing = accepted.filter((id) => !writtenSet.has(id));
+    expect(missing).toEqual([]);
+
+    const stopped = c.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('stopped'));
+    expect(stopped).toMatchObject({ level: 'info', complete: true, dropped: 0 });
+    expect(stopped?.exported).toBe(written.length);
+    expect(JSON.stringify(c.lines)).not.toContain('cli-test-key');
+  });
+});

@@ -1,0 +1,145 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Recorded, TrackpipeError } from '@trackpipe/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IngestEvent, createService, defaultServiceConfig, loadServiceConfig, parseServiceConfig } from '../src/index.js';
+import { post, waitFor } from './support.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'trackpipe-service-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configErrorOf(fn: () => unknown): TrackpipeError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
+    return error as TrackpipeError;
+  }
+  throw new Error('no error was thrown');
+}
+
+describe('service configuration', () => {
+  it('applies the defaults of the service section', () => {
+    const config = parseServiceConfig({ pipelines: [{ exporters: [{ type: 'console' }] }] }, { env: {} });
+    expect(config.service).toMatchObject({
+      http: { enabled: true, host: '127.0.0.1', port: 8080, maxBodyBytes: 4 * 1024 * 1024 },
+      grpc: { enabled: true, host: '127.0.0.1', port: 50051 },
+      auth: { apiKeys: [] },
+      backpressure: { highWaterMark: 1, retryAfterSeconds: 1 },
+      shutdownTimeoutMs: 10_000,
+      logLevel: 'info',
+    });
+    expect(config.core.pipelines[0]?.name).toBe('default');
+  });
+
+  it('substitutes ${env:NAME} in API keys, and names a missing variable by path without any value', () => {
+    const input = { service: { auth: { apiKeys: ['${env:KEY_A}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] };
+    expect(parseServiceConfig(input, { env: { KEY_A: 'sk-live-1' } }).service.auth.apiKeys).toEqual(['sk-live-1']);
+    const error = configErrorOf(() => parseServiceConfig(input, { env: {} }));
+    expect(error.message).toContain('service.auth.apiKeys[0]: environment variable KEY_A is not set');
+  });
+
+  it('reports problems of the service section and of the pipelines together, by path, never echoing values', () => {
+    const error = configErrorOf(() =>
+      parseServiceConfig(
+        { service: { http: { port: 70_000 }, backpressure: { highWaterMark: 2 }, colour: 'very-secret' }, pipelines: [{ exporters: [] }] },
+        { env: {} },
+      ),
+    );
+    expect(error.message).toContain('service.http.port: must be an integer from 0 to 65535');
+    expect(error.message).toContain('service.backpressure.highWaterMark: must be <= 1');
+    expect(error.message).toContain('service.colour: unknown key');
+    expect(error.message).toContain('pipelines[0].exporters: must list at least one exporter');
+    expect(error.message).not.toContain('very-secret');
+  });
+
+  it('embeds defaults: NDJSON files in TRACKPIPE_DATA_DIR, or Kafka when KAFKA_BROKERS is set', () => {
+    const now = new Date('2024-05-06T07:08:09.123Z');
+    const files = defaultServiceConfig({ TRACKPIPE_DATA_DIR: '/data' }, now) as { pipelines: { exporters: Record<string, unknown>[] }[] };
+    expect(files.pipelines[0]?.exporters[0]).toEqual({ type: 'file', path: `/data/events-20240506T070809Z-${process.pid}.ndjson` });
+    const kafka = defaultServiceConfig({ KAFKA_BROKERS: 'k1:9092, k2:9092', KAFKA_TOPIC: 'flags' }, now) as typeof files;
+    expect(kafka.pipelines[0]?.exporters[0]).toEqual({ type: 'kafka', brokers: ['k1:9092', 'k2:9092'], topic: 'flags' });
+    const keyed = defaultServiceConfig({ TRACKPIPE_API_KEYS: 'a, b' }, now) as { service: { auth: { apiKeys: string[] } } };
+    expect(keyed.service.auth.apiKeys).toEqual(['a', 'b']);
+  });
+
+  it('loads a YAML file, or TRACKPIPE_CONFIG holding the configuration itself', async () => {
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'service:\n  logLevel: debug\npipelines:\n  - name: p1\n    exporters:\n      - type: console\n');
+    const fromFile = await loadServiceConfig({ file, env: {} });
+    expect(fromFile.service.logLevel).toBe('debug');
+    expect(fromFile.source).toBe(file);
+    const inline = await loadServiceConfig({ env: { TRACKPIPE_CONFIG: '{"pipelines":[{"name":"p2","exporters":[{"type":"console"}]}]}' } });
+    expect(inline.core.pipelines[0]?.name).toBe('p2');
+    const embedded = await loadServiceConfig({ env: {} });
+    expect(embedded.source).toBe('embedded defaults');
+  });
+
+  it('builds a service from config whose admission watches every exporter queue of a fan-out', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const fast: string[] = [];
+    const slow: string[] = [];
+    const config = parseServiceConfig(
+      {
+        service: { http: { port: 0 }, grpc: { enabled: false } },
+        pipelines: [
+          {
+            batch: { maxQueueSize: 5, maxBatchSize: 5, maxConcurrentExports: 1, flushIntervalMs: 60_000 },
+            exporters: [
+              { type: 'function', name: 'fast', ref: 'fast' },
+              { type: 'function', name: 'slow', ref: 'slow' },
+            ],
+          },
+        ],
+        metrics: { enabled: true },
+      },
+      { env: {} },
+    );
+    const { service } = await createService(config, {
+      functions: {
+        fast: (events: readonly Recorded<IngestEvent>[]) => void fast.push(...events.map((e) => e.id)),
+        slow: async (events: readonly Recorded<IngestEvent>[]) => {
+          await gate;
+          slow.push(...events.map((e) => e.id));
+        },
+      },
+    });
+    const { http } = await service.start();
+    try {
+      const url = http!.url;
+      const batch = (p: string) => ({ batch: Array.from({ length: 5 }, (_, i) => ({ id: `${p}${i}`, name: 'x' })) });
+      expect((await post(`${url}/v1/batch`, batch('a'))).status).toBe(202);
+      await waitFor(() => fast.length === 5, 10_000, 'the fast exporter');
+      expect((await post(`${url}/v1/batch`, batch('b'))).status).toBe(202);
+      await waitFor(() => fast.length === 10, 10_000, 'the fast exporter');
+      // The fast queue is empty, the slow one full: refused.
+      expect((await post(`${url}/v1/track`, { name: 'c' })).status).toBe(503);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toContain('trackpipe_queue_size_events{pipeline="default",exporter="slow"} 5');
+    } finally {
+      open();
+      const report = await service.shutdown({ timeoutMs: 10_000 });
+      expect(report.report.complete).toBe(true);
+    }
+    expect(slow.sort()).toEqual([...fast].sort());
+  });
+
+  it('creates the folder of a file exporter', async () => {
+    const path = join(dir, 'nested', 'deeper', 'out.ndjson');
+    const config = parseServiceConfig(
+      { service: { http: { port: 0 }, grpc: { enabled: false } }, pipelines: [{ exporters: [{ type: 'file', path }] }] },
+      { env: {} },
+    );
+    const { service } = await createService(config);
+    const { http } = await service.start();
+    expect((await post(`${http!.url}/v1/track`, { id: 'f-1', name: 'x' })).status).toBe(202);
+    await service.shutdown();
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ id: 'f-1', name: 'x' });
+  });
+});

@@ -1,0 +1,105 @@
+import { status } from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { grpcClient, grpcFailure, startService, toStruct, toValue, waitFor } from './support.js';
+
+type Started = Awaited<ReturnType<typeof startService>>;
+const running: Started[] = [];
+const clients: { close(): void }[] = [];
+
+async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started & { client: ReturnType<typeof grpcClient> }> {
+  const started = await startService({ http: false, ...options });
+  running.push(started);
+  const client = grpcClient(started.grpcAddress);
+  clients.push(client);
+  return { ...started, client };
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
+});
+
+describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
+  it('TrackEvent queues one event, converting Struct attributes to plain JSON, and answers its id', async () => {
+    const { client, memory } = await start();
+    const attributes = { total: 12.5, tags: ['a', 'b'], nested: { ok: true, none: null } };
+    const res = await client.call('TrackEvent', {
+      event: { name: 'checkout.completed', timestampMs: 1_700_000_000_000, attributes: toStruct(attributes) },
+    });
+    expect(res.id).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor(() => memory.events.length === 1, 10_000, 'delivery');
+    expect(memory.events[0]).toEqual({ id: res.id, name: 'checkout.completed', timestamp: 1_700_000_000_000, attributes });
+  });
+
+  it('TrackBatch queues all events, flag evaluations included, and answers their ids in order', async () => {
+    const { client, memory } = await start();
+    const res = await client.call('TrackBatch', {
+      events: [
+        { id: 'b-1', name: 'page.viewed' },
+        {
+          id: 'b-2',
+          name: 'feature_flag.evaluation',
+          flagKey: 'new-checkout',
+          value: toValue('treatment'),
+          variant: 'treatment',
+          reason: 'SPLIT',
+          targetingKey: 'user-1',
+          provider: 'in-memory',
+          context: toStruct({ plan: 'pro' }),
+        },
+      ],
+    });
+    expect(res).toEqual({ accepted: 2, ids: ['b-1', 'b-2'] });
+    await waitFor(() => memory.events.length === 2, 10_000, 'delivery');
+    expect(memory.events.find((e) => e.id === 'b-2')).toMatchObject({
+      flagKey: 'new-checkout',
+      value: 'treatment',
+      variant: 'treatment',
+      context: { plan: 'pro' },
+    });
+  });
+
+  it('IdentifyUser queues an identify event with userId and traits', async () => {
+    const { client, memory } = await start();
+    const res = await client.call('IdentifyUser', { userId: 'user-9', traits: toStruct({ plan: 'team', seats: 5 }) });
+    await waitFor(() => memory.events.length === 1, 10_000, 'delivery');
+    expect(memory.events[0]).toMatchObject({ id: res.id, name: 'identify', attributes: { userId: 'user-9', traits: { plan: 'team', seats: 5 } } });
+  });
+
+  it('answers INVALID_ARGUMENT naming the field path, accepting none of the batch', async () => {
+    const { client, processor } = await start();
+    const failure = await grpcFailure(client.call('TrackBatch', { events: [{ name: 'a' }, { attributes: toStruct({ x: 1 }) }] }));
+    expect(failure.code).toBe(status.INVALID_ARGUMENT);
+    expect(failure.details).toBe('events[1].name: required');
+    const flag = await grpcFailure(client.call('TrackEvent', { event: { name: 'feature_flag.evaluation', flagKey: 'f' } }));
+    expect(flag.details).toBe('event.value: required for a feature_flag.evaluation event');
+    expect((await grpcFailure(client.call('IdentifyUser', {}))).details).toBe('userId: required');
+    expect((await grpcFailure(client.call('TrackBatch', {}))).details).toBe('events: must not be empty');
+    expect(processor.stats().recorded).toBe(0);
+  });
+
+  it('answers UNAUTHENTICATED without a valid key in the metadata, OK with one', async () => {
+    const { client } = await start({ apiKeys: ['grpc-key-1'] });
+    const request = { event: { name: 'x' } };
+    expect((await grpcFailure(client.call('TrackEvent', request))).code).toBe(status.UNAUTHENTICATED);
+    expect((await grpcFailure(client.call('TrackEvent', request, { authorization: 'Bearer wrong' }))).code).toBe(status.UNAUTHENTICATED);
+    const ok = await client.call('TrackEvent', request, { authorization: 'Bearer grpc-key-1' });
+    expect(ok.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers RESOURCE_EXHAUSTED to a message over maxMessageBytes, and stays up', async () => {
+    const { client } = await start({ grpc: { port: 0, maxMessageBytes: 1024 } });
+    const big = await grpcFailure(client.call('TrackEvent', { event: { name: 'x', attributes: toStruct({ pad: 'y'.repeat(4096) }) } }));
+    expect(big.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await client.call('TrackEvent', { event: { name: 'small' } })).id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('counts gRPC requests by method and status in /metrics', async () => {
+    const started = await start({ http: { port: 0 } });
+    await started.client.call('TrackEvent', { event: { name: 'x' } });
+    await grpcFailure(started.client.call('TrackEvent', { event: {} }));
+    const text = await (await fetch(`${started.url}/metrics`)).text();
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="OK"} 1');
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 1');
+  });
+});

@@ -1,0 +1,77 @@
+import { request } from 'node:http';
+import { status } from '@grpc/grpc-js';
+import { FunctionExporter, type Recorded } from '@trackpipe/core';
+import { describe, expect, it } from 'vitest';
+import type { IngestEvent } from '../src/index.js';
+import { grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
+
+describe('graceful shutdown', () => {
+  it('marks the service not ready, answers a request still arriving with 503, refuses new connections, then flushes', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const delivered: string[] = [];
+    const exporter = new FunctionExporter<Recorded<IngestEvent>>(async (events) => {
+      await gate;
+      delivered.push(...events.map((e) => e.id));
+    });
+    const { service, url, processor } = await startService({ exporter, grpc: false });
+    const accepted = await post(`${url}/v1/batch`, { batch: [{ name: 'a' }, { name: 'b' }] });
+    expect(accepted.status).toBe(202);
+    await waitFor(() => processor.stats().inFlight === 2, 10_000, 'the export to start');
+
+    // A request whose headers the server has (it asked for the body) when the shutdown begins.
+    const body = JSON.stringify({ name: 'late' });
+    const req = request(`${url}/v1/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), expect: '100-continue' },
+    });
+    const answered = new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
+      });
+      req.on('error', reject);
+    });
+    await new Promise<void>((resolve) => {
+      req.on('continue', () => resolve());
+      req.flushHeaders();
+    });
+
+    const stopping = service.shutdown({ timeoutMs: 10_000 });
+    expect(service.ready).toBe(false);
+    expect(service.draining).toBe(true);
+    req.end(body);
+    const late = await answered;
+    expect(late.status).toBe(503);
+    expect(late.connection).toBe('close');
+    expect(JSON.parse(late.text).error.code).toBe('draining');
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+
+    open();
+    const report = await stopping;
+    expect(report.report.complete).toBe(true);
+    expect(report.accepted).toBe(2);
+    expect(delivered.sort()).toEqual([...accepted.body.ids!].sort());
+    expect(processor.stats().droppedByReason.closed).toBe(0);
+    expect(await service.shutdown()).toBe(report);
+  });
+
+  it('answers UNAVAILABLE over gRPC once draining', async () => {
+    const { service, grpcAddress } = await startService({ http: false });
+    const client = grpcClient(grpcAddress);
+    try {
+      await client.call('TrackEvent', { event: { name: 'before' } });
+      const stopping = service.shutdown({ timeoutMs: 5_000 });
+      const failure = await grpcFailure(client.call('TrackEvent', { event: { name: 'after' } }));
+      // Either our handler answered UNAVAILABLE, or the closing server refused the call: both are UNAVAILABLE.
+      expect(failure.code).toBe(status.UNAVAILABLE);
+      const report = await stopping;
+      expect(report.accepted).toBe(1);
+      expect(report.stats.exported).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+});

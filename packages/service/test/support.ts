@@ -1,0 +1,135 @@
+import { promisify } from 'node:util';
+import { type Client, Metadata, type ServiceError, credentials } from '@grpc/grpc-js';
+import { MemoryExporter } from '@trackpipe/collector-memory';
+import { BatchProcessor, type BatchProcessorOptions, type Exporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { type IngestEvent, TrackpipeService, type TrackpipeServiceOptions, loadAnalyticsService } from '../src/index.js';
+
+type Event = Recorded<IngestEvent>;
+
+/** A service on free ports in front of one BatchProcessor (a MemoryExporter unless another exporter is given). */
+export async function startService(
+  options: Partial<TrackpipeServiceOptions> & { exporter?: Exporter<Event>; processor?: BatchProcessorOptions } = {},
+): Promise<{
+  service: TrackpipeService;
+  processor: BatchProcessor<IngestEvent>;
+  memory: MemoryExporter<Event>;
+  url: string;
+  grpcAddress: string;
+}> {
+  const memory = new MemoryExporter<Event>();
+  const processor = new BatchProcessor<IngestEvent>(options.exporter ?? memory, {
+    flushIntervalMs: 20,
+    logger: silentLogger,
+    ...options.processor,
+  });
+  const { exporter: _e, processor: _p, ...rest } = options;
+  const service = new TrackpipeService({
+    collector: processor,
+    http: { port: 0 },
+    grpc: { port: 0 },
+    ...rest,
+  });
+  const addresses = await service.start();
+  return { service, processor, memory, url: addresses.http?.url ?? '', grpcAddress: addresses.grpc?.address ?? '' };
+}
+
+/** The JSON answers of the HTTP API, as the tests read them. */
+export interface Answer {
+  accepted?: number;
+  ids?: string[];
+  status?: string;
+  error?: { code: string; message: string; issues?: { path: string; message: string }[] };
+}
+
+/** The responses of the gRPC methods. */
+export interface GrpcResponse {
+  id?: string;
+  accepted?: number;
+  ids?: string[];
+}
+
+/** POSTs JSON (or raw text/bytes) and answers status, headers and the parsed body. */
+export async function post(
+  url: string,
+  body: unknown,
+  options: { headers?: Record<string, string>; raw?: boolean } = {},
+): Promise<{ status: number; headers: Headers; body: Answer }> {
+  const payload = options.raw === true ? (body as string | Uint8Array) : JSON.stringify(body);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...options.headers },
+    body: payload,
+  });
+  const text = await response.text();
+  let parsed: Answer = {};
+  try {
+    parsed = JSON.parse(text) as Answer;
+  } catch {
+    // Not JSON: an empty answer.
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
+
+/** Waits until `condition()` is true (polling), or fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A proto3 google.protobuf.Value from a JSON value. */
+export function toValue(value: unknown): Record<string, unknown> {
+  if (value === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
+  return { structValue: toStruct(value as Record<string, unknown>) };
+}
+
+/** A proto3 google.protobuf.Struct from a JSON object. */
+export function toStruct(object: Record<string, unknown>): Record<string, unknown> {
+  return { fields: Object.fromEntries(Object.entries(object).map(([k, v]) => [k, toValue(v)])) };
+}
+
+/** A gRPC status answer: the code and details of a ServiceError, with the trailer. */
+export interface GrpcFailure {
+  code: number;
+  details: string;
+  metadata: Metadata;
+}
+
+type Unary = (request: unknown, metadata: Metadata, callback: (error: ServiceError | null, response: GrpcResponse) => void) => void;
+
+/** A real @grpc/grpc-js client of analytics.v1.AnalyticsService with promise-returning calls. */
+export function grpcClient(address: string): {
+  client: Client;
+  call(method: 'TrackEvent' | 'TrackBatch' | 'IdentifyUser', request: unknown, metadata?: Record<string, string>): Promise<GrpcResponse>;
+  close(): void;
+} {
+  const Service = loadAnalyticsService();
+  const client = new Service(address, credentials.createInsecure());
+  return {
+    client,
+    call(method, request, metadata = {}) {
+      const md = new Metadata();
+      for (const [key, value] of Object.entries(metadata)) md.set(key, value);
+      const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
+      return promisify((req: unknown, m: Metadata, cb: (error: ServiceError | null, response: GrpcResponse) => void) => fn(req, m, cb))(request, md);
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Runs a gRPC call expected to fail; answers its status. */
+export async function grpcFailure(promise: Promise<unknown>): Promise<GrpcFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as ServiceError;
+    return { code: e.code, details: e.details, metadata: e.metadata };
+  }
+  throw new Error('the call succeeded; a failure was expected');
+}
