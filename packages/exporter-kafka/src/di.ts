@@ -1,0 +1,21 @@
+import { type ExporterContext, type ExporterFactory, TOKENS } from '@trackpipe/core';
+import { ContainerModule } from 'inversify';
+import { kafkaExporterConfig } from './config.js';
+import { KafkaExporter } from './exporter.js';
+
+/**
+ * Builds `type: "kafka"` exporters from config. Validates the options first; bad ones throw
+ * TRACKPIPE_ERR_CONFIG_INVALID naming `<context.path>.<field>`, never the value.
+ */
+export const kafkaExporterFactory: ExporterFactory = {
+  type: 'kafka',
+  create(options: Readonly<Record<string, unknown>>, context: ExporterContext) {
+    const config = kafkaExporterConfig(options, context.path);
+    return new KafkaExporter({ ...config, name: context.name ?? 'kafka', logger: context.logger });
+  },
+};
+
+/** Binds {@link kafkaExporterFactory} under `TOKENS.ExporterFactory` (multi-bound: one factory per type). */
+export const kafkaExporterModule: ContainerModule = new ContainerModule(({ bind }) => {
+  bind<ExporterFactory>(TOKENS.ExporterFactory).toConstantValue(kafkaExporterFactory);
+});

@@ -1,0 +1,89 @@
+// The scenario of broker-crash.kafka.test.ts and broker-stop.kafka.test.ts: the broker goes down
+// mid-stream and comes back (same data, same ports); nothing recorded may be lost.
+import { expect } from 'vitest';
+import { BatchProcessor, type FlagEvaluationEvent, type Recorded } from '@trackpipe/core';
+import { KafkaExporter } from '@trackpipe/exporter-kafka';
+import { type KafkaBroker, startBroker, stopBroker } from '../../../../tools/kafka/broker.js';
+import { balanced, consumeUntil, createTopic, evaluation, freshTopic, memoryLogger, tally, until } from './kafka.js';
+
+const N = 20_000;
+const CHUNK = 200;
+const BURST = 2_000;
+
+/**
+ * Streams N events through a BatchProcessor into `broker`, takes the broker down once a fifth is
+ * exported (SIGKILL when `kill`, else SIGTERM), records more while it is down, starts it again and
+ * checks: every event exported and read back at least once, the accounting identity at every sample.
+ * Duplicates are reported on the console.
+ */
+export async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<void> {
+  const how = kill ? 'SIGKILL' : 'SIGTERM';
+  const { brokers, dir } = broker;
+  const topic = freshTopic('restart');
+  await createTopic(brokers, topic);
+  const logger = memoryLogger();
+  const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, requestTimeoutMs: 10_000 });
+  const processor = new BatchProcessor(exporter, {
+    logger,
+    maxQueueSize: N,
+    maxBatchSize: CHUNK,
+    flushIntervalMs: 50,
+    exportTimeoutMs: 15_000,
+    retry: { initialBackoffMs: 200, maxBackoffMs: 2_000, maxElapsedMs: 120_000 },
+  });
+  const ids = new Set<string>();
+  const unbalanced: string[] = [];
+  const check = (): void => {
+    const stats = processor.stats();
+    if (!balanced(stats)) unbalanced.push(JSON.stringify(stats));
+  };
+
+  let n = 0;
+  const record = (count: number): void => {
+    for (const end = n + count; n < end; n++) {
+      const event = evaluation(n);
+      ids.add(event.id);
+      processor.record(event);
+    }
+    check();
+  };
+  // Most events are recorded at a steady pace while the broker goes down and comes back ...
+  const recording = (async () => {
+    for (let paced = 0; paced < N - BURST; paced += CHUNK) {
+      record(CHUNK);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+
+  await until(() => processor.stats().exported >= N / 5, 'a fifth of the events is exported');
+  const failuresBefore = processor.stats().failedExports;
+  await stopBroker(dir, { kill });
+  // ... and some surely while it is down.
+  record(BURST);
+  await until(() => {
+    check();
+    const { retryable, timeout } = processor.stats().failedExports;
+    return retryable + timeout > failuresBefore.retryable + failuresBefore.timeout;
+  }, 'an export fails while the broker is down');
+  const startedAgain = Date.now();
+  await startBroker(dir);
+  await recording;
+
+  const report = await processor.close({ timeoutMs: 90_000 });
+  const deliveredAfterMs = Date.now() - startedAgain;
+  const stats = processor.stats();
+  check();
+  expect(unbalanced).toEqual([]);
+  expect(report).toMatchObject({ complete: true, dropped: 0 });
+  expect(stats).toMatchObject({ recorded: N, exported: N, dropped: 0, queued: 0, inFlight: 0 });
+  expect(stats.retries).toBeGreaterThan(0);
+
+  const records = await consumeUntil(brokers, topic, ids);
+  const { missing, duplicates, unexpected } = tally(records, ids);
+  console.log(
+    `restart (${how}): ${records.length} records for ${N} events, ${duplicates} duplicates; ` +
+      `${stats.retries} retries; all exported ${deliveredAfterMs} ms after the restart began`,
+  );
+  expect(missing).toEqual([]);
+  expect(unexpected).toBe(0);
+}

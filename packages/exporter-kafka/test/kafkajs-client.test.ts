@@ -1,0 +1,88 @@
+import { createServer } from 'node:net';
+import kafkajs, { type LogEntry } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import type { Logger } from '@trackpipe/core';
+import { KafkaJsClient } from '@trackpipe/exporter-kafka';
+import { kafkaJsLogCreator, secretsOf } from '../src/kafkajs-client.js';
+
+const { logLevel } = kafkajs;
+const PASSWORD = 'hunter2-very-secret';
+
+function capture(): Logger & { lines: { level: string; message: string; fields: unknown }[] } {
+  const lines: { level: string; message: string; fields: unknown }[] = [];
+  return {
+    lines,
+    warn: (message, fields) => lines.push({ level: 'warn', message, fields }),
+    error: (message, fields) => lines.push({ level: 'error', message, fields }),
+  };
+}
+
+function entry(level: number, message: string, extra: Record<string, unknown> = {}): LogEntry {
+  return { namespace: 'Connection', level, label: 'X', log: { timestamp: '2026-01-01T00:00:00.000Z', message, ...extra } };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('kafkajs logging', () => {
+  it('passes errors and warnings on as warnings, with known fields only and secrets masked', () => {
+    const logger = capture();
+    const log = kafkaJsLogCreator(logger, [PASSWORD])(logLevel.WARN);
+    log(entry(logLevel.ERROR, `auth failed for password ${PASSWORD}`, { broker: '127.0.0.1:9092', stack: 'at x (y.js:1)', error: `bad ${PASSWORD}` }));
+    log(entry(logLevel.WARN, 'metadata is stale', { retryCount: 2, sasl: { password: PASSWORD } }));
+    expect(logger.lines).toEqual([
+      {
+        level: 'warn',
+        message: 'kafkajs [Connection] auth failed for password [redacted]',
+        fields: { broker: '127.0.0.1:9092', error: 'bad [redacted]' },
+      },
+      { level: 'warn', message: 'kafkajs [Connection] metadata is stale', fields: { retryCount: 2 } },
+    ]);
+  });
+
+  it('drops info and debug entries (even when KAFKAJS_LOG_LEVEL raises kafkajs level) and the idempotent-retries warning', () => {
+    const logger = capture();
+    const log = kafkaJsLogCreator(logger, [])(logLevel.DEBUG);
+    log(entry(logLevel.INFO, 'Starting'));
+    log(entry(logLevel.DEBUG, 'Request Produce', { payload: 'x' }));
+    log(entry(logLevel.WARN, 'Limiting retries for the idempotent producer may invalidate EoS guarantees'));
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('treats the SASL password and the TLS key and passphrase as secrets', () => {
+    expect(
+      secretsOf({
+        brokers: ['b:9092'],
+        sasl: { mechanism: 'plain', username: 'svc', password: PASSWORD },
+        ssl: { key: 'PRIVATE-KEY-PEM', passphrase: 'key-passphrase', ca: 'public-ca' },
+      }).sort(),
+    ).toEqual([PASSWORD, 'PRIVATE-KEY-PEM', 'key-passphrase'].sort());
+  });
+});
+
+describe('KafkaJsClient', () => {
+  it('fails to connect to a closed port with an error it classifies as retry, logging only warnings without the password', async () => {
+    const logger = capture();
+    const client = new KafkaJsClient({
+      brokers: [`127.0.0.1:${await closedPort()}`],
+      sasl: { mechanism: 'plain', username: 'svc', password: PASSWORD },
+      logger,
+    });
+    const producer = client.producer();
+    const error = await producer.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await producer.disconnect();
+    expect(error).toBeInstanceOf(Error);
+    expect(client.classify(error)).toBe('retry');
+    expect(logger.lines.length).toBeGreaterThan(0);
+    expect(logger.lines.every((line) => line.level === 'warn')).toBe(true);
+    expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
+  });
+});
