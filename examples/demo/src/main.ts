@@ -36,14 +36,20 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   return n;
 }
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string' },
-    rate: { type: 'string' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+function options(): { seconds?: string; rate?: string; out?: string; help?: boolean } {
+  // `pnpm demo -- --seconds 5` passes the `--` through: skip it.
+  const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'));
+  try {
+    return parseArgs({
+      args,
+      options: { seconds: { type: 'string' }, rate: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }).values;
+  } catch (error) {
+    process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n${HELP}`);
+    return process.exit(2);
+  }
+}
+const values = options();
 if (values.help === true) {
   process.stdout.write(HELP);
   process.exit(0);
