@@ -1,4 +1,3 @@
-import type { ConnectionOptions } from 'node:tls';
 import {
   type Encoder,
   type ExportBatch,
@@ -13,12 +12,15 @@ import {
   consoleLogger,
   describeError,
 } from '@trackpipe/core';
-import type { SASLOptions } from 'kafkajs';
-import { KafkaJsClient } from './kafkajs-client.js';
+import { KafkaJsClient, type KafkaJsClientOptions } from './kafkajs-client.js';
 import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';
 
-/** Options of a {@link KafkaExporter}. */
-export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<TelemetryEvent>> {
+/**
+ * Options of a {@link KafkaExporter}: the connection options of a {@link KafkaJsClient} (`brokers`,
+ * `clientId`, `ssl`, `sasl`, `gzip`, timeouts — `brokers` required unless `client` is given), plus:
+ */
+export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<TelemetryEvent>>
+  extends Omit<KafkaJsClientOptions, 'brokers' | 'logger'> {
   /** Bootstrap brokers, `host:port`. Required (unless `client` is given), at least one. */
   brokers?: readonly string[];
   /** The topic: one name, or a function choosing it per event. Required. */
@@ -28,18 +30,6 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
    * no key. Default: the flag evaluation's `targetingKey`, else its `flagKey`, else the event `id`.
    */
   key?: (event: E) => string | null;
-  /** Client id the brokers see. Default `"trackpipe"`. */
-  clientId?: string;
-  /** TLS: `true`, or Node TLS options. Passed to the client, never logged. Default: plaintext. */
-  ssl?: boolean | ConnectionOptions;
-  /** SASL authentication, as kafkajs takes it (plain, scram-sha-256/512, ...). Never logged. Default: none. */
-  sasl?: SASLOptions;
-  /** Compress record batches with gzip. Default `true`. */
-  gzip?: boolean;
-  /** Time to establish a connection, in ms. Default 3 000. */
-  connectionTimeoutMs?: number;
-  /** Time to wait for a broker's answer (and the broker for acks), in ms. Default 30 000. */
-  requestTimeoutMs?: number;
   /**
    * Records whose encoded value is longer than this many bytes are answered `too_large` without being
    * sent (the processor splits the batch and drops such an event alone). Set it to the topic's

@@ -1,4 +1,4 @@
-import type { AttributeValue, Attributes, TelemetryEvent } from '@trackpipe/core';
+import type { AttributeValue, Attributes, FlagEvaluationEvent, TelemetryEvent } from '@trackpipe/core';
 
 /** One problem found in a request: where (e.g. `batch[3].name`) and what (e.g. `required`). Never holds the value. */
 export interface ValidationIssue {
@@ -7,16 +7,7 @@ export interface ValidationIssue {
 }
 
 /** An event as the service accepts it: a TelemetryEvent, optionally with the flag-evaluation fields. */
-export interface IngestEvent extends TelemetryEvent {
-  flagKey?: string;
-  value?: AttributeValue;
-  variant?: string;
-  reason?: string;
-  errorCode?: string;
-  targetingKey?: string;
-  provider?: string;
-  context?: Attributes;
-}
+export type IngestEvent = TelemetryEvent & Partial<Omit<FlagEvaluationEvent, keyof TelemetryEvent>>;
 
 /** The outcome of validating a request body. */
 export type Validation<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly issues: readonly ValidationIssue[] };
