@@ -11,7 +11,7 @@ import type {
   Exporter,
   FlushReport,
 } from './contracts.js';
-import { DROP_REASONS } from './contracts.js';
+import { DROP_REASONS, jsonEncoder } from './contracts.js';
 import { describeError, type ErrorCode, TrackpipeError } from './errors.js';
 import { type Recorded, type TelemetryEvent, admitEvent } from './events.js';
 import { backoffDelay, type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -55,12 +55,6 @@ class Thrown {
 }
 /** What ends an export attempt: the exporter's answer (checked, as it may be anything), or one of ours. */
 type Settlement = unknown;
-
-const defaultEncoder: Encoder<unknown> = (event) => {
-  const json = JSON.stringify(event);
-  if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text');
-  return json;
-};
 
 function zeroDrops(): Record<DropReason, number> {
   const drops = {} as Record<DropReason, number>;
@@ -122,7 +116,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.options = resolveOptions(options);
     this.name = this.options.name;
     this.#queue = new RingBuffer(this.options.maxQueueSize);
-    this.#encode = exporter.encoder ?? defaultEncoder;
+    this.#encode = exporter.encoder ?? jsonEncoder;
     this.#traceContext = this.options.traceContext;
   }
 

@@ -105,6 +105,13 @@ export interface Collector<E extends TelemetryEvent = TelemetryEvent> {
 /** Serializes one event to its wire form (a JSON document by default). Throwing marks it unserializable. */
 export type Encoder<E> = (event: E) => string;
 
+/** The default encoder: one JSON document per event. Throws on cycles and BigInts (the event is then dropped as unserializable). */
+export const jsonEncoder: Encoder<unknown> = (event) => {
+  const json = JSON.stringify(event);
+  if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text');
+  return json;
+};
+
 /** One batch as the exporter receives it: the events and their encoded forms, index for index. */
 export interface ExportBatch<E> {
   readonly events: readonly E[];

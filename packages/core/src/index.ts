@@ -14,7 +14,7 @@ export type {
   FlushReport,
   Logger,
 } from './contracts.js';
-export { DROP_REASONS, ExportResults } from './contracts.js';
+export { DROP_REASONS, ExportResults, jsonEncoder } from './contracts.js';
 export { type ErrorCode, ErrorCodes, TrackpipeError, describeError, isRetriable } from './errors.js';
 export {
   type AttributeValue,

@@ -13,6 +13,7 @@ import {
   TrackpipeError,
   describeError,
   isRetriable,
+  jsonEncoder,
 } from '@trackpipe/core';
 import { classifyStatus, isRetryableNetworkError, parseRetryAfter } from './classify.js';
 import { encodeOtlpLogRecord, type OtlpOptions, otlpEnvelope } from './otlp.js';
@@ -88,12 +89,6 @@ export interface HttpExporterOptions<E extends TelemetryEvent = Recorded<Telemet
 /** Bytes of a response body kept for parsing and excerpts; the rest is read and discarded. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const USER_AGENT = 'trackpipe-exporter-http/0.1.0';
-
-const jsonEncoder: Encoder<unknown> = (event) => {
-  const json = JSON.stringify(event);
-  if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text');
-  return json;
-};
 
 interface BodyFormat<E> {
   readonly contentType: string;
