@@ -93,7 +93,34 @@ const USER_AGENT = 'trackpipe-exporter-http/0.1.0';
 interface BodyFormat<E> {
   readonly contentType: string;
   readonly encoder: Encoder<E>;
-  body(encoded: readonly string[], events: readonly E[]): string | Uint8Array;
+  body(batch: ExportBatch<E>): Uint8Array;
+}
+
+/** Where the encoded events go in a body: `open` + events separated by `separator` + `close`. */
+interface Frame {
+  readonly open: string;
+  readonly separator: string;
+  readonly close: string;
+}
+
+/**
+ * Writes the framed body straight into one buffer: no joined string, no second UTF-8 conversion (about
+ * three times cheaper than `Buffer.from(parts.join(','))`). The buffer is sized from the characters:
+ * exactly when the batch is ASCII (its UTF-8 `bytes` equal its length), else at the UTF-8 upper bound of
+ * 3 bytes per UTF-16 unit.
+ */
+function framed(frame: Frame, encoded: readonly string[], bytes: number): Buffer {
+  let chars = 0;
+  for (const text of encoded) chars += text.length;
+  const framing = frame.open.length + frame.close.length + frame.separator.length * Math.max(0, encoded.length - 1);
+  const buffer = Buffer.allocUnsafe(framing * 3 + (bytes === chars ? chars : 3 * chars));
+  let at = buffer.write(frame.open, 0);
+  for (let i = 0; i < encoded.length; i++) {
+    if (i > 0) at += buffer.write(frame.separator, at);
+    at += buffer.write(encoded[i] as string, at);
+  }
+  at += buffer.write(frame.close, at);
+  return buffer.subarray(0, at);
 }
 
 function invalidOption(message: string): never {
@@ -102,29 +129,36 @@ function invalidOption(message: string): never {
 
 function bodyFormat<E extends TelemetryEvent>(options: HttpExporterOptions<E>): BodyFormat<E> {
   const format = options.format ?? 'json';
+  const withFrame = (contentType: string, encoder: Encoder<E>, frame: Frame): BodyFormat<E> => ({
+    contentType,
+    encoder,
+    body: (batch) => framed(frame, batch.encoded, batch.bytes),
+  });
   if (typeof format === 'object' && format !== null) {
     if (typeof format.body !== 'function' || typeof format.contentType !== 'string') {
       invalidOption('format must be "json", "ndjson", "otlp" or a serializer with contentType and body()');
     }
-    return { contentType: format.contentType, encoder: format.encoder ?? jsonEncoder, body: (encoded, events) => format.body(encoded, events) };
+    return {
+      contentType: format.contentType,
+      encoder: format.encoder ?? jsonEncoder,
+      body: (batch) => {
+        const body = format.body(batch.encoded, batch.events);
+        return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+      },
+    };
   }
   switch (format) {
     case 'json': {
       const key = options.envelopeKey;
       if (key !== undefined && (typeof key !== 'string' || key === '')) invalidOption('envelopeKey must be a non-empty string');
       const open = key === undefined ? '[' : `{${JSON.stringify(key)}:[`;
-      const close = key === undefined ? ']' : ']}';
-      return { contentType: 'application/json', encoder: options.encoder ?? jsonEncoder, body: (encoded) => `${open}${encoded.join(',')}${close}` };
+      return withFrame('application/json', options.encoder ?? jsonEncoder, { open, separator: ',', close: key === undefined ? ']' : ']}' });
     }
     case 'ndjson':
-      return {
-        contentType: 'application/x-ndjson',
-        encoder: options.encoder ?? jsonEncoder,
-        body: (encoded) => `${encoded.join('\n')}\n`,
-      };
+      return withFrame('application/x-ndjson', options.encoder ?? jsonEncoder, { open: '', separator: '\n', close: '\n' });
     case 'otlp': {
       const { prefix, suffix } = otlpEnvelope(options.otlp);
-      return { contentType: 'application/json', encoder: encodeOtlpLogRecord, body: (encoded) => `${prefix}${encoded.join(',')}${suffix}` };
+      return withFrame('application/json', encodeOtlpLogRecord, { open: prefix, separator: ',', close: suffix });
     }
     default:
       return invalidOption('format must be "json", "ndjson", "otlp" or a serializer with contentType and body()');
@@ -251,8 +285,8 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
     let payload: Buffer;
     let compressed = false;
     try {
-      const body = this.#format.body(batch.encoded, batch.events);
-      payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const body = this.#format.body(batch);
+      payload = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
       if (this.#gzipThreshold !== false && payload.byteLength >= this.#gzipThreshold) {
         payload = await gzipAsync(payload);
         compressed = true;

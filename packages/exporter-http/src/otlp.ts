@@ -107,6 +107,8 @@ export function toKeyValues(attributes: Readonly<Record<string, AttributeValue |
 /** Epoch milliseconds (possibly fractional) as a decimal string of nanoseconds, exactly. */
 export function msToUnixNano(ms: number): string | undefined {
   if (!Number.isFinite(ms) || ms < 0) return undefined;
+  // Whole milliseconds (what record() assigns): no BigInt needed.
+  if (Number.isSafeInteger(ms)) return ms === 0 ? '0' : `${ms}000000`;
   const whole = Math.floor(ms);
   const fraction = Math.round((ms - whole) * 1e6);
   return (BigInt(whole) * 1_000_000n + BigInt(fraction)).toString();

@@ -140,6 +140,18 @@ describe('request bodies', () => {
     expect(s.requests[0]!.headers['content-type']).toBe('application/json');
   });
 
+  it.each([
+    ['its UTF-8 size', (encoded: string[]) => encoded.reduce((n, t) => n + Buffer.byteLength(t), 0)],
+    ['a wrong size', () => 0],
+  ])('writes non-ASCII text intact whatever the batch says of its bytes (%s)', async (_, bytes: (encoded: string[]) => number) => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: false });
+    const encoded = ['{"city":"Zürich"}', '{"emoji":"🚀","kana":"データ"}', '{"plain":"ascii"}'];
+    expect((await e.export({ events: events(3), encoded, bytes: bytes(encoded) }, neverAborts())).code).toBe('ok');
+    expect(s.requests[0]!.json()).toEqual([{ city: 'Zürich' }, { emoji: '🚀', kana: 'データ' }, { plain: 'ascii' }]);
+    expect(Number(s.requests[0]!.headers['content-length'])).toBe(Buffer.byteLength(`[${encoded.join(',')}]`));
+  });
+
   it('wraps the array in an envelope when envelopeKey is set', async () => {
     const s = await server();
     const e = exporter({ url: s.url(), envelopeKey: 'batch' });

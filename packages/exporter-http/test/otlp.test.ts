@@ -214,6 +214,7 @@ describe('OTLP mapping details', () => {
   });
 
   it('converts milliseconds to nanoseconds exactly, fractions included', () => {
+    expect(msToUnixNano(0)).toBe('0');
     expect(msToUnixNano(1_717_000_000_123)).toBe('1717000000123000000');
     expect(msToUnixNano(1_717_000_000_123.5)).toBe('1717000000123500000');
     expect(msToUnixNano(Number.NaN)).toBeUndefined();
