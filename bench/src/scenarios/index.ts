@@ -1,0 +1,10 @@
+import type { Scenario } from '../harness.js';
+import { chaos } from './chaos.js';
+import { endToEnd } from './end-to-end.js';
+import { hotPath } from './hot-path.js';
+import { kafka } from './kafka.js';
+import { outage } from './outage.js';
+import { paced } from './paced.js';
+
+/** Every scenario, in the order a full run goes through them. */
+export const SCENARIOS: readonly Scenario<unknown>[] = [hotPath, endToEnd, paced, chaos, outage, kafka];

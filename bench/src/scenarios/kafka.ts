@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
+import { RawKafkaClient, TrackpipeKafkaClient } from '../clients/kafka.js';
+import type { BenchClient, ClientSettings } from '../clients/types.js';
+import { type Metrics, type Scenario, processFigures } from '../harness.js';
+import { BATCH_SIZE, BURST, sleep } from '../workload.js';
+import { orNull, recordInBursts } from './common.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+/** Parameters of the Kafka scenario. */
+export interface KafkaParams {
+  /** Events per run. */
+  readonly events: number;
+  /** Deadline of the client's shutdown, in ms. */
+  readonly deadlineMs: number;
+  /** Runs only with a broker given in KAFKA_BROKERS (quick runs start none). */
+  readonly onlyExternal: boolean;
+}
+
+const BROKER_SCRIPT = fileURLToPath(new URL('../../../tools/kafka/broker.sh', import.meta.url));
+
+/** The broker of this run (parent process only). */
+let brokers: string | undefined;
+
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${[command, ...args].join(' ')} failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || error.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+async function waitForBroker(address: string, timeoutMs: number): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      await admin.disconnect();
+      return;
+    } catch (error) {
+      await admin.disconnect().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`Kafka at ${address} did not answer within ${timeoutMs} ms: ${String(error)}`, { cause: error });
+    }
+    await sleep(250);
+  }
+}
+
+/** Sum of the topic's partition high watermarks: the records written to it. */
+async function recordsIn(address: string, topic: string): Promise<number> {
+  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function createTopic(address: string, topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Scenario 6, Kafka: Trackpipe's Kafka exporter against a raw kafkajs producer, same batches, real broker. */
+export const kafka: Scenario<KafkaParams> = {
+  id: 'kafka',
+  title: '6. Kafka: events per second to a real broker',
+  params: (quick) => (quick ? { events: 20_000, deadlineMs: 60_000, onlyExternal: true } : { events: 200_000, deadlineMs: 120_000, onlyExternal: false }),
+  clients: () => ['kafkajs-raw', 'trackpipe-kafka'],
+  accepts: (client) => client === 'kafkajs-raw' || client === 'trackpipe-kafka' || client === 'trackpipe-kafka-c8',
+  timeoutMs: (p) => p.deadlineMs + 120_000,
+  describe: (p) =>
+    `${p.events.toLocaleString('en')} events recorded in bursts of ${BURST.toLocaleString('en')} and sent in batches of ${BATCH_SIZE} to a single-node Apache Kafka 3.9 broker on 127.0.0.1 (tools/kafka; KRaft, a fresh 3-partition topic per run). ` +
+    'Both clients write the same records (key = targeting key, value = the event as JSON, the same three headers), gzip-compressed, acks = all. ' +
+    'The raw producer sends each batch as soon as it is full without waiting for the previous one; Trackpipe runs its defaults (2 exports in flight; idempotent producer, 1 request in flight per broker). ' +
+    '**events/s** = events ÷ time from `go` until shutdown returned (everything acknowledged); **records in topic** checks that every event was written.',
+  columns: [
+    { key: 'eventsPerSec', label: 'events/s', digits: 0, ratio: true },
+    { key: 'cpuUsPerEvent', label: 'CPU µs/event', digits: 2, ratio: true },
+    { key: 'maxRssMb', label: 'peak RSS MB', digits: 0 },
+    { key: 'recordsInTopic', label: 'records in topic', digits: 0 },
+  ],
+
+  async setup(params, log) {
+    const external = process.env.KAFKA_BROKERS;
+    if (external !== undefined && external !== '') {
+      brokers = external.split(',')[0];
+      await waitForBroker(brokers as string, 30_000);
+      log(`kafka: using KAFKA_BROKERS=${external}`);
+      return { teardown: async () => undefined };
+    }
+    if (params.onlyExternal) return { teardown: async () => undefined, skip: 'skipped: a quick run starts no broker (set KAFKA_BROKERS to include Kafka)' };
+    const dir = await mkdtemp(join(tmpdir(), 'trackpipe-bench-kafka-'));
+    log('kafka: starting a broker (tools/kafka/broker.sh) ...');
+    try {
+      brokers = await run('bash', [BROKER_SCRIPT, 'start', dir], 300_000);
+      await waitForBroker(brokers, 60_000);
+    } catch (error) {
+      await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      return { teardown: async () => undefined, skip: `skipped: no broker could be started (${error instanceof Error ? error.message : String(error)})` };
+    }
+    log(`kafka: broker ready at ${brokers}`);
+    return {
+      teardown: async () => {
+        await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+        brokers = undefined;
+      },
+    };
+  },
+
+  async createClient(name: string, settings: ClientSettings): Promise<BenchClient> {
+    if (name === 'kafkajs-raw') return RawKafkaClient.create(settings);
+    if (name === 'trackpipe-kafka') return TrackpipeKafkaClient.create(settings);
+    if (name === 'trackpipe-kafka-c8') return TrackpipeKafkaClient.create(settings, 8);
+    throw new Error(`unknown Kafka client ${name}`);
+  },
+
+  async runOne({ spawn, params, idPrefix }) {
+    if (brokers === undefined) throw new Error('no broker');
+    const topic = `bench-${idPrefix.replace(/[^A-Za-z0-9]/g, '')}`;
+    await createTopic(brokers, topic);
+    const child = await spawn({ sinkUrl: 'http://127.0.0.1:9', queueSize: params.events, batchSize: BATCH_SIZE, kafka: { brokers, topic } });
+    child.send({ type: 'go' });
+    const metrics = await child.result();
+    const recordsInTopic = await recordsIn(brokers, topic);
+    const elapsed = metrics.totalMs as number;
+    return {
+      ...metrics,
+      recordsInTopic,
+      eventsPerSec: recordsInTopic >= params.events ? params.events / (elapsed / 1000) : null,
+      cpuUsPerEvent: ((metrics.cpuMs as number) * 1000) / params.events,
+    };
+  },
+
+  async child({ client, params, idPrefix }) {
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    const recorded = await recordInBursts(client, params.events, idPrefix);
+    const outcome = await client.shutdown(params.deadlineMs);
+    const metrics: Metrics = {
+      events: params.events,
+      recorded,
+      totalMs: performance.now() - t0,
+      shutdownReturned: outcome.returned,
+      reportedDrops: orNull(outcome.reportedDrops),
+      ...processFigures(cpu),
+    };
+    return metrics;
+  },
+};
