@@ -1,10 +1,11 @@
-// The scenario of broker-crash.kafka.test.ts and broker-stop.kafka.test.ts: the broker goes down
-// mid-stream and comes back (same data, same ports); nothing recorded may be lost.
-import { expect } from 'vitest';
+// The broker goes down mid-stream (SIGKILL, or SIGTERM) and comes back with the same data on the same
+// ports; nothing recorded may be lost. Each case starts a broker of its own, so that taking it down
+// cannot disturb the other Kafka tests.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchProcessor, type FlagEvaluationEvent, type Recorded } from '@trackpipe/core';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
-import { type KafkaBroker, startBroker, stopBroker } from '../../../../tools/kafka/broker.js';
-import { balanced, consumeUntil, createTopic, evaluation, freshTopic, memoryLogger, tally, until } from './kafka.js';
+import { type KafkaBroker, removeBroker, startBroker, stopBroker } from '../../../tools/kafka/broker.js';
+import { balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally, until } from './helpers/kafka.js';
 
 const N = 20_000;
 const CHUNK = 200;
@@ -16,7 +17,7 @@ const BURST = 2_000;
  * checks: every event exported and read back at least once, the accounting identity at every sample.
  * Duplicates are reported on the console.
  */
-export async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<void> {
+async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<void> {
   const how = kill ? 'SIGKILL' : 'SIGTERM';
   const { brokers, dir } = broker;
   const topic = freshTopic('restart');
@@ -87,3 +88,22 @@ export async function restartMidStream(broker: KafkaBroker, kill: boolean): Prom
   expect(missing).toEqual([]);
   expect(unexpected).toBe(0);
 }
+
+describe.runIf(kafka.cannotStartBrokers === null).each([
+  ['killed (SIGKILL)', true],
+  ['stopped (SIGTERM)', false],
+])('KafkaExporter when the broker is %s mid-stream', (_, kill) => {
+  let broker: KafkaBroker | undefined;
+
+  beforeAll(async () => {
+    broker = await startBroker();
+  });
+
+  afterAll(async () => {
+    if (broker) await removeBroker(broker.dir);
+  });
+
+  it('delivers every event at least once after the broker is started again', { timeout: 120_000 }, async () => {
+    await restartMidStream(broker!, kill);
+  });
+});
