@@ -33,6 +33,8 @@ export { FanoutCollector, mergeReports, sumStats } from './fanout.js';
 export { eventIdTime, nextEventId, recordTime } from './id.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export { type BatchProcessorOptions, type ResolvedOptions, type RetryOptions, backoffDelay, resolveOptions } from './options.js';
+export { REDACTED, excerpt, isSecretName, redact, redactUrl, secretsOf } from './redact.js';
+export { type EventQueue, MemoryQueue, type OverflowPolicy, type QueueListener } from './queue.js';
 export { RingBuffer } from './ring.js';
 export { type CloseOnSignalsOptions, type Closeable, closeOnSignals } from './shutdown.js';
 export { type ExporterContext, type ExporterFactory, TOKENS } from './di/tokens.js';

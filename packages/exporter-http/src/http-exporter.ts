@@ -17,7 +17,7 @@ import {
 } from '@trackpipe/core';
 import { classifyStatus, isRetryableNetworkError, parseRetryAfter } from './classify.js';
 import { encodeOtlpLogRecord, type OtlpOptions, otlpEnvelope } from './otlp.js';
-import { excerpt, secretsOf } from './redact.js';
+import { excerpt, secretsOf } from '@trackpipe/core';
 
 const gzipAsync = promisify(gzip);
 

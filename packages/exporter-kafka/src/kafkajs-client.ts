@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import type { Logger } from '@trackpipe/core';
+import { type Logger, redact, secretsOf as coreSecretsOf } from '@trackpipe/core';
 import kafkajs, { type LogEntry, type Message, type Producer, type SASLOptions, type logCreator } from 'kafkajs';
 import { classifyKafkaJsError } from './classify.js';
 import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
@@ -118,9 +118,9 @@ export function kafkaJsLogCreator(logger: Logger | undefined, secrets: readonly 
     for (const field of FIELDS) {
       const value: unknown = entry.log[field];
       if (typeof value === 'number') fields[field] = value;
-      else if (typeof value === 'string') fields[field] = mask(value, secrets);
+      else if (typeof value === 'string') fields[field] = redact(value, secrets);
     }
-    logger.warn(`kafkajs ${entry.namespace ? `[${entry.namespace}] ` : ''}${mask(message, secrets)}`, fields);
+    logger.warn(`kafkajs ${entry.namespace ? `[${entry.namespace}] ` : ''}${redact(message, secrets)}`, fields);
   };
 }
 
@@ -132,11 +132,6 @@ export function secretsOf(options: KafkaJsClientOptions): string[] {
     candidates.push(sasl.password, sasl.secretAccessKey, sasl.sessionToken);
   }
   if (typeof options.ssl === 'object') candidates.push(options.ssl.key, options.ssl.passphrase, options.ssl.pfx);
-  return candidates.filter((value): value is string => typeof value === 'string' && value.length >= 4);
+  return coreSecretsOf(candidates);
 }
 
-function mask(text: string, secrets: readonly string[]): string {
-  let masked = text;
-  for (const secret of secrets) masked = masked.split(secret).join('[redacted]');
-  return masked;
-}

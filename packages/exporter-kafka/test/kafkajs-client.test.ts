@@ -38,8 +38,8 @@ describe('kafkajs logging', () => {
     expect(logger.lines).toEqual([
       {
         level: 'warn',
-        message: 'kafkajs [Connection] auth failed for password [redacted]',
-        fields: { broker: '127.0.0.1:9092', error: 'bad [redacted]' },
+        message: 'kafkajs [Connection] auth failed for password [REDACTED]',
+        fields: { broker: '127.0.0.1:9092', error: 'bad [REDACTED]' },
       },
       { level: 'warn', message: 'kafkajs [Connection] metadata is stale', fields: { retryCount: 2 } },
     ]);

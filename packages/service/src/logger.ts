@@ -1,4 +1,4 @@
-import type { Logger } from '@trackpipe/core';
+import { type Logger, isSecretName } from '@trackpipe/core';
 
 /** Log levels, least to most severe. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -21,14 +21,11 @@ export interface JsonLoggerOptions {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** Field names whose values are never written, whatever a caller passes. */
-const SECRET_FIELD = /authorization|api[-_]?key|token|password|passwd|secret|cookie/i;
-
 /** All log levels, least severe first. */
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 function fieldValue(key: string, value: unknown): unknown {
-  if (SECRET_FIELD.test(key)) return '[redacted]';
+  if (isSecretName(key)) return '[redacted]';
   if (value instanceof Error) return value.message;
   if (typeof value === 'bigint') return value.toString();
   return value;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { excerpt, secretsOf } from '../src/redact.js';
+import { excerpt, isSecretName, redactUrl, secretsOf } from '../src/redact.js';
 
 describe('excerpt', () => {
   it('hides configured values and each of their parts, but keeps the auth scheme word', () => {
@@ -38,5 +38,24 @@ describe('excerpt', () => {
     expect(text).not.toMatch(/[\n\t]/);
     expect(text.startsWith('line one line two')).toBe(true);
     expect(text.length).toBeLessThanOrEqual(51);
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['https://hooks.example.com/services/T000/B000/XXXXSECRET?token=abc', 'https://hooks.example.com'],
+    ['http://user:pa55word@127.0.0.1:8080/v1/events', 'http://127.0.0.1:8080'],
+    ['not a url with secret-token', '[REDACTED]'],
+  ])('shows only the origin of %j', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown);
+  });
+});
+
+describe('isSecretName', () => {
+  it.each(['authorization', 'x-api-key', 'apiKey', 'password', 'saslPassword', 'cookie', 'accessToken'])('treats %j as secret', (name) => {
+    expect(isSecretName(name)).toBe(true);
+  });
+  it.each(['pipeline', 'exporter', 'url', 'events'])('leaves %j alone', (name) => {
+    expect(isSecretName(name)).toBe(false);
   });
 });
