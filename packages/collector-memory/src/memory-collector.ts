@@ -316,7 +316,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       batchesInFlight: 0,
       queueCapacity: this.maxSize,
       retries: 0,
-      failedExports: { retryable: 0, permanent: 0, timeout: 0 },
+      failedExports: { retryable: 0, permanent: 0, timeout: 0, auth: 0 },
       lastError: this.#lastError,
       lastExportAt: this.#lastExportAt,
     };

@@ -88,7 +88,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #exported = 0;
   readonly #dropped = zeroDrops();
   #retries = 0;
-  readonly #failed = { retryable: 0, permanent: 0, timeout: 0 };
+  readonly #failed = { retryable: 0, permanent: 0, timeout: 0, auth: 0 };
   #lastError: CollectorStats['lastError'];
   #lastExportAt: number | undefined;
   /** Batches waiting for another attempt (retries and halves), first out first. */

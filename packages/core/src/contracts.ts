@@ -54,6 +54,8 @@ export interface FailureCounts {
   readonly permanent: number;
   /** The export did not finish within `exportTimeoutMs`. */
   readonly timeout: number;
+  /** The destination refused the credentials (HTTP 401/403, SASL, topic authorization); also counted as retryable or permanent. */
+  readonly auth: number;
 }
 
 /**
@@ -112,12 +114,20 @@ export const jsonEncoder: Encoder<unknown> = (event) => {
   return json;
 };
 
-/** One batch as the exporter receives it: the events and their encoded forms, index for index. */
+/** Encodes a whole batch in one call (e.g. one `JSON.stringify` of the array). Throwing makes the processor find the poison event. */
+export type BatchEncoder<E> = (events: readonly E[]) => Uint8Array;
+
+/**
+ * One batch as the exporter receives it: the events, and either their encoded forms index for index
+ * (exporters without `encodeBatch`) or the whole batch encoded once (`payload`, exporters with one).
+ */
 export interface ExportBatch<E> {
   readonly events: readonly E[];
-  /** `encoded[i]` is `events[i]` serialized by the exporter's encoder. */
+  /** `encoded[i]` is `events[i]` serialized by the exporter's `encoder`; empty when `payload` is set. */
   readonly encoded: readonly string[];
-  /** Sum of the UTF-8 byte lengths of `encoded`. */
+  /** The batch as the exporter's `encodeBatch` encoded it; set exactly when the exporter has one. */
+  readonly payload?: Uint8Array;
+  /** Bytes of the encoded batch: `payload.length`, or the sum of the UTF-8 byte lengths of `encoded`. */
   readonly bytes: number;
 }
 
@@ -131,11 +141,20 @@ export interface ExportBatch<E> {
  */
 export type ExportResult =
   | { readonly code: 'ok' }
-  | { readonly code: 'retry'; readonly retryAfterMs?: number; readonly error?: unknown }
+  | {
+      readonly code: 'retry';
+      /** A hint (e.g. Retry-After); the processor clamps it to `retry.maxBackoffMs`. */
+      readonly retryAfterMs?: number;
+      /** The destination refused the credentials: counted and logged as an auth failure. */
+      readonly auth?: boolean;
+      readonly error?: unknown;
+    }
   | {
       readonly code: 'reject';
       readonly indexes?: readonly number[];
       readonly count?: number;
+      /** The destination refused the credentials: counted and logged as an auth failure. */
+      readonly auth?: boolean;
       readonly error?: unknown;
     }
   | { readonly code: 'too_large'; readonly error?: unknown };
@@ -145,8 +164,8 @@ const OK: ExportResult = Object.freeze({ code: 'ok' });
 /** Constructors for {@link ExportResult}. */
 export const ExportResults = {
   ok: (): ExportResult => OK,
-  retry: (options: { retryAfterMs?: number; error?: unknown } = {}): ExportResult => ({ code: 'retry', ...options }),
-  reject: (options: { indexes?: readonly number[]; count?: number; error?: unknown } = {}): ExportResult => ({
+  retry: (options: { retryAfterMs?: number; auth?: boolean; error?: unknown } = {}): ExportResult => ({ code: 'retry', ...options }),
+  reject: (options: { indexes?: readonly number[]; count?: number; auth?: boolean; error?: unknown } = {}): ExportResult => ({
     code: 'reject',
     ...options,
   }),
@@ -159,6 +178,19 @@ export interface Exporter<E> {
   readonly name: string;
   /** How the processor serializes each event for this exporter. Default: `JSON.stringify`. */
   readonly encoder?: Encoder<E>;
+  /**
+   * Encodes a whole batch at once (faster than event by event). When present, batches carry
+   * `payload` instead of `encoded`; the processor still isolates a poison event (when this throws)
+   * and splits batches above `maxBatchBytes`, by encoding smaller batches.
+   */
+  readonly encodeBatch?: BatchEncoder<E>;
+  /**
+   * True when the exporter delivers batches in the order it is given them and relies on that order
+   * (Kafka: order per key). The processor then never sends a batch while an earlier one waits for a
+   * retry, and retries in the original order. Default false: after an isolated failure only the failed
+   * batch waits, and fresh batches keep flowing.
+   */
+  readonly ordered?: boolean;
   /**
    * Sends one batch. Must resolve, not reject; must stop work when `signal` aborts (the processor
    * has then already counted the export as timed out or abandoned).

@@ -51,7 +51,7 @@ export function mergeReports(reports: readonly FlushReport[]): FlushReport {
 export function sumStats(all: readonly CollectorStats[]): CollectorStats {
   const droppedByReason = {} as Record<DropReason, number>;
   for (const reason of DROP_REASONS) droppedByReason[reason] = 0;
-  const failedExports = { retryable: 0, permanent: 0, timeout: 0 };
+  const failedExports = { retryable: 0, permanent: 0, timeout: 0, auth: 0 };
   const sum = { recorded: 0, exported: 0, dropped: 0, queued: 0, inFlight: 0, batchesInFlight: 0, queueCapacity: 0, retries: 0 };
   let lastError: CollectorStats['lastError'];
   let lastExportAt: number | undefined;
@@ -61,6 +61,7 @@ export function sumStats(all: readonly CollectorStats[]): CollectorStats {
     failedExports.retryable += s.failedExports.retryable;
     failedExports.permanent += s.failedExports.permanent;
     failedExports.timeout += s.failedExports.timeout;
+    failedExports.auth += s.failedExports.auth;
     if (s.lastError && (!lastError || s.lastError.at > lastError.at)) lastError = s.lastError;
     if (s.lastExportAt !== undefined && (lastExportAt === undefined || s.lastExportAt > lastExportAt)) lastExportAt = s.lastExportAt;
   }

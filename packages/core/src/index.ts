@@ -1,5 +1,6 @@
 export { BatchProcessor } from './batch-processor.js';
 export type {
+  BatchEncoder,
   Collector,
   CollectorStats,
   DropReason,

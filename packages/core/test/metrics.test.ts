@@ -145,7 +145,7 @@ describe('self-metrics', () => {
     const stats = checkout.stats();
     expect(stats).toMatchObject({ recorded: 19, exported: 11, dropped: 6, queued: 2, inFlight: 0, retries: 2 });
     expect(stats.droppedByReason).toMatchObject({ queue_full: 4, invalid: 1, rejected: 1 });
-    expect(stats.failedExports).toEqual({ retryable: 1, permanent: 1, timeout: 1 });
+    expect(stats.failedExports).toEqual({ retryable: 1, permanent: 1, timeout: 1, auth: 0 });
 
     server = await startMetricsServer({ registry, port: 0 });
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);

@@ -111,4 +111,4 @@ export const BUCKETS = {
 export const EXPORT_OUTCOMES = ['ok', 'retry', 'reject', 'too_large', 'timeout', 'error'] as const;
 
 /** Failure kinds as `trackpipe_export_failures_total` labels them. */
-export const FAILURE_KINDS = ['retryable', 'permanent', 'timeout'] as const;
+export const FAILURE_KINDS = ['retryable', 'permanent', 'timeout', 'auth'] as const;

@@ -41,7 +41,7 @@ export class RecordingCollector implements Collector<FlagEvaluationEvent> {
       batchesInFlight: 0,
       queueCapacity: Number.POSITIVE_INFINITY,
       retries: 0,
-      failedExports: { retryable: 0, permanent: 0, timeout: 0 },
+      failedExports: { retryable: 0, permanent: 0, timeout: 0, auth: 0 },
       lastError: undefined,
       lastExportAt: undefined,
     };
