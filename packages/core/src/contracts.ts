@@ -7,6 +7,8 @@ export type DropReason =
   | 'invalid'
   /** The queue was full (the overflow policy chose this event). */
   | 'queue_full'
+  /** The spool (the durable queue on disk) was full (the overflow policy chose this event). */
+  | 'spool_full'
   /** Recorded after `close()` was called. */
   | 'closed'
   /** The destination refused it permanently (bad request, auth). */
@@ -24,6 +26,7 @@ export type DropReason =
 export const DROP_REASONS: readonly DropReason[] = [
   'invalid',
   'queue_full',
+  'spool_full',
   'closed',
   'rejected',
   'too_large',
