@@ -79,10 +79,16 @@ export interface ConfigSource {
   readonly source: string;
 }
 
+/** How errors and logs name a configuration file whose path came from `TRACKPIPE_CONFIG` (the path itself is never shown). */
+export const CONFIG_ENV_FILE = `the file named by ${CONFIG_ENV}`;
+
 /**
  * Reads the configuration document from `file`, or else from `TRACKPIPE_CONFIG`, which holds either
  * the configuration itself (when its first non-blank character is `{`, or it spans several lines:
- * JSON or YAML) or the path of a configuration file. Returns undefined when neither is given.
+ * JSON or YAML) or the path of a configuration file. A one-line value that names no readable file
+ * is read as YAML when it is a mapping (`pipelines: [...]`). Returns undefined when neither is given.
+ * The value of `TRACKPIPE_CONFIG` is never repeated in an error (it may hold secrets, and so may
+ * a mistyped path): errors name the variable, and a file it names is called {@link CONFIG_ENV_FILE}.
  * Programs with sections of their own (the service) validate the document themselves.
  */
 export async function readConfigSource(options: { file?: string; env?: Environment } = {}): Promise<ConfigSource | undefined> {
@@ -90,8 +96,34 @@ export async function readConfigSource(options: { file?: string; env?: Environme
   const value = (options.env ?? process.env)[CONFIG_ENV];
   if (value === undefined || value.trim() === '') return undefined;
   if (isInline(value)) return { document: parseConfigText(value, CONFIG_ENV), source: CONFIG_ENV };
-  const file = value.trim();
-  return { document: await readConfigFile(file), source: `${file} (from ${CONFIG_ENV})` };
+  let text: string;
+  try {
+    text = await readFile(value.trim(), 'utf8');
+  } catch (error) {
+    // Not a readable file. No cause is attached: Node's messages quote the path.
+    const code = (error as { code?: unknown }).code;
+    const mapping = oneLineMapping(value);
+    if (mapping !== undefined) return { document: mapping, source: CONFIG_ENV };
+    const why = typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : '';
+    throw configError(
+      [
+        {
+          path: '',
+          message: `${CONFIG_ENV} does not name a readable file${why} and is not a JSON or YAML configuration (its value is not shown: it may hold secrets)`,
+        },
+      ],
+      CONFIG_ENV,
+    );
+  }
+  return { document: parseConfigText(text, CONFIG_ENV_FILE), source: CONFIG_ENV_FILE };
+}
+
+/** The value read as one line of YAML when that gives a mapping (e.g. `pipelines: [...]`); otherwise undefined. */
+function oneLineMapping(value: string): Record<string, unknown> | undefined {
+  const document = parseDocument(value, { uniqueKeys: true });
+  if (document.errors.length > 0) return undefined;
+  const parsed: unknown = document.toJS({ maxAliasCount: 100 });
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
 }
 
 /**
