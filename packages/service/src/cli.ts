@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TrackpipeError, describeError } from '@trackpipe/core';
-import { type ServiceConfig, loadServiceConfig } from './config.js';
+import { configError } from '@trackpipe/core/config';
+import { type ServiceConfig, exposureIssues, loadServiceConfig } from './config.js';
 import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
 import { createService, describePipelines } from './serve.js';
 
@@ -23,6 +24,10 @@ Options of serve:
   -p, --port <port>       HTTP port (overrides service.http.port; 0 = any free port)
       --grpc-port <port>  gRPC port (overrides service.grpc.port; 0 = any free port)
       --log-level <level> debug, info, warn or error (overrides service.logLevel)
+      --allow-unauthenticated
+                          start even though ingest listens on a non-loopback address with no
+                          API key (service.auth.allowUnauthenticated); without keys or this,
+                          such a service refuses to start
   -h, --help              show this help
 
 Endpoints: POST /v1/track, /v1/batch, /v1/identify; GET /healthz, /readyz, /metrics;
@@ -52,12 +57,13 @@ class UsageError extends Error {}
 /** Applies the command-line overrides to a loaded configuration. */
 function withOverrides(
   config: ServiceConfig,
-  flags: { host?: string; port?: number; grpcPort?: number; logLevel?: LogLevel },
+  flags: { host?: string; port?: number; grpcPort?: number; logLevel?: LogLevel; allowUnauthenticated?: boolean },
 ): ServiceConfig {
   const s = config.service;
+  const auth = flags.allowUnauthenticated === true ? { ...s.auth, allowUnauthenticated: true } : s.auth;
   const http = { ...s.http, ...(flags.host ? { host: flags.host } : {}), ...(flags.port === undefined ? {} : { port: flags.port }) };
   const grpc = { ...s.grpc, ...(flags.host ? { host: flags.host } : {}), ...(flags.grpcPort === undefined ? {} : { port: flags.grpcPort }) };
-  return { ...config, service: { ...s, http, grpc, logLevel: flags.logLevel ?? s.logLevel } };
+  return { ...config, service: { ...s, http, grpc, auth, logLevel: flags.logLevel ?? s.logLevel } };
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -69,6 +75,7 @@ async function serve(args: string[]): Promise<void> {
       port: { type: 'string', short: 'p' },
       'grpc-port': { type: 'string' },
       'log-level': { type: 'string' },
+      'allow-unauthenticated': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -87,12 +94,15 @@ async function serve(args: string[]): Promise<void> {
     ...(values.port === undefined ? {} : { port: port(values.port, '--port') }),
     ...(values['grpc-port'] === undefined ? {} : { grpcPort: port(values['grpc-port'], '--grpc-port') }),
     ...(logLevel === undefined ? {} : { logLevel: logLevel as LogLevel }),
+    ...(values['allow-unauthenticated'] === true ? { allowUnauthenticated: true } : {}),
   };
 
   let logger = jsonLogger({ level: flags.logLevel ?? 'info' });
   let config: ServiceConfig;
   try {
     config = withOverrides(await loadServiceConfig(values.config === undefined ? {} : { file: values.config }), flags);
+    const exposed = exposureIssues(config.service);
+    if (exposed.length > 0) throw configError(exposed, config.source);
   } catch (error) {
     logger.error('invalid configuration', { error: describeError(error) });
     process.exitCode = 2;

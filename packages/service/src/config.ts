@@ -12,6 +12,7 @@ import {
   substituteEnv,
 } from '@trackpipe/core/config';
 import * as z from 'zod';
+import { EXPOSURE_HINT, type Listener, unauthenticatedExposure } from './exposure.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 const int = (min: number, max?: number) => {
@@ -56,6 +57,11 @@ export const serviceSchema = z.strictObject({
     .strictObject({
       /** Accepted keys; use `${env:NAME}` rather than writing them in the file. Default none (no auth). */
       apiKeys: z.array(z.string().min(1)).default([]),
+      /**
+       * Start even though no API key is set and an ingest listener is on a non-loopback host
+       * (reachable from other machines). Default false: such a service refuses to start.
+       */
+      allowUnauthenticated: z.boolean().default(false),
     })
     .prefault({}),
   /** When to push back. */
@@ -137,6 +143,29 @@ export function parseServiceConfig(input: unknown, options: ParseServiceConfigOp
   }
   if (issues.length > 0 || !parsed.success || core === undefined) throw configError(issues, source);
   return { service: parsed.data, core, source };
+}
+
+/** The enabled ingest listeners of a `service` section. */
+export function listenersOf(settings: ServiceSettings): Listener[] {
+  const listeners: Listener[] = [];
+  if (settings.http.enabled) listeners.push({ name: 'HTTP', option: 'service.http.host', host: settings.http.host });
+  if (settings.grpc.enabled) listeners.push({ name: 'gRPC', option: 'service.grpc.host', host: settings.grpc.host });
+  return listeners;
+}
+
+/**
+ * The problems of a `service` section that only show once the command line has had its say: an
+ * ingest listener on a non-loopback host with authentication off (and not explicitly allowed).
+ */
+export function exposureIssues(settings: ServiceSettings): ConfigIssue[] {
+  const exposed = unauthenticatedExposure(listenersOf(settings), {
+    enabled: settings.auth.apiKeys.length > 0,
+    allowUnauthenticated: settings.auth.allowUnauthenticated,
+  });
+  return exposed.map((l) => ({
+    path: l.option,
+    message: `${l.name} ingest would listen on ${l.host}, not a loopback address, with authentication off: ${EXPOSURE_HINT}`,
+  }));
 }
 
 /** Options of {@link loadServiceConfig}. */

@@ -7,10 +7,13 @@ export {
   type ServiceSettings,
   type ServiceSettingsInput,
   defaultServiceConfig,
+  exposureIssues,
+  listenersOf,
   loadServiceConfig,
   parseServiceConfig,
   serviceSchema,
 } from './config.js';
+export { type Listener, isLoopback } from './exposure.js';
 export {
   GRPC_METHODS,
   GRPC_SERVICE_NAME,

@@ -50,20 +50,27 @@ export async function createService(config: ServiceConfig, options: CreateServic
   });
   const queues = [...collector.pipelines.values()].flatMap((pipeline) => [...pipeline.exporters.values()]);
   const s = config.service;
-  const service = new TrackpipeService({
-    collector,
-    queues,
-    registry: collector.registry,
-    metricsEndpoint: s.metricsEndpoint,
-    ...(logger === undefined ? {} : { logger }),
-    http: s.http.enabled && { host: s.http.host, port: s.http.port, maxBodyBytes: s.http.maxBodyBytes, requestTimeoutMs: s.http.requestTimeoutMs },
-    grpc: s.grpc.enabled && { host: s.grpc.host, port: s.grpc.port, maxMessageBytes: s.grpc.maxMessageBytes },
-    apiKeys: s.auth.apiKeys,
-    highWaterMark: s.backpressure.highWaterMark,
-    retryAfterSeconds: s.backpressure.retryAfterSeconds,
-    limits: s.limits,
-    shutdownTimeoutMs: s.shutdownTimeoutMs,
-  });
+  let service: TrackpipeService;
+  try {
+    service = new TrackpipeService({
+      collector,
+      queues,
+      registry: collector.registry,
+      metricsEndpoint: s.metricsEndpoint,
+      ...(logger === undefined ? {} : { logger }),
+      http: s.http.enabled && { host: s.http.host, port: s.http.port, maxBodyBytes: s.http.maxBodyBytes, requestTimeoutMs: s.http.requestTimeoutMs },
+      grpc: s.grpc.enabled && { host: s.grpc.host, port: s.grpc.port, maxMessageBytes: s.grpc.maxMessageBytes },
+      apiKeys: s.auth.apiKeys,
+      allowUnauthenticated: s.auth.allowUnauthenticated,
+      highWaterMark: s.backpressure.highWaterMark,
+      retryAfterSeconds: s.backpressure.retryAfterSeconds,
+      limits: s.limits,
+      shutdownTimeoutMs: s.shutdownTimeoutMs,
+    });
+  } catch (error) {
+    await collector.close({ timeoutMs: 0 });
+    throw error;
+  }
   return { service, collector };
 }
 

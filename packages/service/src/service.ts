@@ -1,7 +1,8 @@
-import { type Collector, type CollectorStats, type FlushReport, describeError } from '@trackpipe/core';
+import { type Collector, type CollectorStats, type FlushReport, TrackpipeError, describeError } from '@trackpipe/core';
 import { metricsHandler } from '@trackpipe/core/metrics';
 import { Registry } from 'prom-client';
 import { ApiKeyAuth } from './auth.js';
+import { type Listener, describeExposure, isLoopback, unauthenticatedExposure } from './exposure.js';
 import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
 import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
 import { Ingestor, type QueueSource } from './ingest.js';
@@ -30,6 +31,11 @@ export interface TrackpipeServiceOptions {
   grpc?: GrpcServerOptions | false;
   /** API keys: when any is given, every ingest request must present one. Default none (no auth). */
   apiKeys?: readonly string[];
+  /**
+   * Allow ingest on a non-loopback host (reachable from other machines) without API keys. Default
+   * false: the constructor throws TRACKPIPE_ERR_OPTIONS_INVALID naming the address instead.
+   */
+  allowUnauthenticated?: boolean;
   /** Share of each queue's capacity that accepted events may fill, in (0, 1]; past it, requests are refused. Default 1. */
   highWaterMark?: number;
   /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
@@ -74,11 +80,24 @@ export class TrackpipeService {
   readonly #http: HttpIngestServer | undefined;
   readonly #grpc: GrpcIngestServer | undefined;
   readonly #shutdownTimeoutMs: number;
+  /** Listeners reachable from other hosts without authentication (allowed explicitly), for a warning at start. */
+  readonly #openTo: readonly string[];
   #state: 'new' | 'starting' | 'ready' | 'draining' | 'stopped' = 'new';
   #addresses: ServiceAddresses = { http: undefined, grpc: undefined };
   #shutdown: Promise<ShutdownReport> | undefined;
 
   constructor(options: TrackpipeServiceOptions) {
+    const auth = new ApiKeyAuth(options.apiKeys ?? []);
+    const listeners: Listener[] = [];
+    if (options.http !== false) listeners.push({ name: 'HTTP', option: 'http.host', host: options.http?.host ?? '127.0.0.1' });
+    if (options.grpc !== false) listeners.push({ name: 'gRPC', option: 'grpc.host', host: options.grpc?.host ?? '127.0.0.1' });
+    const exposed = unauthenticatedExposure(listeners, { enabled: auth.enabled, allowUnauthenticated: options.allowUnauthenticated === true });
+    if (exposed.length > 0) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', describeExposure(exposed), {
+        details: { option: 'allowUnauthenticated', hosts: exposed.map((l) => l.host) },
+      });
+    }
+    this.#openTo = auth.enabled ? [] : listeners.filter((l) => !isLoopback(l.host)).map((l) => `${l.name} ${l.host}`);
     this.#collector = options.collector;
     this.#logger = options.logger ?? silentServiceLogger;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
@@ -92,7 +111,7 @@ export class TrackpipeService {
     });
     const parts = {
       ingestor: this.#ingestor,
-      auth: new ApiKeyAuth(options.apiKeys ?? []),
+      auth,
       limits: resolveLimits(options.limits),
       logger: this.#logger,
       metrics,
@@ -154,6 +173,9 @@ export class TrackpipeService {
       grpc: this.#addresses.grpc?.address,
       metrics: this.#addresses.http === undefined ? undefined : `${this.#addresses.http.url}/metrics`,
     });
+    if (this.#openTo.length > 0) {
+      this.#logger.warn('accepting events without authentication on a non-loopback address (allowUnauthenticated)', { listeners: this.#openTo });
+    }
     return this.#addresses;
   }
 

@@ -57,3 +57,20 @@ export async function waitForLine(c: Child, msg: string, timeoutMs = 30_000): Pr
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Waits for the CLI to exit on its own; past `timeoutMs` kills it (SIGKILL) and fails. */
+export async function exitOf(c: Child, timeoutMs = 20_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      c.child.kill('SIGKILL');
+      reject(new Error(`the CLI did not exit within ${timeoutMs} ms: ${JSON.stringify(c.lines)} ${c.stderr()}`));
+    }, timeoutMs);
+  });
+  try {
+    const [code] = await Promise.race([c.exited, late]);
+    return code;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, cli, run, waitForLine } from './cli-support.js';
+import { buildCli, cli, exitOf, run, waitForLine } from './cli-support.js';
 
 let dir: string;
 
@@ -96,5 +96,30 @@ describe('the trackpipe CLI', () => {
     expect(stopped).toMatchObject({ level: 'info', complete: true, dropped: 0 });
     expect(stopped?.exported).toBe(written.length);
     expect(JSON.stringify(c.lines)).not.toContain('cli-test-key');
+  });
+
+  it('refuses to serve on 0.0.0.0 without an API key: exit status 2 naming the address and the option, and it never listens', async () => {
+    const c = run(['serve', '--host', '0.0.0.0', '--port', '0', '--grpc-port', '0'], dir, { TRACKPIPE_CONFIG: undefined, TRACKPIPE_API_KEYS: undefined });
+    expect(await exitOf(c)).toBe(2);
+    expect(c.lines.some((l) => l.msg === 'listening' || l.msg === 'starting')).toBe(false);
+    const error = String(c.lines.find((l) => l.msg === 'invalid configuration')?.error);
+    expect(error).toContain('service.http.host: HTTP ingest would listen on 0.0.0.0, not a loopback address');
+    expect(error).toContain('service.grpc.host: gRPC ingest would listen on 0.0.0.0');
+    expect(error).toContain('--allow-unauthenticated');
+    expect(error).toContain('TRACKPIPE_API_KEYS');
+  });
+
+  it('serves on a non-loopback host without keys when --allow-unauthenticated says so, warning about it', async () => {
+    // "127.1" is 127.0.0.1, but not a literal loopback address: the service treats it as reachable.
+    const c = run(['serve', '--host', '127.1', '--port', '0', '--grpc-port', '0', '--allow-unauthenticated'], dir, {
+      TRACKPIPE_CONFIG: undefined,
+      TRACKPIPE_API_KEYS: undefined,
+      TRACKPIPE_DATA_DIR: join(dir, 'open'),
+    });
+    const listening = await waitForLine(c, 'listening');
+    expect((await fetch(`${String(listening.http)}/healthz`)).status).toBe(200);
+    expect(c.lines).toContainEqual(expect.objectContaining({ level: 'warn', listeners: ['HTTP 127.1', 'gRPC 127.1'] }));
+    c.child.kill('SIGTERM');
+    expect(await exitOf(c)).toBe(0);
   });
 });
