@@ -3,6 +3,8 @@ import {
   Metadata,
   Server,
   ServerCredentials,
+  ServerInterceptingCall,
+  type ServerInterceptor,
   type ServerUnaryCall,
   type ServiceClientConstructor,
   type ServiceDefinition,
@@ -72,6 +74,12 @@ export interface GrpcServerParts {
 /** The gRPC methods, as metric labels. */
 export const GRPC_METHODS = ['TrackEvent', 'IdentifyUser', 'TrackBatch'] as const;
 type Method = (typeof GRPC_METHODS)[number];
+
+/** The method of a call path (`/analytics.v1.AnalyticsService/TrackEvent`), or `other`: a bounded label. */
+function methodOf(path: string): Method | 'other' {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return (GRPC_METHODS as readonly string[]).includes(name) ? (name as Method) : 'other';
+}
 
 // Decoded message shapes (proto-loader with PROTO_LOADER_OPTIONS: camelCase, unset fields absent).
 interface ProtoValue {
@@ -171,6 +179,23 @@ function eventFromProto(event: ProtoEvent, path: string, max: number): Record<st
   return out;
 }
 
+/** The service definition with each request decoder counting the bytes it decodes (`trackpipe_service_decoded_bytes_total`). */
+function counted(service: ServiceDefinition, metrics: ServiceMetrics | undefined): ServiceDefinition {
+  if (metrics === undefined) return service;
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const decode = method.requestDeserialize as (bytes: Buffer) => unknown;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        metrics.decoded('grpc', bytes.length);
+        return decode(bytes);
+      },
+    };
+  }
+  return out;
+}
+
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -194,8 +219,8 @@ export class GrpcIngestServer {
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
     }
-    this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes });
-    const service: ServiceDefinition = loadAnalyticsService().service;
+    this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, interceptors: [this.#authenticate] });
+    const service = counted(loadAnalyticsService().service, parts.metrics);
     // The validator checks the exact depth; this bound only keeps the conversion from recursing without end.
     const max = parts.limits.maxDepth + 2;
     this.#server.addService(service, {
@@ -262,6 +287,34 @@ export class GrpcIngestServer {
     return this.#stopping;
   }
 
+  /**
+   * Checks the API key as soon as the call's metadata arrives, before any of the message is read:
+   * a call without a valid key ends with UNAUTHENTICATED, and its message (up to `maxMessageBytes`)
+   * is never received, let alone decoded. (The handler would only run after the whole message.)
+   */
+  readonly #authenticate: ServerInterceptor = (descriptor, next) => {
+    const { auth, metrics, logger } = this.#parts;
+    if (!auth.enabled) return new ServerInterceptingCall(next);
+    const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
+      start: (startNext) =>
+        startNext({
+          onReceiveMetadata: (metadata, metadataNext) => {
+            const header = metadata.get('authorization')[0];
+            if (typeof header === 'string' && auth.verifyAuthorization(header)) return metadataNext(metadata);
+            const method = methodOf(descriptor.path);
+            metrics?.request('grpc', method, 'UNAUTHENTICATED');
+            logger.debug('request', { transport: 'grpc', method, status: 'UNAUTHENTICATED' });
+            call.sendStatus({
+              code: status.UNAUTHENTICATED,
+              details: 'a valid API key is required (metadata authorization: Bearer <key>)',
+              metadata: new Metadata(),
+            });
+          },
+        }),
+    });
+    return call;
+  };
+
   #unary<Req>(
     method: Method,
     call: ServerUnaryCall<Req, unknown>,
@@ -269,7 +322,7 @@ export class GrpcIngestServer {
     parse: (request: Req) => Validation<IngestEvent[]>,
     respond: (ids: readonly string[]) => unknown,
   ): void {
-    const { ingestor, auth, limits, metrics, logger } = this.#parts;
+    const { ingestor, limits, metrics, logger } = this.#parts;
     const started = performance.now();
     const finish = (code: status, details?: string, trailer?: Metadata, value?: unknown): void => {
       const name = STATUS_NAMES.get(code) ?? String(code);
@@ -279,13 +332,8 @@ export class GrpcIngestServer {
       else callback({ code, details: details ?? name, metadata: trailer ?? new Metadata() });
     };
     try {
+      // The API key was checked by #authenticate before the message was read.
       if (ingestor.draining) return finish(status.UNAVAILABLE, 'the service is shutting down; send to another instance');
-      if (auth.enabled) {
-        const header = call.metadata.get('authorization')[0];
-        if (typeof header !== 'string' || !auth.verifyAuthorization(header)) {
-          return finish(status.UNAUTHENTICATED, 'a valid API key is required (metadata authorization: Bearer <key>)');
-        }
-      }
       let validation: Validation<IngestEvent[]>;
       try {
         validation = parse(call.request);

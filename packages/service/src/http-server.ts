@@ -227,6 +227,7 @@ export class HttpIngestServer {
         return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
       }
     }
+    this.#parts.metrics?.decoded('http', raw.length);
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));

@@ -16,6 +16,7 @@ export const SERVICE_METRICS = {
   refused: 'trackpipe_service_events_refused_total',
   ready: 'trackpipe_service_ready',
   draining: 'trackpipe_service_draining',
+  decoded: 'trackpipe_service_decoded_bytes_total',
 } as const;
 
 /** The routes the request counter knows; anything else is counted as `other`. */
@@ -26,6 +27,7 @@ export class ServiceMetrics {
   readonly #requests: Counter<'transport' | 'route' | 'status'>;
   readonly #accepted: Counter<'transport'>;
   readonly #refused: Counter<'transport' | 'reason'>;
+  readonly #decoded: Counter<'transport'>;
 
   /**
    * @param registry where the metrics go (the same one as the pipelines' self-metrics, so `/metrics` serves both).
@@ -49,6 +51,12 @@ export class ServiceMetrics {
       name: SERVICE_METRICS.refused,
       help: 'Valid events refused, by transport and reason (too_large, overloaded, draining). Invalid and unauthenticated requests are counted by trackpipe_service_requests_total.',
       labelNames: ['transport', 'reason'],
+      registers,
+    });
+    this.#decoded = new Counter({
+      name: SERVICE_METRICS.decoded,
+      help: 'Request bytes decoded (gRPC messages; HTTP bodies after gzip), by transport. Requests without a valid API key are refused before decoding and add nothing.',
+      labelNames: ['transport'],
       registers,
     });
     new Gauge({
@@ -77,6 +85,11 @@ export class ServiceMetrics {
   /** Counts accepted events. */
   accepted(transport: Transport, events: number): void {
     if (events > 0) this.#accepted.inc({ transport }, events);
+  }
+
+  /** Counts request bytes about to be decoded (parsed as JSON or protobuf). */
+  decoded(transport: Transport, bytes: number): void {
+    this.#decoded.inc({ transport }, bytes);
   }
 
   /** Counts refused events. */

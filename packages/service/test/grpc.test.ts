@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { parseExposition, samples } from '@trackpipe/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcClient, grpcFailure, startService, toStruct, toValue, waitFor } from './support.js';
 
@@ -101,5 +102,30 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     const text = await (await fetch(`${started.url}/metrics`)).text();
     expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="OK"} 1');
     expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 1');
+  });
+
+  it('refuses a 4 MiB message with a wrong key before decoding any of it, and decodes it with a good key', async () => {
+    const started = await start({ apiKeys: ['grpc-key-1'], http: { port: 0 } });
+    const decodedBytes = async (): Promise<number> => {
+      const families = parseExposition(await (await fetch(`${started.url}/metrics`)).text());
+      return samples(families, 'trackpipe_service_decoded_bytes_total', { transport: 'grpc' }).reduce((sum, s) => sum + s.value, 0);
+    };
+    // Just under the 4 MiB default limit.
+    const big = { events: [{ name: 'big', attributes: toStruct({ pad: 'y'.repeat(4 * 1024 * 1024 - 1024) }) }] };
+    for (const metadata of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic grpc-key-1' }]) {
+      const refused = await grpcFailure(started.client.call('TrackBatch', big, metadata));
+      expect(refused.code).toBe(status.UNAUTHENTICATED);
+      expect(refused.details).toContain('a valid API key is required');
+    }
+    expect(await decodedBytes()).toBe(0);
+    expect(started.processor.stats().recorded).toBe(0);
+    const text = await (await fetch(`${started.url}/metrics`)).text();
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackBatch",status="UNAUTHENTICATED"} 3');
+
+    const ok = await started.client.call('TrackBatch', big, { authorization: 'Bearer grpc-key-1' });
+    expect(ok.accepted).toBe(1);
+    expect(await decodedBytes()).toBeGreaterThan(4 * 1024 * 1024 - 1024);
+    // The connection the refusals used still works.
+    expect((await started.client.call('TrackEvent', { event: { name: 'small' } }, { authorization: 'Bearer grpc-key-1' })).id).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
