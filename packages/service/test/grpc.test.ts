@@ -112,7 +112,8 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     };
     // Just under the 4 MiB default limit.
     const big = { events: [{ name: 'big', attributes: toStruct({ pad: 'y'.repeat(4 * 1024 * 1024 - 1024) }) }] };
-    for (const metadata of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic grpc-key-1' }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic grpc-key-1' }];
+    for (const metadata of attempts) {
       const refused = await grpcFailure(started.client.call('TrackBatch', big, metadata));
       expect(refused.code).toBe(status.UNAUTHENTICATED);
       expect(refused.details).toContain('a valid API key is required');
