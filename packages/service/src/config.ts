@@ -33,6 +33,10 @@ const httpSchema = z.strictObject({
   maxBodyBytes: int(1).default(4 * 1024 * 1024),
   /** A request not fully received within this many ms is answered 408. Default 30 000. */
   requestTimeoutMs: int(1).default(30_000),
+  /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
+  headersTimeoutMs: int(1).default(10_000),
+  /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
+  keepAliveTimeoutMs: int(1).default(65_000),
 });
 
 const grpcSchema = z.strictObject({

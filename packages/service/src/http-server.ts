@@ -31,8 +31,35 @@ export interface HttpServerOptions {
    * answered 413 and no more of it is kept. Default 4 194 304 (4 MiB).
    */
   maxBodyBytes?: number;
-  /** A request whose headers and body take longer than this many ms is answered 408. Default 30 000. */
+  /**
+   * A request not fully received (headers and body) this many ms after it began is answered 408
+   * and its connection closed. Default 30 000.
+   */
   requestTimeoutMs?: number;
+  /**
+   * A request whose headers are not complete this many ms after its first byte — or a new
+   * connection that sends nothing for as long — is answered 408 and closed (slow-header clients
+   * cannot hold connections). At most `requestTimeoutMs`. Default 10 000.
+   */
+  headersTimeoutMs?: number;
+  /**
+   * An idle keep-alive connection is closed after this many ms. Keep it above the idle timeout of
+   * any load balancer in front (60 s on the common ones), so that the balancer, not the service,
+   * closes idle connections and never sends a request into one being closed. Default 65 000.
+   */
+  keepAliveTimeoutMs?: number;
+}
+
+/** How often Node checks the request and headers timeouts: a tenth of the shorter one, between 10 ms and 1 s. */
+export function connectionsCheckingInterval(headersTimeoutMs: number): number {
+  return Math.max(10, Math.min(1_000, Math.floor(headersTimeoutMs / 10)));
+}
+
+function positiveInteger(option: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer >= 1 (got ${String(value)})`, { details: { option } });
+  }
+  return value;
 }
 
 /** What the HTTP server needs from the service. */
@@ -83,12 +110,18 @@ export class HttpIngestServer {
     this.#parts = parts;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 8080;
-    this.#maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
-    if (!Number.isInteger(this.#maxBody) || this.#maxBody < 1) {
-      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `http.maxBodyBytes must be an integer >= 1 (got ${String(this.#maxBody)})`);
-    }
-    const requestTimeout = options.requestTimeoutMs ?? 30_000;
-    this.#server = createServer({ requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000) }, (request, response) => {
+    this.#maxBody = positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024);
+    const requestTimeout = positiveInteger('http.requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
+    const headersTimeout = Math.min(requestTimeout, positiveInteger('http.headersTimeoutMs', options.headersTimeoutMs ?? 10_000));
+    const keepAliveTimeout = positiveInteger('http.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 65_000);
+    const timeouts = {
+      requestTimeout,
+      headersTimeout,
+      keepAliveTimeout,
+      // Node checks the two request timeouts on this interval (30 s by default, so a 10 s timeout could take 40 s).
+      connectionsCheckingInterval: connectionsCheckingInterval(headersTimeout),
+    };
+    this.#server = createServer(timeouts, (request, response) => {
       this.#handle(request, response).catch((error: unknown) => {
         parts.logger.error('request handler failed', { error: describeError(error) });
         if (!response.headersSent) sendError(response, 500, { code: 'internal', message: 'internal error' });
