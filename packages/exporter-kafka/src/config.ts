@@ -1,90 +1,124 @@
+// One validation path for the exporter's options: the zod schemas below check both what a config file
+// gives the DI factory and what code gives the KafkaExporter constructor. Errors name the path of the
+// bad field and never its value (core's safeErrorMap words every issue without the input).
 import { TrackpipeError } from '@trackpipe/core';
-import type { KafkaExporterOptions } from './exporter.js';
+import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import * as z from 'zod';
 
-/** The exporter options a configuration file can set (functions and clients cannot come from config). */
-export type KafkaExporterConfig = Pick<
-  KafkaExporterOptions,
-  | 'brokers'
-  | 'clientId'
-  | 'gzip'
-  | 'ssl'
-  | 'sasl'
-  | 'connectionTimeoutMs'
-  | 'requestTimeoutMs'
-  | 'maxRecordBytes'
-  | 'contentType'
-  | 'schemaVersion'
-> & { topic: string };
+/** The Kafka libraries the exporter can use by name. */
+export const KAFKA_CLIENTS = ['kafkajs', 'platformatic'] as const;
 
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
-const SSL_STRINGS = ['ca', 'cert', 'key', 'passphrase', 'servername'];
+/** A Kafka library by name: `"kafkajs"` or `"platformatic"` (`@platformatic/kafka`). */
+export type KafkaClientName = (typeof KAFKA_CLIENTS)[number];
 
-type Check = (value: unknown, path: string) => unknown;
+/** SASL mechanisms both clients support with a username and a password. */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
-// A problem names the path and the rule, never the value: it may be a password.
-function invalid(path: string, rule: string): never {
-  throw new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', `${path} must be ${rule}`, { details: { path } });
+/** SASL authentication with a username and a password. Never logged. */
+export interface KafkaSaslOptions {
+  readonly mechanism: (typeof SASL_MECHANISMS)[number];
+  readonly username: string;
+  readonly password: string;
 }
 
-const nonEmptyString: Check = (value, path) => (typeof value === 'string' && value !== '' ? value : invalid(path, 'a non-empty string'));
-const boolean: Check = (value, path) => (typeof value === 'boolean' ? value : invalid(path, 'true or false'));
-const positive: Check = (value, path) =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : invalid(path, 'a positive number of milliseconds');
-const bytes: Check = (value, path) =>
-  typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : invalid(path, 'an integer number of bytes >= 1');
+const text = z.string().min(1);
+const milliseconds = z.number().positive();
+const func = z.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', { error: 'must be a function' });
+const object = (what: string) =>
+  z.custom<object>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), { error: `must be ${what}` });
 
-const brokers: Check = (value, path) =>
-  Array.isArray(value) && value.length > 0 && value.every((b) => typeof b === 'string' && b !== '')
-    ? [...(value as string[])]
-    : invalid(path, 'a non-empty array of "host:port" strings');
+const sasl = z.strictObject(
+  { mechanism: z.enum(SASL_MECHANISMS), username: text, password: text },
+  { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object { mechanism, username, password }' : undefined) },
+);
 
-const ssl: Check = (value, path) => {
-  if (typeof value === 'boolean') return value;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return invalid(path, 'true, false or an object of TLS options');
-  const out: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) {
-    if (key === 'rejectUnauthorized') out[key] = boolean(field, `${path}.${key}`);
-    else if (SSL_STRINGS.includes(key)) out[key] = nonEmptyString(field, `${path}.${key}`);
-    else invalid(`${path}.${key}`, `one of rejectUnauthorized, ${SSL_STRINGS.join(', ')} (unknown TLS option)`);
-  }
-  return out;
+// `ssl: true` means TLS with Node's defaults ({}), `false` plaintext (undefined).
+const sslShorthand = (value: unknown): unknown => (value === true ? {} : value === false ? undefined : value);
+const TLS_RULE = 'must be true, false or an object of TLS options';
+
+const common = {
+  /** Client id the brokers see in their logs and quotas. Default "trackpipe". */
+  clientId: text.optional(),
+  /** Compress record batches with gzip. Default true. */
+  gzip: z.boolean().optional(),
+  /** SASL authentication (plain, scram-sha-256, scram-sha-512). Default none. */
+  sasl: sasl.optional(),
+  /** Time to establish a connection, in ms. Default 3 000. */
+  connectionTimeoutMs: milliseconds.optional(),
+  /** Time to wait for a broker's answer, in ms. Default 30 000. */
+  requestTimeoutMs: milliseconds.optional(),
+  /** Records with a longer encoded value are answered `too_large` unsent. Default 1 048 576; `Infinity`: no check. */
+  maxRecordBytes: z.union([z.number().int().min(1), z.literal(Infinity)], { error: 'must be an integer number of bytes >= 1' }).optional(),
+  /** Value of the `content-type` header. Default "application/json". */
+  contentType: text.optional(),
+  /** Value of the `schema-version` header. Default "1". */
+  schemaVersion: text.optional(),
+  /** Retry (true) or drop (false) batches the cluster refuses for authentication or authorization. Default true. */
+  retryAuthFailures: z.boolean().optional(),
 };
 
-const sasl: Check = (value, path) => {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return invalid(path, 'an object { mechanism, username, password }');
-  const { mechanism, username, password, ...rest } = value as Record<string, unknown>;
-  const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) invalid(`${path}.${unknown}`, 'one of mechanism, username, password (unknown SASL option)');
-  if (typeof mechanism !== 'string' || !SASL_MECHANISMS.includes(mechanism)) invalid(`${path}.mechanism`, `one of ${SASL_MECHANISMS.join(', ')}`);
-  return { mechanism, username: nonEmptyString(username, `${path}.username`), password: nonEmptyString(password, `${path}.password`) };
-};
+/** A `type: "kafka"` config entry (without `type` and `name`). */
+export const kafkaExporterConfigSchema = z.strictObject({
+  ...common,
+  /** Bootstrap brokers, `host:port`. Required. */
+  brokers: z.array(text).min(1),
+  /** The topic of every record. Required. */
+  topic: text,
+  /** The Kafka library. Default "kafkajs". */
+  client: z.enum(KAFKA_CLIENTS).optional(),
+  /** TLS: true, false, or { ca, cert, key, passphrase, servername, rejectUnauthorized } (PEM strings). Default plaintext. */
+  ssl: z
+    .preprocess(
+      sslShorthand,
+      z
+        .strictObject(
+          { ca: text, cert: text, key: text, passphrase: text, servername: text, rejectUnauthorized: z.boolean() },
+          { error: (issue) => (issue.code === 'invalid_type' ? TLS_RULE : undefined) },
+        )
+        .partial()
+        .optional(),
+    )
+    .optional(),
+});
 
-const FIELDS: Record<keyof KafkaExporterConfig, Check> = {
-  brokers,
-  topic: nonEmptyString,
-  clientId: nonEmptyString,
-  gzip: boolean,
-  ssl,
-  sasl,
-  connectionTimeoutMs: positive,
-  requestTimeoutMs: positive,
-  maxRecordBytes: bytes,
-  contentType: nonEmptyString,
-  schemaVersion: nonEmptyString,
-};
+/** The exporter options a configuration file can set (functions and client objects need code). */
+export type KafkaExporterConfig = z.output<typeof kafkaExporterConfigSchema>;
 
 /**
- * Validates a `type: "kafka"` config entry (without `type` and `name`). Throws
- * TRACKPIPE_ERR_CONFIG_INVALID naming `<path>.<field>` for the first problem; never echoes a value.
+ * The constructor's options: the config fields, and what only code can give (functions, a client
+ * object, a logger). Checked at runtime too, for callers without types.
  */
-export function kafkaExporterConfig(options: Readonly<Record<string, unknown>>, path: string): KafkaExporterConfig {
-  const config: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(options)) {
-    const check = Object.hasOwn(FIELDS, field) ? FIELDS[field as keyof KafkaExporterConfig] : undefined;
-    if (check === undefined) invalid(`${path}.${field}`, `one of ${Object.keys(FIELDS).join(', ')} (unknown kafka exporter option)`);
-    if (value !== undefined) config[field] = check(value, `${path}.${field}`);
-  }
-  if (config.brokers === undefined) invalid(`${path}.brokers`, 'set: a non-empty array of "host:port" strings');
-  if (config.topic === undefined) invalid(`${path}.topic`, 'set: a non-empty string');
-  return config as KafkaExporterConfig;
+const kafkaExporterOptionsSchema = z
+  .strictObject({
+    ...common,
+    brokers: z.array(text).min(1).optional(),
+    topic: z.union([text, func], { error: 'must be a non-empty topic name or a function' }),
+    client: z.union([z.enum(KAFKA_CLIENTS), object('"kafkajs", "platformatic" or a KafkaClient')], {
+      error: 'must be "kafkajs", "platformatic" or a KafkaClient',
+    }).optional(),
+    ssl: z.union([z.boolean(), object(TLS_RULE)], { error: TLS_RULE }).optional(),
+    key: func.optional(),
+    encoder: func.optional(),
+    name: text.optional(),
+    logger: object('a Logger').optional(),
+  })
+  .superRefine((options, ctx) => {
+    if (options.brokers === undefined && (options.client === undefined || typeof options.client === 'string')) {
+      ctx.addIssue({ code: 'custom', path: ['brokers'], message: 'is required (a list of "host:port"), unless client is a KafkaClient' });
+    }
+  });
+
+/**
+ * Checks a KafkaExporter's options; throws TRACKPIPE_ERR_OPTIONS_INVALID naming every bad field
+ * (never its value). Internal.
+ */
+export function checkKafkaExporterOptions(options: unknown): void {
+  const result = kafkaExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
+  if (result.success) return;
+  const issues = issuesFromZod(result.error);
+  throw new TrackpipeError(
+    'TRACKPIPE_ERR_OPTIONS_INVALID',
+    `KafkaExporter: ${issues.map((i) => `${i.path === '' ? '(options)' : i.path}: ${i.message}`).join('; ')}`,
+    { details: { issues } },
+  );
 }

@@ -11,17 +11,28 @@ import {
   TrackpipeError,
   consoleLogger,
   describeError,
+  redact,
 } from '@trackpipe/core';
-import { KafkaJsClient, type KafkaJsClientOptions } from './kafkajs-client.js';
-import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';
+import { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
+import { type KafkaClientName, checkKafkaExporterOptions } from './config.js';
+import { KafkaJsClient } from './kafkajs-client.js';
+import { PlatformaticKafkaClient } from './platformatic-client.js';
+import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords } from './seam.js';
+import { type SendOutcome, SendPath } from './send-path.js';
+
+/** The client the exporter uses when `client` is not given. */
+export const DEFAULT_KAFKA_CLIENT: KafkaClientName = 'kafkajs';
+
+/** At most one auth-failure log line per this many ms (the others are counted into the next line). */
+export const AUTH_LOG_INTERVAL_MS = 30_000;
 
 /**
- * Options of a {@link KafkaExporter}: the connection options of a {@link KafkaJsClient} (`brokers`,
- * `clientId`, `ssl`, `sasl`, `gzip`, timeouts — `brokers` required unless `client` is given), plus:
+ * Options of a {@link KafkaExporter}: the connection options of the built-in clients (`brokers`,
+ * `clientId`, `ssl`, `sasl`, `gzip`, timeouts — `brokers` required unless `client` is a client object),
+ * plus:
  */
-export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<TelemetryEvent>>
-  extends Omit<KafkaJsClientOptions, 'brokers' | 'logger'> {
-  /** Bootstrap brokers, `host:port`. Required (unless `client` is given), at least one. */
+export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<TelemetryEvent>> extends Omit<KafkaClientOptions, 'brokers' | 'logger'> {
+  /** Bootstrap brokers, `host:port`. Required (unless `client` is a client object), at least one. */
   brokers?: readonly string[];
   /** The topic: one name, or a function choosing it per event. Required. */
   topic: string | ((event: E) => string);
@@ -30,6 +41,12 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
    * no key. Default: the flag evaluation's `targetingKey`, else its `flagKey`, else the event `id`.
    */
   key?: (event: E) => string | null;
+  /**
+   * The Kafka library: `"kafkajs"` or `"platformatic"` (@platformatic/kafka), built from the options
+   * above; or a {@link KafkaClient} of your own (`brokers`, `ssl`, `sasl`, ... then do not apply).
+   * Default `"kafkajs"`.
+   */
+  client?: KafkaClientName | KafkaClient;
   /**
    * Records whose encoded value is longer than this many bytes are answered `too_large` without being
    * sent (the processor splits the batch and drops such an event alone). Set it to the topic's
@@ -43,23 +60,18 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
   schemaVersion?: string;
   /** How the processor serializes each event into a record value. Default: JSON. */
   encoder?: Encoder<E>;
+  /**
+   * When the cluster refuses the credentials or the permission to write (SASL authentication, topic or
+   * cluster authorization): `true` answers `retry` (within the processor's retry budget: a rotated
+   * credential or a fixed ACL loses nothing), `false` answers `reject` (the batch is dropped). Either way
+   * the failure is flagged `auth` and logged at error level, at most once per 30 s. Default `true`.
+   */
+  retryAuthFailures?: boolean;
   /** Name in logs and metric labels. Default `"kafka"`. */
   name?: string;
-  /** Where the client's own warnings go (secrets masked). Default: the console. */
+  /** Where auth failures (errors) and the client's own warnings go, secrets masked. Default: the console. */
   logger?: Logger;
-  /** The Kafka client to use instead of kafkajs (`brokers`, `ssl`, `sasl` ... then do not apply). Default: a {@link KafkaJsClient}. */
-  client?: KafkaClient;
 }
-
-/** A producer session, shared by concurrent exports until a failure abandons it. */
-interface Session {
-  readonly producer: ProducerSeam;
-  readonly connected: Promise<void>;
-  abandoned: boolean;
-}
-
-const SENT = Symbol('sent');
-const ABORTED = Symbol('aborted');
 
 /** Default record key: who the flag was evaluated for, else the flag, else the event itself. */
 export function defaultKafkaKey(event: TelemetryEvent): string | null {
@@ -72,107 +84,122 @@ export function defaultKafkaKey(event: TelemetryEvent): string | null {
 /**
  * Sends each batch to a Kafka topic, one record per event: the value is the event as the processor
  * encoded it, the key and topic come from the options, the headers say the event name, the content
- * type and the schema version. Connects on the first export; after any failure it drops the producer
- * session and opens a new one on the next export. Classifies failures (retry, reject, too large) and
+ * type and the schema version. All exports go through one sequential send path: one request in flight,
+ * the batches that arrive meanwhile sent together in the next request, nothing sent after a failed
+ * batch — so records with one key keep their order (`ordered`). Connects on the first export; after
+ * any failure it opens a new producer session. Classifies failures (retry, auth, reject, too large) and
  * leaves retrying to the processor.
  */
 export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> implements Exporter<E> {
   readonly name: string;
   readonly encoder: Encoder<E> | undefined;
-  readonly #client: KafkaClient;
+  /** Batches are delivered in the order they are exported; the processor keeps that order across retries. */
+  readonly ordered = true;
+  readonly #path: SendPath;
   readonly #topic: (event: E) => string;
   readonly #key: (event: E) => string | null;
   readonly #contentType: string;
   readonly #schemaVersion: string;
   readonly #maxRecordBytes: number;
-  #session: Session | undefined;
+  readonly #retryAuthFailures: boolean;
+  readonly #logger: Logger;
+  readonly #secrets: readonly string[];
+  #authLoggedAt = -Infinity;
+  #authSuppressed = 0;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: KafkaExporterOptions<E>) {
-    const topic = options.topic;
-    if (typeof topic === 'string') {
-      if (topic === '') throw optionError('topic must be a non-empty string or a function');
-      this.#topic = () => topic;
-    } else if (typeof topic === 'function') {
-      this.#topic = topic;
-    } else {
-      throw optionError('topic must be a non-empty string or a function');
-    }
-    if (options.client !== undefined) {
-      this.#client = options.client;
-    } else {
-      const brokers = options.brokers;
-      if (!Array.isArray(brokers) || brokers.length === 0 || !brokers.every((b) => typeof b === 'string' && b !== '')) {
-        throw optionError('brokers must be a non-empty array of "host:port" strings');
-      }
-      this.#client = new KafkaJsClient({
-        brokers,
-        clientId: options.clientId,
-        ssl: options.ssl,
-        sasl: options.sasl,
-        gzip: options.gzip,
-        connectionTimeoutMs: options.connectionTimeoutMs,
-        requestTimeoutMs: options.requestTimeoutMs,
-        logger: options.logger ?? consoleLogger,
-      });
-    }
+    checkKafkaExporterOptions(options);
+    const { topic } = options;
+    this.#topic = typeof topic === 'string' ? () => topic : topic;
     this.#key = options.key ?? defaultKafkaKey;
     this.#contentType = options.contentType ?? 'application/json';
     this.#schemaVersion = options.schemaVersion ?? '1';
-    const maxRecordBytes = options.maxRecordBytes ?? 1_048_576;
-    if (typeof maxRecordBytes !== 'number' || Number.isNaN(maxRecordBytes) || maxRecordBytes < 1) {
-      throw optionError('maxRecordBytes must be a number >= 1 (or Infinity)');
-    }
-    this.#maxRecordBytes = maxRecordBytes;
+    this.#maxRecordBytes = options.maxRecordBytes ?? 1_048_576;
+    this.#retryAuthFailures = options.retryAuthFailures ?? true;
+    this.#logger = options.logger ?? consoleLogger;
+    this.#secrets = kafkaSecrets(options);
     this.encoder = options.encoder;
     this.name = options.name ?? 'kafka';
+    this.#path = new SendPath(clientFor(options, this.#logger));
   }
 
   async export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {
     if (this.#shutdown !== undefined) {
-      return ExportResults.reject({ error: new Error(`exporter ${this.name} is shut down`) });
+      return ExportResults.reject({ error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `exporter ${this.name} is shut down`) });
     }
     if (signal.aborted) return ExportResults.retry({ error: signal.reason });
     const oversized = this.#oversized(batch);
     if (oversized !== undefined) return ExportResults.tooLarge({ error: oversized });
     const { topics, failed, failure } = this.#records(batch);
     if (topics.length > 0) {
-      let session: Session;
-      try {
-        session = this.#session ??= this.#open();
-      } catch (error) {
-        return this.#failure(error); // the client could not even create a producer
-      }
-      const outcome = await settleOrAbort(
-        session.connected.then(() => session.producer.send(topics)),
-        signal,
-      );
-      if (outcome === ABORTED) {
-        this.#abandon(session);
-        return ExportResults.retry({ error: signal.reason });
-      }
-      if (outcome !== SENT) {
-        // A session abandoned under us (by another export or shutdown) says nothing about this batch.
-        const abandoned = session.abandoned;
-        this.#abandon(session);
-        return abandoned ? ExportResults.retry({ error: outcome.error }) : this.#failure(outcome.error);
-      }
+      const outcome = await this.#path.send(topics, batch.bytes, signal);
+      if (outcome.status !== 'sent') return this.#unsent(outcome, signal);
     }
     return failed.length === 0 ? ExportResults.ok() : ExportResults.reject({ indexes: failed, error: failure });
   }
 
   /** Disconnects. Idempotent; later exports answer `reject`. */
   shutdown(): Promise<void> {
-    this.#shutdown ??= (async () => {
-      const session = this.#session;
-      this.#session = undefined;
-      if (session === undefined) return;
-      session.abandoned = true;
-      await Promise.resolve()
-        .then(() => session.producer.disconnect())
-        .catch(() => undefined);
-    })();
+    this.#shutdown ??= this.#path.close();
     return this.#shutdown;
+  }
+
+  /** The result for a batch that was not (known to be) delivered. */
+  #unsent(outcome: Exclude<SendOutcome, { status: 'sent' }>, signal: AbortSignal): ExportResult {
+    switch (outcome.status) {
+      case 'aborted':
+        return ExportResults.retry({ error: signal.reason });
+      case 'closed':
+        return ExportResults.retry({ error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.name} was shut down before sending`, { retriable: true }) });
+      case 'behind':
+        return ExportResults.retry({ error: this.#error('retry', outcome.error, 'not sent, because a batch before it was not delivered') });
+      case 'failed':
+        return this.#failed(outcome.kind, outcome.error, outcome.batches);
+    }
+  }
+
+  #failed(kind: KafkaFailureKind, cause: unknown, batches: number): ExportResult {
+    switch (kind) {
+      case 'retry':
+        return ExportResults.retry({ error: this.#error('retry', cause) });
+      case 'reject':
+        return ExportResults.reject({ error: this.#error('reject', cause) });
+      case 'too_large':
+        // A request of several batches says nothing about each one: send them again (the send path
+        // coalesces less from now on), and let a batch refused alone be split.
+        return batches > 1
+          ? ExportResults.retry({ error: this.#error('retry', cause, `a request of ${batches} batches was too large; they are sent again in smaller requests`) })
+          : ExportResults.tooLarge({ error: this.#error('too_large', cause) });
+      case 'auth': {
+        const error = this.#error(this.#retryAuthFailures ? 'retry' : 'reject', cause, 'the cluster refused the credentials or the permission to write');
+        this.#logAuthFailure(error);
+        return this.#retryAuthFailures ? ExportResults.retry({ error, auth: true }) : ExportResults.reject({ error, auth: true });
+      }
+    }
+  }
+
+  /** A TrackpipeError describing a client failure (the whole cause chain), secrets masked; the original is not kept (it may hold them). */
+  #error(kind: 'retry' | 'reject' | 'too_large', cause: unknown, context?: string): TrackpipeError {
+    const code = kind === 'retry' ? 'TRACKPIPE_ERR_EXPORT_RETRYABLE' : kind === 'reject' ? 'TRACKPIPE_ERR_EXPORT_REJECTED' : 'TRACKPIPE_ERR_EXPORT_TOO_LARGE';
+    const what = redact(describeChain(cause), this.#secrets);
+    return new TrackpipeError(code, `exporter ${this.name}: ${context === undefined ? '' : `${context}: `}${what}`, { retriable: kind === 'retry' });
+  }
+
+  #logAuthFailure(error: TrackpipeError): void {
+    const now = Date.now();
+    if (now - this.#authLoggedAt < AUTH_LOG_INTERVAL_MS) {
+      this.#authSuppressed++;
+      return;
+    }
+    const suppressed = this.#authSuppressed;
+    this.#authLoggedAt = now;
+    this.#authSuppressed = 0;
+    const then = this.#retryAuthFailures
+      ? 'the batch will be retried within the retry budget: fix the credentials or the ACLs'
+      : 'the batch is dropped (retryAuthFailures: false)';
+    const more = suppressed > 0 ? ` (${suppressed} more since the last report)` : '';
+    this.#logger.error(`${error.message}; ${then}${more}`, { exporter: this.name, auth: true, suppressed });
   }
 
   /** An error naming the first record above `maxRecordBytes`, if any. */
@@ -181,7 +208,10 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     for (let i = 0; i < batch.encoded.length; i++) {
       const bytes = Buffer.byteLength(batch.encoded[i] as string);
       if (bytes > this.#maxRecordBytes) {
-        return new Error(`exporter ${this.name}: a record of ${bytes} bytes exceeds maxRecordBytes (${this.#maxRecordBytes})`);
+        return new TrackpipeError(
+          'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
+          `exporter ${this.name}: a record of ${bytes} bytes exceeds maxRecordBytes (${this.#maxRecordBytes})`,
+        );
       }
     }
     return undefined;
@@ -218,53 +248,35 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     }
     return { topics: Array.from(byTopic, ([topic, records]) => ({ topic, records })), failed, failure };
   }
-
-  #open(): Session {
-    const producer = this.#client.producer();
-    const connected = Promise.resolve().then(() => producer.connect());
-    connected.catch(() => undefined); // observed by the exports that await it
-    return { producer, connected, abandoned: false };
-  }
-
-  /** The result for a failure, as the client classifies it (a throwing classifier counts as `reject`). */
-  #failure(error: unknown): ExportResult {
-    let kind: KafkaFailureKind;
-    try {
-      kind = this.#client.classify(error);
-    } catch {
-      kind = 'reject';
-    }
-    if (kind === 'too_large') return ExportResults.tooLarge({ error });
-    return kind === 'retry' ? ExportResults.retry({ error }) : ExportResults.reject({ error });
-  }
-
-  /**
-   * Drops a session after a failure. kafkajs's idempotent producer rolls back the sequence numbers of
-   * every partition of a failed request, although some partitions may have been written: only a new
-   * producer (a new producer id) can go on safely. A new session also reconnects after connection loss.
-   */
-  #abandon(session: Session): void {
-    if (session.abandoned) return;
-    session.abandoned = true;
-    if (this.#session === session) this.#session = undefined;
-    Promise.resolve()
-      .then(() => session.producer.disconnect())
-      .catch(() => undefined);
-  }
 }
 
-function optionError(message: string): TrackpipeError {
-  return new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaExporter: ${message}`);
+/** The client the options ask for. */
+function clientFor(options: KafkaExporterOptions<never>, logger: Logger): KafkaClient {
+  const client = options.client ?? DEFAULT_KAFKA_CLIENT;
+  if (typeof client === 'object') return client;
+  const { clientId, ssl, sasl, gzip, connectionTimeoutMs, requestTimeoutMs } = options;
+  // checkKafkaExporterOptions made sure brokers are given when the client is built here.
+  const settings: KafkaClientOptions = { brokers: options.brokers ?? [], clientId, ssl, sasl, gzip, connectionTimeoutMs, requestTimeoutMs, logger };
+  return client === 'platformatic' ? new PlatformaticKafkaClient(settings) : new KafkaJsClient(settings);
 }
 
-/** Waits for `work`: SENT, or the error it failed with, or ABORTED as soon as `signal` aborts (whatever `work` does later is ignored). */
-function settleOrAbort(work: Promise<void>, signal: AbortSignal): Promise<typeof SENT | typeof ABORTED | { error: unknown }> {
-  return new Promise((resolve) => {
-    const onAbort = (): void => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void work.then(
-      () => resolve(SENT),
-      (error: unknown) => resolve({ error }),
-    ).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+/** `Name: message ← cause ← ...`: an error with what it wraps (causes, and the last of aggregated errors). */
+function describeChain(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const part = describeOne(current);
+    if (!parts.includes(part)) parts.push(part);
+    if (current instanceof AggregateError && current.errors.length > 0) current = current.errors[current.errors.length - 1];
+    else current = current instanceof Error && current.cause !== current ? current.cause : undefined;
+  }
+  return parts.join(' ← ');
+}
+
+function describeOne(error: unknown): string {
+  const message = describeError(error);
+  if (!(error instanceof Error)) return message;
+  const code = (error as { code?: unknown }).code;
+  const label = error.name !== 'Error' ? error.name : typeof code === 'string' ? code : '';
+  return label === '' || message.startsWith(label) ? message : `${label}: ${message}`;
 }

@@ -1,5 +1,15 @@
-export { classifyKafkaJsError } from './classify.js';
-export { type KafkaExporterConfig, kafkaExporterConfig } from './config.js';
-export { KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from './exporter.js';
+export { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
+export {
+  KAFKA_CLIENTS,
+  type KafkaClientName,
+  type KafkaExporterConfig,
+  type KafkaSaslOptions,
+  SASL_MECHANISMS,
+  kafkaExporterConfigSchema,
+} from './config.js';
+export { AUTH_LOG_INTERVAL_MS, DEFAULT_KAFKA_CLIENT, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from './exporter.js';
+export { classifyKafkaJsError } from './kafkajs-classify.js';
 export { KafkaJsClient, type KafkaJsClientOptions } from './kafkajs-client.js';
+export { classifyPlatformaticError } from './platformatic-classify.js';
+export { PlatformaticKafkaClient, type PlatformaticKafkaClientOptions } from './platformatic-client.js';
 export type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';

@@ -1,29 +1,18 @@
-import type { ConnectionOptions } from 'node:tls';
-import { type Logger, redact, secretsOf as coreSecretsOf } from '@trackpipe/core';
+import { type Logger, redact } from '@trackpipe/core';
 import kafkajs, { type LogEntry, type Message, type Producer, type SASLOptions, type logCreator } from 'kafkajs';
-import { classifyKafkaJsError } from './classify.js';
+import { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
+import { classifyKafkaJsError } from './kafkajs-classify.js';
 import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
 
 const { CompressionTypes, Kafka, Partitioners, logLevel } = kafkajs;
 
-/** Options of a {@link KafkaJsClient}. */
-export interface KafkaJsClientOptions {
-  /** Bootstrap brokers, `host:port`. Required, at least one. */
-  brokers: readonly string[];
-  /** Client id the brokers see in their logs and quotas. Default `"trackpipe"`. */
-  clientId?: string;
-  /** TLS: `true`, or Node TLS options (ca, cert, key, ...). Passed to kafkajs; never logged. Default: plaintext. */
-  ssl?: boolean | ConnectionOptions;
-  /** SASL authentication (plain, scram-sha-256/512, oauthbearer, aws), as kafkajs takes it. Never logged. Default: none. */
+/**
+ * Options of a {@link KafkaJsClient}: those of every built-in client, with kafkajs's own SASL options
+ * (plain, scram-sha-256/512, oauthbearer, aws). Never logged.
+ */
+export interface KafkaJsClientOptions extends Omit<KafkaClientOptions, 'sasl'> {
+  /** SASL authentication as kafkajs takes it. Never logged. Default: none. */
   sasl?: SASLOptions;
-  /** Compress record batches with gzip. Default `true`. */
-  gzip?: boolean;
-  /** Time to establish a connection, in ms. Default 3 000. */
-  connectionTimeoutMs?: number;
-  /** Time to wait for a broker's answer, in ms (also how long the broker may wait for acks). Default 30 000. */
-  requestTimeoutMs?: number;
-  /** Where kafkajs's warnings and errors go (as warnings, without secrets). Default: dropped. */
-  logger?: Logger;
 }
 
 /**
@@ -49,7 +38,7 @@ export class KafkaJsClient implements KafkaClient {
       // Connecting is retried by the processor, like sending.
       retry: { retries: 0 },
       logLevel: logLevel.WARN,
-      logCreator: kafkaJsLogCreator(options.logger, secretsOf(options)),
+      logCreator: kafkaJsLogCreator(options.logger, kafkaSecrets(options)),
     });
   }
 
@@ -123,15 +112,3 @@ export function kafkaJsLogCreator(logger: Logger | undefined, secrets: readonly 
     logger.warn(`kafkajs ${entry.namespace ? `[${entry.namespace}] ` : ''}${redact(message, secrets)}`, fields);
   };
 }
-
-/** The configured strings that must never appear in a log line (internal; exported for tests). */
-export function secretsOf(options: KafkaJsClientOptions): string[] {
-  const candidates: unknown[] = [];
-  if (options.sasl !== undefined) {
-    const sasl = options.sasl as unknown as Record<string, unknown>;
-    candidates.push(sasl.password, sasl.secretAccessKey, sasl.sessionToken);
-  }
-  if (typeof options.ssl === 'object') candidates.push(options.ssl.key, options.ssl.passphrase, options.ssl.pfx);
-  return coreSecretsOf(candidates);
-}
-

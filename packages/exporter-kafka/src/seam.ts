@@ -15,23 +15,35 @@ export interface KafkaTopicRecords {
 
 /**
  * One producer session of a {@link KafkaClient}: connected once, used for many sends, disconnected
- * once. The exporter abandons a session after any failed send and opens a new one for the next.
+ * once. The exporter sends one request at a time through a session (never two `send` calls at once),
+ * and abandons a session after any failed send, opening a new one for the next.
  */
 export interface ProducerSeam {
-  /** Connects. Rejects when the cluster cannot be reached or refuses the client. */
+  /** Connects (and authenticates). Rejects when the cluster cannot be reached or refuses the client. */
   connect(): Promise<void>;
-  /** Sends the records and resolves once the cluster acknowledged all of them; rejects otherwise. */
+  /**
+   * Sends the records, in order, and resolves once the cluster acknowledged all of them; rejects
+   * otherwise. Must settle: at the latest when the request times out, or when `disconnect` is called.
+   */
   send(records: readonly KafkaTopicRecords[]): Promise<void>;
   /** Closes the session's connections. Never called twice. */
   disconnect(): Promise<void>;
 }
 
-/** What a failure of `connect` or `send` means for the batch being sent. */
-export type KafkaFailureKind = 'retry' | 'reject' | 'too_large';
+/**
+ * What a failure of `connect` or `send` means for the batches being sent:
+ * - `retry`: transient (connection loss, timeouts, leader changes);
+ * - `auth`: the cluster refused the credentials or the permission (SASL authentication, topic or
+ *   cluster authorization) — retried within the processor's budget unless `retryAuthFailures` is off;
+ * - `too_large`: a record or record batch exceeds the broker's or topic's size limit;
+ * - `reject`: anything else permanent, and every unknown error.
+ */
+export type KafkaFailureKind = 'retry' | 'auth' | 'reject' | 'too_large';
 
 /**
- * The Kafka client behind {@link KafkaExporter}: a small seam, so that kafkajs (the default,
- * {@link KafkaJsClient}) can be replaced by another client, and so that unit tests can use a fake.
+ * The Kafka client behind {@link KafkaExporter}: a small seam, so that a Kafka library
+ * ({@link KafkaJsClient}, {@link PlatformaticKafkaClient}) can be replaced by another, and so that unit
+ * tests can use a fake.
  */
 export interface KafkaClient {
   /** A new, not yet connected producer session. */

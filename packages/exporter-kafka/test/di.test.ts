@@ -1,6 +1,8 @@
+import { createServer } from 'node:net';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
-import { type ExporterContext, type ExporterFactory, TOKENS, TrackpipeError, silentLogger } from '@trackpipe/core';
+import { type ExporterContext, type ExporterFactory, type Logger, TOKENS, TrackpipeError, silentLogger } from '@trackpipe/core';
+import { issuesOf } from '@trackpipe/core/config';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
 
@@ -25,10 +27,26 @@ function failure(options: Record<string, unknown>): TrackpipeError {
   throw new Error('expected the factory to throw');
 }
 
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe('kafkaExporterModule', () => {
-  it('binds an ExporterFactory of type "kafka" that builds a KafkaExporter without connecting', async () => {
+  it.each(['kafkajs', 'platformatic'])('binds an ExporterFactory of type "kafka" that builds a KafkaExporter (client %s) without connecting', async (client) => {
     const exporter = kafkaFactory().create(
-      { ...valid, clientId: 'svc', gzip: false, ssl: { rejectUnauthorized: true }, sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' } },
+      {
+        ...valid,
+        client,
+        clientId: 'svc',
+        gzip: false,
+        ssl: { rejectUnauthorized: true },
+        sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' },
+        retryAuthFailures: false,
+      },
       context,
     );
     expect(exporter).toBeInstanceOf(KafkaExporter);
@@ -36,20 +54,44 @@ describe('kafkaExporterModule', () => {
     await exporter.shutdown?.();
   });
 
+  it("names the exporter after the config entry and reports to the context's logger", async () => {
+    const lines: string[] = [];
+    const logger: Logger = { warn: (message) => lines.push(message), error: (message) => lines.push(message) };
+    const exporter = kafkaFactory().create(
+      { brokers: [`127.0.0.1:${await closedPort()}`], topic: 't', client: 'kafkajs' },
+      { ...context, name: 'audit-kafka', logger },
+    );
+    expect(exporter.name).toBe('audit-kafka');
+    const result = await exporter.export({ events: [{ name: 'e', id: 'id-1', timestamp: 1 }], encoded: ['{}'], bytes: 2 }, new AbortController().signal);
+    await exporter.shutdown?.();
+    expect(result).toMatchObject({ code: 'retry' });
+    expect(lines.some((line) => line.startsWith('kafkajs'))).toBe(true);
+  });
+
   it.each([
-    ['brokers missing', { topic: 't' }, 'brokers'],
-    ['brokers empty', { ...valid, brokers: [] }, 'brokers'],
-    ['brokers not strings', { ...valid, brokers: [9092] }, 'brokers'],
-    ['topic missing', { brokers: valid.brokers }, 'topic'],
-    ['topic not a string', { ...valid, topic: 42 }, 'topic'],
-    ['timeout not positive', { ...valid, requestTimeoutMs: 0 }, 'requestTimeoutMs'],
-    ['unknown option', { ...valid, acks: 1 }, 'acks'],
-    ['unknown TLS option', { ...valid, ssl: { ciphers: 'x' } }, 'ssl.ciphers'],
-    ['SASL mechanism unknown', { ...valid, sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism'],
-  ])('throws TRACKPIPE_ERR_CONFIG_INVALID naming the field: %s', (_label, options, field) => {
+    ['brokers missing', { topic: 't' }, 'brokers: is required'],
+    ['brokers empty', { ...valid, brokers: [] }, 'brokers: must have at least 1 item'],
+    ['a broker not a string', { ...valid, brokers: ['a:1', 9092] }, 'brokers[1]: must be a string'],
+    ['topic missing', { brokers: valid.brokers }, 'topic: is required'],
+    ['topic not a string', { ...valid, topic: 42 }, 'topic: must be a string'],
+    ['client unknown', { ...valid, client: 'librdkafka' }, 'client: must be one of "kafkajs", "platformatic"'],
+    ['timeout not positive', { ...valid, requestTimeoutMs: 0 }, 'requestTimeoutMs: must be > 0'],
+    ['retryAuthFailures not a boolean', { ...valid, retryAuthFailures: 'yes' }, 'retryAuthFailures: must be true or false'],
+    ['unknown option', { ...valid, acks: 1 }, 'acks: unknown key'],
+    ['ssl neither a boolean nor an object', { ...valid, ssl: 'on' }, 'ssl: must be true, false or an object of TLS options'],
+    ['unknown TLS option', { ...valid, ssl: { ciphers: 'x' } }, 'ssl.ciphers: unknown key'],
+    ['SASL mechanism unknown', { ...valid, sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism: must be one of'],
+    ['SASL password missing', { ...valid, sasl: { mechanism: 'plain', username: 'u' } }, 'sasl.password: is required'],
+  ])('throws TRACKPIPE_ERR_CONFIG_INVALID naming the path of the field: %s', (_label, options, problem) => {
     const error = failure(options);
     expect(error.code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
-    expect(error.message).toContain(`${context.path}.${field} `);
+    expect(error.message).toContain(`${context.path}.${problem}`);
+    expect(issuesOf(error).map((i) => `${i.path}: ${i.message}`).join('\n')).toContain(`${context.path}.${problem}`);
+  });
+
+  it('names every bad field at once', () => {
+    const error = failure({ brokers: [''], topic: '', gzip: 1 });
+    expect(issuesOf(error).map((i) => i.path).sort()).toEqual([`${context.path}.brokers[0]`, `${context.path}.gzip`, `${context.path}.topic`]);
   });
 
   it('never echoes a value, not even a bad SASL password', () => {

@@ -1,14 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BatchProcessor,
   type ExportBatch,
+  type ExportResult,
   type FlagEvaluationEvent,
+  type Logger,
   type Recorded,
   type TelemetryEvent,
   silentLogger,
 } from '@trackpipe/core';
-import { KafkaExporter, defaultKafkaKey } from '@trackpipe/exporter-kafka';
-import { Deferred, FakeKafkaClient, FakeKafkaError } from './helpers/fake-client.js';
+import { AUTH_LOG_INTERVAL_MS, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from '@trackpipe/exporter-kafka';
+import { Deferred, FakeKafkaClient, FakeKafkaError, WrittenThenFailed } from './helpers/fake-client.js';
 
 type Event = Recorded<TelemetryEvent & Partial<Pick<FlagEvaluationEvent, 'flagKey' | 'targetingKey'>>>;
 
@@ -22,12 +24,26 @@ function event(i: number, fields: Partial<Event> = {}): Event {
 }
 
 const live = (): AbortSignal => new AbortController().signal;
+/** Lets pending promise callbacks run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function setup(options: Partial<ConstructorParameters<typeof KafkaExporter<Event>>[0]> = {}) {
+function setup(options: Partial<KafkaExporterOptions<Event>> = {}) {
   const client = new FakeKafkaClient();
   const exporter = new KafkaExporter<Event>({ topic: 'flags', client, logger: silentLogger, ...options });
   return { client, exporter };
 }
+
+function capture(): Logger & { lines: { level: string; message: string; fields: unknown }[] } {
+  const lines: { level: string; message: string; fields: unknown }[] = [];
+  return {
+    lines,
+    warn: (message, fields) => lines.push({ level: 'warn', message, fields }),
+    error: (message, fields) => lines.push({ level: 'error', message, fields }),
+  };
+}
+
+const keys = (client: FakeKafkaClient): (string | null)[] => client.records().map((r) => r.key);
+const errorText = (result: ExportResult): string => ('error' in result && result.error instanceof Error ? result.error.message : '');
 
 describe('KafkaExporter records', () => {
   it('sends batch.encoded[i] as the value, unchanged, with key and headers per event', async () => {
@@ -88,11 +104,43 @@ describe('KafkaExporter records', () => {
     await expect(exporter.export(batchOf([event(1), event(3)]), live())).resolves.toEqual({ code: 'ok' });
   });
 
-  it('refuses a missing topic and missing brokers with TRACKPIPE_ERR_OPTIONS_INVALID', () => {
-    expect(() => new KafkaExporter({ topic: '', brokers: ['127.0.0.1:9092'] })).toThrow(
-      expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' }),
+  it('declares itself ordered, so that the processor keeps batch order across retries', () => {
+    expect(setup().exporter.ordered).toBe(true);
+  });
+});
+
+describe('KafkaExporter options', () => {
+  it.each<[string, Record<string, unknown>, string]>([
+    ['an empty topic', { topic: '', brokers: ['127.0.0.1:9092'] }, 'topic: must not be empty'],
+    ['no brokers', { topic: 't' }, 'brokers: is required'],
+    ['an empty broker list', { topic: 't', brokers: [] }, 'brokers: must have at least 1 item'],
+    ['an empty broker', { topic: 't', brokers: ['a:1', ''] }, 'brokers[1]: must not be empty'],
+    ['an unknown client name', { topic: 't', brokers: ['a:1'], client: 'rdkafka' }, 'client: must be "kafkajs", "platformatic" or a KafkaClient'],
+    ['a zero timeout', { topic: 't', brokers: ['a:1'], requestTimeoutMs: 0 }, 'requestTimeoutMs: must be > 0'],
+    ['maxRecordBytes below 1', { topic: 't', brokers: ['a:1'], maxRecordBytes: 0 }, 'maxRecordBytes: must be >= 1'],
+    ['a misspelt option', { topic: 't', brokers: ['a:1'], gzipp: true }, 'gzipp: unknown key'],
+    ['a SASL mechanism neither client takes here', { topic: 't', brokers: ['a:1'], sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism: must be one of'],
+  ])('refuses %s with TRACKPIPE_ERR_OPTIONS_INVALID naming the field', (_label, options, problem) => {
+    let error: unknown;
+    try {
+      new KafkaExporter(options as unknown as KafkaExporterOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' });
+    expect((error as Error).message).toContain(problem);
+  });
+
+  it('never echoes an option value in its errors, not even a SASL password', () => {
+    const secret = 'hunter2-do-not-print';
+    expect(() => new KafkaExporter({ topic: 't', brokers: ['a:1'], sasl: { mechanism: 'plain', username: '', password: secret } })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining(secret) as unknown }),
     );
-    expect(() => new KafkaExporter({ topic: 't', brokers: [] })).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' }));
+  });
+
+  it('builds a client object of its own only from brokers, and takes a KafkaClient without them', () => {
+    expect(new KafkaExporter({ topic: 't', brokers: ['127.0.0.1:9092'], client: 'platformatic' }).name).toBe('kafka');
+    expect(new KafkaExporter({ topic: 't', client: new FakeKafkaClient(), name: 'audit' }).name).toBe('audit');
   });
 });
 
@@ -116,7 +164,7 @@ describe('KafkaExporter connection', () => {
     await expect(exporter.export(batchOf([event(2)]), live())).resolves.toEqual({ code: 'ok' });
     expect(client.producers).toHaveLength(2);
     expect(client.producers[1]!.connects).toBe(1);
-    expect(client.records().map((r) => r.key)).toEqual(['id-1', 'id-2']);
+    expect(keys(client)).toEqual(['id-1', 'id-2']);
   });
 
   it('answers retry when connecting fails, and tries a new producer next time', async () => {
@@ -130,25 +178,10 @@ describe('KafkaExporter connection', () => {
   it.each([
     ['too_large', 'too_large'],
     ['reject', 'reject'],
-  ] as const)('answers %s when the client classifies the failure so', async (kind, code) => {
+  ] as const)('answers %s when the client classifies the failure of a single batch so', async (kind, code) => {
     const { client, exporter } = setup();
     client.sendSteps.push(new FakeKafkaError(kind));
     await expect(exporter.export(batchOf([event(1), event(2)]), live())).resolves.toMatchObject({ code });
-  });
-
-  it('answers retry for a failure on a producer another export abandoned meanwhile', async () => {
-    const { client, exporter } = setup();
-    const first = new Deferred();
-    const second = new Deferred();
-    client.sendSteps.push(first, second);
-    const a = exporter.export(batchOf([event(1)]), live());
-    const b = exporter.export(batchOf([event(2)]), live());
-    await Promise.resolve();
-    first.reject(new FakeKafkaError('retry'));
-    await expect(a).resolves.toMatchObject({ code: 'retry' });
-    // What a producer that is being disconnected says; classified alone it would be a rejection.
-    second.reject(new FakeKafkaError('reject'));
-    await expect(b).resolves.toMatchObject({ code: 'retry' });
   });
 
   it('stops waiting when the signal aborts, answers retry, drops the producer and ignores the late completion', async () => {
@@ -157,6 +190,7 @@ describe('KafkaExporter connection', () => {
     client.sendSteps.push(hung, 'ok');
     const controller = new AbortController();
     const pending = exporter.export(batchOf([event(1)]), controller.signal);
+    await settle();
     controller.abort(new Error('export timeout'));
     await expect(pending).resolves.toMatchObject({ code: 'retry' });
     expect(client.producers[0]!.disconnects).toBe(1);
@@ -197,20 +231,260 @@ describe('KafkaExporter connection', () => {
     expect(client.records()).toHaveLength(1);
   });
 
-  it('delivers every event through a BatchProcessor across a connection loss', async () => {
+  it('answers retry for a batch waiting when shutdown comes, and never sends it', async () => {
     const { client, exporter } = setup();
-    client.sendSteps.push('ok', new FakeKafkaError('retry'));
-    const processor = new BatchProcessor<Event>(exporter, {
-      logger: silentLogger,
-      maxBatchSize: 10,
-      maxConcurrentExports: 1,
-      retry: { initialBackoffMs: 1, maxBackoffMs: 5 },
-    });
-    for (let i = 0; i < 50; i++) processor.record({ name: 'e', id: `id-${i}`, timestamp: 1 });
+    const hung = new Deferred();
+    client.sendSteps.push(hung);
+    const first = exporter.export(batchOf([event(1)]), live());
+    await settle();
+    const waiting = exporter.export(batchOf([event(2)]), live());
+    const shutdown = exporter.shutdown();
+    await expect(waiting).resolves.toMatchObject({ code: 'retry' });
+    hung.reject(new FakeKafkaError('reject', 'the producer is disconnected'));
+    // A failure on a session shut down under it says nothing about the batch.
+    await expect(first).resolves.toMatchObject({ code: 'retry' });
+    await shutdown;
+    expect(client.requests()).toHaveLength(1);
+  });
+});
+
+describe('KafkaExporter send path', () => {
+  it('sends exports started in the same tick in one request, in the order they were started', async () => {
+    const { client, exporter } = setup();
+    const results = await Promise.all([1, 2, 3].map((i) => exporter.export(batchOf([event(i), event(i + 10)]), live())));
+    expect(results).toEqual([{ code: 'ok' }, { code: 'ok' }, { code: 'ok' }]);
+    expect(client.requests()).toHaveLength(1);
+    expect(keys(client)).toEqual(['id-1', 'id-11', 'id-2', 'id-12', 'id-3', 'id-13']);
+  });
+
+  it('keeps one request in flight and sends the exports that arrive meanwhile together in the next, each answered on its own', async () => {
+    const { client, exporter } = setup({ topic: (e) => (e.id === 'id-4' ? 'other' : 'flags') });
+    const first = new Deferred();
+    client.sendSteps.push(first, 'ok');
+    const a = exporter.export(batchOf([event(1)]), live());
+    await settle();
+    const b = exporter.export(batchOf([event(2), event(3)]), live());
+    const c = exporter.export(batchOf([event(4), event(5)]), live());
+    await settle();
+    expect(client.requests()).toHaveLength(1);
+    first.resolve();
+    await expect(Promise.all([a, b, c])).resolves.toEqual([{ code: 'ok' }, { code: 'ok' }, { code: 'ok' }]);
+    const requests = client.requests();
+    expect(requests).toHaveLength(2);
+    expect(requests[1]!.map((t) => [t.topic, t.records.map((r) => r.key)])).toEqual([
+      ['flags', ['id-2', 'id-3', 'id-5']],
+      ['other', ['id-4']],
+    ]);
+    expect(client.maxActive).toBe(1);
+  });
+
+  it('answers retry for the batches waiting behind a failed request and sends none of them after it', async () => {
+    const { client, exporter } = setup();
+    const first = new Deferred();
+    client.sendSteps.push(first);
+    const a = exporter.export(batchOf([event(1)]), live());
+    await settle();
+    const b = exporter.export(batchOf([event(2)]), live());
+    const c = exporter.export(batchOf([event(3)]), live());
+    first.reject(new FakeKafkaError('reject', 'INVALID_RECORD'));
+    expect(await a).toMatchObject({ code: 'reject' });
+    const [rb, rc] = await Promise.all([b, c]);
+    expect(rb).toMatchObject({ code: 'retry' });
+    expect(rc).toMatchObject({ code: 'retry' });
+    expect(errorText(rb)).toContain('not sent, because a batch before it was not delivered');
+    await settle();
+    expect(client.requests()).toHaveLength(1);
+    expect(client.records()).toEqual([]);
+  });
+
+  it('removes a waiting batch whose signal aborts, unsent, with the batches behind it, and sends those before it', async () => {
+    const { client, exporter } = setup();
+    const first = new Deferred();
+    client.sendSteps.push(first, 'ok', 'ok');
+    const a = exporter.export(batchOf([event(1)]), live());
+    await settle();
+    const controller = new AbortController();
+    const b = exporter.export(batchOf([event(2)]), live());
+    const c = exporter.export(batchOf([event(3)]), controller.signal);
+    const d = exporter.export(batchOf([event(4)]), live());
+    controller.abort(new Error('export timeout'));
+    await expect(c).resolves.toMatchObject({ code: 'retry' });
+    // d may not overtake c, which goes back to the processor.
+    await expect(d).resolves.toMatchObject({ code: 'retry' });
+    first.resolve();
+    await expect(Promise.all([a, b])).resolves.toEqual([{ code: 'ok' }, { code: 'ok' }]);
+    await expect(exporter.export(batchOf([event(3)]), live())).resolves.toEqual({ code: 'ok' });
+    expect(keys(client)).toEqual(['id-1', 'id-2', 'id-3']);
+    expect(client.producers).toHaveLength(1);
+  });
+
+  it('after an abort in flight, starts the next request only once the aborted one settled, on a new producer', async () => {
+    const { client, exporter } = setup();
+    const hung = new Deferred();
+    client.sendSteps.push(hung, 'ok');
+    const controller = new AbortController();
+    const a = exporter.export(batchOf([event(1)]), controller.signal);
+    await settle();
+    const b = exporter.export(batchOf([event(2)]), live());
+    controller.abort(new Error('export timeout'));
+    await expect(a).resolves.toMatchObject({ code: 'retry' });
+    await settle();
+    expect(client.requests()).toHaveLength(1); // b waits for the aborted request
+    hung.resolve(); // it was written after all
+    await expect(b).resolves.toEqual({ code: 'ok' });
+    expect(keys(client)).toEqual(['id-1', 'id-2']);
+    expect(client.producers).toHaveLength(2);
+    expect(client.maxActive).toBe(1);
+  });
+
+  it('answers retry (not too_large) for each batch of a coalesced request refused as too large, and coalesces less afterwards', async () => {
+    const { client, exporter } = setup();
+    const first = new Deferred();
+    client.sendSteps.push(first, new FakeKafkaError('too_large'), 'ok', 'ok');
+    const a = exporter.export(batchOf([event(1)]), live());
+    await settle();
+    const b = exporter.export(batchOf([event(2)]), live());
+    const c = exporter.export(batchOf([event(3)]), live());
+    first.resolve();
+    expect(await a).toEqual({ code: 'ok' });
+    const [rb, rc] = await Promise.all([b, c]);
+    expect(rb).toMatchObject({ code: 'retry' });
+    expect(rc).toMatchObject({ code: 'retry' });
+    expect(errorText(rb)).toContain('a request of 2 batches was too large');
+    // Sent again (as the processor would), they no longer fit in one request together.
+    await expect(Promise.all([exporter.export(batchOf([event(2)]), live()), exporter.export(batchOf([event(3)]), live())])).resolves.toEqual([
+      { code: 'ok' },
+      { code: 'ok' },
+    ]);
+    expect(client.requests().map((r) => r.flatMap((t) => t.records.map((x) => x.key)))).toEqual([['id-1'], ['id-2', 'id-3'], ['id-2'], ['id-3']]);
+  });
+});
+
+describe('KafkaExporter auth failures', () => {
+  const PASSWORD = 'hunter2-sasl-password';
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('answers retry flagged auth, and logs an error at most every 30 s with the count of the others, without the password', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const logger = capture();
+    const { client, exporter } = setup({ logger, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: PASSWORD } });
+    client.nextStep = () => new FakeKafkaError('auth', `SASL SCRAM authentication failed for svc (password ${PASSWORD})`);
+    const results: ExportResult[] = [];
+    for (let i = 0; i < 5; i++) results.push(await exporter.export(batchOf([event(i)]), live()));
+    expect(results.map((r) => r.code)).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
+    expect(results.every((r) => r.code === 'retry' && r.auth === true)).toBe(true);
+    expect(logger.lines).toHaveLength(1);
+    vi.advanceTimersByTime(AUTH_LOG_INTERVAL_MS);
+    await exporter.export(batchOf([event(9)]), live());
+    expect(logger.lines).toHaveLength(2);
+    expect(logger.lines.map((l) => l.level)).toEqual(['error', 'error']);
+    expect(logger.lines[1]!.message).toContain('4 more since the last report');
+    expect(logger.lines[1]!.fields).toMatchObject({ exporter: 'kafka', auth: true, suppressed: 4 });
+    expect(logger.lines[0]!.message).toContain('the cluster refused the credentials');
+    const everything = JSON.stringify(logger.lines) + results.map(errorText).join('\n');
+    expect(everything).toContain('[REDACTED]');
+    expect(everything).not.toContain(PASSWORD);
+  });
+
+  it('answers reject flagged auth when retryAuthFailures is false', async () => {
+    const logger = capture();
+    const { client, exporter } = setup({ logger, retryAuthFailures: false });
+    client.sendSteps.push(new FakeKafkaError('auth'));
+    await expect(exporter.export(batchOf([event(1)]), live())).resolves.toMatchObject({ code: 'reject', auth: true });
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]!.message).toContain('retryAuthFailures: false');
+  });
+
+  it('delivers everything through a BatchProcessor once the credentials are fixed, losing nothing', async () => {
+    const { client, exporter } = setup();
+    let refusals = 3;
+    client.nextStep = () => (refusals-- > 0 ? new FakeKafkaError('auth') : 'ok');
+    const processor = new BatchProcessor<Event>(exporter, { logger: silentLogger, maxBatchSize: 10, retry: { initialBackoffMs: 1, maxBackoffMs: 5 } });
+    for (let i = 0; i < 30; i++) processor.record({ name: 'e', id: `id-${i}`, timestamp: 1 });
     const report = await processor.close({ timeoutMs: 10_000 });
-    expect(report).toMatchObject({ complete: true, exported: 50, dropped: 0 });
-    expect(new Set(client.records().map((r) => r.key)).size).toBe(50);
-    expect(client.producers.length).toBe(2);
-    expect(client.producers.every((p) => p.disconnects === 1)).toBe(true);
+    expect(report).toMatchObject({ complete: true, exported: 30, dropped: 0 });
+    expect(processor.stats().failedExports.auth).toBeGreaterThan(0);
+    expect(new Set(keys(client)).size).toBe(30);
+  });
+});
+
+describe('KafkaExporter order per key', () => {
+  /**
+   * What the processor promises an `ordered` exporter (a stand-in for the far side of that contract):
+   * up to `concurrency` exports in flight, in order; a batch answered `retry` goes back in its place and
+   * is sent again before every batch after it.
+   */
+  async function orderedDriver(exporter: KafkaExporter<Event>, batches: Event[][], concurrency: number, abortEvery: number): Promise<void> {
+    const pending = batches.map((events, seq) => ({ seq, events }));
+    let inFlight = 0;
+    let attempts = 0;
+    await new Promise<void>((resolve, reject) => {
+      const pump = (): void => {
+        if (pending.length === 0 && inFlight === 0) resolve();
+        // One export per turn of the event loop, so that exports arrive while a request is in flight.
+        if (inFlight < concurrency && pending.length > 0) {
+          const next = pending.shift()!;
+          inFlight++;
+          const controller = new AbortController();
+          if (++attempts % abortEvery === 0) setImmediate(() => controller.abort(new Error('export timeout')));
+          exporter.export(batchOf(next.events), controller.signal).then((result) => {
+            inFlight--;
+            if (result.code === 'retry') {
+              pending.push(next);
+              pending.sort((x, y) => x.seq - y.seq);
+            } else if (result.code !== 'ok') {
+              reject(new Error(`unexpected ${result.code}`));
+            }
+            setImmediate(pump);
+          }, reject);
+          setImmediate(pump);
+        }
+      };
+      pump();
+    });
+  }
+
+  it.each([1, 2, 3, 4, 5])('keeps every key in order under random failures, lost acknowledgements and aborts (seed %i)', async (seed) => {
+    let state = seed;
+    const random = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const { client, exporter } = setup({ key: (e) => e.targetingKey ?? null });
+    // Every request takes a turn or two of the event loop, then succeeds, fails before or after
+    // writing (a lost acknowledgement).
+    client.nextStep = () => {
+      const outcome = random();
+      const step = new Deferred();
+      const answer = (): void => {
+        if (outcome < 0.15) step.reject(new FakeKafkaError('retry'));
+        else step.resolve();
+      };
+      if (outcome >= 0.15 && outcome < 0.25) return new WrittenThenFailed(new FakeKafkaError('retry'));
+      setImmediate(() => (random() < 0.5 ? answer() : setImmediate(answer)));
+      return step;
+    };
+    const KEYS = 10;
+    const PER_KEY = 40;
+    const events: Event[] = [];
+    for (let n = 0; n < PER_KEY; n++) for (let k = 0; k < KEYS; k++) events.push(event(n * KEYS + k, { targetingKey: `user-${k}`, attributes: { seq: n } }));
+    const batches: Event[][] = [];
+    for (let i = 0; i < events.length; i += 7) batches.push(events.slice(i, i + 7));
+
+    await orderedDriver(exporter, batches, 3, 9);
+
+    const firstSeen = new Map<string, number[]>();
+    const seen = new Set<string>();
+    for (const record of client.records()) {
+      const parsed = JSON.parse(record.value) as Event;
+      if (seen.has(parsed.id)) continue; // a duplicate: a consumer deduplicating on id skips it
+      seen.add(parsed.id);
+      const list = firstSeen.get(record.key!) ?? [];
+      list.push(parsed.attributes!.seq as number);
+      firstSeen.set(record.key!, list);
+    }
+    expect(seen.size).toBe(events.length);
+    for (const [, sequence] of firstSeen) expect(sequence).toEqual([...sequence].sort((x, y) => x - y));
+    expect(client.maxActive).toBe(1);
   });
 });

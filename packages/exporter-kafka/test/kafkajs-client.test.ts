@@ -2,8 +2,8 @@ import { createServer } from 'node:net';
 import kafkajs, { type LogEntry } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '@trackpipe/core';
-import { KafkaJsClient } from '@trackpipe/exporter-kafka';
-import { kafkaJsLogCreator, secretsOf } from '../src/kafkajs-client.js';
+import { KafkaJsClient, kafkaSecrets } from '@trackpipe/exporter-kafka';
+import { kafkaJsLogCreator } from '../src/kafkajs-client.js';
 
 const { logLevel } = kafkajs;
 const PASSWORD = 'hunter2-very-secret';
@@ -54,12 +54,11 @@ describe('kafkajs logging', () => {
     expect(logger.lines).toEqual([]);
   });
 
-  it('treats the SASL password and the TLS key and passphrase as secrets', () => {
+  it('treats the SASL password and the TLS key (text or Buffer) and passphrase as secrets', () => {
     expect(
-      secretsOf({
-        brokers: ['b:9092'],
+      kafkaSecrets({
         sasl: { mechanism: 'plain', username: 'svc', password: PASSWORD },
-        ssl: { key: 'PRIVATE-KEY-PEM', passphrase: 'key-passphrase', ca: 'public-ca' },
+        ssl: { key: Buffer.from('PRIVATE-KEY-PEM'), passphrase: 'key-passphrase', ca: 'public-ca' },
       }).sort(),
     ).toEqual([PASSWORD, 'PRIVATE-KEY-PEM', 'key-passphrase'].sort());
   });

@@ -1,15 +1,23 @@
 // A hand-written fake of the KafkaClient seam: producers whose connect/send answer what the test scripts.
-import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from '@trackpipe/exporter-kafka';
+import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from '@trackpipe/exporter-kafka';
 
 /** An error the fake client classifies as `kind`. */
 export class FakeKafkaError extends Error {
-  constructor(readonly kind: KafkaFailureKind) {
-    super(`fake ${kind} failure`);
+  constructor(
+    readonly kind: KafkaFailureKind,
+    message = `fake ${kind} failure`,
+  ) {
+    super(message);
   }
 }
 
-/** What a scripted call does: resolve, throw, or wait for the test to settle it. */
-export type Step = 'ok' | Error | Deferred;
+/** The records were written, but the answer says otherwise (a lost acknowledgement). */
+export class WrittenThenFailed {
+  constructor(readonly error: Error) {}
+}
+
+/** What a scripted call does: resolve, throw, write and throw, or wait for the test to settle it. */
+export type Step = 'ok' | Error | WrittenThenFailed | Deferred;
 
 export class Deferred {
   readonly promise: Promise<void>;
@@ -23,35 +31,47 @@ export class Deferred {
   }
 }
 
-function play(step: Step | undefined): Promise<void> {
-  if (step === undefined || step === 'ok') return Promise.resolve();
-  if (step instanceof Deferred) return step.promise;
-  return Promise.reject(step);
-}
-
 export class FakeProducer implements ProducerSeam {
   connects = 0;
   disconnects = 0;
+  /** Every request this producer was asked to send, whatever became of it. */
+  readonly requests: KafkaTopicRecords[][] = [];
+  /** The requests whose records were written. */
   readonly sent: KafkaTopicRecords[][] = [];
 
-  constructor(
-    private readonly connectSteps: Step[],
-    private readonly sendSteps: Step[],
-  ) {}
+  constructor(private readonly client: FakeKafkaClient) {}
 
   connect(): Promise<void> {
     this.connects++;
-    return play(this.connectSteps.shift());
+    return this.client.play(this.client.connectSteps.shift());
   }
 
   async send(records: readonly KafkaTopicRecords[]): Promise<void> {
-    await play(this.sendSteps.shift());
-    this.sent.push([...records]);
+    const client = this.client;
+    this.requests.push([...records]);
+    client.active++;
+    client.maxActive = Math.max(client.maxActive, client.active);
+    try {
+      const step = client.sendSteps.shift() ?? client.nextStep?.();
+      if (step instanceof WrittenThenFailed) {
+        this.written(records);
+        throw step.error;
+      }
+      await client.play(step);
+      this.written(records);
+    } finally {
+      client.active--;
+    }
   }
 
   disconnect(): Promise<void> {
     this.disconnects++;
     return Promise.resolve();
+  }
+
+  private written(records: readonly KafkaTopicRecords[]): void {
+    this.sent.push([...records]);
+    for (const { records: list } of records) this.client.log.push(...list);
   }
 }
 
@@ -60,9 +80,16 @@ export class FakeKafkaClient implements KafkaClient {
   readonly producers: FakeProducer[] = [];
   readonly connectSteps: Step[] = [];
   readonly sendSteps: Step[] = [];
+  /** Decides the step of a send when `sendSteps` is empty (default: ok). */
+  nextStep: (() => Step) | undefined;
+  /** Every record written, in the order the "broker" wrote them. */
+  readonly log: KafkaRecord[] = [];
+  /** Sends in progress now, and the most there ever were at once. */
+  active = 0;
+  maxActive = 0;
 
   producer(): ProducerSeam {
-    const producer = new FakeProducer(this.connectSteps, this.sendSteps);
+    const producer = new FakeProducer(this);
     this.producers.push(producer);
     return producer;
   }
@@ -71,8 +98,20 @@ export class FakeKafkaClient implements KafkaClient {
     return error instanceof FakeKafkaError ? error.kind : 'reject';
   }
 
-  /** Every record sent through any producer, in order. */
-  records(): KafkaTopicRecords['records'][number][] {
-    return this.producers.flatMap((p) => p.sent.flatMap((send) => send.flatMap((t) => [...t.records])));
+  play(step: Step | undefined): Promise<void> {
+    if (step === undefined || step === 'ok') return Promise.resolve();
+    if (step instanceof Deferred) return step.promise;
+    if (step instanceof WrittenThenFailed) return Promise.reject(step.error);
+    return Promise.reject(step);
+  }
+
+  /** Every record written through any producer, in order. */
+  records(): KafkaRecord[] {
+    return [...this.log];
+  }
+
+  /** Every request sent through any producer (written or not), in order. */
+  requests(): KafkaTopicRecords[][] {
+    return this.producers.flatMap((p) => p.requests);
   }
 }

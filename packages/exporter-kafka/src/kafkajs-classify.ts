@@ -16,8 +16,12 @@ const {
 const TOO_LARGE_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 const TOO_LARGE_CODES = new Set([10, 18]);
 
-/** Permanent: the client may not write, or could not authenticate. kafkajs marks them non-retriable too. */
-const DENIED_TYPES = new Set([
+/**
+ * The cluster refused the credentials or the permission to write. kafkajs marks them non-retriable, but
+ * credentials get fixed (a rotation, an ACL): the exporter retries them within the processor's budget
+ * unless `retryAuthFailures` is off.
+ */
+const AUTH_TYPES = new Set([
   'TOPIC_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED',
   'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
@@ -41,10 +45,12 @@ const PRODUCER_STATE_TYPES = new Set([
 /**
  * Classifies an error thrown by a kafkajs producer (`connect`, `send`, `sendBatch`):
  * - `too_large`: the broker refused a record or batch as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE);
+ * - `auth`: SASL authentication failures (KafkaJSSASLAuthenticationError, SASL_AUTHENTICATION_FAILED,
+ *   UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE) and TOPIC/CLUSTER/TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
  * - `retry`: connection loss, request timeouts, retriable broker errors, kafkajs retries exhausted over
  *   a retriable error, producer-state errors;
- * - `reject`: authorization and authentication failures and every other permanent or unknown error
- *   (unknown errors are retried only when they carry `retriable: true`).
+ * - `reject`: every other permanent or unknown error (unknown errors are retried only when they carry
+ *   `retriable: true`).
  * Decides on classes (`instanceof`), broker error `type` and `code`; never on `name` or message.
  */
 export function classifyKafkaJsError(error: unknown): KafkaFailureKind {
@@ -54,11 +60,11 @@ export function classifyKafkaJsError(error: unknown): KafkaFailureKind {
 function classify(error: unknown, depth: number): KafkaFailureKind {
   if (error instanceof KafkaJSProtocolError) {
     if (TOO_LARGE_TYPES.has(error.type) || TOO_LARGE_CODES.has(error.code)) return 'too_large';
-    if (DENIED_TYPES.has(error.type)) return 'reject';
+    if (AUTH_TYPES.has(error.type)) return 'auth';
     if (PRODUCER_STATE_TYPES.has(error.type)) return 'retry';
     return error.retriable === true ? 'retry' : 'reject';
   }
-  if (error instanceof KafkaJSSASLAuthenticationError) return 'reject';
+  if (error instanceof KafkaJSSASLAuthenticationError) return 'auth';
   if (error instanceof KafkaJSConnectionError || error instanceof KafkaJSRequestTimeoutError || error instanceof KafkaJSTimeout) {
     return 'retry';
   }

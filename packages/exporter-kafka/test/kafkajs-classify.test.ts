@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { classifyKafkaJsError } from '@trackpipe/exporter-kafka';
+import { type KafkaFailureKind, classifyKafkaJsError } from '@trackpipe/exporter-kafka';
 
 // kafkajs's own table of broker error codes, so the cases below are the errors kafkajs really throws.
 const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as {
@@ -33,13 +33,15 @@ const make = (ErrorClass: unknown, message: string): Error => new (ErrorClass as
 const nonRetriable = (cause: Error): Error => Object.assign(new KafkaJSNonRetriableError(cause), { cause });
 
 describe('classifyKafkaJsError', () => {
-  it.each<[string, unknown, 'retry' | 'reject' | 'too_large']>([
+  it.each<[string, unknown, KafkaFailureKind]>([
     // broker errors (KafkaJSProtocolError, by type and code)
     ['MESSAGE_TOO_LARGE', broker(10), 'too_large'],
     ['RECORD_LIST_TOO_LARGE', broker(18), 'too_large'],
-    ['TOPIC_AUTHORIZATION_FAILED', broker(29), 'reject'],
-    ['CLUSTER_AUTHORIZATION_FAILED', broker(31), 'reject'],
-    ['SASL_AUTHENTICATION_FAILED', broker(58), 'reject'],
+    ['TOPIC_AUTHORIZATION_FAILED', broker(29), 'auth'],
+    ['CLUSTER_AUTHORIZATION_FAILED', broker(31), 'auth'],
+    ['SASL_AUTHENTICATION_FAILED', broker(58), 'auth'],
+    ['UNSUPPORTED_SASL_MECHANISM', broker(33), 'auth'],
+    ['non-retriable around TOPIC_AUTHORIZATION_FAILED', nonRetriable(broker(29)), 'auth'],
     ['INVALID_TOPIC_EXCEPTION', broker(17), 'reject'],
     ['INVALID_RECORD', broker(87), 'reject'],
     ['NOT_LEADER_FOR_PARTITION (retriable)', broker(6), 'retry'],
@@ -63,7 +65,7 @@ describe('classifyKafkaJsError', () => {
     ['non-retriable around MESSAGE_TOO_LARGE', nonRetriable(broker(10)), 'too_large'],
     ['non-retriable around a TypeError', nonRetriable(new TypeError('x')), 'reject'],
     ['KafkaJSNonRetriableError "Invalid topic"', new KafkaJSNonRetriableError('Invalid topic'), 'reject'],
-    ['KafkaJSSASLAuthenticationError', make(KafkaJSSASLAuthenticationError, 'SASL PLAIN authentication failed'), 'reject'],
+    ['KafkaJSSASLAuthenticationError', make(KafkaJSSASLAuthenticationError, 'SASL PLAIN authentication failed'), 'auth'],
     // unknown errors: retried only when they say so
     ['a plain Error', new Error('boom'), 'reject'],
     ['a TypeError', new TypeError('x is undefined'), 'reject'],

@@ -1,0 +1,100 @@
+import type * as Platformatic from '@platformatic/kafka';
+import type { Producer, ProducerOptions } from '@platformatic/kafka';
+import type { KafkaClientOptions } from './client-options.js';
+import { classifyPlatformaticError } from './platformatic-classify.js';
+import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
+
+/** Options of a {@link PlatformaticKafkaClient}. @platformatic/kafka has no logger of its own: `logger` is not used. */
+export type PlatformaticKafkaClientOptions = KafkaClientOptions;
+
+type Library = typeof Platformatic;
+type StringProducer = Producer<string, string, string, string>;
+
+const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+// Importing @platformatic/kafka takes about a second (it compiles its option validators): load it on
+// the first connect, and only when this client is used.
+let library: Promise<Library> | undefined;
+function load(): Promise<Library> {
+  library ??= import('@platformatic/kafka');
+  return library;
+}
+
+/**
+ * @platformatic/kafka behind the {@link KafkaClient} seam. Each producer session is an idempotent
+ * producer (acks all, one request in flight per broker), gzip-compressed unless `gzip: false`, with
+ * the library's own retries cut to two quick ones (the processor owns retry), and Java's default
+ * partitioner for keyed records (murmur2 of the key, as kafkajs and the Java client place them).
+ */
+export class PlatformaticKafkaClient implements KafkaClient {
+  readonly #options: ProducerOptions<string, string, string, string>;
+
+  constructor(options: PlatformaticKafkaClientOptions) {
+    const { brokers, clientId, ssl, sasl, gzip, connectionTimeoutMs, requestTimeoutMs } = options;
+    const timeout = requestTimeoutMs ?? 30_000;
+    const tls = ssl === true ? {} : ssl === false ? undefined : ssl;
+    this.#options = {
+      clientId: clientId ?? 'trackpipe',
+      bootstrapBrokers: [...brokers],
+      idempotent: true,
+      acks: -1,
+      compression: gzip === false ? 'none' : 'gzip',
+      connectTimeout: connectionTimeoutMs ?? 3_000,
+      // `timeout` is what the broker may wait for the in-sync replicas; `requestTimeout` what we wait for it.
+      timeout,
+      requestTimeout: timeout,
+      // 0 or 1 would mean "forever" for an idempotent producer; 2 quick retries, the rest is the processor's.
+      retries: 2,
+      retryDelay: 100,
+      autocreateTopics: true,
+      ...(tls === undefined ? {} : { tls, tlsServerName: typeof tls.servername === 'string' ? tls.servername : true }),
+      ...(sasl === undefined ? {} : { sasl: { mechanism: SASL_MECHANISMS[sasl.mechanism], username: sasl.username, password: sasl.password } }),
+    };
+  }
+
+  producer(): ProducerSeam {
+    return new PlatformaticProducer(this.#options);
+  }
+
+  classify(error: unknown): KafkaFailureKind {
+    return classifyPlatformaticError(error);
+  }
+}
+
+class PlatformaticProducer implements ProducerSeam {
+  readonly #options: ProducerOptions<string, string, string, string>;
+  #producer: StringProducer | undefined;
+
+  constructor(options: ProducerOptions<string, string, string, string>) {
+    this.#options = options;
+  }
+
+  /** Creates the producer, connects and authenticates, and obtains a producer id (InitProducerId). */
+  async connect(): Promise<void> {
+    const { Producer, compatibilityPartitioner, stringSerializers } = await load();
+    let roundRobin = 0;
+    this.#producer = new Producer<string, string, string, string>({
+      ...this.#options,
+      serializers: stringSerializers,
+      // Keyed records: murmur2(key) & 0x7fffffff, like Java and kafkajs (the library's own default drops
+      // the mask, so some keys would land elsewhere). Records without a key: round robin.
+      partitioner: (message, key) => (key === undefined ? roundRobin++ : compatibilityPartitioner(message, key)),
+    });
+    await this.#producer.initIdempotentProducer({});
+  }
+
+  async send(records: readonly KafkaTopicRecords[]): Promise<void> {
+    const producer = this.#producer;
+    if (producer === undefined) throw new Error('the producer is not connected');
+    const messages = [];
+    for (const { topic, records: list } of records) {
+      for (const { key, value, headers } of list) messages.push({ topic, key: key ?? undefined, value, headers });
+    }
+    await producer.send({ messages });
+  }
+
+  async disconnect(): Promise<void> {
+    // Closes its connections; requests in flight fail with a NetworkError.
+    await this.#producer?.close();
+  }
+}

@@ -1,0 +1,226 @@
+// The one sequential send path of a KafkaExporter: one request in flight at a time, the batches that
+// arrive meanwhile coalesced into the next request in arrival order, and nothing sent after a failure
+// that came before it. This is what keeps records with one key in order across concurrent exports,
+// retries and reconnects (see README, "Order").
+import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';
+
+/**
+ * Uncompressed bytes (the sum of the batches' `bytes`) one coalesced request may carry at most. A
+ * single batch always goes, whatever its size. Lowered for good when the cluster refuses a coalesced
+ * request as too large.
+ */
+export const MAX_COALESCED_BYTES = 1_048_576;
+
+/** How one batch's send came out. */
+export type SendOutcome =
+  /** The cluster acknowledged every record of the batch. */
+  | { readonly status: 'sent' }
+  /** Its signal aborted before the request carrying it was answered; the batch may or may not have been written. */
+  | { readonly status: 'aborted' }
+  /** Not sent: a batch before it failed or was aborted unsent, and nothing may overtake a batch going back to the processor. */
+  | { readonly status: 'behind'; readonly error: unknown }
+  /** Not sent: the path was closed (shutdown). */
+  | { readonly status: 'closed' }
+  /**
+   * The request carrying it (with `batches` batches in all) failed. `kind` is the client's
+   * classification, or `retry` when the session had been abandoned under the request (its failure
+   * then says nothing about the records).
+   */
+  | { readonly status: 'failed'; readonly kind: KafkaFailureKind; readonly error: unknown; readonly batches: number };
+
+interface Entry {
+  readonly topics: readonly KafkaTopicRecords[];
+  readonly bytes: number;
+  readonly signal: AbortSignal;
+  readonly resolve: (outcome: SendOutcome) => void;
+  readonly onAbort: () => void;
+  settled: boolean;
+}
+
+/** A producer session: connected once, abandoned (and disconnected) after any failure. */
+interface Session {
+  readonly producer: ProducerSeam;
+  readonly connected: Promise<void>;
+  abandoned: boolean;
+}
+
+const SENT: SendOutcome = Object.freeze({ status: 'sent' });
+const ABORTED: SendOutcome = Object.freeze({ status: 'aborted' });
+const CLOSED: SendOutcome = Object.freeze({ status: 'closed' });
+
+/**
+ * Sends batches through one producer session at a time, one request at a time. Internal to
+ * KafkaExporter; exported for tests.
+ */
+export class SendPath {
+  readonly #client: KafkaClient;
+  /** Batches waiting for the next request, in arrival order. */
+  #waiting: Entry[] = [];
+  /** The batches of the request in flight. */
+  #inFlight: Entry[] = [];
+  #running = false;
+  #closed = false;
+  #session: Session | undefined;
+  /** Settles once the last abandoned session is disconnected; a new session connects only after it. */
+  #disconnected: Promise<void> = Promise.resolve();
+  #coalesceLimit = MAX_COALESCED_BYTES;
+
+  constructor(client: KafkaClient) {
+    this.#client = client;
+  }
+
+  /** Bytes a coalesced request may carry now (see {@link MAX_COALESCED_BYTES}). */
+  get coalesceLimit(): number {
+    return this.#coalesceLimit;
+  }
+
+  /**
+   * Queues one batch's records for the next request. Resolves (never rejects) with what became of
+   * them. A batch whose `signal` aborts while it waits is removed unsent, and so are the batches
+   * behind it (`behind`); one whose signal aborts while its request is in flight is answered at once,
+   * and that session is not used again.
+   */
+  send(topics: readonly KafkaTopicRecords[], bytes: number, signal: AbortSignal): Promise<SendOutcome> {
+    if (this.#closed) return Promise.resolve(CLOSED);
+    if (signal.aborted) return Promise.resolve(ABORTED);
+    return new Promise<SendOutcome>((resolve) => {
+      const entry: Entry = { topics, bytes, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+      this.#waiting.push(entry);
+      if (!this.#running) {
+        this.#running = true;
+        // One microtask later: exports started in the same tick (the processor starts several at
+        // once) go out together in the first request.
+        void Promise.resolve().then(() => this.#run());
+      }
+    });
+  }
+
+  /** Answers the waiting batches `closed`, abandons the session and waits until it is disconnected. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const entry of this.#waiting.splice(0)) this.#settle(entry, CLOSED);
+    if (this.#session !== undefined) this.#abandon(this.#session);
+    await this.#disconnected;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#waiting.length > 0 && !this.#closed) {
+        const group = this.#take();
+        this.#inFlight = group;
+        let session: Session | undefined;
+        let failure: { error: unknown } | undefined;
+        try {
+          session = this.#open();
+          await session.connected;
+          await session.producer.send(merge(group));
+        } catch (error) {
+          failure = { error };
+        }
+        this.#inFlight = [];
+        if (failure === undefined) {
+          for (const entry of group) this.#settle(entry, SENT);
+          continue;
+        }
+        const abandoned = session?.abandoned === true;
+        if (session !== undefined) this.#abandon(session);
+        const kind = abandoned ? 'retry' : this.#classify(failure.error);
+        if (kind === 'too_large' && group.length > 1) {
+          // The batches may each fit: coalesce less from now on (strictly less than what was refused).
+          const bytes = group.reduce((sum, entry) => sum + entry.bytes, 0);
+          this.#coalesceLimit = Math.min(this.#coalesceLimit, bytes - 1);
+        }
+        const failed: SendOutcome = { status: 'failed', kind, error: failure.error, batches: group.length };
+        for (const entry of group) this.#settle(entry, failed);
+        // Nothing may be written after a batch that failed before it: the waiting batches go back
+        // to the processor, which retries them after the failed ones, in order.
+        const behind: SendOutcome = { status: 'behind', error: failure.error };
+        for (const entry of this.#waiting.splice(0)) this.#settle(entry, behind);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** The next request's batches: the first waiting one, and those behind it within the coalescing limit. */
+  #take(): Entry[] {
+    const first = this.#waiting.shift() as Entry;
+    const group = [first];
+    let bytes = first.bytes;
+    while (this.#waiting.length > 0) {
+      const next = this.#waiting[0] as Entry;
+      if (bytes + next.bytes > this.#coalesceLimit) break;
+      this.#waiting.shift();
+      group.push(next);
+      bytes += next.bytes;
+    }
+    return group;
+  }
+
+  #open(): Session {
+    if (this.#session !== undefined && !this.#session.abandoned) return this.#session;
+    const producer = this.#client.producer();
+    const connected = this.#disconnected.then(() => producer.connect());
+    connected.catch(() => undefined); // awaited by #run
+    this.#session = { producer, connected, abandoned: false };
+    return this.#session;
+  }
+
+  /**
+   * Drops a session after a failure or an abort. An idempotent producer whose request failed may have
+   * had some partitions written and others not: only a new producer (a new producer id) goes on
+   * safely. A new session also reconnects after a connection loss.
+   */
+  #abandon(session: Session): void {
+    if (session.abandoned) return;
+    session.abandoned = true;
+    if (this.#session === session) this.#session = undefined;
+    this.#disconnected = Promise.resolve()
+      .then(() => session.producer.disconnect())
+      .catch(() => undefined);
+  }
+
+  #aborted(entry: Entry): void {
+    const waiting = this.#waiting.indexOf(entry);
+    if (waiting >= 0) {
+      // Going back to the processor, it may not be overtaken: the batches behind it go back too.
+      const behind: SendOutcome = { status: 'behind', error: entry.signal.reason };
+      for (const later of this.#waiting.splice(waiting).slice(1)) this.#settle(later, behind);
+    } else if (this.#inFlight.includes(entry) && this.#session !== undefined) {
+      // The request goes on (#run still waits for it before the next one), but a session that made a
+      // batch wait this long is not trusted with another request.
+      this.#abandon(this.#session);
+    }
+    this.#settle(entry, ABORTED);
+  }
+
+  #classify(error: unknown): KafkaFailureKind {
+    try {
+      return this.#client.classify(error);
+    } catch {
+      return 'reject';
+    }
+  }
+
+  #settle(entry: Entry, outcome: SendOutcome): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    entry.signal.removeEventListener('abort', entry.onAbort);
+    entry.resolve(outcome);
+  }
+}
+
+/** The records of several batches in one request: per topic, in arrival order. */
+function merge(group: readonly Entry[]): readonly KafkaTopicRecords[] {
+  if (group.length === 1) return (group[0] as Entry).topics;
+  const byTopic = new Map<string, KafkaRecord[]>();
+  for (const entry of group) {
+    for (const { topic, records } of entry.topics) {
+      const list = byTopic.get(topic);
+      if (list === undefined) byTopic.set(topic, [...records]);
+      else for (const record of records) list.push(record);
+    }
+  }
+  return Array.from(byTopic, ([topic, records]) => ({ topic, records }));
+}
