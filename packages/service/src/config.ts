@@ -75,6 +75,8 @@ export const serviceSchema = z.strictObject({
       highWaterMark: z.number().gt(0).max(1).default(1),
       /** Seconds a refused client is told to wait (Retry-After). Default 1. */
       retryAfterSeconds: int(0).default(1),
+      /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
+      logIntervalMs: int(0).default(5_000),
     })
     .prefault({}),
   /** Validation limits. */

@@ -23,6 +23,12 @@ export interface IngestorOptions {
   retryAfterSeconds?: number;
   /** Where backpressure changes are logged. Default: nowhere. */
   logger?: ServiceLogger;
+  /**
+   * Backpressure changes are logged at most once per this many ms: the first change at once, later
+   * ones in one line per interval with the counts since the last line (so a queue flapping around
+   * its high-water mark writes one line every few seconds, not one per request). Default 5 000.
+   */
+  logIntervalMs?: number;
 }
 
 /** Why a request's events were not accepted. */
@@ -44,10 +50,8 @@ export class Ingestor {
   readonly #queues: readonly QueueSource[];
   readonly #highWaterMark: number;
   readonly #retryAfterSeconds: number;
-  readonly #logger: ServiceLogger;
+  readonly #pressure: PressureLog;
   #draining = false;
-  #pressured = false;
-  #refusedWhilePressured = 0;
   #accepted = 0;
 
   constructor(collector: Collector<IngestEvent>, options: IngestorOptions = {}) {
@@ -67,7 +71,13 @@ export class Ingestor {
     this.#queues = options.queues !== undefined && options.queues.length > 0 ? [...options.queues] : [collector];
     this.#highWaterMark = highWaterMark;
     this.#retryAfterSeconds = retryAfterSeconds;
-    this.#logger = options.logger ?? silentServiceLogger;
+    const logIntervalMs = options.logIntervalMs ?? 5_000;
+    if (!Number.isInteger(logIntervalMs) || logIntervalMs < 0) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `logIntervalMs must be an integer >= 0 (got ${String(logIntervalMs)})`, {
+        details: { option: 'logIntervalMs' },
+      });
+    }
+    this.#pressure = new PressureLog(options.logger ?? silentServiceLogger, logIntervalMs);
   }
 
   /** True once {@link startDraining} was called: every later request is refused. */
@@ -80,9 +90,10 @@ export class Ingestor {
     return this.#accepted;
   }
 
-  /** Refuses every later request (`draining`). Idempotent. */
+  /** Refuses every later request (`draining`), and logs a pending backpressure line now. Idempotent. */
   startDraining(): void {
     this.#draining = true;
+    this.#pressure.flush();
   }
 
   /** The most events one request could ever bring: the smallest queue's high-water limit. */
@@ -124,22 +135,10 @@ export class Ingestor {
     }
     if (n > limit) return this.#refuse('too_large', `${n} events can never fit: the queue accepts at most ${limit} at once`);
     if (n > room) {
-      this.#refusedWhilePressured += n;
-      if (!this.#pressured) {
-        this.#pressured = true;
-        this.#logger.warn('queue above its high-water mark: refusing events until it drains', {
-          queued: fullest?.queued,
-          capacity: fullest?.queueCapacity,
-          highWaterMark: this.#highWaterMark,
-        });
-      }
+      this.#pressure.refused(n, { queued: fullest?.queued, capacity: fullest?.queueCapacity, highWaterMark: this.#highWaterMark });
       return this.#refuse('overloaded', 'the queue is full; retry later');
     }
-    if (this.#pressured) {
-      this.#pressured = false;
-      this.#logger.info('queue below its high-water mark: accepting events again', { refused: this.#refusedWhilePressured });
-      this.#refusedWhilePressured = 0;
-    }
+    this.#pressure.accepted();
     const ids: string[] = new Array<string>(n);
     const now = Date.now();
     for (let i = 0; i < n; i++) {
@@ -159,5 +158,75 @@ export class Ingestor {
 
   #refuse(reason: RefusedReason, message: string): Admission {
     return { ok: false, reason, message, retryAfterSeconds: this.#retryAfterSeconds };
+  }
+}
+
+/**
+ * The log of backpressure state changes, rate-limited: a change is logged at once when no line was
+ * written in the last `intervalMs`; otherwise one line at the end of the interval tells the state
+ * then, how often it changed and what was refused since the last line. Under a queue flapping
+ * around its high-water mark that is one line per interval instead of one per request.
+ */
+class PressureLog {
+  readonly #logger: ServiceLogger;
+  readonly #intervalMs: number;
+  #pressured = false;
+  #lastLineAt = Number.NEGATIVE_INFINITY;
+  #changes = 0;
+  #refusedRequests = 0;
+  #refusedEvents = 0;
+  #queue: Record<string, unknown> = {};
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(logger: ServiceLogger, intervalMs: number) {
+    this.#logger = logger;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** A request of `events` events was refused for lack of room; `queue` describes the fullest queue. */
+  refused(events: number, queue: Record<string, unknown>): void {
+    this.#refusedRequests++;
+    this.#refusedEvents += events;
+    this.#queue = queue;
+    this.#set(true);
+  }
+
+  /** A request was accepted. */
+  accepted(): void {
+    this.#set(false);
+  }
+
+  /** Writes the pending line, if any, now. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#line();
+  }
+
+  #set(pressured: boolean): void {
+    if (pressured === this.#pressured) return;
+    this.#pressured = pressured;
+    this.#changes++;
+    const wait = this.#lastLineAt + this.#intervalMs - Date.now();
+    if (wait <= 0) {
+      this.flush();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#line();
+      }, wait);
+      this.#timer.unref();
+    }
+  }
+
+  #line(): void {
+    if (this.#changes === 0) return;
+    const counts = { changes: this.#changes, refused: this.#refusedEvents, refusedRequests: this.#refusedRequests };
+    if (this.#pressured) this.#logger.warn('queue above its high-water mark: refusing events until it drains', { ...this.#queue, ...counts });
+    else this.#logger.info('queue below its high-water mark: accepting events again', counts);
+    this.#lastLineAt = Date.now();
+    this.#changes = 0;
+    this.#refusedRequests = 0;
+    this.#refusedEvents = 0;
   }
 }

@@ -71,6 +71,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
       allowUnauthenticated: s.auth.allowUnauthenticated,
       highWaterMark: s.backpressure.highWaterMark,
       retryAfterSeconds: s.backpressure.retryAfterSeconds,
+      backpressureLogIntervalMs: s.backpressure.logIntervalMs,
       limits: s.limits,
       shutdownTimeoutMs: s.shutdownTimeoutMs,
     });

@@ -40,6 +40,8 @@ export interface TrackpipeServiceOptions {
   highWaterMark?: number;
   /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
   retryAfterSeconds?: number;
+  /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
+  backpressureLogIntervalMs?: number;
   /** Validation limits. Default: see `ValidationLimits`. */
   limits?: ValidationLimits;
   /** Deadline of {@link TrackpipeService.shutdown}, in ms: listeners close and the collector flushes within it. Default 10 000. */
@@ -107,6 +109,7 @@ export class TrackpipeService {
       ...(options.queues === undefined ? {} : { queues: options.queues }),
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
+      ...(options.backpressureLogIntervalMs === undefined ? {} : { logIntervalMs: options.backpressureLogIntervalMs }),
       logger: this.#logger,
     });
     const parts = {
