@@ -24,3 +24,4 @@ export {
   metricsHandler,
   startMetricsServer,
 } from './server.js';
+export { FLAG_METRICS, type FlagEvaluationMetricsOptions, instrumentFlagEvaluations } from '../summaries/metrics.js';
