@@ -129,7 +129,7 @@ async function serve(args: string[]): Promise<void> {
     exiting = true;
     logger.info('signal received: shutting down', { signal });
     service.shutdown().then(
-      ({ report }) => process.exit(report.complete && report.dropped === 0 ? 0 : 1),
+      ({ clean }) => process.exit(clean ? 0 : 1),
       (error: unknown) => {
         logger.error('shutdown failed', { error: describeError(error) });
         process.exit(1);

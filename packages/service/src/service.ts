@@ -66,6 +66,12 @@ export interface ShutdownReport {
   readonly accepted: number;
   /** How long the shutdown took, in ms. */
   readonly durationMs: number;
+  /**
+   * True when every accepted event was exported: nothing was dropped since the start — for any
+   * reason, before the shutdown or during it (`stats.dropped`) — and nothing was left (`report.complete`).
+   * `trackpipe serve` exits 0 only then.
+   */
+  readonly clean: boolean;
 }
 
 /**
@@ -211,17 +217,21 @@ export class TrackpipeService {
     }
     this.#state = 'stopped';
     const stats = this.#collector.stats();
-    const result: ShutdownReport = { report, stats, accepted: this.#ingestor.accepted, durationMs: Date.now() - started };
+    // Every drop since the start counts, not only those of the close: an exporter that rejected
+    // events an hour ago lost them as surely as a shutdown deadline does.
+    const clean = report.complete && stats.dropped === 0;
+    const result: ShutdownReport = { report, stats, accepted: this.#ingestor.accepted, durationMs: Date.now() - started, clean };
     const fields = {
       accepted: result.accepted,
       exported: stats.exported,
       dropped: stats.dropped,
       droppedByReason: nonZero(stats.droppedByReason),
+      remaining: report.remaining,
       complete: report.complete,
       durationMs: result.durationMs,
     };
-    if (report.complete && report.dropped === 0) this.#logger.info('stopped: every accepted event was flushed', fields);
-    else this.#logger.warn('stopped: some events were not delivered', fields);
+    if (clean) this.#logger.info('stopped: every accepted event was flushed', fields);
+    else this.#logger.warn('stopped: some events were not delivered (dropped counts every drop since the start, by reason)', fields);
     return result;
   }
 }

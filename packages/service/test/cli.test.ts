@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseExposition, samples } from '@trackpipe/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, cli, exitOf, run, waitForLine } from './cli-support.js';
 
@@ -121,5 +124,57 @@ describe('the trackpipe CLI', () => {
     expect(c.lines).toContainEqual(expect.objectContaining({ level: 'warn', listeners: ['HTTP 127.1', 'gRPC 127.1'] }));
     c.child.kill('SIGTERM');
     expect(await exitOf(c)).toBe(0);
+  });
+
+  it('exits 1 on SIGTERM when the exporter rejected events long before the drain, counting them by reason in the last line', async () => {
+    // A destination that refuses every batch for good (400): the pipeline drops them as "rejected".
+    let batches = 0;
+    const sink = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        batches++;
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"no"}');
+      });
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = join(dir, 'rejecting.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          service: { http: { port: 0 }, grpc: { enabled: false } },
+          pipelines: [
+            {
+              name: 'default',
+              batch: { flushIntervalMs: 50 },
+              exporters: [{ type: 'http', url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/ingest` }],
+            },
+          ],
+        }),
+      );
+      const c = run(['serve', '--config', config], dir);
+      const url = String((await waitForLine(c, 'listening')).http);
+      const res = await fetch(`${url}/v1/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ batch: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] }),
+      });
+      expect(res.status).toBe(202);
+      // Wait until the pipeline has dropped them (well before any shutdown).
+      const dropped = async (): Promise<number> => {
+        const families = parseExposition(await (await fetch(`${url}/metrics`)).text());
+        return samples(families, 'trackpipe_events_dropped_total', { reason: 'rejected' }).reduce((sum, s) => sum + s.value, 0);
+      };
+      await expect.poll(dropped, { timeout: 10_000 }).toBe(3);
+      expect(batches).toBeGreaterThanOrEqual(1);
+
+      c.child.kill('SIGTERM');
+      expect(await exitOf(c)).toBe(1);
+      const stopped = c.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('stopped'));
+      expect(stopped).toMatchObject({ level: 'warn', accepted: 3, exported: 0, dropped: 3, droppedByReason: { rejected: 3 }, complete: true });
+      expect(String(stopped?.msg)).not.toContain('every accepted event was flushed');
+    } finally {
+      await new Promise((resolve) => sink.close(resolve));
+    }
   });
 });
