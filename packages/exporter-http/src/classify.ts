@@ -5,16 +5,18 @@
  */
 
 /** What an HTTP status means for the batch that got it. */
-export type StatusClass = 'ok' | 'retry' | 'too_large' | 'reject';
+export type StatusClass = 'ok' | 'retry' | 'too_large' | 'auth' | 'reject';
 
 /**
- * Classifies an HTTP status: 2xx → `ok`; 408, 429 and 5xx → `retry`; 413 → `too_large`; everything
- * else (1xx left over, 3xx — redirects are not followed — and the other 4xx) → `reject`.
+ * Classifies an HTTP status: 2xx → `ok`; 408, 429 and 5xx → `retry`; 413 → `too_large`; 401 and 403
+ * → `auth` (the credentials were refused: retried or rejected as the exporter is configured);
+ * everything else (1xx left over, 3xx — redirects are not followed — and the other 4xx) → `reject`.
  */
 export function classifyStatus(status: number): StatusClass {
   if (status >= 200 && status < 300) return 'ok';
   if (status === 408 || status === 429 || (status >= 500 && status < 600)) return 'retry';
   if (status === 413) return 'too_large';
+  if (status === 401 || status === 403) return 'auth';
   return 'reject';
 }
 

@@ -1,16 +1,20 @@
-import { type ExporterContext, type ExporterFactory, TOKENS } from '@trackpipe/core';
+import { type ExporterContext, type ExporterFactory, type Recorded, TOKENS, type TelemetryEvent } from '@trackpipe/core';
+import { parseExporterOptions } from '@trackpipe/core/config';
 import { ContainerModule } from 'inversify';
-import { httpExporterOptionsFromConfig } from './config.js';
 import { HttpExporter } from './http-exporter.js';
+import { httpExporterConfigSchema } from './options.js';
 
 /**
- * Builds `type: "http"` exporters from config. Validates the options first; bad ones throw
- * TRACKPIPE_ERR_CONFIG_INVALID naming `<context.path>.<field>`, never the value.
+ * Builds `type: "http"` exporters from config. Validates the options with the exporter's schema
+ * first; bad ones throw TRACKPIPE_ERR_CONFIG_INVALID naming `<context.path>.<field>` and the problem,
+ * never the value. The exporter takes its name (`context.name`, default `"http"`) and logger from the
+ * context.
  */
 export const httpExporterFactory: ExporterFactory = {
   type: 'http',
   create(options: Readonly<Record<string, unknown>>, context: ExporterContext) {
-    return new HttpExporter(httpExporterOptionsFromConfig(options, context.path));
+    const parsed = parseExporterOptions(httpExporterConfigSchema, options, context);
+    return new HttpExporter<Recorded<TelemetryEvent>>({ ...parsed, name: context.name ?? 'http', logger: context.logger });
   },
 };
 

@@ -1,26 +1,28 @@
+export { HttpExporter } from './http-exporter.js';
 export {
   type HeadersOption,
-  type HttpBodyFormat,
-  HttpExporter,
+  type HttpExporterConfig,
+  type HttpExporterConfigOutput,
   type HttpExporterOptions,
-  type HttpSerializer,
   type HttpTlsOptions,
-} from './http-exporter.js';
+  type ResolvedHttpExporterOptions,
+  httpExporterConfigSchema,
+  httpExporterOptionsFromConfig,
+  httpExporterOptionsSchema,
+} from './options.js';
+export { type HttpBodyFormat, type HttpSerializer } from './formats.js';
+export { DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, type HttpCompression, zstdAvailable } from './compression.js';
 export { RETRYABLE_NETWORK_CODES, type StatusClass, classifyStatus, isRetryableNetworkError, parseRetryAfter } from './classify.js';
+export { type ResultContext, networkErrorResult, responseResult } from './results.js';
+export { idempotencyKey } from './idempotency.js';
 export {
   CONTEXT_ATTRIBUTE_PREFIX,
   EVENT_ID_ATTRIBUTE,
   EVENT_NAME_ATTRIBUTE,
   FlagAttributes,
-  type OtlpAnyValue,
-  type OtlpKeyValue,
-  type OtlpLogRecord,
   type OtlpOptions,
   encodeOtlpLogRecord,
   msToUnixNano,
+  otlpBatchEncoder,
   otlpEnvelope,
-  toAnyValue,
-  toKeyValues,
-  toOtlpLogRecord,
 } from './otlp.js';
-export { httpExporterOptionsFromConfig } from './config.js';

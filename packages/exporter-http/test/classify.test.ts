@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyStatus, isRetryableNetworkError, parseRetryAfter } from '@trackpipe/exporter-http';
+import { type TrackpipeError } from '@trackpipe/core';
+import { type ResultContext, classifyStatus, isRetryableNetworkError, networkErrorResult, parseRetryAfter, responseResult } from '@trackpipe/exporter-http';
 
 describe('classifyStatus', () => {
   it.each([
@@ -17,8 +18,9 @@ describe('classifyStatus', () => {
     [599, 'retry'],
     [413, 'too_large'],
     [400, 'reject'],
-    [401, 'reject'],
-    [403, 'reject'],
+    [401, 'auth'],
+    [403, 'auth'],
+    [407, 'reject'],
     [404, 'reject'],
     [409, 'reject'],
     [422, 'reject'],
@@ -71,5 +73,56 @@ describe('parseRetryAfter', () => {
   });
   it('reads the first of repeated headers', () => {
     expect(parseRetryAfter(['3', '9'], now)).toBe(3000);
+  });
+});
+
+describe('responseResult and networkErrorResult (pure result mapping)', () => {
+  const context: ResultContext = { where: 'POST https://api.example.com', secrets: ['s3cr3t-value'], otlp: false, retryAuthFailures: true, now: 1_000_000 };
+  const error = (result: { error?: unknown }): TrackpipeError => result.error as TrackpipeError;
+
+  it.each([
+    [200, { code: 'ok' }],
+    [503, { code: 'retry' }],
+    [401, { code: 'retry', auth: true }],
+    [403, { code: 'retry', auth: true }],
+    [413, { code: 'too_large' }],
+    [400, { code: 'reject' }],
+  ] as const)('maps HTTP %i to %j', (status, expected) => {
+    expect(responseResult(status, {}, '', context)).toMatchObject(expected);
+  });
+
+  it('rejects 401 as an auth failure when auth failures are not retried', () => {
+    const result = responseResult(401, {}, '', { ...context, retryAuthFailures: false });
+    expect(result).toMatchObject({ code: 'reject', auth: true });
+    expect(error(result as { error?: unknown }).code).toBe('TRACKPIPE_ERR_EXPORT_REJECTED');
+  });
+
+  it('honours Retry-After on 429, 503 and auth retries', () => {
+    expect(responseResult(429, { 'retry-after': '7' }, '', context)).toMatchObject({ code: 'retry', retryAfterMs: 7_000 });
+    expect(responseResult(401, { 'retry-after': '2' }, '', context)).toMatchObject({ code: 'retry', retryAfterMs: 2_000, auth: true });
+  });
+
+  it('names the endpoint as given and redacts the excerpt', () => {
+    const result = responseResult(500, {}, 'db password s3cr3t-value leaked\nsecond line', context) as { error?: unknown };
+    expect(error(result).message).toBe('TRACKPIPE_ERR_EXPORT_RETRYABLE: POST https://api.example.com answered HTTP 500: db password [REDACTED] leaked second line');
+  });
+
+  it('reads an OTLP partial success only for OTLP bodies', () => {
+    const body = JSON.stringify({ partialSuccess: { rejectedLogRecords: '3', errorMessage: 'bad s3cr3t-value' } });
+    expect(responseResult(200, {}, body, context)).toEqual({ code: 'ok' });
+    const result = responseResult(200, {}, body, { ...context, otlp: true });
+    expect(result).toMatchObject({ code: 'reject', count: 3 });
+    expect(error(result as { error?: unknown }).message).toContain('bad [REDACTED]');
+  });
+
+  it('retries retryable network errors and rejects the rest, keeping the cause', () => {
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const tls = Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    const retried = networkErrorResult(reset, context) as { code: string; error?: unknown };
+    expect(retried.code).toBe('retry');
+    expect(error(retried)).toMatchObject({ retriable: true, cause: reset, details: { code: 'ECONNRESET' } });
+    const rejected = networkErrorResult(tls, context) as { code: string; error?: unknown };
+    expect(rejected.code).toBe('reject');
+    expect(error(rejected).message).toContain('POST https://api.example.com failed: DEPTH_ZERO_SELF_SIGNED_CERT (self-signed certificate)');
   });
 });

@@ -1,9 +1,11 @@
 import { Container } from 'inversify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ExporterContext, type ExporterFactory, type Exporter, silentLogger, TOKENS, TrackpipeError } from '@trackpipe/core';
-import { HttpExporter } from '@trackpipe/exporter-http';
+import { issuesOf } from '@trackpipe/core/config';
+import { HttpExporter, httpExporterOptionsFromConfig } from '@trackpipe/exporter-http';
 import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { batchFor, events, neverAborts } from './helpers/batch.js';
+import { capturingLogger } from './helpers/logger.js';
 import { TestServer } from './helpers/test-server.js';
 
 const context: ExporterContext = { path: 'pipelines[0].exporters[1]', pipeline: 'flags', logger: silentLogger };
@@ -57,29 +59,78 @@ describe('httpExporterModule', () => {
     }
   });
 
+  it('names the exporter after the config entry and reports auth failures to the context logger', async () => {
+    const server = await TestServer.start({ handler: () => ({ status: 401, body: 'expired' }) });
+    try {
+      const logger = capturingLogger();
+      const exporter = factory().create({ url: server.url('/hooks/T0001/B0002/secret-token-xyz') }, { ...context, name: 'ingest', logger });
+      built.push(exporter as Exporter<unknown>);
+      expect(exporter.name).toBe('ingest');
+      const result = await exporter.export(batchFor(exporter, events(1)), neverAborts());
+      expect(result).toMatchObject({ code: 'retry', auth: true });
+      expect(logger.lines).toHaveLength(1);
+      expect(logger.lines[0]).toMatchObject({ level: 'error', fields: { exporter: 'ingest', status: 401 } });
+      expect(logger.text()).not.toContain('secret-token-xyz');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('names the exporter "http" when the context gives no name', () => {
+    expect(create({ url: 'http://127.0.0.1:9/' }).name).toBe('http');
+  });
+
+  it('takes every plain option of the schema', () => {
+    const exporter = create({
+      url: 'https://127.0.0.1:9/v1/logs',
+      headers: { 'x-tenant': 'acme' },
+      format: 'otlp',
+      otlp: { serviceName: 'svc', resourceAttributes: { region: 'eu', nested: { n: [1, null] } }, scope: { name: 's', version: '1' } },
+      compression: 'gzip',
+      compressionLevel: 6,
+      gzipThresholdBytes: 0,
+      keepAlive: false,
+      maxSockets: 1,
+      tls: { ca: ['pem-a', 'pem-b'], rejectUnauthorized: true },
+      retryAuthFailures: false,
+      idempotencyKeyHeader: 'X-Request-Key',
+      ordered: true,
+    }) as HttpExporter;
+    expect(exporter.ordered).toBe(true);
+    expect(exporter.encodeBatch).toBeTypeOf('function');
+  });
+
   const SECRET = 'hunter2-super-secret';
   it.each([
     [{}, 'url', 'is required'],
     [{ url: 42 }, 'url', 'must be a string'],
-    [{ url: `not a url ${SECRET}` }, 'url', 'valid http(s) URL'],
-    [{ url: `ftp://${SECRET}@example.com/` }, 'url', 'http: or https:'],
-    [{ url: 'http://h/', format: 'xml' }, 'format', 'must be one of json, ndjson, otlp'],
+    [{ url: `not a url ${SECRET}` }, 'url', 'must be a valid http: or https: URL'],
+    [{ url: `ftp://${SECRET}@example.com/` }, 'url', 'must be a valid http: or https: URL'],
+    [{ url: 'http://h/', format: 'xml' }, 'format', 'must be one of "json", "ndjson", "otlp"'],
     [{ url: 'http://h/', headers: { authorization: 5 } }, 'headers.authorization', 'must be a string'],
-    [{ url: 'http://h/', headers: { 'x-token': `a\r\n${SECRET}` } }, 'headers.x-token', 'line breaks'],
+    [{ url: 'http://h/', headers: { 'x-token': `a\r\n${SECRET}` } }, 'headers["x-token"]', 'line breaks'],
+    [{ url: 'http://h/', headers: { 'bad name': SECRET } }, 'headers["bad name"]', 'is not a valid HTTP header name'],
     [{ url: 'http://h/', headers: 'Bearer x' }, 'headers', 'must be an object'],
     [{ url: 'http://h/', gzipThresholdBytes: -1 }, 'gzipThresholdBytes', '>= 0'],
-    [{ url: 'http://h/', gzipThresholdBytes: '1k' }, 'gzipThresholdBytes', '>= 0'],
-    [{ url: 'http://h/', maxSockets: 0 }, 'maxSockets', 'integer >= 1'],
-    [{ url: 'http://h/', maxSockets: 1.5 }, 'maxSockets', 'integer >= 1'],
+    [{ url: 'http://h/', gzipThresholdBytes: '1k' }, 'gzipThresholdBytes', 'must be a number >= 0, or false'],
+    [{ url: 'http://h/', maxSockets: 0 }, 'maxSockets', 'must be >= 1'],
+    [{ url: 'http://h/', maxSockets: 1.5 }, 'maxSockets', 'must be an integer'],
     [{ url: 'http://h/', keepAlive: 'yes' }, 'keepAlive', 'true or false'],
-    [{ url: 'http://h/', format: 'ndjson', envelopeKey: 'batch' }, 'envelopeKey', 'only valid with format json'],
+    [{ url: 'http://h/', format: 'ndjson', envelopeKey: 'batch' }, 'envelopeKey', 'only valid with format "json"'],
     [{ url: 'http://h/', tls: { ca: 'pem' } }, 'tls', 'https: url'],
     [{ url: 'https://h/', tls: { rejectUnauthorized: 'no' } }, 'tls.rejectUnauthorized', 'true or false'],
-    [{ url: 'https://h/', tls: { passphrase: SECRET } }, 'tls.passphrase', 'not a known option'],
-    [{ url: 'http://h/', format: 'otlp', otlp: { serviceName: '' } }, 'otlp.serviceName', 'non-empty string'],
-    [{ url: 'http://h/', format: 'otlp', otlp: { resourceAttributes: { a: () => 1 } } }, 'otlp.resourceAttributes.a', 'must be a string'],
-    [{ url: 'http://h/', otlp: {} }, 'otlp', 'only valid with format otlp'],
-    [{ url: 'http://h/', timeout: 5 }, 'timeout', 'not a known option'],
+    [{ url: 'https://h/', tls: { passphrase: SECRET } }, 'tls.passphrase', 'unknown key'],
+    [{ url: 'http://h/', format: 'otlp', otlp: { serviceName: '' } }, 'otlp.serviceName', 'must not be empty'],
+    [{ url: 'http://h/', format: 'otlp', otlp: { resourceAttributes: { a: () => 1 } } }, 'otlp.resourceAttributes.a', 'must be a string, finite number'],
+    [{ url: 'http://h/', otlp: {} }, 'otlp', 'only valid with format "otlp"'],
+    [{ url: 'http://h/', compression: 'br' }, 'compression', 'must be one of "gzip", "zstd", "none"'],
+    [{ url: 'http://h/', compression: 'none', compressionLevel: 3 }, 'compressionLevel', 'only valid with gzip or zstd'],
+    [{ url: 'http://h/', compressionLevel: 0 }, 'compressionLevel', 'must be >= 1'],
+    [{ url: 'http://h/', retryAuthFailures: 'yes' }, 'retryAuthFailures', 'true or false'],
+    [{ url: 'http://h/', idempotencyKeyHeader: 'a b' }, 'idempotencyKeyHeader', 'valid HTTP header name'],
+    [{ url: 'http://h/', ordered: 1 }, 'ordered', 'true or false'],
+    [{ url: 'http://h/', timeout: 5 }, 'timeout', 'unknown key'],
+    [{ url: 'http://h/', name: 'x' }, 'name', 'unknown key'],
   ])('refuses %j naming the field and the problem, never the value', (options, field, problem) => {
     let error: unknown;
     try {
@@ -88,11 +139,16 @@ describe('httpExporterModule', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(TrackpipeError);
-    const { code, message, details } = error as TrackpipeError;
+    const { code, message } = error as TrackpipeError;
     expect(code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
-    expect(message).toContain(`${context.path}.${field} `);
+    expect(message).toContain(`${context.path}.${field}: `);
     expect(message).toContain(problem);
     expect(message).not.toContain(SECRET);
-    expect(details).toEqual({ path: `${context.path}.${field}` });
+    expect(issuesOf(error).map((issue) => issue.path)).toContain(`${context.path}.${field}`);
+  });
+
+  it('validates the same way without a container (httpExporterOptionsFromConfig)', () => {
+    expect(() => httpExporterOptionsFromConfig({ url: 'http://h/', maxSockets: 0 }, 'x')).toThrow(/x\.maxSockets: must be >= 1/);
+    expect(httpExporterOptionsFromConfig({ url: 'http://h/' }, 'x')).toMatchObject({ url: 'http://h/', format: 'json', compression: 'gzip', gzipThresholdBytes: 1024 });
   });
 });

@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ExportResult, type Recorded, type TelemetryEvent, TrackpipeError } from '@trackpipe/core';
-import { HttpExporter, type HttpExporterOptions } from '@trackpipe/exporter-http';
-import { batchFor, events, neverAborts } from './helpers/batch.js';
+import { HttpExporter, type HttpExporterOptions, zstdAvailable } from '@trackpipe/exporter-http';
+import { BATCH_PATHS, batchFor, events, neverAborts, payloadBatchFor } from './helpers/batch.js';
+import { capturingLogger } from './helpers/logger.js';
 import { type Handler, refusedPort, TestServer, type TestServerOptions, waitFor } from './helpers/test-server.js';
 
+const silent = capturingLogger();
 const servers: TestServer[] = [];
 const exporters: HttpExporter[] = [];
 
@@ -16,7 +21,7 @@ async function server(handlerOrOptions: Handler | TestServerOptions = {}): Promi
 }
 
 function exporter(options: HttpExporterOptions): HttpExporter {
-  const e = new HttpExporter(options);
+  const e = new HttpExporter({ logger: silent, ...options });
   exporters.push(e);
   return e;
 }
@@ -50,8 +55,8 @@ describe('classification of real HTTP answers', () => {
     [504, 'retry'],
     [413, 'too_large'],
     [400, 'reject'],
-    [401, 'reject'],
-    [403, 'reject'],
+    [401, 'retry'],
+    [403, 'retry'],
     [404, 'reject'],
     [422, 'reject'],
     [301, 'reject'],
@@ -101,13 +106,13 @@ describe('classification of real HTTP answers', () => {
     expect(s.requests).toHaveLength(1);
   });
 
-  it('puts the status and a short body excerpt in a rejection, with secrets redacted', async () => {
+  it('puts the status, the origin and a short body excerpt in a rejection, with secrets redacted', async () => {
     const token = 'sk_live_0123456789abcdef';
     const rotating = 'rot-9f8e7d6c5b4a';
     const s = await server((req) => ({
-      status: 401,
+      status: 400,
       body:
-        `invalid credentials: authorization=${String(req.headers.authorization)} x-api-key=${String(req.headers['x-api-key'])} ` +
+        `invalid batch: authorization=${String(req.headers.authorization)} x-api-key=${String(req.headers['x-api-key'])} ` +
         `x-rotating=${String(req.headers['x-rotating'])} query=${req.path} also Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl ` +
         'x'.repeat(500),
     }));
@@ -117,47 +122,136 @@ describe('classification of real HTTP answers', () => {
     });
     const error = errorOf(await send(e));
     expect(error.code).toBe('TRACKPIPE_ERR_EXPORT_REJECTED');
-    expect(error.message).toContain('HTTP 401');
-    expect(error.message).toContain('invalid credentials');
-    expect(error.message).toContain('/v1/events');
+    expect(error.message).toContain(`POST ${s.origin} answered HTTP 400`);
+    expect(error.message).toContain('invalid batch');
+    // The origin only: no path, no query.
+    expect(error.message).not.toContain('/v1/events');
     for (const secret of [token, 'static-key-77', rotating, 'query-secret-42', 'eyJhbGciOiJIUzI1NiJ9']) {
       expect(error.message).not.toContain(secret);
     }
     expect(error.message).toContain('[REDACTED]');
     expect(error.message.length).toBeLessThan(400);
   });
-});
 
-describe('request bodies', () => {
-  it('posts a JSON array built from batch.encoded', async () => {
-    const s = await server();
-    const e = exporter({ url: s.url() });
-    const list = events(2);
-    // The body must be the encoded texts joined, never a second serialization of the events.
-    const result = await e.export({ events: list, encoded: ['{"a":1}', '{"b":2}'], bytes: 14 }, neverAborts());
-    expect(result.code).toBe('ok');
-    expect(s.requests[0]!.text()).toBe('[{"a":1},{"b":2}]');
-    expect(s.requests[0]!.headers['content-type']).toBe('application/json');
+  it('marks 401 and 403 as auth failures: retried by default, rejected with retryAuthFailures false', async () => {
+    const s = await server(() => ({ status: 401, body: 'token expired' }));
+    const retried = await send(exporter({ url: s.url(), logger: silent }));
+    expect(retried).toMatchObject({ code: 'retry', auth: true });
+    expect(errorOf(retried)).toMatchObject({ code: 'TRACKPIPE_ERR_EXPORT_RETRYABLE', retriable: true, details: { status: 401, auth: true } });
+    s.handler = () => ({ status: 403 });
+    const rejected = await send(exporter({ url: s.url(), retryAuthFailures: false, logger: silent }));
+    expect(rejected).toMatchObject({ code: 'reject', auth: true });
+    expect(errorOf(rejected)).toMatchObject({ code: 'TRACKPIPE_ERR_EXPORT_REJECTED', details: { status: 403, auth: true } });
   });
 
-  it.each([
-    ['its UTF-8 size', (encoded: string[]) => encoded.reduce((n, t) => n + Buffer.byteLength(t), 0)],
-    ['a wrong size', () => 0],
-  ])('writes non-ASCII text intact whatever the batch says of its bytes (%s)', async (_, bytes: (encoded: string[]) => number) => {
+  it('does not mark other failures as auth failures', async () => {
+    for (const status of [400, 404, 500, 429]) {
+      const s = await server(() => ({ status }));
+      expect(await send(exporter({ url: s.url() }))).not.toHaveProperty('auth');
+    }
+  });
+});
+
+describe.each(BATCH_PATHS)('request bodies, batch %s', (_path, batchOf) => {
+  it('posts a JSON array of the events', async () => {
     const s = await server();
-    const e = exporter({ url: s.url(), gzipThresholdBytes: false });
-    const encoded = ['{"city":"Zürich"}', '{"emoji":"🚀","kana":"データ"}', '{"plain":"ascii"}'];
-    expect((await e.export({ events: events(3), encoded, bytes: bytes(encoded) }, neverAborts())).code).toBe('ok');
-    expect(s.requests[0]!.json()).toEqual([{ city: 'Zürich' }, { emoji: '🚀', kana: 'データ' }, { plain: 'ascii' }]);
-    expect(Number(s.requests[0]!.headers['content-length'])).toBe(Buffer.byteLength(`[${encoded.join(',')}]`));
+    const e = exporter({ url: s.url(), compression: 'none' });
+    const list = events(3);
+    expect((await e.export(batchOf(e, list), neverAborts())).code).toBe('ok');
+    expect(s.requests[0]!.text()).toBe(JSON.stringify(list));
+    expect(s.requests[0]!.headers['content-type']).toBe('application/json');
+    expect(Number(s.requests[0]!.headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(list)));
+  });
+
+  it('writes non-ASCII text intact', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), compression: 'none' });
+    const list = events(3).map((event, i) => ({ ...event, attributes: { text: ['Zürich', '🚀 データ', 'lone \ud800 surrogate'][i]! } }));
+    expect((await e.export(batchOf(e, list), neverAborts())).code).toBe('ok');
+    const expected = JSON.stringify(list);
+    expect(s.requests[0]!.body.equals(Buffer.from(expected, 'utf8'))).toBe(true);
   });
 
   it('wraps the array in an envelope when envelopeKey is set', async () => {
     const s = await server();
     const e = exporter({ url: s.url(), envelopeKey: 'batch' });
     const list = events(2);
-    await e.export(batchFor(e, list), neverAborts());
+    await e.export(batchOf(e, list), neverAborts());
     expect(s.requests[0]!.json()).toEqual({ batch: list });
+  });
+
+  it('posts an OTLP request whose log records carry the event ids', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url('/v1/logs'), format: 'otlp', otlp: { serviceName: 'svc' } });
+    const list = events(3);
+    await e.export(batchOf(e, list), neverAborts());
+    const body = s.requests[0]!.json() as { resourceLogs: { scopeLogs: { logRecords: { attributes: { key: string; value: { stringValue?: string } }[] }[] }[] }[] };
+    const ids = body.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => r.attributes.find((a) => a.key === 'log.record.uid')!.value.stringValue);
+    expect(ids).toEqual(list.map((event) => event.id));
+  });
+
+  it('gzips bodies at or above the threshold, and they decode to the same events', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
+    const list = events(50, { padding: 'p'.repeat(40) });
+    const result = await e.export(batchOf(e, list), neverAborts());
+    expect(result.code).toBe('ok');
+    const request = s.requests[0]!;
+    expect(request.headers['content-encoding']).toBe('gzip');
+    expect(request.wireBytes).toBeLessThan(request.body.byteLength);
+    expect(Number(request.headers['content-length'])).toBe(request.wireBytes);
+    expect(request.json()).toEqual(list);
+  });
+
+  it('sends bodies below the threshold uncompressed', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
+    const list = events(1);
+    await e.export(batchOf(e, list), neverAborts());
+    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
+    expect(s.requests[0]!.json()).toEqual(list);
+  });
+
+  it.each([
+    ['gzipThresholdBytes is false', { gzipThresholdBytes: false }],
+    ['compression is "none"', { compression: 'none' }],
+  ] as const)('never compresses when %s', async (_label, options) => {
+    const s = await server();
+    const e = exporter({ url: s.url(), ...options });
+    const list = events(200, { padding: 'p'.repeat(40) });
+    await e.export(batchOf(e, list), neverAborts());
+    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
+    expect(s.requests[0]!.json()).toEqual(list);
+  });
+});
+
+describe('request bodies', () => {
+  it('frames batch.encoded as it is, never serializing the events a second time', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    const result = await e.export({ events: events(2), encoded: ['{"a":1}', '{"b":2}'], bytes: 14 }, neverAborts());
+    expect(result.code).toBe('ok');
+    expect(s.requests[0]!.text()).toBe('[{"a":1},{"b":2}]');
+  });
+
+  it('sends batch.payload as it is when the processor encoded the batch at once', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), compression: 'none' });
+    const payload = Buffer.from('[{"from":"payload"}]');
+    await e.export({ events: events(1), encoded: [], payload, bytes: payload.byteLength }, neverAborts());
+    expect(s.requests[0]!.text()).toBe('[{"from":"payload"}]');
+  });
+
+  it.each([
+    ['its UTF-8 size', (encoded: string[]) => encoded.reduce((n, t) => n + Buffer.byteLength(t), 0)],
+    ['a wrong size', () => 0],
+  ])('writes non-ASCII encoded text intact whatever the batch says of its bytes (%s)', async (_, bytes: (encoded: string[]) => number) => {
+    const s = await server();
+    const e = exporter({ url: s.url(), gzipThresholdBytes: false });
+    const encoded = ['{"city":"Zürich"}', '{"emoji":"🚀","kana":"データ"}', '{"plain":"ascii"}'];
+    expect((await e.export({ events: events(3), encoded, bytes: bytes(encoded) }, neverAborts())).code).toBe('ok');
+    expect(s.requests[0]!.json()).toEqual([{ city: 'Zürich' }, { emoji: '🚀', kana: 'データ' }, { plain: 'ascii' }]);
+    expect(Number(s.requests[0]!.headers['content-length'])).toBe(Buffer.byteLength(`[${encoded.join(',')}]`));
   });
 
   it('posts NDJSON, one event per line', async () => {
@@ -187,35 +281,53 @@ describe('request bodies', () => {
     expect(s.requests[0]!.text()).toBe(`id,name\n${list[0]!.id},test.event\n${list[1]!.id},test.event`);
   });
 
-  it('gzips bodies at or above the threshold, and they decode to the same events', async () => {
+  it('uses a custom per-event encoder for json, event by event', async () => {
     const s = await server();
-    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
-    const list = events(50, { padding: 'p'.repeat(40) });
-    const result = await e.export(batchFor(e, list), neverAborts());
-    expect(result.code).toBe('ok');
+    const e = new HttpExporter<Recorded<TelemetryEvent>>({ url: s.url(), encoder: (event) => JSON.stringify({ only: event.id }) });
+    exporters.push(e);
+    const list = events(2);
+    await e.export(batchFor(e, list), neverAborts());
+    expect(s.requests[0]!.json()).toEqual(list.map((event) => ({ only: event.id })));
+  });
+});
+
+describe('compression', () => {
+  const list = events(300, { padding: 'p'.repeat(40), flag: 'checkout-redesign' });
+
+  it('compresses with gzip level 1 by default', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url() });
+    await e.export(payloadBatchFor(e, list), neverAborts());
     const request = s.requests[0]!;
     expect(request.headers['content-encoding']).toBe('gzip');
-    expect(request.wireBytes).toBeLessThan(request.body.byteLength);
-    expect(Number(request.headers['content-length'])).toBe(request.wireBytes);
+    expect(request.json()).toEqual(list);
+    // zlib writes the level into the gzip header's XFL byte: 4 = fastest (level 1), 0 = default, 2 = best.
+    expect(request.wireBytes).toBe(gzipSync(request.body, { level: 1 }).byteLength);
+  });
+
+  it('honours compressionLevel', async () => {
+    const s = await server();
+    const e = exporter({ url: s.url(), compressionLevel: 9 });
+    await e.export(payloadBatchFor(e, list), neverAborts());
+    const request = s.requests[0]!;
+    expect(request.wireBytes).toBe(gzipSync(request.body, { level: 9 }).byteLength);
     expect(request.json()).toEqual(list);
   });
 
-  it('sends bodies below the threshold uncompressed', async () => {
+  it(zstdAvailable ? 'sends zstd bodies with content-encoding zstd (this Node.js has zstd)' : 'refuses zstd at construction on a Node.js without it', async () => {
     const s = await server();
-    const e = exporter({ url: s.url(), gzipThresholdBytes: 1024 });
-    const list = events(1);
-    await e.export(batchFor(e, list), neverAborts());
-    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
-    expect(s.requests[0]!.json()).toEqual(list);
-  });
-
-  it('never compresses when gzipThresholdBytes is false', async () => {
-    const s = await server();
-    const e = exporter({ url: s.url(), gzipThresholdBytes: false });
-    const list = events(200, { padding: 'p'.repeat(40) });
-    await e.export(batchFor(e, list), neverAborts());
-    expect(s.requests[0]!.headers['content-encoding']).toBeUndefined();
-    expect(s.requests[0]!.json()).toEqual(list);
+    if (zstdAvailable) {
+      const e = exporter({ url: s.url(), compression: 'zstd' });
+      expect((await e.export(payloadBatchFor(e, list), neverAborts())).code).toBe('ok');
+      const request = s.requests[0]!;
+      expect(request.headers['content-encoding']).toBe('zstd');
+      expect(request.wireBytes).toBeLessThan(request.body.byteLength / 5);
+      expect(request.json()).toEqual(list);
+    } else {
+      expect(() => new HttpExporter({ url: s.url(), compression: 'zstd' })).toThrow(
+        expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('compression "zstd" needs Node.js 22.15') as string }),
+      );
+    }
   });
 });
 
@@ -264,11 +376,21 @@ describe('headers', () => {
     expect(s.requests).toHaveLength(0);
   });
 
-  it('rejects a header value Node refuses, without echoing it', async () => {
+  it('rejects a header value Node refuses, from a headers function, without echoing it', async () => {
     const s = await server();
-    const result = await send(exporter({ url: s.url(), headers: { 'x-secret': 'line\nbreak-secret' } }));
+    const result = await send(exporter({ url: s.url(), headers: () => ({ 'x-secret': 'line\nbreak-secret' }) }));
     expect(result.code).toBe('reject');
     expect(errorOf(result).message).not.toContain('break-secret');
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('answers retry when the signal aborts while the headers function is still working', async () => {
+    const s = await server();
+    const controller = new AbortController();
+    const e = exporter({ url: s.url(), headers: () => new Promise<Record<string, string>>(() => undefined) });
+    const pending = e.export(batchFor(e, events(1)), controller.signal);
+    controller.abort(new Error('deadline'));
+    expect((await pending).code).toBe('retry');
     expect(s.requests).toHaveLength(0);
   });
 });
@@ -389,18 +511,60 @@ describe('TLS', () => {
   });
 });
 
+describe('responses', () => {
+  it('reads at most 1 MiB of an answer and settles, even when the server never stops sending', async () => {
+    let written = 0;
+    const endless = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk)) written += chunk.byteLength;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = endless.address() as AddressInfo;
+      // Without the cap this export would wait for an end that never comes.
+      expect((await send(exporter({ url: `http://127.0.0.1:${port}/` }))).code).toBe('ok');
+      expect(written).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise<void>((resolve) => endless.close(() => resolve()));
+    }
+  });
+});
+
 describe('construction', () => {
   it.each([
-    [{ url: 'not a url' }, 'url'],
-    [{ url: 'ftp://example.com/x' }, 'url'],
-    [{ url: 'http://127.0.0.1/', gzipThresholdBytes: -1 }, 'gzipThresholdBytes'],
-    [{ url: 'http://127.0.0.1/', maxSockets: 0 }, 'maxSockets'],
-    [{ url: 'http://127.0.0.1/', format: 'xml' }, 'format'],
-    [{ url: 'http://127.0.0.1/', envelopeKey: '' }, 'envelopeKey'],
-  ])('refuses %j, naming %s', (options, field) => {
-    expect(() => new HttpExporter(options as HttpExporterOptions)).toThrow(
-      expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(field) as string }),
-    );
+    [{ url: 'not a url' }, 'url must be a valid http: or https: URL'],
+    [{ url: 'ftp://example.com/x' }, 'url must be a valid http: or https: URL'],
+    [{}, 'url is required'],
+    [{ url: 'http://127.0.0.1/', gzipThresholdBytes: -1 }, 'gzipThresholdBytes must be >= 0'],
+    [{ url: 'http://127.0.0.1/', gzipThresholdBytes: true }, 'gzipThresholdBytes must be a number >= 0, or false'],
+    [{ url: 'http://127.0.0.1/', maxSockets: 0 }, 'maxSockets must be >= 1'],
+    [{ url: 'http://127.0.0.1/', format: 'xml' }, 'format must be "json", "ndjson", "otlp" or a serializer'],
+    [{ url: 'http://127.0.0.1/', envelopeKey: '' }, 'envelopeKey must not be empty'],
+    [{ url: 'http://127.0.0.1/', format: 'ndjson', envelopeKey: 'batch' }, 'envelopeKey is only valid with format "json"'],
+    [{ url: 'http://127.0.0.1/', headers: { 'x-token': 'a\r\nhunter2-secret' } }, 'headers["x-token"] must not contain line breaks'],
+    [{ url: 'http://127.0.0.1/', headers: { 'bad name': 'v' } }, 'is not a valid HTTP header name'],
+    [{ url: 'http://127.0.0.1/', compression: 'brotli' }, 'compression must be one of "gzip", "zstd", "none"'],
+    [{ url: 'http://127.0.0.1/', compressionLevel: 12 }, 'compressionLevel must be <= 9 with gzip'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'has space' }, 'idempotencyKeyHeader must be a valid HTTP header name'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: true }, 'idempotencyKeyHeader must be a valid HTTP header name, or false'],
+    [{ url: 'http://127.0.0.1/', logger: {} }, 'logger must be a logger with warn() and error()'],
+    [{ url: 'http://127.0.0.1/', timeout: 5 }, 'timeout unknown key'],
+  ])('refuses %j: %s', (options, problem) => {
+    let error: unknown;
+    try {
+      new HttpExporter(options as HttpExporterOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' });
+    expect((error as Error).message).toContain(problem);
+    expect((error as Error).message).not.toContain('hunter2-secret');
   });
 
   it('names itself "http" by default, and encodes otlp events as log records', () => {
@@ -408,5 +572,18 @@ describe('construction', () => {
     expect(e.name).toBe('collector');
     expect(JSON.parse(e.encoder(events(1)[0]!))).toHaveProperty('eventName', 'test.event');
     expect(exporter({ url: 'http://127.0.0.1:9/' }).name).toBe('http');
+  });
+
+  it('accepts a URL object, TLS material as Buffers and a custom serializer instance with methods', () => {
+    class Csv {
+      readonly contentType = 'text/csv';
+      readonly #header = 'id';
+      body(encoded: readonly string[]): string {
+        return `${this.#header}\n${encoded.join('\n')}`;
+      }
+    }
+    const e = new HttpExporter<Recorded<TelemetryEvent>>({ url: new URL('https://127.0.0.1:9/x'), tls: { ca: Buffer.from('pem') }, format: new Csv() });
+    exporters.push(e);
+    expect(e.name).toBe('http');
   });
 });

@@ -2,8 +2,8 @@ import { createRequire } from 'node:module';
 import type protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FlagEvaluationEvent, flagEvaluation, type Recorded, type TelemetryEvent } from '@trackpipe/core';
-import { HttpExporter, msToUnixNano, toAnyValue, toOtlpLogRecord } from '@trackpipe/exporter-http';
-import { batchFor, neverAborts } from './helpers/batch.js';
+import { HttpExporter, encodeOtlpLogRecord, msToUnixNano } from '@trackpipe/exporter-http';
+import { BATCH_PATHS, neverAborts } from './helpers/batch.js';
 import { TestServer } from './helpers/test-server.js';
 
 // The official OTLP definitions, as protobufjs code generated from opentelemetry-proto and published
@@ -85,7 +85,7 @@ function sampleEvents(): Recorded<TelemetryEvent>[] {
   return [evaluation, failed, plain];
 }
 
-describe('OTLP/HTTP JSON logs body', () => {
+describe.each(BATCH_PATHS)('OTLP/HTTP JSON logs body, batch %s', (_path, batchFor) => {
   it('is a valid ExportLogsServiceRequest under the official OpenTelemetry protobuf definitions', async () => {
     server = await TestServer.start();
     exporter = new HttpExporter({ url: server.url('/v1/logs'), format: 'otlp', gzipThresholdBytes: false, otlp: { serviceName: 'shop' } });
@@ -197,11 +197,18 @@ describe('OTLP/HTTP JSON logs body', () => {
   });
 });
 
+/** One attribute's OTLP value as the encoder writes it. */
+function encodedValue(value: unknown): unknown {
+  const record = JSON.parse(encodeOtlpLogRecord({ name: 'e', attributes: { v: value } } as TelemetryEvent)) as { attributes: { key: string; value: unknown }[] };
+  return record.attributes.find((kv) => kv.key === 'v')?.value;
+}
+
 describe('OTLP mapping details', () => {
   it.each([
     ['a string', 'text', { stringValue: 'text' }],
     ['a boolean', true, { boolValue: true }],
     ['a safe integer', 7, { intValue: 7 }],
+    ['-0', -0, { intValue: 0 }],
     ['a fraction', -0.5, { doubleValue: -0.5 }],
     ['an integer beyond 2^53', 2 ** 60, { doubleValue: 2 ** 60 }],
     ['NaN', Number.NaN, { doubleValue: 'NaN' }],
@@ -210,7 +217,7 @@ describe('OTLP mapping details', () => {
     ['an array', [1, 'a'], { arrayValue: { values: [{ intValue: 1 }, { stringValue: 'a' }] } }],
     ['an object', { k: [] }, { kvlistValue: { values: [{ key: 'k', value: { arrayValue: { values: [] } } }] } }],
   ])('encodes %s as an AnyValue', (_label, input, expected) => {
-    expect(toAnyValue(input)).toEqual(expected);
+    expect(encodedValue(input)).toEqual(expected);
   });
 
   it('converts milliseconds to nanoseconds exactly, fractions included', () => {
@@ -222,9 +229,10 @@ describe('OTLP mapping details', () => {
 
   it('leaves out invalid or all-zero trace context', () => {
     const base = { id: 'x', name: 'e', timestamp: 1 };
-    expect(toOtlpLogRecord({ ...base, traceId: 'nothex', spanId: spanId }).traceId).toBeUndefined();
-    expect(toOtlpLogRecord({ ...base, traceId: '0'.repeat(32), spanId: spanId }).traceId).toBeUndefined();
-    const upper = toOtlpLogRecord({ ...base, traceId: traceId.toUpperCase(), spanId: '0'.repeat(16) });
+    const record = (event: TelemetryEvent): { traceId?: string; spanId?: string } => JSON.parse(encodeOtlpLogRecord(event)) as { traceId?: string; spanId?: string };
+    expect(record({ ...base, traceId: 'nothex', spanId: spanId }).traceId).toBeUndefined();
+    expect(record({ ...base, traceId: '0'.repeat(32), spanId: spanId }).traceId).toBeUndefined();
+    const upper = record({ ...base, traceId: traceId.toUpperCase(), spanId: '0'.repeat(16) });
     expect(upper.traceId).toBe(traceId);
     expect(upper.spanId).toBeUndefined();
   });

@@ -10,12 +10,26 @@ export function events(n: number, attributes: Record<string, string | number> = 
   });
 }
 
-/** Encodes `list` with the exporter's encoder, exactly as the processor does, into an ExportBatch. */
+/** Encodes `list` event by event with the exporter's encoder, as the processor does for exporters without `encodeBatch`. */
 export function batchFor<E>(exporter: Exporter<E>, list: readonly E[]): ExportBatch<E> {
   const encode = exporter.encoder ?? ((e: E) => JSON.stringify(e));
   const encoded = list.map((e) => encode(e));
   return { events: list, encoded, bytes: encoded.reduce((sum, text) => sum + Buffer.byteLength(text), 0) };
 }
+
+/** Encodes `list` at once with the exporter's `encodeBatch`, as the processor does for exporters that have one. */
+export function payloadBatchFor<E>(exporter: Exporter<E>, list: readonly E[]): ExportBatch<E> {
+  const encodeBatch = exporter.encodeBatch;
+  if (encodeBatch === undefined) throw new Error(`exporter ${exporter.name} has no encodeBatch`);
+  const payload = encodeBatch(list);
+  return { events: list, encoded: [], payload, bytes: payload.byteLength };
+}
+
+/** The two ways a batch reaches an exporter: encoded event by event, or encoded at once (`payload`). */
+export const BATCH_PATHS = [
+  ['encoded event by event', batchFor],
+  ['encoded at once (payload)', payloadBatchFor],
+] as const;
 
 /** A signal that never aborts. */
 export function neverAborts(): AbortSignal {

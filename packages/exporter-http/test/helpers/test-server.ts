@@ -1,16 +1,19 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { gunzipSync } from 'node:zlib';
+import zlib, { gunzipSync } from 'node:zlib';
 
-/** One request as the server received it, body already gunzipped when it came compressed. */
+/** zstd decompression, on Node.js versions that have it (22.15+). */
+const zstdDecompressSync = (zlib as unknown as { zstdDecompressSync?: (body: Buffer) => Buffer }).zstdDecompressSync;
+
+/** One request as the server received it, body already decompressed (gzip, zstd) when it came compressed. */
 export interface ReceivedRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: http.IncomingHttpHeaders;
   /** The decoded body. */
   readonly body: Buffer;
-  /** Bytes on the wire (before gunzip). */
+  /** Bytes on the wire (before decompression). */
   readonly wireBytes: number;
   /** Which connection carried it (1, 2, ... in accept order). */
   readonly connection: number;
@@ -142,7 +145,13 @@ export class TestServer {
       return; // the client went away mid-body
     }
     const raw = Buffer.concat(chunks);
-    const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+    const encoding = req.headers['content-encoding'];
+    let body: Buffer = raw;
+    if (encoding === 'gzip') body = gunzipSync(raw);
+    else if (encoding === 'zstd') {
+      if (zstdDecompressSync === undefined) throw new Error('a zstd body on a Node.js without zstd');
+      body = zstdDecompressSync(raw);
+    }
     const request: ReceivedRequest = {
       method: req.method ?? '',
       path: req.url ?? '',
