@@ -12,7 +12,11 @@ import {
   type Collector,
   describeError,
   type FlagEvaluationEvent,
+  type FlushReport,
   flagEvaluation,
+  SummarizingCollector,
+  SummaryAttributes,
+  type TelemetryEvent,
   TrackpipeError,
 } from '@trackpipe/core';
 import { type ResolvedHookOptions, resolveHookOptions, type TrackpipeHookOptions } from './options.js';
@@ -20,19 +24,45 @@ import { type ResolvedHookOptions, resolveHookOptions, type TrackpipeHookOptions
 /** Attribute set on sampled events: the share of evaluations that were kept. */
 export const SAMPLE_RATIO_ATTRIBUTE = 'trackpipe.sample_ratio';
 
-/** What the hook needs of a collector: `record()`. Every Trackpipe `Collector` fits. */
-export type FlagEvaluationRecorder = Pick<Collector<FlagEvaluationEvent>, 'record'>;
+/**
+ * What the hook needs of a collector: `record()` in mode `"events"` (every Trackpipe `Collector`
+ * fits); a whole `Collector` in the summary modes, which put a `SummarizingCollector` in front of it.
+ */
+export type FlagEvaluationRecorder = Pick<Collector<FlagEvaluationEvent>, 'record'> & Partial<Collector<FlagEvaluationEvent>>;
 
 /** A hook's figures. At every moment `evaluations = recorded + sampledOut + failed`. */
 export interface TrackpipeHookStats {
   /** Evaluations the hook saw (calls to its `finally` stage). */
   readonly evaluations: number;
-  /** Events handed to the collector. */
+  /** Evaluations handed over: as full events in mode `"events"`, counted into summaries in the summary modes. */
   readonly recorded: number;
-  /** Evaluations left out by sampling. */
+  /** Evaluations left out by `sampleRatio` (mode `"events"`; always 0 in the summary modes, which count every evaluation). */
   readonly sampledOut: number;
-  /** Evaluations whose event could not be built or recorded (the error was caught and logged). */
+  /** Evaluations that could not be built or recorded (the error was caught and logged). */
   readonly failed: number;
+  /**
+   * Full evaluation events handed to the collector: every recorded evaluation in mode `"events"`, the
+   * sampled share in the sampled summaries mode (each also counted in its summary), 0 in `"summaries"`.
+   */
+  readonly fullEvents: number;
+}
+
+/** Flag metadata keys OpenFeature defines for telemetry, and the attributes they are recorded as. */
+const VERSION_METADATA = 'version';
+const FLAG_SET_METADATA = 'flagSetId';
+
+const EMPTY_REPORT: FlushReport = Object.freeze({ complete: true, exported: 0, dropped: 0, droppedByReason: Object.freeze({}), remaining: 0 });
+
+/** mulberry32: a small, fast, seedable PRNG returning numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
 }
 
 /** Failures are reported at most this often. */
@@ -88,6 +118,11 @@ function hashText(value: AttributeValue): string {
 export class TrackpipeHook implements Hook {
   /** The options in force, defaults applied. */
   readonly options: ResolvedHookOptions;
+  /**
+   * In the summary modes, the `SummarizingCollector` the hook built over the collector: it holds the
+   * open window, so close it (or the hook) to deliver it. Undefined in mode `"events"`.
+   */
+  readonly summarizer: SummarizingCollector | undefined;
 
   readonly #collector: FlagEvaluationRecorder;
   readonly #copy: readonly string[];
@@ -96,10 +131,13 @@ export class TrackpipeHook implements Hook {
   readonly #targetingKey: ResolvedHookOptions['targetingKey'];
   readonly #sampleRatio: number;
   readonly #random: () => number;
+  /** Share of evaluations also recorded in full, in the summary modes (0 in `"summaries"`). */
+  readonly #fullShare: number;
   #evaluations = 0;
   #recorded = 0;
   #sampledOut = 0;
   #failed = 0;
+  #fullEvents = 0;
   #warnedAt = Number.NEGATIVE_INFINITY;
   #suppressed = 0;
 
@@ -120,7 +158,18 @@ export class TrackpipeHook implements Hook {
     this.#salt = this.options.hashSalt;
     this.#targetingKey = this.options.targetingKey;
     this.#sampleRatio = this.options.sampleRatio;
-    this.#random = this.options.random;
+    const mode = this.options.mode;
+    this.#random = typeof mode === 'object' && mode.seed !== undefined ? seededRandom(mode.seed) : this.options.random;
+    this.#fullShare = typeof mode === 'object' ? mode.sample : 0;
+    if (mode !== 'events') {
+      const methods = ['flush', 'close', 'stats', 'headroom', 'persisted'] as const;
+      if (methods.some((method) => typeof collector[method] !== 'function')) {
+        throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `collector must be a whole Collector (record, ${methods.join(', ')}) in the summary modes`, {
+          details: { option: 'collector' },
+        });
+      }
+      this.summarizer = new SummarizingCollector(collector as Collector<TelemetryEvent>, { logger: this.options.logger, ...this.options.summarizer });
+    }
   }
 
   /**
@@ -130,12 +179,22 @@ export class TrackpipeHook implements Hook {
   finally(hookContext: Readonly<HookContext>, evaluationDetails: EvaluationDetails<FlagValue>): void {
     this.#evaluations++;
     try {
+      const summarizer = this.summarizer;
+      if (summarizer !== undefined) {
+        // Drawn first: a throwing random source leaves the evaluation uncounted, and counted as failed.
+        const full = this.#fullShare > 0 && this.#random() < this.#fullShare;
+        summarizer.record(this.#counted(hookContext, evaluationDetails));
+        this.#recorded++;
+        if (full) this.#recordFull(hookContext, evaluationDetails);
+        return;
+      }
       if (this.#sampleRatio < 1 && !(this.#random() < this.#sampleRatio)) {
         this.#sampledOut++;
         return;
       }
-      this.#collector.record(this.#event(hookContext, evaluationDetails));
+      this.#collector.record(this.#event(hookContext, evaluationDetails, this.#sampleRatio));
       this.#recorded++;
+      this.#fullEvents++;
     } catch (error) {
       this.#failed++;
       this.#report(error);
@@ -149,16 +208,76 @@ export class TrackpipeHook implements Hook {
       recorded: this.#recorded,
       sampledOut: this.#sampledOut,
       failed: this.#failed,
+      fullEvents: this.#fullEvents,
     };
   }
 
-  #event(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): FlagEvaluationEvent {
+  /**
+   * Delivers what the hook recorded so far: in the summary modes the summarizer closes its open window
+   * and flushes the collector; in mode `"events"` the collector is flushed (when it can be).
+   */
+  flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    const target = this.summarizer ?? this.#collector;
+    return typeof target.flush === 'function' ? target.flush(options) : Promise.resolve(EMPTY_REPORT);
+  }
+
+  /**
+   * Closes what the hook records into: in the summary modes the summarizer (which delivers the open
+   * window, then closes the collector); in mode `"events"` the collector (when it can be). Later
+   * evaluations are counted as dropped (`closed`) by the collector.
+   */
+  close(options?: { timeoutMs?: number }): Promise<FlushReport> {
+    const target = this.summarizer ?? this.#collector;
+    return typeof target.close === 'function' ? target.close(options) : Promise.resolve(EMPTY_REPORT);
+  }
+
+  /**
+   * The event a summarizer counts: the dimensions of the summary and the targeting key (only hashed
+   * into its distinct-count estimator, never kept or exported), no context attributes.
+   */
+  #counted(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): FlagEvaluationEvent {
+    const event = this.#outcome(hookContext, details);
+    const targetingKey = hookContext.context.targetingKey;
+    if (this.#targetingKey !== 'omit' && typeof targetingKey === 'string') event.targetingKey = targetingKey;
+    return event;
+  }
+
+  /** Records the full event of a sampled evaluation; a failure is logged (the evaluation is counted in its summary all the same). */
+  #recordFull(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): void {
+    try {
+      this.#collector.record(this.#event(hookContext, details, this.#fullShare));
+      this.#fullEvents++;
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  /** Flag key, value, variant, reason, error code, provider, and the flag's version and flag set from its metadata. */
+  #outcome(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): FlagEvaluationEvent {
     const event = flagEvaluation({ flagKey: details.flagKey, value: details.value });
     if (details.variant !== undefined) event.variant = details.variant;
     if (details.reason !== undefined) event.reason = details.reason;
     if (details.errorCode !== undefined) event.errorCode = details.errorCode;
     const provider = hookContext.providerMetadata.name;
     if (typeof provider === 'string') event.provider = provider;
+    // OpenFeature flag metadata values are strings, numbers or booleans.
+    const metadata = details.flagMetadata as Readonly<Record<string, string | number | boolean>> | undefined;
+    if (metadata !== undefined) {
+      const version = metadata[VERSION_METADATA];
+      const flagSet = metadata[FLAG_SET_METADATA];
+      if (version !== undefined || flagSet !== undefined) {
+        const attributes: Attributes = {};
+        if (version !== undefined) attributes[SummaryAttributes.VERSION] = String(version);
+        if (flagSet !== undefined) attributes[SummaryAttributes.SET_ID] = String(flagSet);
+        event.attributes = attributes;
+      }
+    }
+    return event;
+  }
+
+  /** A full event: the outcome, the targeting key per the option, the allowed context attributes, the sample ratio when below 1. */
+  #event(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>, sampleRatio: number): FlagEvaluationEvent {
+    const event = this.#outcome(hookContext, details);
     const context = hookContext.context;
     if (this.#targetingKey !== 'omit' && typeof context.targetingKey === 'string') {
       event.targetingKey = this.#targetingKey === 'hash' ? sha256(this.#salt, context.targetingKey) : context.targetingKey;
@@ -173,7 +292,7 @@ export class TrackpipeHook implements Hook {
       if (value !== undefined) (attributes ??= {})[name] = sha256(this.#salt, hashText(toAttribute(value)));
     }
     if (attributes !== undefined) event.context = attributes;
-    if (this.#sampleRatio < 1) event.attributes = { [SAMPLE_RATIO_ATTRIBUTE]: this.#sampleRatio };
+    if (sampleRatio < 1) event.attributes = { ...event.attributes, [SAMPLE_RATIO_ATTRIBUTE]: sampleRatio };
     return event;
   }
 

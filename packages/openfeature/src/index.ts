@@ -4,4 +4,10 @@ export {
   TrackpipeHook,
   type TrackpipeHookStats,
 } from './hook.js';
-export { type ResolvedHookOptions, type TargetingKeyMode, type TrackpipeHookOptions } from './options.js';
+export {
+  type HookMode,
+  type ResolvedHookOptions,
+  type SampledSummariesMode,
+  type TargetingKeyMode,
+  type TrackpipeHookOptions,
+} from './options.js';

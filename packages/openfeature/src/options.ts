@@ -1,7 +1,23 @@
-import { consoleLogger, type Logger, TrackpipeError } from '@trackpipe/core';
+import { consoleLogger, type Logger, type SummarizingOptions, TrackpipeError, resolveSummarizingOptions } from '@trackpipe/core';
 
 /** What the hook does with the evaluation context's targeting key. */
 export type TargetingKeyMode = 'copy' | 'hash' | 'omit';
+
+/** Summaries plus a sampled share of full events. */
+export interface SampledSummariesMode {
+  readonly summaries: true;
+  /** Share of evaluations also recorded as full events, from 0 to 1 (e.g. 0.01). */
+  readonly sample: number;
+  /** Seed of the sampling's random numbers (a 32-bit integer): the same seed picks the same evaluations. Default: `random`. */
+  readonly seed?: number;
+}
+
+/**
+ * What the hook records: `"events"`, one full event per evaluation; `"summaries"`, counts per flag,
+ * variant, value, reason, error, provider and version per window (a `SummarizingCollector` over the
+ * collector); `{ summaries: true, sample, seed? }`, summaries plus a sampled share of full events.
+ */
+export type HookMode = 'events' | 'summaries' | SampledSummariesMode;
 
 /** Options of a {@link TrackpipeHook}. Every field is optional; defaults follow each. */
 export interface TrackpipeHookOptions {
@@ -38,6 +54,18 @@ export interface TrackpipeHookOptions {
   random?: () => number;
   /** Where the hook reports that it could not record an evaluation (at most once a minute). Default: the console. */
   logger?: Logger;
+  /**
+   * What the hook records: every evaluation as an event (`"events"`), summaries only (`"summaries"`),
+   * or summaries plus a sampled share of full events (`{ summaries: true, sample: 0.01, seed? }`).
+   * In the summary modes the hook builds a `SummarizingCollector` over `collector`: close the hook
+   * (or `hook.summarizer`), not only the collector, so that the open window is delivered. Default `"events"`.
+   */
+  mode?: HookMode;
+  /**
+   * Options of the `SummarizingCollector` of the summary modes (`intervalMs`, `maxKeys`,
+   * `distinctTargetingKeys`, `logger`). Default: its defaults, with the hook's logger.
+   */
+  summarizer?: SummarizingOptions;
 }
 
 /** The options in force, defaults applied. */
@@ -49,6 +77,8 @@ export interface ResolvedHookOptions {
   readonly sampleRatio: number;
   readonly random: () => number;
   readonly logger: Logger;
+  readonly mode: HookMode;
+  readonly summarizer: SummarizingOptions;
 }
 
 const TARGETING_KEY = 'targetingKey';
@@ -94,6 +124,14 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
   if (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
     invalid('logger', 'must be an object with warn() and error() methods');
   }
+  const mode = resolveMode(options.mode);
+  if (mode !== 'events' && sampleRatio !== 1) {
+    invalid('sampleRatio', 'applies to mode "events" only; in the summary modes every evaluation is counted (use mode.sample for a share of full events)');
+  }
+  const summarizer = options.summarizer ?? {};
+  if (summarizer === null || typeof summarizer !== 'object') invalid('summarizer', 'must be an object of SummarizingCollector options');
+  // Checked here, so that a bad value fails at start with its path (summarizer.intervalMs, ...).
+  resolveSummarizingOptions({ logger, ...summarizer }, 'summarizer.');
   return {
     contextAttributes: Object.freeze(contextAttributes),
     hashAttributes,
@@ -102,5 +140,19 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
     sampleRatio,
     random,
     logger,
+    mode,
+    summarizer: Object.freeze({ ...summarizer }),
   };
+}
+
+function resolveMode(mode: HookMode | undefined): HookMode {
+  if (mode === undefined || mode === 'events' || mode === 'summaries') return mode ?? 'events';
+  if (mode === null || typeof mode !== 'object') invalid('mode', `must be "events", "summaries" or { summaries: true, sample, seed? } (got ${String(mode)})`);
+  if (mode.summaries !== true) invalid('mode.summaries', 'must be true (the sampled mode records summaries plus a share of full events)');
+  const { sample, seed } = mode;
+  if (typeof sample !== 'number' || !Number.isFinite(sample) || sample < 0 || sample > 1) {
+    invalid('mode.sample', `must be a number from 0 to 1 (got ${String(sample)})`);
+  }
+  if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed))) invalid('mode.seed', `must be an integer (got ${String(seed)})`);
+  return Object.freeze(seed === undefined ? { summaries: true, sample } : { summaries: true, sample, seed });
 }

@@ -39,6 +39,8 @@ describe('options', () => {
       sampleRatio: 1,
       random: Math.random,
       logger: consoleLogger,
+      mode: 'events',
+      summarizer: {},
     });
   });
 
@@ -113,7 +115,7 @@ describe('the finally stage', () => {
     hook.finally(hookContext(), details);
     expect(logger.warnings).toHaveLength(2);
     expect(logger.warnings[1]!.fields).toEqual({ error: 'full', failed: 7, suppressedSinceLastWarning: 5 });
-    expect(hook.stats()).toEqual({ evaluations: 7, recorded: 0, sampledOut: 0, failed: 7 });
+    expect(hook.stats()).toEqual({ evaluations: 7, recorded: 0, sampledOut: 0, failed: 7, fullEvents: 0 });
   });
 
   it('keeps no personal data in its warnings', () => {

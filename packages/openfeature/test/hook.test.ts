@@ -256,7 +256,7 @@ describe('sampling', () => {
     }
     expect(collector.events.map((e) => e.flagKey)).toEqual(['new-checkout', 'theme']);
     for (const event of collector.events) expect(event.attributes).toStrictEqual({ [SAMPLE_RATIO_ATTRIBUTE]: 0.5 });
-    expect(hook.stats()).toEqual({ evaluations: 4, recorded: 2, sampledOut: 2, failed: 0 });
+    expect(hook.stats()).toEqual({ evaluations: 4, recorded: 2, sampledOut: 2, failed: 0, fullEvents: 2 });
   });
 
   it('records nothing with sampleRatio 0', async () => {
@@ -264,7 +264,7 @@ describe('sampling', () => {
     await client.getBooleanValue('new-checkout', false);
     await client.getBooleanValue('new-checkout', false);
     expect(collector.events).toHaveLength(0);
-    expect(hook.stats()).toEqual({ evaluations: 2, recorded: 0, sampledOut: 2, failed: 0 });
+    expect(hook.stats()).toEqual({ evaluations: 2, recorded: 0, sampledOut: 2, failed: 0, fullEvents: 0 });
   });
 
   it('records everything with the default ratio 1, without drawing a random number or adding attributes', async () => {
@@ -342,7 +342,7 @@ describe('exactly one event per evaluation', () => {
     await Promise.all(Array.from({ length: 9 }, () => evaluate(client)));
     expect(collector.events).toHaveLength(10);
     expect(collector.events.every((e) => e.flagKey === expected.flagKey && e.errorCode === expected.errorCode)).toBe(true);
-    expect(hook.stats()).toEqual({ evaluations: 10, recorded: 10, sampledOut: 0, failed: 0 });
+    expect(hook.stats()).toEqual({ evaluations: 10, recorded: 10, sampledOut: 0, failed: 0, fullEvents: 10 });
     expect(sdkLogger.lines.filter((line) => line.includes('hook'))).toEqual([]);
   });
 
@@ -379,7 +379,7 @@ describe('never throws into the evaluation', () => {
     expect(await client.getBooleanValue('new-checkout', false, { plan: 'pro' })).toBe(true);
     expect(await client.getStringValue('banner-text', 'Hi')).toBe('Welcome');
     expect(await client.getNumberValue('max-items', 1)).toBe(100);
-    expect(hook.stats()).toEqual({ evaluations: 3, recorded: 0, sampledOut: 0, failed: 3 });
+    expect(hook.stats()).toEqual({ evaluations: 3, recorded: 0, sampledOut: 0, failed: 3, fullEvents: 0 });
     // Our hook swallowed it: the SDK never saw a failing hook.
     expect(sdkLogger.lines).toEqual([]);
     expect(logger.warnings).toHaveLength(1);
@@ -388,7 +388,7 @@ describe('never throws into the evaluation', () => {
     collector.throwOnRecord = undefined;
     await client.getBooleanValue('new-checkout', false);
     expect(collector.events).toHaveLength(1);
-    expect(hook.stats()).toEqual({ evaluations: 4, recorded: 1, sampledOut: 0, failed: 3 });
+    expect(hook.stats()).toEqual({ evaluations: 4, recorded: 1, sampledOut: 0, failed: 3, fullEvents: 1 });
   });
 
   it('survives a throwing random source and a throwing logger', async () => {
@@ -407,7 +407,7 @@ describe('never throws into the evaluation', () => {
       },
     });
     expect(await client.getBooleanValue('new-checkout', false, { plan: 'pro' })).toBe(true);
-    expect(hook.stats()).toEqual({ evaluations: 1, recorded: 0, sampledOut: 0, failed: 1 });
+    expect(hook.stats()).toEqual({ evaluations: 1, recorded: 0, sampledOut: 0, failed: 1, fullEvents: 0 });
   });
 });
 

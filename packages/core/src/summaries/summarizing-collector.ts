@@ -208,7 +208,7 @@ function invalid(option: string, message: string): never {
 
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
 export function resolveSummarizingOptions(options: SummarizingOptions = {}, path = ''): ResolvedSummarizingOptions {
-  if (options === null || typeof options !== 'object') invalid(path === '' ? 'options' : path, 'must be an object');
+  if (options === null || typeof options !== 'object') invalid(path === '' ? 'options' : path.replace(/\.$/, ''), 'must be an object');
   const intervalMs = options.intervalMs ?? 10_000;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0 || intervalMs > 2_147_483_647) {
     invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most 2147483647 (got ${String(intervalMs)})`);

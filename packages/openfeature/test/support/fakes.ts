@@ -29,10 +29,19 @@ export class RecordingCollector implements Collector<FlagEvaluationEvent> {
     return Promise.resolve(EMPTY_REPORT);
   }
 
+  headroom(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  persisted(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   stats(): CollectorStats {
     const droppedByReason = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as CollectorStats['droppedByReason'];
     return {
       recorded: this.events.length,
+      recovered: 0,
       exported: 0,
       dropped: 0,
       droppedByReason,
