@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TrackpipeError, describeError } from '@trackpipe/core';
 import { configError } from '@trackpipe/core/config';
+import { checkServiceConfig } from './check.js';
 import { type ServiceConfig, exposureIssues, loadServiceConfig } from './config.js';
 import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
 import { createService, describePipelines } from './serve.js';
@@ -12,6 +13,7 @@ const HELP = `trackpipe — the Trackpipe collector service
 
 Usage:
   trackpipe serve [options]     run the service until SIGTERM or SIGINT
+  trackpipe validate [options]  check a configuration without starting anything
   trackpipe --help              show this help
   trackpipe --version           show the version
 
@@ -30,10 +32,19 @@ Options of serve:
                           such a service refuses to start
   -h, --help              show this help
 
+Options of validate:
+  -c, --config <file>     the configuration to check (default: as serve)
+      --check-connections also check that file exporters can write their files and that
+                          Kafka brokers and HTTP exporter hosts accept a TCP connection
+  Checks the schema, \${env:NAME} references, exposure without API keys and every
+  exporter's options (through its factory). Prints one line per problem (its path,
+  never a value) on stderr and exits 2; exits 0 when the configuration is good.
+
 Endpoints: POST /v1/track, /v1/batch, /v1/identify; GET /healthz, /readyz, /metrics;
 gRPC analytics.v1.AnalyticsService (TrackEvent, IdentifyUser, TrackBatch).
 Logs are JSON lines on stdout. Exit status after SIGTERM/SIGINT: 0 when every accepted event
-was flushed, 1 otherwise.
+was exported (nothing dropped since the start, for any reason), 1 otherwise; 2 for a usage or
+configuration error.
 `;
 
 function version(): string {
@@ -149,6 +160,41 @@ async function serve(args: string[]): Promise<void> {
   }
 }
 
+async function validate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'check-connections': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const check = await checkServiceConfig({
+    ...(values.config === undefined ? {} : { file: values.config }),
+    checkConnections: values['check-connections'] === true,
+  });
+  if (check.issues.length === 0 && check.config !== undefined) {
+    const pipelines = check.config.core.pipelines;
+    const exporters = pipelines.reduce((n, p) => n + p.exporters.length, 0);
+    const reached = values['check-connections'] === true ? '; every file, broker and URL is reachable' : '';
+    process.stdout.write(`configuration is valid: ${check.source} (${plural(pipelines.length, 'pipeline')}, ${plural(exporters, 'exporter')})${reached}\n`);
+    return;
+  }
+  const lines = check.issues.map((i) => `${i.path === '' ? '(root)' : i.path}: ${i.message}\n`);
+  process.stderr.write(`configuration is invalid: ${check.source} (${plural(check.issues.length, 'problem')})\n${lines.join('')}`);
+  process.exitCode = 2;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -165,6 +211,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'serve':
       return serve(rest);
+    case 'validate':
+      return validate(rest);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   type ConfigIssue,
+  type ConfigSource,
   type Environment,
   type TrackpipeConfig,
   configError,
@@ -188,9 +189,17 @@ export interface LoadServiceConfigOptions {
  */
 export async function loadServiceConfig(options: LoadServiceConfigOptions = {}): Promise<ServiceConfig> {
   const env = options.env ?? process.env;
-  const read = await readConfigSource({ ...options, env });
-  if (read !== undefined) return parseServiceConfig(read.document, { env, source: read.source });
-  return parseServiceConfig(defaultServiceConfig(env), { env, source: 'embedded defaults' });
+  const { document, source } = await readServiceDocument({ ...options, env });
+  return parseServiceConfig(document, { env, source });
+}
+
+/**
+ * The configuration document {@link loadServiceConfig} would validate, and where it came from:
+ * `file`, else `TRACKPIPE_CONFIG`, else the embedded defaults.
+ */
+export async function readServiceDocument(options: LoadServiceConfigOptions = {}): Promise<ConfigSource> {
+  const env = options.env ?? process.env;
+  return (await readConfigSource({ ...options, env })) ?? { document: defaultServiceConfig(env), source: 'embedded defaults' };
 }
 
 /** A file-name-safe timestamp, e.g. `20240102T030405Z`. */

@@ -1,5 +1,6 @@
 // @trackpipe/service: the runnable collector service (HTTP and gRPC ingest, /metrics, health, graceful shutdown).
 export { ApiKeyAuth, bearerToken } from './auth.js';
+export { type CheckServiceConfigOptions, type ServiceConfigCheck, checkServiceConfig } from './check.js';
 export {
   type LoadServiceConfigOptions,
   type ParseServiceConfigOptions,
@@ -11,6 +12,7 @@ export {
   listenersOf,
   loadServiceConfig,
   parseServiceConfig,
+  readServiceDocument,
   serviceSchema,
 } from './config.js';
 export { type Listener, isLoopback } from './exposure.js';

@@ -9,6 +9,9 @@ import type { ServiceLogger } from './logger.js';
 import { TrackpipeService } from './service.js';
 import type { IngestEvent } from './validate.js';
 
+/** The exporter types the service always knows besides core's: `http`, `kafka`, `memory`. */
+export const SERVICE_EXPORTER_MODULES: NonNullable<CreateCollectorOptions['modules']> = [httpExporterModule, kafkaExporterModule, memoryExporterModule];
+
 /** Options of {@link createService}. Every field is optional; defaults follow each. */
 export interface CreateServiceOptions {
   /** Structured logger for the service and the pipelines. Default: silent. */
@@ -44,7 +47,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
     }
   }
   const collector = await createCollector<IngestEvent>(config.core, {
-    modules: [httpExporterModule, kafkaExporterModule, memoryExporterModule, ...(options.modules ?? [])],
+    modules: [...SERVICE_EXPORTER_MODULES, ...(options.modules ?? [])],
     ...(logger === undefined ? {} : { logger }),
     ...(options.functions === undefined ? {} : { functions: options.functions }),
   });

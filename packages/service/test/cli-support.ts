@@ -7,6 +7,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const servicePackage = join(here, '..');
 /** The built CLI. */
 export const cli = join(servicePackage, 'dist/cli.js');
+/** The package's `trackpipe` bin (it runs the built CLI). */
+export const bin = join(servicePackage, 'bin/trackpipe.js');
 
 /** Builds the service package (and what it depends on), so that dist/cli.js is current. */
 export function buildCli(): void {
@@ -73,4 +75,20 @@ export async function exitOf(c: Child, timeoutMs = 20_000): Promise<number | nul
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs `node <script> ...args` to its end (asynchronously: servers in the test process keep answering). */
+export async function runToEnd(
+  script: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
 }
