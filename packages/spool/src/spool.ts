@@ -1,0 +1,718 @@
+import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError } from '@trackpipe/core';
+import { RingBuffer } from '@trackpipe/core/internal';
+import { resolve as resolvePath } from 'node:path';
+import { decodeGroup, encodeGroup, readCount } from './codec.js';
+import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
+import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
+import { RangeSet } from './ranges.js';
+import { type OpenedStore, openStore } from './store.js';
+
+/** A spool's figures, for metrics and health. */
+export interface SpoolStats {
+  /** The spool's directory. */
+  readonly path: string;
+  /** Events the spool holds and has not been told to forget: waiting (in memory or on disk) or taken and not yet released. */
+  readonly events: number;
+  /** Bytes of the stored groups (JSON), as of the last commit; bounded by `maxBytes`. */
+  readonly bytes: number;
+  /** The `maxBytes` bound. */
+  readonly maxBytes: number;
+  /** Events waiting for their group commit (not yet durable). */
+  readonly uncommitted: number;
+  /** Events found on disk when the spool was opened. */
+  readonly recovered: number;
+  /** Group commits that succeeded. */
+  readonly commits: number;
+  /** Group commits that failed (their events are retried). */
+  readonly commitFailures: number;
+  /** Seconds from the start of a group commit until it was durable (see `sync.durability`). */
+  readonly commitSeconds: HistogramSnapshot;
+  /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close. */
+  readonly dropped: { readonly spool_full: number; readonly queue_full: number; readonly unserializable: number; readonly closed: number };
+}
+
+const NO_LISTENER: QueueListener = { dropped: () => undefined, ready: () => undefined };
+const RESOLVED_TRUE = Promise.resolve(true);
+/** Average stored bytes per event assumed before the first commit. */
+const INITIAL_AVG_BYTES = 256;
+/** A group closes early once its estimated bytes reach this share of `maxBytes`. */
+const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
+/** Failed commits are retried after 10 ms, doubling up to this. */
+const MAX_RETRY_DELAY_MS = 2_000;
+
+/** Paths of the spools open in this process: two spools on one directory would export everything twice. */
+const openPaths = new Set<string>();
+
+interface Deferred {
+  readonly promise: Promise<boolean>;
+  readonly resolve: (value: boolean) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: (value: boolean) => void;
+  const promise = new Promise<boolean>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A group on its way to disk. */
+interface Sealed<E> {
+  readonly start: number;
+  readonly end: number;
+  readonly events: E[];
+  /** `clear()` dropped its events while it was being committed. */
+  cleared: boolean;
+  readonly durable: Deferred;
+}
+
+/** One stored value: a run of a sealed group's events, keyed by the first one's sequence number. */
+interface Chunk {
+  readonly key: number;
+  readonly value: string;
+}
+
+/** A stored group, from its header. */
+interface GroupInfo {
+  readonly start: number;
+  readonly end: number;
+  readonly bytes: number;
+}
+
+/** What a commit's transaction did, applied to memory only once the commit succeeded. */
+interface TxnOutcome {
+  /** Bytes of the group written (0 when none). */
+  written: number;
+  /** Bytes of the groups deleted. */
+  freed: number;
+  /** Released ranges no stored group needs any more. */
+  removed: [number, number][];
+  /** Total stored bytes, recounted (after a failed commit). */
+  recount: number | undefined;
+}
+
+/**
+ * A durable {@link EventQueue}: events are group-committed to an LMDB environment in `path` and
+ * leave it only when released (exported, or dropped with a counted reason), so whatever was pushed
+ * and committed survives a crash of the process; `persisted()` says when.
+ *
+ * - `push()` appends to an in-memory pending group (no serialization, no I/O). The group is encoded
+ *   (JSON) and written in one transaction every `sync.intervalMs`, or at once when it holds
+ *   `sync.maxEvents` events. One commit runs at a time.
+ * - Committed events become takeable (`ready`); the head is kept in memory (`memoryEvents`), so a
+ *   pipeline that keeps up never reads the disk. During an outage the rest waits on disk only and is
+ *   read back in order.
+ * - Sequence numbers are keys in the store: they keep growing across restarts; a restart recovers
+ *   every event not released, in order.
+ * - The bound is `maxBytes` of stored JSON; a full spool drops by its overflow policy (`spool_full`).
+ *
+ * The constructor opens the store synchronously. Files that cannot be read are moved aside (logged)
+ * and the spool starts empty; a directory that cannot be used throws a TrackpipeError naming it.
+ */
+export class Spool<E> implements EventQueue<E> {
+  /** Always true: what is pushed survives the process once committed. */
+  readonly durable = true;
+  /** The spool's directory (absolute). */
+  readonly path: string;
+  readonly #o: ResolvedSpoolOptions;
+  readonly #logger: Logger;
+  readonly #overflow: OverflowPolicy;
+  readonly #maxBytes: number;
+  readonly #maxPending: number;
+  readonly #store: OpenedStore;
+  #listener: QueueListener = NO_LISTENER;
+
+  // --- Sequence numbers. Keys below #head are taken, released or dropped; #tail is the next key.
+  #tail: number;
+  /** Key of the next event to take while `#ready > 0` (a lower bound when the window is empty). */
+  #head: number;
+  /** Committed events not taken, not dropped. */
+  #ready: number;
+  /** End of the committed keys. */
+  #committedEnd: number;
+  /** Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. */
+  readonly #window: RingBuffer<E>;
+  /** The group last decoded from disk, kept while the head is inside it. */
+  #decoded: { start: number; events: unknown[] } | undefined;
+  #pending: E[] = [];
+  #pendingStart: number;
+  #pendingDurable: Deferred | undefined;
+  #committing: Sealed<E> | undefined;
+  /** Events of `#committing` still waiting (0 once cleared). */
+  #committingCount = 0;
+  /** Resolves once the last sealed group is durable. */
+  #tailDurable: Promise<boolean> = RESOLVED_TRUE;
+  /** Oldest events dropped while only the disk held them; their keys are found at the next read or commit. */
+  #dropHead = 0;
+  #dropFrom = 0;
+  /** Released or dropped keys inside stored groups (persisted with every commit). */
+  readonly #released: RangeSet;
+  #releasedDirty = false;
+  /** Taken and not yet released keys. */
+  readonly #taken = new RangeSet();
+
+  // --- Accounting.
+  #bytes: number;
+  #writtenBytes: number;
+  #writtenEvents: number;
+  #avgBytes: number;
+  #groupLimit: number;
+  readonly #recovered: number;
+  #commits = 0;
+  #commitFailures = 0;
+  readonly #commitSeconds = new Histogram(COMMIT_SECONDS_BUCKETS);
+  readonly #dropped = { spool_full: 0, queue_full: 0, unserializable: 0, closed: 0 };
+
+  // --- Scheduling.
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #lastCommitAt = -Infinity;
+  #retryAt = 0;
+  #failures = 0;
+  #recount = false;
+  #inflight: Promise<void> | undefined;
+  #closed = false;
+  #storeClosed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SpoolOptions) {
+    const o = resolveSpoolOptions(options);
+    this.#o = o;
+    this.#logger = o.logger;
+    this.#overflow = o.overflow;
+    this.#maxBytes = o.maxBytes;
+    this.#maxPending = o.maxPendingEvents;
+    this.path = resolvePath(o.path);
+    if (openPaths.has(this.path)) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `spool.path: the spool ${this.path} is already open in this process`, {
+        details: { field: 'spool.path', path: this.path },
+      });
+    }
+    this.#store = openStore(this.path, o.logger);
+    openPaths.add(this.path);
+    const s = this.#store;
+    this.#released = s.released;
+    this.#tail = s.next;
+    this.#pendingStart = s.next;
+    this.#committedEnd = s.next;
+    this.#head = s.head;
+    this.#ready = s.recovered;
+    this.#recovered = s.recovered;
+    this.#bytes = s.bytes;
+    this.#writtenBytes = s.recovered > 0 ? s.bytes : 0;
+    this.#writtenEvents = s.recovered;
+    this.#avgBytes = s.recovered > 0 ? Math.max(1, s.bytes / s.recovered) : INITIAL_AVG_BYTES;
+    this.#groupLimit = this.#computeGroupLimit();
+    this.#window = new RingBuffer(o.memoryEvents);
+    if (s.recovered > 0) {
+      o.logger.warn(`spool ${this.path}: recovered ${s.recovered} events from a previous run; they are exported first`, {
+        path: this.path,
+        recovered: s.recovered,
+        bytes: s.bytes,
+      });
+    }
+  }
+
+  /** Estimated capacity in events: `maxBytes` over the average stored size of an event. */
+  get capacity(): number {
+    return Math.max(1, Math.floor(this.#maxBytes / this.#avgBytes));
+  }
+
+  get size(): number {
+    return this.#ready + this.#pending.length + this.#committingCount;
+  }
+
+  get ready(): number {
+    return this.#ready;
+  }
+
+  get head(): number {
+    if (this.#ready > 0) return this.#head;
+    if (this.#committingCount > 0) return this.#committing!.start;
+    if (this.#pending.length > 0) return this.#pendingStart;
+    return this.#tail;
+  }
+
+  get tail(): number {
+    return this.#tail;
+  }
+
+  open(listener: QueueListener): number {
+    this.#listener = listener;
+    if (this.#ready > 0) this.#listener.ready();
+    return this.#recovered;
+  }
+
+  push(event: E): void {
+    const pending = this.#pending;
+    if (this.#closed) {
+      this.#dropped.closed++;
+      this.#listener.dropped('closed', 1);
+      return;
+    }
+    if (pending.length >= this.#maxPending) {
+      this.#dropped.queue_full++;
+      this.#listener.dropped('queue_full', 1);
+      return;
+    }
+    if (this.#bytes + (pending.length + this.#committingCount) * this.#avgBytes >= this.#maxBytes && !this.#makeRoom()) return;
+    pending.push(event);
+    this.#tail++;
+    if (pending.length === 1 || pending.length >= this.#groupLimit) this.#schedule();
+  }
+
+  /** The spool is full: drops the oldest waiting event (true: push on) or reports the new one dropped (false). */
+  #makeRoom(): boolean {
+    this.#dropped.spool_full++;
+    this.#listener.dropped('spool_full', 1);
+    // Only committed events can make room; with none waiting (all taken, or all still pending), the new one goes.
+    if (this.#overflow === 'drop-newest' || this.#ready === 0) return false;
+    const w = this.#window;
+    if (w.size > 0) {
+      w.shift();
+      this.#released.add(this.#head, this.#head + 1);
+      this.#head++;
+    } else {
+      // The oldest waiting event is on disk only; its key is found without I/O here, later.
+      if (this.#dropHead === 0) this.#dropFrom = this.#head;
+      this.#dropHead++;
+    }
+    this.#ready--;
+    this.#releasedDirty = true;
+    return true;
+  }
+
+  peek(): E | undefined {
+    if (this.#window.size === 0) {
+      if (this.#ready === 0) return undefined;
+      this.#fill();
+    }
+    return this.#window.peek();
+  }
+
+  shift(): E | undefined {
+    const w = this.#window;
+    if (w.size === 0) {
+      if (this.#ready === 0) return undefined;
+      this.#fill();
+      if (w.size === 0) return undefined;
+    }
+    const key = this.#head++;
+    this.#ready--;
+    this.#taken.add(key, key + 1);
+    return w.shift();
+  }
+
+  release(from: number, to: number): void {
+    if (!(from < to)) return;
+    this.#taken.subtract(from, to);
+    if (this.#released.add(from, to) > 0) {
+      this.#releasedDirty = true;
+      this.#schedule();
+    }
+  }
+
+  clear(): number {
+    const n = this.size;
+    const released = this.#released;
+    if (this.#ready > 0 || this.#dropHead > 0) {
+      const from = this.#dropHead > 0 ? Math.min(this.#dropFrom, this.#head) : this.#head;
+      released.add(from, this.#committedEnd);
+    }
+    const c = this.#committing;
+    if (c !== undefined && !c.cleared) {
+      c.cleared = true;
+      released.add(c.start, c.end);
+    }
+    this.#committingCount = 0;
+    const waiting = this.#pendingDurable;
+    this.#pendingDurable = undefined;
+    if (waiting !== undefined) void this.#tailDurable.then(waiting.resolve);
+    this.#pending = [];
+    this.#pendingStart = this.#tail;
+    this.#window.clear();
+    this.#decoded = undefined;
+    this.#ready = 0;
+    this.#dropHead = 0;
+    this.#head = this.#tail;
+    this.#releasedDirty = true;
+    this.#schedule();
+    return n;
+  }
+
+  persisted(): Promise<boolean> {
+    if (this.#pending.length > 0) return (this.#pendingDurable ??= deferred()).promise;
+    return this.#tailDurable;
+  }
+
+  /** Commits what is pending and what was released, waits until it is durable, and closes the store. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (this.#inflight !== undefined) await this.#inflight;
+      if (!this.#hasWork()) break;
+      this.#retryAt = 0;
+      this.#lastCommitAt = -Infinity;
+      this.#commitNow();
+    }
+    if (this.#inflight !== undefined) await this.#inflight;
+    await this.#tailDurable;
+    this.#cancelTimers();
+    const lost = this.#pending.length;
+    if (lost > 0) {
+      this.#logger.error(`spool ${this.path}: ${lost} events could not be written before close and are lost`, { path: this.path, lost });
+    }
+    this.#storeClosed = true;
+    try {
+      await this.#store.root.close();
+    } finally {
+      openPaths.delete(this.path);
+    }
+  }
+
+  /** The spool's figures. */
+  stats(): SpoolStats {
+    return {
+      path: this.path,
+      events: this.size + this.#taken.count,
+      bytes: this.#bytes,
+      maxBytes: this.#maxBytes,
+      uncommitted: this.#pending.length + this.#committingCount,
+      recovered: this.#recovered,
+      commits: this.#commits,
+      commitFailures: this.#commitFailures,
+      commitSeconds: this.#commitSeconds.snapshot(),
+      dropped: { ...this.#dropped },
+    };
+  }
+
+  // --- Group commits -------------------------------------------------------------------------
+
+  #hasWork(): boolean {
+    return this.#pending.length > 0 || this.#releasedDirty || this.#dropHead > 0;
+  }
+
+  #computeGroupLimit(): number {
+    return Math.max(1, Math.min(this.#o.maxEvents, Math.floor((this.#maxBytes * GROUP_SHARE_OF_MAX_BYTES) / this.#avgBytes)));
+  }
+
+  #cancelTimers(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+  }
+
+  /** Arranges the next commit: at most one runs; they start at most every `intervalMs`, or at once for a full group. */
+  #schedule(): void {
+    if (this.#committing !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
+    const now = performance.now();
+    const full = this.#pending.length >= this.#groupLimit;
+    const wait = Math.max(this.#retryAt - now, full ? 0 : this.#lastCommitAt + this.#o.intervalMs - now);
+    if (wait <= 0) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#immediate = setImmediate(this.#onTimer).unref();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(this.#onTimer, wait).unref();
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    this.#commitNow();
+  };
+
+  /** Seals the pending group and writes it, with the releases and drops since the last commit, in one transaction. */
+  #commitNow(): void {
+    this.#cancelTimers();
+    if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return;
+    this.#lastCommitAt = performance.now();
+    const events = this.#pending;
+    const start = this.#pendingStart;
+    const group: Sealed<E> = { start, end: start + events.length, events, cleared: false, durable: this.#pendingDurable ?? deferred() };
+    this.#pending = [];
+    this.#pendingStart = this.#tail;
+    this.#pendingDurable = undefined;
+    this.#committing = group;
+    this.#committingCount = events.length;
+    if (events.length > 0) this.#tailDurable = group.durable.promise;
+    // Stored in chunks of at most one group's worth: bounds a value's size, and the bytes a partly
+    // released chunk keeps on disk.
+    const chunks: Chunk[] = [];
+    for (let i = 0; i < events.length; i += this.#groupLimit) {
+      const part = i === 0 && events.length <= this.#groupLimit ? events : events.slice(i, i + this.#groupLimit);
+      chunks.push({ key: start + i, value: encodeGroup(part) });
+    }
+    const started = performance.now();
+    let outcome: TxnOutcome | undefined;
+    const recount = this.#recount;
+    this.#inflight = this.#store.events
+      .transaction(() => {
+        outcome = this.#write(group, chunks, recount);
+      })
+      .then(
+        () => this.#committed(group, outcome!, started),
+        (error: unknown) => this.#failed(group, error),
+      );
+  }
+
+  /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
+  #write(group: Sealed<E>, chunks: readonly Chunk[], recount: boolean): TxnOutcome {
+    const { events, meta } = this.#store;
+    let written = 0;
+    if (!group.cleared) {
+      for (const { key, value } of chunks) {
+        void events.put(key, value);
+        written += Buffer.byteLength(value);
+      }
+    }
+    this.#resolveDrops();
+    const { freed, removed, keep } = this.#prune();
+    void meta.put('state', { next: this.#tail, released: keep });
+    this.#releasedDirty = false; // every release so far is in this transaction
+    let total: number | undefined;
+    if (recount) {
+      total = 0;
+      for (const key of events.getKeys({})) total += events.getBinaryFast(key)?.length ?? 0;
+    }
+    return { written, freed, removed, recount: total };
+  }
+
+  /** Deletes the stored groups that are released entirely; returns the released ranges still needed. */
+  #prune(): { freed: number; removed: [number, number][]; keep: [number, number][] } {
+    const db = this.#store.events;
+    let freed = 0;
+    const removed: [number, number][] = [];
+    const keep: [number, number][] = [];
+    for (const [a, b] of this.#released.toPairs()) {
+      const left = a > 0 ? this.#groupAtOrBefore(a - 1) : undefined;
+      const keepLeftEnd = left !== undefined && left.end > a ? Math.min(b, left.end) : a;
+      let keepRightStart = b;
+      for (const key of Array.from(db.getKeys({ start: a, end: b }))) {
+        const g = this.#info(key);
+        if (g === undefined) continue;
+        if (g.end <= b) {
+          void db.remove(key);
+          freed += g.bytes;
+        } else {
+          keepRightStart = key;
+        }
+      }
+      if (keepLeftEnd >= keepRightStart) {
+        keep.push([a, b]);
+        continue;
+      }
+      if (keepLeftEnd > a) keep.push([a, keepLeftEnd]);
+      removed.push([keepLeftEnd, keepRightStart]);
+      if (keepRightStart < b) keep.push([keepRightStart, b]);
+    }
+    return { freed, removed, keep };
+  }
+
+  #committed(group: Sealed<E>, outcome: TxnOutcome, started: number): void {
+    this.#committing = undefined;
+    this.#committingCount = 0;
+    this.#inflight = undefined;
+    if (this.#failures > 0) {
+      this.#logger.warn(`spool ${this.path}: commits succeed again after ${this.#failures} failures`, { path: this.path });
+      this.#failures = 0;
+      this.#retryAt = 0;
+    }
+    this.#commits++;
+    for (const [a, b] of outcome.removed) this.#released.subtract(a, b);
+    if (outcome.recount !== undefined) {
+      this.#bytes = outcome.recount;
+      this.#recount = false;
+    } else {
+      this.#bytes += outcome.written - outcome.freed;
+    }
+    if (group.end > this.#committedEnd) this.#committedEnd = group.end;
+    const n = group.events.length;
+    if (n > 0 && outcome.written > 0) {
+      this.#writtenBytes += outcome.written;
+      this.#writtenEvents += n;
+      this.#avgBytes = Math.max(1, this.#writtenBytes / this.#writtenEvents);
+      this.#groupLimit = this.#computeGroupLimit();
+    }
+    if (n > 0 && !group.cleared) this.#accept(group);
+    if (n > 0) {
+      if (this.#o.durability === 'flush') {
+        const done = (ok: boolean): void => {
+          this.#commitSeconds.observe((performance.now() - started) / 1000);
+          group.durable.resolve(ok);
+        };
+        Promise.resolve(this.#store.root.flushed).then(
+          () => done(true),
+          () => done(false),
+        );
+      } else {
+        this.#commitSeconds.observe((performance.now() - started) / 1000);
+        group.durable.resolve(true);
+      }
+    }
+    this.#schedule();
+  }
+
+  #failed(group: Sealed<E>, error: unknown): void {
+    this.#committing = undefined;
+    this.#committingCount = 0;
+    this.#inflight = undefined;
+    this.#commitFailures++;
+    this.#failures++;
+    this.#recount = true; // a failed transaction may have applied part of its writes
+    this.#releasedDirty = true;
+    if (this.#failures === 1) {
+      this.#logger.error(`spool ${this.path}: a group commit failed; its events stay in memory and the commit is retried`, {
+        path: this.path,
+        events: group.events.length,
+        error: describeError(error),
+      });
+    }
+    group.durable.resolve(false);
+    // Earlier groups are durable (commits run one at a time); this one's events are pending again, or were cleared.
+    if (this.#tailDurable === group.durable.promise) this.#tailDurable = RESOLVED_TRUE;
+    if (!group.cleared && group.events.length > 0) {
+      this.#pending = group.events.concat(this.#pending);
+      this.#pendingStart = group.start;
+    }
+    this.#retryAt = performance.now() + Math.min(MAX_RETRY_DELAY_MS, 10 * 2 ** (this.#failures - 1));
+    this.#schedule();
+  }
+
+  /** A committed group becomes takeable: into the window when it continues it, else it waits on disk. */
+  #accept(group: Sealed<E>): void {
+    if (this.#dropHead > 0) this.#resolveDrops();
+    const w = this.#window;
+    const allInWindow = w.size === this.#ready;
+    this.#ready += group.events.length;
+    if (allInWindow) {
+      if (w.size === 0) {
+        this.#head = group.start;
+        this.#decoded = undefined;
+      }
+      if (this.#head + w.size === group.start) {
+        const events = group.events;
+        const room = Math.min(events.length, w.capacity - w.size);
+        for (let i = 0; i < room; i++) w.push(events[i]!);
+      }
+    }
+    this.#listener.ready();
+  }
+
+  // --- Reading the disk ------------------------------------------------------------------------
+
+  /** The stored group starting at `key`, from its header. */
+  #info(key: number): GroupInfo | undefined {
+    const value = this.#store.events.getBinaryFast(key);
+    if (value === undefined) return undefined;
+    const count = readCount(value);
+    return { start: key, end: key + Math.max(1, count), bytes: value.length };
+  }
+
+  /** The stored group with the greatest start `<= key`. */
+  #groupAtOrBefore(key: number): GroupInfo | undefined {
+    for (const start of this.#store.events.getKeys({ start: key, reverse: true, limit: 1 })) return this.#info(start);
+    return undefined;
+  }
+
+  /** The stored group holding `key`, else the first one after it. */
+  #groupFrom(key: number): GroupInfo | undefined {
+    const before = this.#groupAtOrBefore(key);
+    if (before !== undefined && before.end > key) return before;
+    for (const start of this.#store.events.getKeys({ start: key, limit: 1 })) return this.#info(start);
+    return undefined;
+  }
+
+  /** Finds the keys of the oldest events dropped while only the disk held them, and marks them released. */
+  #resolveDrops(): void {
+    let n = this.#dropHead;
+    if (n === 0) return;
+    const released = this.#released;
+    let k = this.#dropFrom;
+    while (n > 0) {
+      const g = this.#groupFrom(k);
+      if (g === undefined) break;
+      k = Math.max(k, g.start);
+      while (n > 0 && k < g.end) {
+        k = released.nextAbsent(k);
+        if (k >= g.end) break;
+        const stop = Math.min(g.end, released.nextPresent(k), k + n);
+        released.add(k, stop);
+        n -= stop - k;
+        k = stop;
+      }
+      if (n > 0) k = g.end;
+    }
+    this.#dropHead = 0;
+    this.#releasedDirty = true;
+    if (this.#window.size === 0 && this.#head < k) this.#head = k;
+  }
+
+  /** Refills the empty window from disk, from the head on, skipping released keys and events that cannot be decoded. */
+  #fill(): void {
+    this.#resolveDrops();
+    const w = this.#window;
+    const released = this.#released;
+    while (w.size === 0 && this.#ready > 0) {
+      let decoded = this.#decoded;
+      if (decoded === undefined || this.#head < decoded.start || this.#head >= decoded.start + decoded.events.length) {
+        const g = this.#groupFrom(this.#head);
+        if (g === undefined) {
+          this.#lose(this.#ready, 'the events are missing from the store');
+          return;
+        }
+        const value = this.#store.events.getBinaryFast(g.start);
+        try {
+          if (value === undefined) throw new Error('missing');
+          decoded = { start: g.start, events: decodeGroup(value, g.end - g.start) };
+        } catch {
+          const from = Math.max(this.#head, g.start);
+          const live = g.end - from - released.countIn(from, g.end);
+          released.add(from, g.end);
+          this.#releasedDirty = true;
+          this.#head = g.end;
+          this.#lose(live, `the group at ${g.start} cannot be decoded`);
+          continue;
+        }
+        this.#decoded = decoded;
+      }
+      const end = decoded.start + decoded.events.length;
+      let k = Math.max(this.#head, decoded.start);
+      for (; k < end && w.size < w.capacity; k++) {
+        if (released.has(k)) {
+          if (w.size > 0) break;
+          continue;
+        }
+        const event = decoded.events[k - decoded.start];
+        if (event === null || event === undefined) {
+          released.add(k, k + 1);
+          this.#releasedDirty = true;
+          this.#ready--;
+          this.#dropped.unserializable++;
+          this.#listener.dropped('unserializable', 1);
+          if (w.size > 0) break;
+          continue;
+        }
+        if (w.size === 0) this.#head = k;
+        w.push(event as E);
+      }
+      if (w.size === 0) this.#head = k;
+      if (k >= end) this.#decoded = undefined;
+    }
+  }
+
+  /** Gives up on `count` waiting events the store cannot return: counted as dropped (`unserializable`) and logged. */
+  #lose(count: number, why: string): void {
+    const n = Math.min(count, this.#ready);
+    if (n <= 0) return;
+    this.#ready -= n;
+    this.#dropped.unserializable += n;
+    this.#listener.dropped('unserializable', n);
+    this.#logger.error(`spool ${this.path}: ${n} stored events were dropped: ${why}`, { path: this.path, events: n });
+  }
+}
