@@ -2,12 +2,12 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InMemoryProvider, OpenFeature } from '@openfeature/server-sdk';
 import { memoryExporterModule } from '@trackpipe/collector-memory/di';
-import type { FlagEvaluationEvent, FlushReport } from '@trackpipe/core';
+import type { FlagEvaluationEvent, FlushReport, SummarizingOptions } from '@trackpipe/core';
 import type { TrackpipeConfigInput } from '@trackpipe/core/config';
 import { type CreateCollectorOptions, type TrackpipeCollector, createCollector } from '@trackpipe/core/di';
-import { metricsHandler } from '@trackpipe/core/metrics';
+import { instrumentFlagEvaluations, metricsHandler } from '@trackpipe/core/metrics';
 import { httpExporterModule } from '@trackpipe/exporter-http/di';
-import { TrackpipeHook } from '@trackpipe/openfeature';
+import { type HookMode, TrackpipeHook } from '@trackpipe/openfeature';
 
 /** The flags this app knows, served by OpenFeature's in-memory provider. */
 export const FLAGS = {
@@ -25,12 +25,27 @@ export const FLAGS = {
   },
 } as const;
 
-/** A running app: its address, its collector (with the metrics registry) and a stop function. */
+/** A running app: its address, its collector (with the metrics registry), its hook and a stop function. */
 export interface App {
   readonly url: string;
   readonly collector: TrackpipeCollector<FlagEvaluationEvent>;
-  /** Stops the server, then closes the collector (flushing every exporter) and OpenFeature. */
+  /** The Trackpipe hook (its `summarizer` in the summary modes). */
+  readonly hook: TrackpipeHook;
+  /** Flushes what the hook recorded (in the summary modes: the open window first). */
+  flush(): Promise<FlushReport>;
+  /** Stops the server, then closes the hook (the open window of summaries) and the collector (flushing every exporter), and OpenFeature. */
   close(): Promise<FlushReport>;
+}
+
+/** How the app tracks evaluations. */
+export interface TrackingOptions {
+  /**
+   * `"events"`: every evaluation; `"summaries"`: counts per flag and variant per window;
+   * `{ summaries: true, sample, seed? }`: summaries plus a sampled share of full events. Default `"events"`.
+   */
+  mode?: HookMode;
+  /** Options of the summarizer in the summary modes (`intervalMs`, `maxKeys`, ...). Default: its defaults. */
+  summarizer?: SummarizingOptions;
 }
 
 /**
@@ -40,7 +55,7 @@ export interface App {
  */
 export async function startApp(
   config: TrackpipeConfigInput,
-  options: { port?: number; collector?: CreateCollectorOptions<FlagEvaluationEvent> } = {},
+  options: { port?: number; collector?: CreateCollectorOptions<FlagEvaluationEvent>; tracking?: TrackingOptions } = {},
 ): Promise<App> {
   const collector = await createCollector<FlagEvaluationEvent>(config, {
     ...options.collector,
@@ -48,8 +63,17 @@ export async function startApp(
   });
   await OpenFeature.setProviderAndWait(new InMemoryProvider(FLAGS));
   const flags = OpenFeature.getClient('checkout');
-  // Record every evaluation; copy the `plan` attribute, hash the user id, keep the e-mail out.
-  flags.addHooks(new TrackpipeHook(collector, { contextAttributes: ['plan'], targetingKey: 'hash', hashSalt: 'demo' }));
+  // Record every evaluation (or summaries of them); copy the `plan` attribute, hash the user id, keep the e-mail out.
+  const hook = new TrackpipeHook(collector, {
+    contextAttributes: ['plan'],
+    targetingKey: 'hash',
+    hashSalt: 'demo',
+    mode: options.tracking?.mode ?? 'events',
+    summarizer: options.tracking?.summarizer ?? {},
+  });
+  flags.addHooks(hook);
+  // In the summary modes: trackpipe_flag_evaluations_total{flag, variant} on /metrics, at most 20 series.
+  if (hook.summarizer !== undefined) instrumentFlagEvaluations(hook.summarizer, { registry: collector.registry, maxSeries: 20 });
   const metrics = metricsHandler(collector.registry);
 
   const server: Server = createServer((request, response) => {
@@ -75,9 +99,12 @@ export async function startApp(
   return {
     url: `http://127.0.0.1:${port}`,
     collector,
+    hook,
+    flush: () => hook.flush(),
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      const report = await collector.close();
+      // The hook closes what it records into: the summarizer (its open window first) and the collector.
+      const report = await hook.close();
       await OpenFeature.close();
       return report;
     },
