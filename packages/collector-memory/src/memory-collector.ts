@@ -9,8 +9,8 @@ import {
   type TelemetryEvent,
   TrackpipeError,
   describeError,
-  admitEvent,
 } from '@trackpipe/core';
+import { admit } from '@trackpipe/core/internal';
 
 /** Options of a {@link MemoryCollector}. */
 export interface MemoryCollectorOptions {
@@ -180,12 +180,11 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       this.#dropped.closed++;
       return;
     }
-    const problem = admitEvent(event);
-    if (problem !== undefined) {
-      this.#invalid(problem);
+    const recorded = admit(event);
+    if (typeof recorded === 'string') {
+      this.#invalid(recorded);
       return;
     }
-    const recorded = event as Recorded<E>;
     const items = this.#items;
     let evicted: Recorded<E> | undefined;
     if (this.#size === this.maxSize) {
@@ -302,12 +301,23 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
     return Promise.resolve(EMPTY_REPORT);
   }
 
+  /** Unbounded while open (a full ring evicts, it never drops); 0 once closed. */
+  headroom(_fill?: number): number {
+    return this.#closed ? 0 : Number.POSITIVE_INFINITY;
+  }
+
+  /** Resolves `false` at once: the ring is in memory. */
+  persisted(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   /** The collector's figures; see the class comment for how ring evictions are counted. */
   stats(): CollectorStats {
     let dropped = 0;
     for (const reason of DROP_REASONS) dropped += this.#dropped[reason];
     return {
       recorded: this.#recorded,
+      recovered: 0,
       exported: this.#exported,
       dropped,
       droppedByReason: { ...this.#dropped },

@@ -256,12 +256,17 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
     if (result.code === 'ok') {
       delivered = events.slice();
     } else if (result.code === 'reject' && call.outcome !== 'shutdown') {
+      // Only a well-formed partial success delivers anything: the processor drops the whole batch of a
+      // malformed one (indexes out of range, a count that is not an integer from 0 to the batch size).
+      const n = events.length;
       if (result.indexes !== undefined) {
-        const rejected = new Set(result.indexes);
-        delivered = events.filter((_, i) => !rejected.has(i));
-      } else if (result.count !== undefined && Number.isFinite(result.count)) {
+        if (result.indexes.every((i) => Number.isInteger(i) && i >= 0 && i < n)) {
+          const rejected = new Set(result.indexes);
+          delivered = events.filter((_, i) => !rejected.has(i));
+        }
+      } else if (result.count !== undefined && Number.isInteger(result.count) && result.count >= 0 && result.count <= n) {
         // Unidentified rejects: the first events count as delivered.
-        delivered = events.slice(0, Math.max(0, events.length - Math.max(0, Math.floor(result.count))));
+        delivered = events.slice(0, n - result.count);
       }
     }
     if (delivered.length > 0) {

@@ -47,9 +47,11 @@ describe('MemoryCollector: recording', () => {
     expect(second).toMatchObject({ id: 'my-id', timestamp: 1234 });
   });
 
-  it('counts null, non-objects, nameless and frozen id-less events as dropped (invalid) without throwing', () => {
+  it('counts null, non-objects, nameless events and revoked proxies as dropped (invalid) without throwing', () => {
     const collector = new MemoryCollector<TelemetryEvent>();
-    const inputs: unknown[] = [null, undefined, 42, 'event', {}, { name: '' }, { name: 7 }, Object.freeze({ name: 'frozen' })];
+    const { proxy, revoke } = Proxy.revocable({ name: 'revoked' }, {});
+    revoke();
+    const inputs: unknown[] = [null, undefined, 42, 'event', {}, { name: '' }, { name: 7 }, proxy];
     for (const input of inputs) expect(() => collector.record(input as TelemetryEvent)).not.toThrow();
     collector.record({ name: 'ok' });
     const stats = collector.stats();
@@ -58,6 +60,14 @@ describe('MemoryCollector: recording', () => {
     expect(stats.lastError?.code).toBe('TRACKPIPE_ERR_EVENT_INVALID');
     expect(collector.size).toBe(1);
     expectIdentity(stats);
+  });
+
+  it('keeps a frozen event without an id as a copy with an id, leaving the original untouched', () => {
+    const collector = new MemoryCollector<TelemetryEvent>();
+    const frozen = Object.freeze({ name: 'frozen' });
+    collector.record(frozen);
+    expect(collector.getEvents()[0]).toMatchObject({ name: 'frozen', id: expect.any(String) });
+    expect(frozen).toEqual({ name: 'frozen' });
   });
 
   it('keeps exactly maxSize events without evicting, then discards the oldest one per record beyond it', () => {

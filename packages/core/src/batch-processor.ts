@@ -1,72 +1,37 @@
-import { isSpanContextValid, trace } from '@opentelemetry/api';
-import type {
-  Collector,
-  CollectorStats,
-  DropReason,
-  Encoder,
-  ExportBatch,
-  ExportObservation,
-  ExportObserver,
-  ExportResult,
-  Exporter,
-  FlushReport,
-} from './contracts.js';
-import { DROP_REASONS, jsonEncoder } from './contracts.js';
-import { describeError, type ErrorCode, TrackpipeError } from './errors.js';
-import { type Recorded, type TelemetryEvent, admitEvent } from './events.js';
-import { backoffDelay, type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { RingBuffer } from './ring.js';
-
-/** A batch taken off the queue, with what the processor needs to retry or split it. */
-interface Work<E> {
-  readonly batch: ExportBatch<E>;
-  /** Queue sequence number of the batch's first event: flush() waits until no batch starts below its mark. */
-  readonly seq: number;
-  /** Epoch ms of the first attempt (0 before it); the retry budget runs from here. */
-  firstAttemptAt: number;
-}
+import { admit } from './admission.js';
+import type { Collector, CollectorStats, ExportObservation, ExportObserver, Exporter, FlushReport } from './contracts.js';
+import { jsonEncoder } from './contracts.js';
+import { type ErrorCode, TrackpipeError, describeError } from './errors.js';
+import type { Recorded, TelemetryEvent } from './events.js';
+import { type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type Answer, Thrown, readAnswer } from './processor/answer.js';
+import { Batcher, type Work } from './processor/batcher.js';
+import { FlushTracker } from './processor/flush-tracker.js';
+import { Ledger, type LedgerSnapshot } from './processor/ledger.js';
+import { RetryPolicy } from './processor/retry-policy.js';
+import { type EventQueue, MemoryQueue } from './queue.js';
+import { type SpanIds, activeSpanIds } from './trace-context.js';
 
 interface Flight<E> {
   readonly work: Work<E>;
   readonly controller: AbortController;
   readonly startedAt: number;
+  /** The retry policy's epoch when it started (failures of one round count once). */
+  readonly epoch: number;
   timer: NodeJS.Timeout | undefined;
   done: boolean;
 }
 
-interface Waiter {
-  /** Everything with a queue sequence number below this must be settled. */
-  readonly mark: number;
-  readonly before: Snapshot;
-  readonly resolve: (report: FlushReport) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
-interface Snapshot {
-  readonly exported: number;
-  readonly dropped: Record<DropReason, number>;
-}
-
 const TIMED_OUT = Symbol('timed out');
-const ABANDONED = Symbol('abandoned');
-/** An exporter that threw (or rejected its promise) instead of answering an ExportResult. */
-class Thrown {
-  constructor(readonly error: unknown) {}
-}
-/** What ends an export attempt: the exporter's answer (checked, as it may be anything), or one of ours. */
-type Settlement = unknown;
-
-function zeroDrops(): Record<DropReason, number> {
-  const drops = {} as Record<DropReason, number>;
-  for (const reason of DROP_REASONS) drops[reason] = 0;
-  return drops;
-}
+/** How often, at most, auth failures are logged (the rest are counted into the next line). */
+const AUTH_LOG_INTERVAL_MS = 30_000;
 
 /**
  * The batching processor: a bounded queue in front of one exporter. It batches by count, bytes and
- * time, exports with bounded concurrency and a timeout, retries with exponential backoff and full
- * jitter (per exporter, honouring Retry-After), halves batches that are too large, drops poison events
- * alone, and accounts for every event: `recorded = exported + dropped + queued + inFlight`.
+ * time, exports with bounded concurrency and a timeout, retries (see {@link RetryPolicy}), halves
+ * batches that are too large, drops poison events alone, and accounts for every event:
+ * `recorded = exported + dropped + queued + inFlight`. Nothing the application or the exporter does
+ * makes it throw or leave a rejection unhandled.
  */
 export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implements Collector<E> {
   /** The pipeline name (for logs and metric labels). */
@@ -76,37 +41,32 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   /** The options in force, defaults applied. */
   readonly options: ResolvedOptions;
 
-  readonly #queue: RingBuffer<Recorded<E>>;
-  readonly #encode: Encoder<Recorded<E>>;
-  readonly #traceContext: boolean;
+  readonly #queue: EventQueue<Recorded<E>>;
+  readonly #batcher: Batcher<Recorded<E>>;
+  readonly #ledger = new Ledger();
+  readonly #policy: RetryPolicy;
+  readonly #flushes: FlushTracker<LedgerSnapshot>;
+  readonly #spanIds: (() => SpanIds | undefined) | undefined;
+  /** Nothing overtakes a batch waiting for a retry (ordered exporters, or one export at a time). */
+  readonly #ordered: boolean;
   readonly #observers: ExportObserver[] = [];
-  /** Events that ever left the queue (drained into a batch, or dropped from its head). */
-  #head = 0;
-  /** Drain the queue regardless of batch size until #head reaches this mark (timer, flush, close). */
-  #drainMark = 0;
-  #recorded = 0;
-  #exported = 0;
-  readonly #dropped = zeroDrops();
-  #retries = 0;
-  readonly #failed = { retryable: 0, permanent: 0, timeout: 0, auth: 0 };
-  #lastError: CollectorStats['lastError'];
-  #lastExportAt: number | undefined;
-  /** Batches waiting for another attempt (retries and halves), first out first. */
+  /** Batches waiting for an attempt (retries, halves, the rest of a split), in sequence order. */
   readonly #pending: Work<Recorded<E>>[] = [];
   #pendingEvents = 0;
   readonly #flights = new Set<Flight<Recorded<E>>>();
   #inFlightEvents = 0;
-  /** Consecutive failures of the exporter; drives the backoff ceiling. */
-  #failures = 0;
-  #backoffUntil = 0;
-  #backoffTimer: NodeJS.Timeout | undefined;
+  /** Events a durable queue keeps for the next start after a close() deadline. */
+  #kept = 0;
+  /** Drain regardless of batch size while the queue's head is below this mark (timer, flush, close). */
+  #drainMark = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimerAt = Number.POSITIVE_INFINITY;
   #intervalTimer: NodeJS.Timeout | undefined;
   #pumpScheduled = false;
-  readonly #waiters: Waiter[] = [];
   #state: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<FlushReport> | undefined;
-  #invalidSuppressed = 0;
-  #invalidWarnedAt = Number.NEGATIVE_INFINITY;
+  readonly #invalidLog = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
+  readonly #authLog = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
 
   constructor(exporter: Exporter<Recorded<E>>, options: BatchProcessorOptions = {}) {
     if (exporter === null || typeof exporter !== 'object' || typeof exporter.export !== 'function') {
@@ -115,40 +75,62 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.exporter = exporter;
     this.options = resolveOptions(options);
     this.name = this.options.name;
-    this.#queue = new RingBuffer(this.options.maxQueueSize);
-    this.#encode = exporter.encoder ?? jsonEncoder;
-    this.#traceContext = this.options.traceContext;
-  }
-
-  record(event: E): void {
-    this.#recorded++;
-    if (this.#state !== 'open') {
-      this.#dropped.closed++;
-      return;
-    }
-    const problem = admitEvent(event);
-    if (problem !== undefined) {
-      this.#invalid(problem);
-      return;
-    }
-    const recorded = event as Recorded<E>;
-    if (this.#traceContext && recorded.traceId === undefined) attachTraceContext(recorded);
-    const queue = this.#queue;
-    if (queue.size === queue.capacity) {
-      this.#dropped.queue_full++;
-      if (this.options.overflow === 'drop-newest') return;
-      queue.shift();
-      this.#head++;
-    }
-    queue.push(recorded);
-    if (this.#intervalTimer === undefined) this.#startIntervalTimer();
-    if (queue.size >= this.options.maxBatchSize && this.#flights.size < this.options.maxConcurrentExports) {
+    this.#queue = (options.queue as EventQueue<Recorded<E>> | undefined) ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
+    this.#ordered = exporter.ordered === true || this.options.maxConcurrentExports === 1;
+    this.#policy = new RetryPolicy(this.options.retry, this.options.random);
+    this.#spanIds = this.options.traceContext ? activeSpanIds : undefined;
+    this.#batcher = new Batcher(
+      this.#queue,
+      { encoder: exporter.encoder ?? jsonEncoder, encodeBatch: exporter.encodeBatch },
+      this.options,
+      (event, seq, error) => {
+        this.#drop('unserializable', seq, 1);
+        this.#report('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${String(event.id)}: ${describeError(error)}`, error);
+      },
+    );
+    this.#flushes = new FlushTracker({
+      settledBelow: (mark) => this.#settledBelow(mark),
+      snapshot: () => this.#ledger.snapshot(),
+      reportSince: (before, complete) => this.#ledger.reportSince(before, complete, this.#remaining()),
+      waiting: (waiting) => this.#refTimers(waiting),
+    });
+    const recovered = this.#queue.open({
+      dropped: (reason, n) => this.#ledger.drop(reason, n),
+      ready: () => this.#schedulePump(),
+    });
+    if (recovered > 0) {
+      this.#ledger.recorded += recovered;
+      this.#ledger.recovered = recovered;
+      this.#drainMark = this.#queue.tail;
+      this.#log('warn', `pipeline ${this.name}: recovered ${recovered} events from the spool; exporting them first`);
       this.#schedulePump();
     }
   }
 
+  record(event: E): void {
+    const ledger = this.#ledger;
+    ledger.recorded++;
+    if (this.#state !== 'open') {
+      ledger.dropped.closed++;
+      return;
+    }
+    const admitted = admit(event, this.#spanIds);
+    if (typeof admitted === 'string') {
+      this.#invalid(admitted);
+      return;
+    }
+    const queue = this.#queue;
+    queue.push(admitted);
+    if (this.#intervalTimer === undefined) this.#startIntervalTimer();
+    if (queue.ready >= this.options.maxBatchSize && this.#flights.size < this.options.maxConcurrentExports) this.#schedulePump();
+  }
+
   flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
-    return this.#waitUntilSettled(this.#head + this.#queue.size, options.timeoutMs);
+    const mark = this.#queue.tail;
+    if (mark > this.#drainMark) this.#drainMark = mark;
+    const done = this.#flushes.wait(mark, options.timeoutMs);
+    this.#pump();
+    return done;
   }
 
   close(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
@@ -156,23 +138,23 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     return this.#closing;
   }
 
+  headroom(fill = 1): number {
+    if (this.#state !== 'open') return 0;
+    const share = typeof fill === 'number' && fill > 0 && fill < 1 ? fill : 1;
+    return Math.max(0, Math.floor(this.#queue.capacity * share) - this.#queue.size);
+  }
+
+  persisted(): Promise<boolean> {
+    return this.#queue.persisted();
+  }
+
   stats(): CollectorStats {
-    let dropped = 0;
-    for (const reason of DROP_REASONS) dropped += this.#dropped[reason];
-    return {
-      recorded: this.#recorded,
-      exported: this.#exported,
-      dropped,
-      droppedByReason: { ...this.#dropped },
-      queued: this.#queue.size + this.#pendingEvents,
+    return this.#ledger.stats({
+      queued: this.#queue.size + this.#pendingEvents + this.#kept,
       inFlight: this.#inFlightEvents,
       batchesInFlight: this.#flights.size,
       queueCapacity: this.#queue.capacity,
-      retries: this.#retries,
-      failedExports: { ...this.#failed },
-      lastError: this.#lastError,
-      lastExportAt: this.#lastExportAt,
-    };
+    });
   }
 
   /** Adds an observer called after every export attempt (metrics use this). Returns a remover. */
@@ -187,105 +169,115 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   // ---- closing ----------------------------------------------------------------------------------
 
   async #close(timeoutMs: number): Promise<FlushReport> {
-    const before = this.#snapshot();
+    const deadline = Date.now() + timeoutMs;
+    const before = this.#ledger.snapshot();
     this.#state = 'closing';
     this.#stopIntervalTimer();
     this.#drainMark = Number.POSITIVE_INFINITY;
-    const flushed = await this.#waitUntilSettled(this.#head + this.#queue.size, timeoutMs);
+    const flushed = await this.flush({ timeoutMs });
     if (!flushed.complete) this.#abandon();
     this.#state = 'closed';
-    this.#clearBackoffTimer();
-    if (this.exporter.shutdown) {
-      try {
-        await this.exporter.shutdown();
-      } catch (error) {
-        this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter shutdown failed: ${describeError(error)}`, error);
-      }
-    }
-    return this.#reportSince(before, flushed.complete);
+    this.#clearRetryTimer();
+    await this.#releaseResources(deadline);
+    return this.#ledger.reportSince(before, flushed.complete, this.#remaining());
   }
 
-  /** The deadline passed: drop everything still queued, pending or in flight. */
+  /** The deadline passed: abort exports in flight; drop what is left, or keep it in a durable queue for the next start. */
   #abandon(): void {
+    const durable = this.#queue.durable;
     let n = 0;
-    for (const flight of this.#flights) {
-      n += flight.work.batch.events.length;
-      this.#settle(flight, ABANDONED);
+    for (const flight of [...this.#flights]) {
+      this.#land(flight);
+      flight.controller.abort(new TrackpipeError('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', 'close() deadline passed'));
+      n += this.#abandonWork(flight.work, durable);
     }
-    for (const work of this.#pending) n += work.batch.events.length;
-    this.#pending.length = 0;
+    for (const work of this.#pending.splice(0)) n += this.#abandonWork(work, durable);
     this.#pendingEvents = 0;
-    const queued = this.#queue.clear();
-    this.#head += queued;
-    n += queued;
-    this.#dropped.shutdown_timeout += n;
+    if (durable) {
+      this.#kept += n;
+      const held = n + this.#queue.size;
+      this.#log('warn', `pipeline ${this.name}: close() reached its deadline; ${held} events stay in the spool for the next start`);
+      return;
+    }
+    const cleared = this.#queue.clear();
+    n += cleared;
+    this.#ledger.drop('shutdown_timeout', cleared);
     if (n > 0) {
-      this.#report('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `close() reached its deadline; dropped ${n} undelivered events`, undefined, {
-        dropped: n,
-      });
+      this.#report('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `close() reached its deadline; dropped ${n} undelivered events`, undefined, { dropped: n });
     }
   }
 
-  // ---- flush bookkeeping ------------------------------------------------------------------------
-
-  #waitUntilSettled(mark: number, timeoutMs: number | undefined): Promise<FlushReport> {
-    const before = this.#snapshot();
-    if (this.#settledBelow(mark)) return Promise.resolve(this.#reportSince(before, true));
-    if (mark > this.#drainMark) this.#drainMark = mark;
-    return new Promise((resolve) => {
-      const waiter: Waiter = { mark, before, resolve, timer: undefined };
-      if (timeoutMs !== undefined) {
-        // Referenced on purpose: a pending flush or close keeps the process alive until it ends.
-        waiter.timer = setTimeout(() => this.#release(waiter, false), timeoutMs);
-      }
-      this.#waiters.push(waiter);
-      this.#pump();
-    });
+  #abandonWork(work: Work<Recorded<E>>, durable: boolean): number {
+    const n = work.batch.events.length;
+    if (!durable) this.#drop('shutdown_timeout', work.from, n);
+    return n;
   }
+
+  /** Shuts the exporter down and closes the queue, within what is left of close()'s deadline. */
+  async #releaseResources(deadline: number): Promise<void> {
+    const exporter = this.exporter;
+    const parts = Promise.allSettled([
+      Promise.resolve().then(() => exporter.shutdown?.()),
+      Promise.resolve().then(() => this.#queue.close()),
+    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    });
+    const outcome = await Promise.race([parts, late]);
+    clearTimeout(timer);
+    if (outcome === undefined) {
+      this.#report('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
+      return;
+    }
+    const [shutdown, queue] = outcome;
+    if (shutdown?.status === 'rejected') this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter shutdown failed: ${describeError(shutdown.reason)}`, shutdown.reason);
+    if (queue?.status === 'rejected') this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `closing the queue failed: ${describeError(queue.reason)}`, queue.reason);
+  }
+
+  // ---- bookkeeping ------------------------------------------------------------------------------
 
   #settledBelow(mark: number): boolean {
-    if (this.#head < mark) return false;
-    for (const work of this.#pending) if (work.seq < mark) return false;
-    for (const flight of this.#flights) if (flight.work.seq < mark) return false;
+    if (this.#queue.head < mark) return false;
+    for (const work of this.#pending) if (work.from < mark) return false;
+    for (const flight of this.#flights) if (flight.work.from < mark) return false;
     return true;
   }
 
-  #checkWaiters(): void {
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const waiter = this.#waiters[i];
-      if (waiter !== undefined && this.#settledBelow(waiter.mark)) this.#release(waiter, true);
-    }
+  #remaining(): number {
+    return this.#queue.size + this.#pendingEvents + this.#inFlightEvents + this.#kept;
   }
 
-  #release(waiter: Waiter, complete: boolean): void {
-    const i = this.#waiters.indexOf(waiter);
-    if (i < 0) return;
-    this.#waiters.splice(i, 1);
-    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    waiter.resolve(this.#reportSince(waiter.before, complete));
+  /** Counts `n` events from sequence number `from` as dropped, and lets the queue forget them. */
+  #drop(reason: Parameters<Ledger['drop']>[0], from: number, n: number): void {
+    this.#ledger.drop(reason, n);
+    this.#queue.release(from, from + n);
   }
 
-  #snapshot(): Snapshot {
-    return { exported: this.#exported, dropped: { ...this.#dropped } };
+  /** Files a batch among the waiting ones, in sequence order; none is due before one recorded earlier. */
+  #addPending(work: Work<Recorded<E>>): void {
+    const pending = this.#pending;
+    let i = pending.length;
+    while (i > 0 && pending[i - 1]!.from > work.from) i--;
+    if (i > 0) work.notBefore = Math.max(work.notBefore, pending[i - 1]!.notBefore);
+    pending.splice(i, 0, work);
+    for (let j = i + 1; j < pending.length && pending[j]!.notBefore < work.notBefore; j++) pending[j]!.notBefore = work.notBefore;
+    this.#pendingEvents += work.batch.events.length;
   }
 
-  #reportSince(before: Snapshot, complete: boolean): FlushReport {
-    const droppedByReason: Partial<Record<DropReason, number>> = {};
-    let dropped = 0;
-    for (const reason of DROP_REASONS) {
-      const n = this.#dropped[reason] - before.dropped[reason];
-      if (n > 0) {
-        droppedByReason[reason] = n;
-        dropped += n;
+  /** The first pending batch that may go now: the head only when ordered, else the first whose time has come. */
+  #takePending(now: number): Work<Recorded<E>> | undefined {
+    const pending = this.#pending;
+    const last = this.#ordered ? Math.min(1, pending.length) : pending.length;
+    for (let i = 0; i < last; i++) {
+      const work = pending[i]!;
+      if (work.notBefore <= now) {
+        pending.splice(i, 1);
+        this.#pendingEvents -= work.batch.events.length;
+        return work;
       }
     }
-    return {
-      complete,
-      exported: this.#exported - before.exported,
-      dropped,
-      droppedByReason,
-      remaining: this.#queue.size + this.#pendingEvents + this.#inFlightEvents,
-    };
+    return undefined;
   }
 
   // ---- dispatch ---------------------------------------------------------------------------------
@@ -299,170 +291,146 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     });
   }
 
-  /** Starts as many exports as concurrency, backoff and the batching triggers allow. */
-  #pump(): void {
-    const { maxConcurrentExports, maxBatchSize } = this.options;
-    while (this.#flights.size < maxConcurrentExports) {
-      const wait = this.#backoffUntil - Date.now();
-      if (wait > 0) {
-        if (this.#pending.length > 0 || this.#queue.size > 0) this.#armBackoffTimer(wait);
-        break;
-      }
-      let work = this.#pending.shift();
-      if (work !== undefined) {
-        this.#pendingEvents -= work.batch.events.length;
-      } else {
-        const queued = this.#queue.size;
-        if (queued === 0 || (queued < maxBatchSize && this.#head >= this.#drainMark)) break;
-        work = this.#drain();
-        if (work === undefined) continue; // every event of it was unserializable
-      }
-      this.#start(work);
-    }
-    if (this.#state === 'open' && this.#queue.size > 0 && this.#intervalTimer === undefined) this.#startIntervalTimer();
-    if (this.#waiters.length > 0) this.#checkWaiters();
-  }
-
-  /** Takes the next batch off the queue, serializing each event; unserializable ones are dropped alone. */
-  #drain(): Work<Recorded<E>> | undefined {
-    const { maxBatchSize, maxBatchBytes } = this.options;
+  /** True when the queue holds a full batch, or a flush, close or the timer asked to drain it. */
+  #batchDue(): boolean {
     const queue = this.#queue;
-    const seq = this.#head;
-    const events: Recorded<E>[] = [];
-    const encoded: string[] = [];
-    let bytes = 0;
-    while (events.length < maxBatchSize) {
-      const event = queue.peek();
-      if (event === undefined) break;
-      let text: string;
-      try {
-        text = this.#encode(event);
-        if (typeof text !== 'string') throw new TypeError(`the encoder returned ${typeof text}, not a string`);
-      } catch (error) {
-        queue.shift();
-        this.#head++;
-        this.#dropped.unserializable++;
-        this.#report('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${event.id} (${event.name}): ${describeError(error)}`, error);
-        continue;
-      }
-      const size = Buffer.byteLength(text);
-      if (events.length > 0 && bytes + size > maxBatchBytes) break;
-      queue.shift();
-      this.#head++;
-      events.push(event);
-      encoded.push(text);
-      bytes += size;
-    }
-    if (events.length === 0) return undefined;
-    return { batch: { events, encoded, bytes }, seq, firstAttemptAt: 0 };
+    return queue.ready >= this.options.maxBatchSize || (queue.ready > 0 && queue.head < this.#drainMark);
   }
 
-  #start(work: Work<Recorded<E>>): void {
+  /** Starts as many exports as concurrency, the retry policy and the batching triggers allow. */
+  #pump(): void {
     const now = Date.now();
+    const limit = this.#policy.probing ? 1 : this.options.maxConcurrentExports;
+    while (this.#flights.size < limit && this.#policy.pausedUntil <= now) {
+      let work = this.#takePending(now);
+      if (work === undefined) {
+        if ((this.#ordered && this.#pending.length > 0) || !this.#batchDue()) break;
+        const taken = this.#batcher.take();
+        work = taken[0];
+        for (let i = 1; i < taken.length; i++) this.#addPending(taken[i]!);
+        if (work === undefined) continue; // every event it took was poison
+      }
+      this.#start(work, now);
+    }
+    this.#armRetryTimer(now);
+    if (this.#state === 'open' && this.#queue.size > 0 && this.#intervalTimer === undefined) this.#startIntervalTimer();
+    if (this.#flushes.waiting) this.#flushes.check();
+  }
+
+  #start(work: Work<Recorded<E>>, now: number): void {
     if (work.firstAttemptAt === 0) work.firstAttemptAt = now;
     const flight: Flight<Recorded<E>> = {
       work,
       controller: new AbortController(),
       startedAt: performance.now(),
+      epoch: this.#policy.epoch,
       timer: undefined,
       done: false,
     };
     this.#flights.add(flight);
     this.#inFlightEvents += work.batch.events.length;
     flight.timer = setTimeout(() => this.#settle(flight, TIMED_OUT), this.options.exportTimeoutMs);
-    if (this.#waiters.length === 0) flight.timer.unref();
+    if (!this.#flushes.waiting) flight.timer.unref();
     // The exporter runs in a microtask, so a synchronous throw becomes a rejection like any other.
     Promise.resolve(work.batch)
       .then((batch) => this.exporter.export(batch, flight.controller.signal))
       .then(
-      (result) => this.#settle(flight, result),
-      (error: unknown) => this.#settle(flight, new Thrown(error)),
-    );
+        (result) => this.#settle(flight, result),
+        (error: unknown) => this.#settle(flight, new Thrown(error)),
+      )
+      .catch((error: unknown) => this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `internal error while settling an export (please report it): ${describeError(error)}`, error));
   }
 
-  /** Books the outcome of one export attempt. Runs at most once per flight. */
-  #settle(flight: Flight<Recorded<E>>, outcome: Settlement): void {
-    if (flight.done) return;
+  /** Takes a flight off the books (it ended, or was abandoned). */
+  #land(flight: Flight<Recorded<E>>): void {
     flight.done = true;
     if (flight.timer !== undefined) clearTimeout(flight.timer);
     this.#flights.delete(flight);
+    this.#inFlightEvents -= flight.work.batch.events.length;
+  }
+
+  /** Books the outcome of one export attempt. Runs at most once per flight; cannot throw. */
+  #settle(flight: Flight<Recorded<E>>, outcome: unknown): void {
+    if (flight.done) return;
+    this.#land(flight);
     const { work } = flight;
     const { batch } = work;
     const n = batch.events.length;
-    this.#inFlightEvents -= n;
-
-    if (outcome === ABANDONED) {
-      flight.controller.abort(new TrackpipeError('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', 'close() deadline passed'));
-      return; // the caller counts the drop
-    }
-    const timeout =
-      outcome === TIMED_OUT
-        ? new TrackpipeError('TRACKPIPE_ERR_EXPORT_TIMEOUT', `export took longer than ${this.options.exportTimeoutMs} ms`, {
-            retriable: true,
-          })
-        : undefined;
-    if (timeout !== undefined) flight.controller.abort(timeout);
-    const result = outcome === TIMED_OUT ? undefined : this.#validResult(outcome);
-    const kind = outcome === TIMED_OUT ? 'timeout' : result === undefined ? 'error' : result.code;
-    this.#observeExport(kind, n, batch.bytes, performance.now() - flight.startedAt);
-
-    if (timeout !== undefined) {
-      this.#failed.timeout++;
-      this.#retry(work, undefined, timeout);
-    } else if (result === undefined) {
-      this.#failed.permanent++;
-      this.#dropped.rejected += n;
-      const error = outcome instanceof Thrown ? outcome.error : undefined;
-      const why = outcome instanceof Thrown ? `threw: ${describeError(error)}` : `answered ${safeJson(outcome)}, not an ExportResult`;
-      this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.exporter.name} ${why}; dropped ${n} events`, error, { dropped: n });
+    if (outcome === TIMED_OUT) {
+      const timeout = new TrackpipeError('TRACKPIPE_ERR_EXPORT_TIMEOUT', `export took longer than ${this.options.exportTimeoutMs} ms`, { retriable: true });
+      flight.controller.abort(timeout);
+      this.#observe('timeout', n, batch.bytes, flight.startedAt);
+      this.#ledger.failed.timeout++;
+      this.#retry(work, flight.epoch, undefined, timeout, false);
     } else {
-      switch (result.code) {
-        case 'ok':
-          this.#succeeded(n);
-          break;
-        case 'retry':
-          this.#failed.retryable++;
-          this.#retry(work, result.retryAfterMs, result.error);
-          break;
-        case 'reject':
-          this.#rejected(work, result);
-          break;
-        case 'too_large':
-          this.#tooLarge(work, result.error);
-          break;
-      }
+      const answer = readAnswer(outcome, n);
+      this.#observe(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
+      this.#act(work, flight.epoch, answer);
     }
     this.#pump();
   }
 
-  #validResult(outcome: Settlement): ExportResult | undefined {
-    if (outcome === null || typeof outcome !== 'object' || outcome instanceof Thrown) return undefined;
-    const result = outcome as ExportResult;
-    switch (result.code) {
+  #act(work: Work<Recorded<E>>, epoch: number, answer: Answer): void {
+    const n = work.batch.events.length;
+    const ledger = this.#ledger;
+    switch (answer.kind) {
       case 'ok':
+        this.#policy.succeeded(epoch);
+        ledger.delivered(n);
+        this.#queue.release(work.from, work.from + n);
+        return;
       case 'retry':
-      case 'reject':
+        ledger.failed.retryable++;
+        this.#retry(work, epoch, answer.retryAfterMs, answer.error, answer.auth);
+        return;
+      case 'reject': {
+        this.#policy.succeeded(epoch); // the destination answered: it is up
+        ledger.failed.permanent++;
+        if (answer.auth) ledger.failed.auth++;
+        ledger.drop('rejected', answer.rejected);
+        if (answer.rejected < n) ledger.delivered(n - answer.rejected);
+        this.#queue.release(work.from, work.from + n);
+        const why = describeError(answer.error ?? 'no reason given');
+        this.#report(
+          answer.auth ? 'TRACKPIPE_ERR_EXPORT_AUTH' : 'TRACKPIPE_ERR_EXPORT_REJECTED',
+          `exporter ${this.exporter.name} rejected ${answer.rejected} of ${n} events: ${why}`,
+          answer.error,
+          { dropped: answer.rejected },
+        );
+        return;
+      }
       case 'too_large':
-        return result;
-      default:
-        return undefined;
+        this.#policy.succeeded(epoch);
+        if (n === 1) {
+          this.#drop('too_large', work.from, 1);
+          this.#report(
+            'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
+            `exporter ${this.exporter.name}: event ${String(work.batch.events[0]?.id)} (${work.batch.bytes} bytes) is too large on its own; dropped`,
+            answer.error,
+            { dropped: 1 },
+          );
+        } else {
+          for (const half of this.#batcher.halve(work)) this.#addPending(half);
+        }
+        return;
+      case 'malformed':
+        ledger.failed.permanent++;
+        this.#drop('rejected', work.from, n);
+        this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.exporter.name} ${answer.why}; dropped ${n} events`, answer.error, { dropped: n });
+        return;
     }
   }
 
-  #succeeded(n: number): void {
-    this.#exported += n;
-    this.#lastExportAt = Date.now();
-    this.#failures = 0;
-  }
-
-  #retry(work: Work<Recorded<E>>, retryAfterMs: number | undefined, error: unknown): void {
+  #retry(work: Work<Recorded<E>>, epoch: number, hintMs: number | undefined, error: unknown, auth: boolean): void {
     const n = work.batch.events.length;
     const now = Date.now();
-    const hinted = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0;
-    const delay = hinted ? retryAfterMs : backoffDelay(this.options.retry, this.#failures, this.options.random);
-    this.#failures++;
-    if (now + delay - work.firstAttemptAt > this.options.retry.maxElapsedMs) {
-      this.#dropped.retries_exhausted += n;
+    const notBefore = this.#policy.failed(work, epoch, hintMs, now);
+    if (auth) {
+      this.#ledger.failed.auth++;
+      this.#authFailure(error);
+    }
+    if (notBefore === undefined) {
+      this.#drop('retries_exhausted', work.from, n);
       this.#report(
         'TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED',
         `exporter ${this.exporter.name} still failing after ${now - work.firstAttemptAt} ms; dropped ${n} events (last error: ${describeError(error)})`,
@@ -471,55 +439,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       );
       return;
     }
-    this.#retries++;
-    this.#pending.unshift(work);
-    this.#pendingEvents += n;
-    this.#backoffUntil = Math.max(this.#backoffUntil, now + delay);
-    this.#noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.exporter.name}: ${describeError(error ?? 'retry requested')}; retrying in ${delay} ms`);
-  }
-
-  #rejected(work: Work<Recorded<E>>, result: Extract<ExportResult, { code: 'reject' }>): void {
-    const n = work.batch.events.length;
-    let rejected = n;
-    if (result.indexes !== undefined) {
-      rejected = new Set(result.indexes.filter((i) => Number.isInteger(i) && i >= 0 && i < n)).size;
-    } else if (result.count !== undefined && Number.isFinite(result.count)) {
-      rejected = Math.min(n, Math.max(0, Math.floor(result.count)));
+    this.#ledger.retries++;
+    work.notBefore = notBefore;
+    this.#addPending(work);
+    if (!auth) {
+      this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.exporter.name}: ${describeError(error ?? 'retry requested')}; retrying in ${notBefore - now} ms`);
     }
-    this.#dropped.rejected += rejected;
-    if (rejected < n) this.#succeeded(n - rejected);
-    this.#failed.permanent++;
-    this.#report(
-      'TRACKPIPE_ERR_EXPORT_REJECTED',
-      `exporter ${this.exporter.name} rejected ${rejected} of ${n} events: ${describeError(result.error ?? 'no reason given')}`,
-      result.error,
-      { dropped: rejected },
-    );
-  }
-
-  #tooLarge(work: Work<Recorded<E>>, error: unknown): void {
-    const { events, encoded } = work.batch;
-    const n = events.length;
-    if (n === 1) {
-      this.#dropped.too_large++;
-      this.#report(
-        'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
-        `exporter ${this.exporter.name}: event ${events[0]?.id} (${work.batch.bytes} bytes) is too large on its own; dropped`,
-        error,
-        { dropped: 1 },
-      );
-      return;
-    }
-    const half = Math.ceil(n / 2);
-    const halves: Work<Recorded<E>>[] = [0, half].map((from) => {
-      const to = from === 0 ? half : n;
-      const part = encoded.slice(from, to);
-      let bytes = 0;
-      for (const text of part) bytes += Buffer.byteLength(text);
-      return { batch: { events: events.slice(from, to), encoded: part, bytes }, seq: work.seq, firstAttemptAt: work.firstAttemptAt };
-    });
-    this.#pending.unshift(...halves);
-    this.#pendingEvents += n;
   }
 
   // ---- timers -----------------------------------------------------------------------------------
@@ -527,7 +452,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #startIntervalTimer(): void {
     this.#intervalTimer = setTimeout(() => {
       this.#intervalTimer = undefined;
-      const tail = this.#head + this.#queue.size;
+      const tail = this.#queue.tail;
       if (tail > this.#drainMark) this.#drainMark = tail;
       this.#pump();
     }, this.options.flushIntervalMs);
@@ -539,41 +464,81 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#intervalTimer = undefined;
   }
 
-  #armBackoffTimer(wait: number): void {
-    if (this.#backoffTimer !== undefined) return;
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
+  /** Wakes the pump when the exporter's pause ends or the next waiting batch's time comes. */
+  #armRetryTimer(now: number): void {
+    let at = Number.POSITIVE_INFINITY;
+    const pausedUntil = this.#policy.pausedUntil;
+    if (pausedUntil > now) {
+      if (this.#pending.length > 0 || this.#queue.ready > 0) at = pausedUntil;
+    } else {
+      const last = this.#ordered ? Math.min(1, this.#pending.length) : this.#pending.length;
+      for (let i = 0; i < last; i++) at = Math.min(at, this.#pending[i]!.notBefore);
+      if (at <= now) at = Number.POSITIVE_INFINITY; // due now: the pump is waiting for a free slot
+    }
+    if (at === Number.POSITIVE_INFINITY || at >= this.#retryTimerAt) return;
+    this.#clearRetryTimer();
+    this.#retryTimerAt = at;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryTimerAt = Number.POSITIVE_INFINITY;
       this.#pump();
-    }, wait);
-    if (this.#waiters.length === 0) this.#backoffTimer.unref();
+    }, at - now);
+    if (!this.#flushes.waiting) this.#retryTimer.unref();
   }
 
-  #clearBackoffTimer(): void {
-    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer);
-    this.#backoffTimer = undefined;
+  #clearRetryTimer(): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retryTimerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** While somebody waits for a flush or close, the timers that lead to it keep the process alive. */
+  #refTimers(ref: boolean): void {
+    const timers = [this.#retryTimer, ...[...this.#flights].map((f) => f.timer)];
+    for (const timer of timers) {
+      if (ref) timer?.ref();
+      else timer?.unref();
+    }
   }
 
   // ---- reporting --------------------------------------------------------------------------------
 
   #invalid(problem: string): void {
-    this.#dropped.invalid++;
-    const now = Date.now();
-    if (now - this.#invalidWarnedAt < this.options.invalidWarningIntervalMs) {
-      this.#invalidSuppressed++;
-      return;
-    }
-    const suppressed = this.#invalidSuppressed;
-    this.#invalidSuppressed = 0;
-    this.#invalidWarnedAt = now;
-    const more = suppressed > 0 ? ` (${suppressed} more since the last warning)` : '';
-    const message = `TRACKPIPE_ERR_EVENT_INVALID: pipeline ${this.name}: dropped an invalid event: ${problem}${more}`;
-    this.#noteError('TRACKPIPE_ERR_EVENT_INVALID', message);
-    this.options.logger.warn(message);
+    this.#ledger.drop('invalid', 1);
+    const message = `TRACKPIPE_ERR_EVENT_INVALID: pipeline ${this.name}: dropped an invalid event: ${problem}`;
+    this.#ledger.noteError('TRACKPIPE_ERR_EVENT_INVALID', message);
+    this.#rateLimited(this.#invalidLog, this.options.invalidWarningIntervalMs, 'warn', message);
   }
 
-  #observeExport(outcome: ExportObservation['outcome'], events: number, bytes: number, durationMs: number): void {
+  #authFailure(error: unknown): void {
+    const message = `TRACKPIPE_ERR_EXPORT_AUTH: pipeline ${this.name}: exporter ${this.exporter.name}: the destination refused the credentials (${describeError(error ?? 'no reason given')}); retrying within the retry budget`;
+    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_AUTH', message);
+    this.#rateLimited(this.#authLog, AUTH_LOG_INTERVAL_MS, 'error', message);
+  }
+
+  /** Logs at most once per `intervalMs`, saying how many similar messages were held back since. */
+  #rateLimited(state: { at: number; suppressed: number }, intervalMs: number, level: 'warn' | 'error', message: string): void {
+    const now = Date.now();
+    if (now - state.at < intervalMs) {
+      state.suppressed++;
+      return;
+    }
+    const more = state.suppressed > 0 ? ` (${state.suppressed} more since the last warning)` : '';
+    state.suppressed = 0;
+    state.at = now;
+    this.#log(level, `${message}${more}`);
+  }
+
+  #observe(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): void {
     if (this.#observers.length === 0) return;
-    const observation: ExportObservation = { pipeline: this.name, exporter: this.exporter.name, outcome, events, bytes, durationMs };
+    const observation: ExportObservation = {
+      pipeline: this.name,
+      exporter: this.exporter.name,
+      outcome,
+      events,
+      bytes,
+      durationMs: performance.now() - startedAt,
+    };
     for (const observer of this.#observers) {
       try {
         observer(observation);
@@ -583,9 +548,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     }
   }
 
-  /** Remembers an error for stats() without reporting it (transient conditions, rate-limited warnings). */
-  #noteError(code: ErrorCode, message: string): void {
-    this.#lastError = { code, message, at: Date.now() };
+  #log(level: 'warn' | 'error', message: string): void {
+    try {
+      this.options.logger[level](message);
+    } catch {
+      // A failing logger must not break delivery.
+    }
   }
 
   /** Records, logs and hands to onError an error that lost events or needs attention. */
@@ -594,32 +562,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       cause,
       details: { pipeline: this.name, exporter: this.exporter.name, ...details },
     });
-    this.#noteError(code, error.message);
-    this.options.logger.error(error.message);
-    if (this.options.onError) {
-      try {
-        this.options.onError(error);
-      } catch {
-        // A failing handler must not break delivery.
-      }
+    this.#ledger.noteError(code, error.message);
+    this.#log('error', error.message);
+    try {
+      this.options.onError?.(error);
+    } catch {
+      // A failing handler must not break delivery.
     }
-  }
-}
-
-/** Copies the active span's ids onto the event (no-op without an SDK or an active, valid span). */
-function attachTraceContext(event: TelemetryEvent): void {
-  const span = trace.getActiveSpan();
-  if (span === undefined) return;
-  const context = span.spanContext();
-  if (!isSpanContextValid(context)) return;
-  event.traceId = context.traceId;
-  event.spanId = context.spanId;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }

@@ -66,8 +66,10 @@ export interface FailureCounts {
  * `recorded = exported + dropped + queued + inFlight`.
  */
 export interface CollectorStats {
-  /** Calls to `record()`, valid or not. */
+  /** Calls to `record()`, valid or not, plus events recovered from a spool at start (see `recovered`). */
   readonly recorded: number;
+  /** Of `recorded`: events a spool still held from an earlier run, recovered at start. */
+  readonly recovered: number;
   /** Events the destination accepted. */
   readonly exported: number;
   /** Events dropped, all reasons. */
@@ -101,10 +103,23 @@ export interface Collector<E extends TelemetryEvent = TelemetryEvent> {
   record(event: E): void;
   /** Delivers (or drops, and says so) everything recorded before the call. */
   flush(options?: { timeoutMs?: number }): Promise<FlushReport>;
-  /** Flushes, then releases resources. Later records count as dropped (`closed`). Idempotent. */
+  /** Flushes, then releases resources (within the same deadline). Later records count as dropped (`closed`). Idempotent. */
   close(options?: { timeoutMs?: number }): Promise<FlushReport>;
   /** The collector's figures; see {@link CollectorStats}. */
   stats(): CollectorStats;
+  /**
+   * How many more events `record()` takes now before a queue fills past `fill` (a share of its
+   * capacity, default 1) and the overflow policy starts dropping. A fan-out answers for its fullest
+   * member; a closed collector answers 0. Admission control (a service answering 503, a Kafka
+   * receiver pausing partitions) asks this instead of looking inside.
+   */
+  headroom(fill?: number): number;
+  /**
+   * Resolves once every event recorded before the call is durable: `true` when it is on disk (a
+   * spool's group commit), `false` at once when the queue is in memory (nothing to wait for — and
+   * nothing survives a crash).
+   */
+  persisted(): Promise<boolean>;
 }
 
 /** Serializes one event to its wire form (a JSON document by default). Throwing marks it unserializable. */

@@ -13,6 +13,8 @@ export const ErrorCodes = {
   TRACKPIPE_ERR_EXPORT_REJECTED: 'the exporter rejected events permanently',
   /** The exporter threw or answered something that is not an ExportResult. */
   TRACKPIPE_ERR_EXPORT_FAILED: 'the exporter failed unexpectedly',
+  /** The destination refused the credentials (HTTP 401/403, SASL, topic authorization); retried within the budget unless the exporter says otherwise. */
+  TRACKPIPE_ERR_EXPORT_AUTH: 'the destination refused the credentials',
   /** An export did not finish within `exportTimeoutMs`. */
   TRACKPIPE_ERR_EXPORT_TIMEOUT: 'an export timed out',
   /** A transient failure: the batch will be retried. */
@@ -57,12 +59,12 @@ export function isRetriable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { retriable?: unknown }).retriable === true;
 }
 
-/** A short, single-line description of any thrown value. */
+/** A short description of any thrown value. Never throws, whatever it is given (revoked proxies, throwing getters). */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
   try {
+    if (error instanceof Error) return String(error.message);
     return String(error);
   } catch {
-    return 'unknown error';
+    return 'unknown error (it could not be described)';
   }
 }

@@ -1,6 +1,3 @@
-import { describeError } from './errors.js';
-import { nextEventId, recordTime } from './id.js';
-
 /** A value that can be carried as an event attribute (JSON-compatible, like OpenTelemetry attributes). */
 export type AttributeValue =
   | string
@@ -67,22 +64,4 @@ export function flagEvaluation(fields: Omit<FlagEvaluationEvent, 'name'>): FlagE
 /** True when `event` is a flag evaluation event. */
 export function isFlagEvaluation(event: TelemetryEvent): event is FlagEvaluationEvent {
   return event.name === FLAG_EVALUATION_EVENT;
-}
-
-/**
- * What every collector's `record()` does first: checks that `event` is an event (an object with a
- * non-empty `name`) and gives it an `id` and a `timestamp` when absent, in place. Returns why the
- * event is invalid, or undefined when it was admitted (it is then a `Recorded<E>`).
- */
-export function admitEvent(event: unknown): string | undefined {
-  if (event === null || typeof event !== 'object') return `expected an event object, got ${event === null ? 'null' : typeof event}`;
-  const e = event as Partial<Recorded<TelemetryEvent>>;
-  if (typeof e.name !== 'string' || e.name === '') return 'the event has no name (a non-empty string is required)';
-  try {
-    if (e.timestamp === undefined) e.timestamp = recordTime();
-    if (e.id === undefined) e.id = nextEventId(e.timestamp);
-  } catch (error) {
-    return `the event could not be given an id (${describeError(error)}); frozen events need an id and a timestamp`;
-  }
-  return undefined;
 }

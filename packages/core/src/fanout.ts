@@ -1,6 +1,6 @@
-import type { Collector, CollectorStats, DropReason, FlushReport } from './contracts.js';
-import { DROP_REASONS } from './contracts.js';
+import type { Collector, CollectorStats, FlushReport } from './contracts.js';
 import type { TelemetryEvent } from './events.js';
+import { mergeReports, sumStats } from './processor/ledger.js';
 
 /**
  * Records every event into several collectors (one per exporter), so that a slow or dead exporter
@@ -28,42 +28,17 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
   stats(): CollectorStats {
     return sumStats(this.members.map((m) => m.stats()));
   }
-}
 
-/** Adds up several flush reports; complete only when all are. */
-export function mergeReports(reports: readonly FlushReport[]): FlushReport {
-  const droppedByReason: Partial<Record<DropReason, number>> = {};
-  let exported = 0;
-  let dropped = 0;
-  let remaining = 0;
-  for (const r of reports) {
-    exported += r.exported;
-    dropped += r.dropped;
-    remaining += r.remaining;
-    for (const [reason, n] of Object.entries(r.droppedByReason) as [DropReason, number][]) {
-      droppedByReason[reason] = (droppedByReason[reason] ?? 0) + n;
-    }
+  /** The fullest member's headroom: an event recorded here goes into every member. */
+  headroom(fill?: number): number {
+    let room = Number.POSITIVE_INFINITY;
+    for (const member of this.members) room = Math.min(room, member.headroom(fill));
+    return room;
   }
-  return { complete: reports.every((r) => r.complete), exported, dropped, droppedByReason, remaining };
-}
 
-/** Adds up several collectors' stats (lastError and lastExportAt: the most recent). */
-export function sumStats(all: readonly CollectorStats[]): CollectorStats {
-  const droppedByReason = {} as Record<DropReason, number>;
-  for (const reason of DROP_REASONS) droppedByReason[reason] = 0;
-  const failedExports = { retryable: 0, permanent: 0, timeout: 0, auth: 0 };
-  const sum = { recorded: 0, exported: 0, dropped: 0, queued: 0, inFlight: 0, batchesInFlight: 0, queueCapacity: 0, retries: 0 };
-  let lastError: CollectorStats['lastError'];
-  let lastExportAt: number | undefined;
-  for (const s of all) {
-    for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += s[key];
-    for (const reason of DROP_REASONS) droppedByReason[reason] += s.droppedByReason[reason];
-    failedExports.retryable += s.failedExports.retryable;
-    failedExports.permanent += s.failedExports.permanent;
-    failedExports.timeout += s.failedExports.timeout;
-    failedExports.auth += s.failedExports.auth;
-    if (s.lastError && (!lastError || s.lastError.at > lastError.at)) lastError = s.lastError;
-    if (s.lastExportAt !== undefined && (lastExportAt === undefined || s.lastExportAt > lastExportAt)) lastExportAt = s.lastExportAt;
+  /** True when every member's queue is durable and committed. */
+  async persisted(): Promise<boolean> {
+    const all = await Promise.all(this.members.map((m) => m.persisted()));
+    return all.length > 0 && all.every(Boolean);
   }
-  return { ...sum, droppedByReason, failedExports, lastError, lastExportAt };
 }

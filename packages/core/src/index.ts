@@ -24,18 +24,40 @@ export {
   type FlagEvaluationEvent,
   type Recorded,
   type TelemetryEvent,
-  admitEvent,
   flagEvaluation,
   isFlagEvaluation,
 } from './events.js';
 export { type ExportFunction, FunctionExporter, type FunctionExporterOptions } from './exporters/function.js';
 export { NdjsonExporter, type NdjsonExporterOptions } from './exporters/ndjson.js';
-export { FanoutCollector, mergeReports, sumStats } from './fanout.js';
-export { eventIdTime, nextEventId, recordTime } from './id.js';
+export { FanoutCollector } from './fanout.js';
+export { eventIdTime, nextEventId } from './id.js';
 export { consoleLogger, silentLogger } from './logger.js';
-export { type BatchProcessorOptions, type ResolvedOptions, type RetryOptions, backoffDelay, resolveOptions } from './options.js';
-export { REDACTED, excerpt, isSecretName, redact, redactUrl, secretsOf } from './redact.js';
+export {
+  BATCH_OPTIONS,
+  type BatchProcessorOptions,
+  type NumericOption,
+  OVERFLOW_POLICIES,
+  RETRY_OPTIONS,
+  type ResolvedOptions,
+  type RetryOptions,
+} from './options.js';
 export { type EventQueue, MemoryQueue, type OverflowPolicy, type QueueListener } from './queue.js';
-export { RingBuffer } from './ring.js';
+export { REDACTED, excerpt, isSecretName, redact, redactUrl, secretsOf } from './redact.js';
 export { type CloseOnSignalsOptions, type Closeable, closeOnSignals } from './shutdown.js';
 export { type ExporterContext, type ExporterFactory, TOKENS } from './di/tokens.js';
+export {
+  type ResolvedSummarizingOptions,
+  SummarizingCollector,
+  type SummarizingOptions,
+  type SummarizingStats,
+  type SummaryWindowListener,
+  resolveSummarizingOptions,
+} from './summaries/summarizing-collector.js';
+export {
+  FLAG_EVALUATION_SUMMARY_EVENT,
+  type FlagEvaluationSummaryAttributes,
+  type FlagEvaluationSummaryEvent,
+  SUMMARY_OTHER,
+  SummaryAttributes,
+  isFlagEvaluationSummary,
+} from './summaries/summary-event.js';

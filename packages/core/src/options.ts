@@ -1,43 +1,61 @@
 import type { ErrorHandler, Logger } from './contracts.js';
 import { TrackpipeError } from './errors.js';
 import { consoleLogger } from './logger.js';
+import type { EventQueue } from './queue.js';
 
-/** Retry with exponential backoff and full jitter. The schedule belongs to the exporter, the budget to each batch. */
-export interface RetryOptions {
-  /** First backoff ceiling in ms. Default 1 000. */
-  initialBackoffMs?: number;
-  /** Growth of the ceiling per consecutive failure. Default 2. */
-  multiplier?: number;
-  /** Largest backoff ceiling in ms. Default 30 000. */
-  maxBackoffMs?: number;
-  /** A batch whose retries would go past this many ms after its first attempt is dropped (`retries_exhausted`). Default 300 000. */
-  maxElapsedMs?: number;
+/**
+ * One numeric option: its bounds, default and meaning. The processor's validation, the config
+ * schema (`@trackpipe/core/config`) and the README's option list are all derived from, or tested
+ * against, these tables: one source of truth.
+ */
+export interface NumericOption {
+  readonly kind: 'integer' | 'number';
+  /** Smallest allowed value (inclusive). */
+  readonly min: number;
+  readonly default: number;
+  /** One line: what the option means. */
+  readonly doc: string;
 }
 
-/** Options of a {@link BatchProcessor}. Every field is optional; defaults follow each. */
-export interface BatchProcessorOptions {
+const integer = (min: number, defaultValue: number, doc: string): NumericOption => ({ kind: 'integer', min, default: defaultValue, doc });
+const number = (min: number, defaultValue: number, doc: string): NumericOption => ({ kind: 'number', min, default: defaultValue, doc });
+
+/** The queue and batching options of a processor (a pipeline's `batch` section in config). */
+export const BATCH_OPTIONS = {
+  maxQueueSize: integer(1, 10_000, 'Queue capacity in events (per exporter).'),
+  maxBatchSize: integer(1, 512, 'Events per batch at most; a full batch is exported at once (clamped to maxQueueSize).'),
+  maxBatchBytes: integer(1, 1_048_576, 'Encoded bytes per batch at most; an event larger than this travels alone.'),
+  flushIntervalMs: number(1, 5_000, 'A non-empty queue is exported at least this often, in ms.'),
+  maxConcurrentExports: integer(1, 2, 'Exports in flight at once.'),
+  exportTimeoutMs: number(1, 10_000, 'An export still running after this many ms is aborted and retried.'),
+  closeTimeoutMs: number(0, 10_000, 'Default deadline of close(), in ms.'),
+  invalidWarningIntervalMs: number(0, 60_000, 'Invalid events are warned about at most once per this many ms.'),
+} as const satisfies Record<string, NumericOption>;
+
+/** The retry options of a processor (a pipeline's `retry` section in config). */
+export const RETRY_OPTIONS = {
+  initialBackoffMs: number(0, 1_000, 'First backoff ceiling in ms.'),
+  multiplier: number(1, 2, 'Growth of the ceiling per consecutive failure.'),
+  maxBackoffMs: number(0, 5_000, 'Largest backoff ceiling in ms; Retry-After hints are clamped to it.'),
+  maxElapsedMs: number(0, 300_000, 'A batch still failing this many ms after its first attempt is dropped (retries_exhausted).'),
+} as const satisfies Record<string, NumericOption>;
+
+/** The overflow policies: what a full queue drops. */
+export const OVERFLOW_POLICIES = ['drop-oldest', 'drop-newest'] as const;
+
+type Numbers<T extends Record<string, NumericOption>> = { -readonly [K in keyof T]?: number };
+
+/** Retry with exponential backoff and full jitter; see the README's "Retry" section. */
+export type RetryOptions = Numbers<typeof RETRY_OPTIONS>;
+
+/** Options of a {@link BatchProcessor}. Every field is optional; numeric defaults are in {@link BATCH_OPTIONS}. */
+export interface BatchProcessorOptions extends Numbers<typeof BATCH_OPTIONS> {
   /** Pipeline name for logs and metric labels. Default `"default"`. */
   name?: string;
-  /** Queue capacity in events. Default 10 000. */
-  maxQueueSize?: number;
   /** What a full queue drops: the oldest queued event, or the one being recorded. Default `"drop-oldest"`. */
-  overflow?: 'drop-oldest' | 'drop-newest';
-  /** Events per batch at most; a full batch is exported at once. Default 512 (clamped to `maxQueueSize`). */
-  maxBatchSize?: number;
-  /** Serialized bytes per batch at most (a single larger event travels alone). Default 1 048 576. */
-  maxBatchBytes?: number;
-  /** A non-empty queue is exported at least this often, in ms. Default 5 000. */
-  flushIntervalMs?: number;
-  /** Exports in flight at once. Default 2. */
-  maxConcurrentExports?: number;
-  /** An export still running after this many ms is aborted and retried. Default 30 000. */
-  exportTimeoutMs?: number;
-  /** Default deadline of `close()`, in ms. Default 10 000. */
-  closeTimeoutMs?: number;
-  /** Retry schedule and budget. */
+  overflow?: (typeof OVERFLOW_POLICIES)[number];
+  /** Retry schedule and budget. Defaults in {@link RETRY_OPTIONS}. */
   retry?: RetryOptions;
-  /** Invalid events are warned about at most once per this many ms. Default 60 000. */
-  invalidWarningIntervalMs?: number;
   /** Where warnings and errors go. Default: the console. */
   logger?: Logger;
   /** Called with every error the processor reports (rejections, drops, timeouts). */
@@ -47,97 +65,84 @@ export interface BatchProcessorOptions {
    * to each recorded event that has none. Costs a context lookup per record. Default false.
    */
   traceContext?: boolean;
+  /**
+   * The queue in front of the exporter. Default: a `MemoryQueue` of `maxQueueSize` events with the
+   * `overflow` policy. Pass a spool (`@trackpipe/spool`) to keep events on disk; the processor owns it
+   * from then on and closes it.
+   */
+  queue?: EventQueue<never>;
   /** Source of randomness for the jitter, in [0, 1). Default `Math.random`; tests pin it. */
   random?: () => number;
 }
 
 /** Options with every default applied. */
-export interface ResolvedOptions {
+export type ResolvedOptions = { readonly [K in keyof typeof BATCH_OPTIONS]: number } & {
   readonly name: string;
-  readonly maxQueueSize: number;
-  readonly overflow: 'drop-oldest' | 'drop-newest';
-  readonly maxBatchSize: number;
-  readonly maxBatchBytes: number;
-  readonly flushIntervalMs: number;
-  readonly maxConcurrentExports: number;
-  readonly exportTimeoutMs: number;
-  readonly closeTimeoutMs: number;
-  readonly retry: Required<RetryOptions>;
-  readonly invalidWarningIntervalMs: number;
+  readonly overflow: (typeof OVERFLOW_POLICIES)[number];
+  readonly retry: { readonly [K in keyof typeof RETRY_OPTIONS]: number };
   readonly logger: Logger;
   readonly onError: ErrorHandler | undefined;
   readonly traceContext: boolean;
   readonly random: () => number;
+};
+
+/** The problem with `value` for `option`, or undefined when it is valid. Words the rule, never the value. */
+export function checkNumber(option: NumericOption, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    value >= option.min &&
+    (option.kind === 'number' || Number.isInteger(value));
+  if (ok) return undefined;
+  return option.kind === 'integer' ? `must be an integer >= ${option.min}` : `must be a finite number >= ${option.min}`;
 }
 
-function invalid(path: string, rule: string, value: unknown): never {
-  throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${path} must be ${rule} (got ${String(value)})`, {
-    details: { option: path },
-  });
-}
-
-function integer(path: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) invalid(path, `an integer >= ${min}`, value);
-  return value;
-}
-
-function duration(path: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) invalid(path, `a finite number >= ${min}`, value);
-  return value;
+function resolveTable<T extends Record<string, NumericOption>>(
+  table: T,
+  given: Record<string, unknown>,
+  prefix: string,
+): { -readonly [K in keyof T]: number } {
+  const out = {} as Record<string, number>;
+  for (const [key, option] of Object.entries(table)) {
+    const value = given[key];
+    const problem = checkNumber(option, value);
+    if (problem !== undefined) {
+      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${prefix}${key} ${problem}`, { details: { option: `${prefix}${key}` } });
+    }
+    out[key] = (value as number | undefined) ?? option.default;
+  }
+  return out as { -readonly [K in keyof T]: number };
 }
 
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
 export function resolveOptions(options: BatchProcessorOptions = {}): ResolvedOptions {
   const logger = options.logger ?? consoleLogger;
-  const maxQueueSize = integer('maxQueueSize', options.maxQueueSize, 10_000, 1);
-  let maxBatchSize = integer('maxBatchSize', options.maxBatchSize, 512, 1);
-  if (maxBatchSize > maxQueueSize) {
-    logger.warn(`maxBatchSize (${maxBatchSize}) exceeds maxQueueSize; clamped to ${maxQueueSize}`);
-    maxBatchSize = maxQueueSize;
+  const batch = resolveTable(BATCH_OPTIONS, options as Record<string, unknown>, '');
+  const retry = resolveTable(RETRY_OPTIONS, (options.retry ?? {}) as Record<string, unknown>, 'retry.');
+  if (batch.maxBatchSize > batch.maxQueueSize) {
+    logger.warn(`maxBatchSize (${batch.maxBatchSize}) exceeds maxQueueSize; clamped to ${batch.maxQueueSize}`);
+    batch.maxBatchSize = batch.maxQueueSize;
+  }
+  if (retry.maxBackoffMs < retry.initialBackoffMs) {
+    logger.warn(`retry.maxBackoffMs (${retry.maxBackoffMs}) is below retry.initialBackoffMs; raised to ${retry.initialBackoffMs}`);
+    retry.maxBackoffMs = retry.initialBackoffMs;
   }
   const overflow = options.overflow ?? 'drop-oldest';
-  if (overflow !== 'drop-oldest' && overflow !== 'drop-newest') invalid('overflow', '"drop-oldest" or "drop-newest"', overflow);
-  const retry = options.retry ?? {};
-  const initialBackoffMs = duration('retry.initialBackoffMs', retry.initialBackoffMs, 1_000, 0);
-  let maxBackoffMs = duration('retry.maxBackoffMs', retry.maxBackoffMs, 30_000, 0);
-  if (maxBackoffMs < initialBackoffMs) {
-    logger.warn(`retry.maxBackoffMs (${maxBackoffMs}) is below retry.initialBackoffMs; raised to ${initialBackoffMs}`);
-    maxBackoffMs = initialBackoffMs;
+  if (!OVERFLOW_POLICIES.includes(overflow)) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `overflow must be "drop-oldest" or "drop-newest"`, { details: { option: 'overflow' } });
   }
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-    invalid('name', 'a non-empty string', options.name);
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'name must be a non-empty string', { details: { option: 'name' } });
   }
   return {
+    ...batch,
     name: options.name ?? 'default',
-    maxQueueSize,
     overflow,
-    maxBatchSize,
-    maxBatchBytes: integer('maxBatchBytes', options.maxBatchBytes, 1_048_576, 1),
-    flushIntervalMs: duration('flushIntervalMs', options.flushIntervalMs, 5_000, 1),
-    maxConcurrentExports: integer('maxConcurrentExports', options.maxConcurrentExports, 2, 1),
-    exportTimeoutMs: duration('exportTimeoutMs', options.exportTimeoutMs, 30_000, 1),
-    closeTimeoutMs: duration('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0),
-    retry: {
-      initialBackoffMs,
-      multiplier: duration('retry.multiplier', retry.multiplier, 2, 1),
-      maxBackoffMs,
-      maxElapsedMs: duration('retry.maxElapsedMs', retry.maxElapsedMs, 300_000, 0),
-    },
-    invalidWarningIntervalMs: duration('invalidWarningIntervalMs', options.invalidWarningIntervalMs, 60_000, 0),
+    retry,
     logger,
     onError: options.onError,
     traceContext: options.traceContext === true,
     random: options.random ?? Math.random,
   };
-}
-
-/**
- * Full-jitter backoff: a uniform delay in [0, min(maxBackoffMs, initialBackoffMs × multiplier^attempt)).
- * `attempt` counts consecutive failures before this one, from 0.
- */
-export function backoffDelay(retry: Required<RetryOptions>, attempt: number, random: () => number): number {
-  const ceiling = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * retry.multiplier ** attempt);
-  return Math.floor(random() * ceiling);
 }

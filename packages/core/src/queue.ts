@@ -19,6 +19,11 @@ export interface QueueListener {
  * `tail` it saw and every batch taken below it is settled.
  */
 export interface EventQueue<E> {
+  /**
+   * True when what is pushed survives the process (a spool). At a `close()` deadline, events a
+   * durable queue still holds are kept for the next start instead of being dropped.
+   */
+  readonly durable: boolean;
   /** Capacity in events (for stats and headroom; a spool bounded by bytes gives an estimate). */
   readonly capacity: number;
   /** Events pushed and not yet taken, ready or not (plus, for a spool, what it holds on disk). */
@@ -61,6 +66,7 @@ export type OverflowPolicy = 'drop-oldest' | 'drop-newest';
 
 /** The default queue: a bounded ring in memory. Nothing survives the process. */
 export class MemoryQueue<E> implements EventQueue<E> {
+  readonly durable = false;
   readonly #ring: RingBuffer<E>;
   readonly #overflow: OverflowPolicy;
   #listener: QueueListener | undefined;

@@ -1,36 +1,85 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, ExportResults } from '@trackpipe/core';
-import { ScriptedExporter, type Step, events, identityHolds } from './support/scripted-exporter.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BatchProcessor, type ExportResult, ExportResults, type TelemetryEvent } from '@trackpipe/core';
+import { ScriptedExporter, type Step, identityHolds } from './support/scripted-exporter.js';
 
-// Random schedules of records, flushes, time and exporter outcomes (ok, retry, reject, too large,
-// throw, hang past the timeout). After every step the accounting identity holds; once the exporter
-// turns healthy, every event that was not dropped is exported, exactly as counted.
+// Random schedules of records (hostile ones among them), flushes, time and exporter outcomes (ok,
+// retry, reject, too large, throw, hang past the timeout, and malformed answers). After every step
+// record() has not thrown and the accounting identity holds; once the exporter turns healthy, every
+// event that was not dropped is exported, exactly as counted, and no rejection went unhandled.
+
+const malformed: fc.Arbitrary<Step> = fc.constantFrom<Step>(
+  () => ({ code: 'reject', indexes: 'x' }) as unknown as ExportResult,
+  (batch) => ({ code: 'reject', indexes: [batch.events.length + 3] }),
+  () => ({ code: 'reject', count: -1 }),
+  () => ({ get code(): string { throw new Error('getter'); } }) as unknown as ExportResult,
+  () => null as unknown as ExportResult,
+  () => ({ code: 'maybe' }) as unknown as ExportResult,
+);
 
 const outcome: fc.Arbitrary<Step> = fc.oneof(
   fc.constant(ExportResults.ok()),
   fc.constant(ExportResults.retry()),
   fc.integer({ min: 0, max: 3_000 }).map((retryAfterMs) => ExportResults.retry({ retryAfterMs })),
+  fc.constant(ExportResults.retry({ retryAfterMs: 600_000 })),
   fc.constant(ExportResults.reject()),
-  fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 4 }).map((indexes) => ExportResults.reject({ indexes })),
+  fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 4 }).map<Step>((picks) => (batch) =>
+    ExportResults.reject({ indexes: picks.filter((i) => i < batch.events.length) }),
+  ),
   fc.constant(ExportResults.tooLarge()),
   fc.constant<Step>('throw'),
   fc.constant<Step>('hang'),
+  malformed,
 );
 
+type Kind = 'valid' | 'null' | 'throwing-getter' | 'revoked' | 'frozen' | 'frozen-complete' | 'cyclic';
+
+function hostileEvent(kind: Kind, i: number): TelemetryEvent {
+  switch (kind) {
+    case 'valid':
+      return { name: `e${i}`, attributes: { i } };
+    case 'null':
+      return null as never;
+    case 'throwing-getter':
+      return { get name(): string { throw new Error('getter'); } };
+    case 'revoked': {
+      const { proxy, revoke } = Proxy.revocable({ name: `e${i}` }, {});
+      revoke();
+      return proxy;
+    }
+    case 'frozen':
+      return Object.freeze({ name: `e${i}` });
+    case 'frozen-complete':
+      return Object.freeze({ name: `e${i}`, id: `frozen-${i}`, timestamp: 1_000 + i });
+    case 'cyclic': {
+      const event: Record<string, unknown> = { name: `e${i}` };
+      event.self = event;
+      return event as unknown as TelemetryEvent;
+    }
+  }
+}
+
 type Action =
-  | { kind: 'record'; count: number; invalid: boolean }
+  | { kind: 'record'; count: number; event: Kind }
   | { kind: 'flush' }
   | { kind: 'advance'; ms: number }
   | { kind: 'script'; steps: Step[] };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  fc.record({ kind: fc.constant('record' as const), count: fc.integer({ min: 1, max: 40 }), invalid: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('record' as const),
+    count: fc.integer({ min: 1, max: 40 }),
+    event: fc.constantFrom<Kind>('valid', 'valid', 'valid', 'null', 'throwing-getter', 'revoked', 'frozen', 'frozen-complete', 'cyclic'),
+  }),
   fc.constant<Action>({ kind: 'flush' }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 4_000 }) }),
   fc.record({ kind: fc.constant('script' as const), steps: fc.array(outcome, { maxLength: 6 }) }),
 );
 
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => process.off('unhandledRejection', onUnhandled));
 beforeEach(() => {
   vi.useFakeTimers();
 });
@@ -39,7 +88,7 @@ afterEach(() => {
 });
 
 describe('accounting under random failure schedules', () => {
-  it('keeps recorded = exported + dropped + queued + inFlight, and delivers every surviving event once healthy', async () => {
+  it('keeps recorded = exported + dropped + queued + inFlight, never throws, and delivers every surviving event once healthy', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(action, { maxLength: 30 }),
@@ -48,10 +97,18 @@ describe('accounting under random failure schedules', () => {
           maxBatchSize: fc.integer({ min: 1, max: 16 }),
           maxConcurrentExports: fc.integer({ min: 1, max: 3 }),
           overflow: fc.constantFrom('drop-oldest' as const, 'drop-newest' as const),
+          traceContext: fc.boolean(),
         }),
-        async (actions, shape) => {
+        fc.constantFrom('each', 'whole', 'ordered'),
+        async (actions, shape, encoding) => {
+          unhandled.length = 0;
           const exporter = new ScriptedExporter();
-          const processor = new BatchProcessor(exporter, {
+          const exporterWith = Object.assign(
+            exporter,
+            encoding === 'whole' ? { encodeBatch: (batch: readonly TelemetryEvent[]) => Buffer.from(JSON.stringify(batch)) } : {},
+            encoding === 'ordered' ? { ordered: true } : {},
+          );
+          const processor = new BatchProcessor(exporterWith, {
             ...shape,
             flushIntervalMs: 1_000,
             exportTimeoutMs: 500,
@@ -62,7 +119,7 @@ describe('accounting under random failure schedules', () => {
           let n = 0;
           for (const a of actions) {
             if (a.kind === 'record') {
-              for (const e of events(a.count, n)) processor.record(a.invalid && n % 7 === 0 ? (null as never) : e);
+              for (let k = 0; k < a.count; k++) processor.record(hostileEvent(a.event, n + k));
               n += a.count;
             } else if (a.kind === 'flush') {
               pending.push(processor.flush());
@@ -81,6 +138,7 @@ describe('accounting under random failure schedules', () => {
           const report = await closing;
           await Promise.all(pending);
           const s = processor.stats();
+          expect(s.recorded).toBe(n);
           expect(report.complete).toBe(true);
           expect(s.queued + s.inFlight).toBe(0);
           expect(s.recorded).toBe(s.exported + s.dropped);
@@ -89,9 +147,10 @@ describe('accounting under random failure schedules', () => {
           const ids = new Set(exporter.delivered.map((e) => e.id));
           expect(ids.size).toBe(exporter.delivered.length);
           expect(ids.size).toBe(s.exported);
+          expect(unhandled).toEqual([]);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 200 },
     );
   });
 });

@@ -181,15 +181,54 @@ describe('retry', () => {
     expect([at[1]! - at[0]!, at[2]! - at[1]!, at[4]! - at[3]!]).toEqual([50, 100, 50]);
   });
 
-  it('waits exactly retryAfterMs when the exporter passes Retry-After', async () => {
-    const { exporter, processor } = setup({}, ExportResults.retry({ retryAfterMs: 7_000 }));
+  it('waits exactly retryAfterMs when the exporter passes Retry-After below maxBackoffMs', async () => {
+    const { exporter, processor } = setup({}, ExportResults.retry({ retryAfterMs: 4_000 }));
     processor.record({ name: 'x' });
     const flushed = processor.flush();
-    await vi.advanceTimersByTimeAsync(6_999);
+    await vi.advanceTimersByTimeAsync(3_999);
     expect(exporter.calls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(exporter.calls).toHaveLength(2);
     expect((await flushed).exported).toBe(1);
+  });
+
+  it.each([
+    ['600 s', 600_000],
+    ['a far-future date', Date.parse('2100-01-01') - Date.now()],
+    ['Infinity', Number.POSITIVE_INFINITY],
+  ])('clamps a Retry-After of %s to maxBackoffMs and never drops the batch for it while budget remains', async (_, hint) => {
+    const { exporter, processor } = setup({ retry: { maxBackoffMs: 2_000, maxElapsedMs: 60_000 } }, ExportResults.retry({ retryAfterMs: hint }), ExportResults.retry({ retryAfterMs: hint }));
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(exporter.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exporter.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(await flushed).toMatchObject({ complete: true, exported: 1, dropped: 0 });
+  });
+
+  it('keeps pacing the exporter while a Retry-After is in force: later batches wait too, and none is lost', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 1, maxConcurrentExports: 1, retry: { maxBackoffMs: 1_000 } });
+    exporter.fallback = () => (exporter.calls.length <= 3 ? ExportResults.retry({ retryAfterMs: 600_000 }) : ExportResults.ok());
+    for (const e of events(3)) processor.record(e);
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(await flushed).toMatchObject({ complete: true, exported: 3, dropped: 0 });
+    const gaps = exporter.calls.slice(1, 4).map((c, i) => c.at - exporter.calls[i]!.at);
+    expect(gaps.every((gap) => gap >= 1_000)).toBe(true);
+  });
+
+  it('cuts a delay that would pass the budget to the budget end, so the last attempt still happens', async () => {
+    const { exporter, processor } = setup(
+      { retry: { initialBackoffMs: 5_000, maxBackoffMs: 5_000, maxElapsedMs: 3_000 }, random: () => 0.999 },
+      ExportResults.retry(),
+    );
+    processor.record({ name: 'x' });
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(exporter.calls.map((c) => c.at - exporter.calls[0]!.at)).toEqual([0, 3_000]);
+    expect(await flushed).toMatchObject({ exported: 1, dropped: 0 });
   });
 
   it('backs off the whole exporter: no new batch starts while a failed one waits', async () => {
@@ -337,10 +376,15 @@ describe('invalid input', () => {
     expect(warn.mock.calls[1]?.[0]).toContain('6 more since the last warning');
   });
 
-  it('drops a frozen event without an id as invalid instead of throwing', () => {
-    const { processor } = setup();
-    expect(() => processor.record(Object.freeze({ name: 'frozen' }))).not.toThrow();
-    expect(processor.stats().droppedByReason.invalid).toBe(1);
+  it('delivers a frozen event without an id as a copy with an id and a timestamp, leaving the original untouched', async () => {
+    const { exporter, processor } = setup();
+    const frozen = Object.freeze({ name: 'frozen', attributes: Object.freeze({ a: 1 }) });
+    expect(() => processor.record(frozen)).not.toThrow();
+    await processor.flush();
+    expect(exporter.delivered).toHaveLength(1);
+    expect(exporter.delivered[0]).toMatchObject({ name: 'frozen', attributes: { a: 1 }, id: expect.any(String), timestamp: expect.any(Number) });
+    expect(frozen).toEqual({ name: 'frozen', attributes: { a: 1 } });
+    expect(processor.stats().dropped).toBe(0);
   });
 
   it.each([

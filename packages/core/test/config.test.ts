@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ExportResults, type Recorded, type TelemetryEvent, TrackpipeError, resolveOptions, silentLogger } from '@trackpipe/core';
+import { BATCH_OPTIONS, ExportResults, type NumericOption, RETRY_OPTIONS, type Recorded, type TelemetryEvent, TrackpipeError, silentLogger } from '@trackpipe/core';
+import { resolveOptions } from '@trackpipe/core/internal';
 import {
   CONFIG_ENV,
   type ConfigIssue,
@@ -96,7 +97,7 @@ describe('config schema and defaults', () => {
     });
     const resolved = resolveOptions({ ...options, logger: silentLogger });
     expect(resolved.maxBatchBytes).toBe(1_048_576);
-    expect(resolved.retry).toEqual({ initialBackoffMs: 5, multiplier: 2, maxBackoffMs: 30_000, maxElapsedMs: 1_000 });
+    expect(resolved.retry).toEqual({ initialBackoffMs: 5, multiplier: 2, maxBackoffMs: 5_000, maxElapsedMs: 1_000 });
   });
 
   it('passes exporter options through for the factory to validate', () => {
@@ -125,15 +126,12 @@ describe('config reference', () => {
         .map((line) => [line.slice(3, line.indexOf('`', 3)), line]),
     );
     for (const field of fields) expect(rows.has(field), field).toBe(true);
-    // The defaults the reference states are the ones the processor applies.
+    // The rows of processor options are exactly what the option tables (options.ts) say: bounds, default, meaning.
+    const number = (n: number) => n.toLocaleString('en-US').replaceAll(',', ' ');
+    const expected = (section: string, table: Record<string, NumericOption>) =>
+      Object.entries(table).map(([key, o]) => `| \`pipelines[].${section}.${key}\` | ${o.kind} ≥ ${o.min} | ${number(o.default)} | ${o.doc} |`);
+    for (const row of [...expected('batch', BATCH_OPTIONS), ...expected('retry', RETRY_OPTIONS)]) expect(doc.split('\n')).toContain(row);
     const defaults = resolveOptions({ logger: silentLogger });
-    const stated = (field: string): number => Number(rows.get(field)!.split('|')[3]!.replace(/[^\d]/g, ''));
-    for (const key of Object.keys(batchSchema.shape).filter((k) => k !== 'overflow')) {
-      expect(stated(`pipelines[].batch.${key}`), key).toBe(defaults[key as 'maxQueueSize']);
-    }
-    for (const key of Object.keys(retrySchema.shape)) {
-      expect(stated(`pipelines[].retry.${key}`), key).toBe(defaults.retry[key as 'multiplier']);
-    }
     expect(rows.get('pipelines[].batch.overflow')).toContain(`| \`"${defaults.overflow}"\` |`);
   });
 });
@@ -517,5 +515,17 @@ describe('fan-out with one exporter down', () => {
     expect(dead.stats()).toMatchObject({ exported: 0, dropped: 100, queued: 0, inFlight: 0 });
     expect(healthy.stats()).toMatchObject({ exported: 100, dropped: 0 });
     await expect(fetch(tp.metricsServer!.url)).rejects.toThrow();
+  });
+});
+
+describe('README option list', () => {
+  it('states the bounds and default of every processor option as the option tables do', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const headings = readme.split('\n').filter((line) => line.startsWith('### `'));
+    const expected = [
+      ...Object.entries(BATCH_OPTIONS).map(([key, o]) => `### \`${key}\` — ${o.kind} ≥ ${o.min}, default \`${o.default}\``),
+      ...Object.entries(RETRY_OPTIONS).map(([key, o]) => `### \`retry.${key}\` — ${o.kind} ≥ ${o.min}, default \`${o.default}\``),
+    ];
+    for (const heading of expected) expect(headings).toContain(heading);
   });
 });

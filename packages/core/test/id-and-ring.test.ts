@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { RingBuffer, eventIdTime, nextEventId, recordTime } from '@trackpipe/core';
+import { eventIdTime, nextEventId } from '@trackpipe/core';
+import { RingBuffer, recordTime } from '@trackpipe/core/internal';
 
 describe('nextEventId', () => {
   it('produces unique UUIDv7 strings that sort in creation order', () => {

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { BatchProcessorOptions } from '../options.js';
+import { BATCH_OPTIONS, type BatchProcessorOptions, type NumericOption, OVERFLOW_POLICIES, RETRY_OPTIONS, checkNumber } from '../options.js';
 
 const integer = (min: number, max?: number) => {
   const rule = max === undefined ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
@@ -8,51 +8,34 @@ const integer = (min: number, max?: number) => {
   return max === undefined ? base : base.max(max, { error: message });
 };
 
-const number = (min: number) => {
-  const rule = `must be a number >= ${min}`;
-  return z.number({ error: (issue) => (issue.input === undefined ? 'is required' : rule) }).min(min, { error: rule });
-};
+/** A processor option from its table entry (options.ts): the same bounds and wording as the processor's own check. */
+const option = (spec: NumericOption) =>
+  z.custom<number>((value) => typeof value === 'number' && checkNumber(spec, value) === undefined, {
+    error: (issue) => (issue.input === undefined ? 'is required' : (checkNumber(spec, issue.input) ?? 'is invalid')),
+  });
+
+function options<T extends Record<string, NumericOption>>(table: T): { [K in keyof T]: ReturnType<typeof option> } {
+  const shape = {} as Record<string, ReturnType<typeof option>>;
+  for (const [key, spec] of Object.entries(table)) shape[key] = option(spec).describe(`${spec.doc} Default ${spec.default}.`);
+  return shape as { [K in keyof T]: ReturnType<typeof option> };
+}
 
 const NAME_RULE = 'must be a name of 1 to 100 letters, digits, "_", ".", ":" or "-", starting with a letter, digit or "_"';
 const name = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : NAME_RULE) })
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/, { error: NAME_RULE });
 
-/** A pipeline's `batch` section: queue and batching settings of each of its exporters' processors. */
+/** A pipeline's `batch` section: queue and batching settings of each of its exporters' processors (bounds and defaults: `BATCH_OPTIONS`). */
 export const batchSchema = z
   .strictObject({
-    /** Queue capacity in events (per exporter). Default 10 000. */
-    maxQueueSize: integer(1),
-    /** Events per batch at most. Default 512 (clamped to maxQueueSize). */
-    maxBatchSize: integer(1),
-    /** Serialized bytes per batch at most. Default 1 048 576. */
-    maxBatchBytes: integer(1),
-    /** A non-empty queue is exported at least this often, in ms. Default 5 000. */
-    flushIntervalMs: number(1),
-    /** Exports in flight at once, per exporter. Default 2. */
-    maxConcurrentExports: integer(1),
-    /** Export attempts are aborted after this many ms (and retried). Default 30 000. */
-    exportTimeoutMs: number(1),
+    ...options(BATCH_OPTIONS),
     /** What a full queue drops. Default "drop-oldest". */
-    overflow: z.enum(['drop-oldest', 'drop-newest']),
-    /** Default deadline of close(), in ms. Default 10 000. */
-    closeTimeoutMs: number(0),
+    overflow: z.enum(OVERFLOW_POLICIES),
   })
   .partial();
 
-/** A pipeline's `retry` section. */
-export const retrySchema = z
-  .strictObject({
-    /** First backoff ceiling in ms. Default 1 000. */
-    initialBackoffMs: number(0),
-    /** Growth of the ceiling per consecutive failure. Default 2. */
-    multiplier: number(1),
-    /** Largest backoff ceiling in ms. Default 30 000. */
-    maxBackoffMs: number(0),
-    /** A batch still failing this many ms after its first attempt is dropped. Default 300 000. */
-    maxElapsedMs: number(0),
-  })
-  .partial();
+/** A pipeline's `retry` section (bounds and defaults: `RETRY_OPTIONS`). */
+export const retrySchema = z.strictObject(options(RETRY_OPTIONS)).partial();
 
 /**
  * One exporter entry: `type` picks the factory, `name` labels it (default: the type); every other key

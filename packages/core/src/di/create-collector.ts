@@ -11,7 +11,7 @@ import {
   exporterOptions,
   toProcessorOptions,
 } from '../config/schema.js';
-import type { Collector, CollectorStats, ErrorHandler, Exporter, FlushReport, Logger } from '../contracts.js';
+import type { Collector, ErrorHandler, Exporter, FlushReport, Logger } from '../contracts.js';
 import { TrackpipeError } from '../errors.js';
 import type { Recorded, TelemetryEvent } from '../events.js';
 import type { ExportFunction } from '../exporters/function.js';
@@ -74,12 +74,11 @@ export interface TrackpipeCollector<E extends TelemetryEvent = TelemetryEvent> e
   readonly metricsServer: MetricsServer | undefined;
 }
 
-class ConfiguredCollector<E extends TelemetryEvent> implements TrackpipeCollector<E> {
+class ConfiguredCollector<E extends TelemetryEvent> extends FanoutCollector<E> implements TrackpipeCollector<E> {
   readonly config: TrackpipeConfig;
   readonly pipelines: ReadonlyMap<string, PipelineCollector<E>>;
   readonly registry: MetricsRegistry;
   readonly metricsServer: MetricsServer | undefined;
-  readonly #all: FanoutCollector<E>;
   readonly #instrumentation: Instrumentation | undefined;
   #closing: Promise<FlushReport> | undefined;
 
@@ -91,36 +90,24 @@ class ConfiguredCollector<E extends TelemetryEvent> implements TrackpipeCollecto
     instrumentation: Instrumentation | undefined;
     server: MetricsServer | undefined;
   }) {
+    super(parts.processors);
     this.config = parts.config;
     this.pipelines = parts.pipelines;
     this.registry = parts.registry;
     this.metricsServer = parts.server;
-    this.#all = new FanoutCollector(parts.processors);
     this.#instrumentation = parts.instrumentation;
   }
 
-  record(event: E): void {
-    this.#all.record(event);
-  }
-
-  flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
-    return this.#all.flush(options);
-  }
-
-  close(options?: { timeoutMs?: number }): Promise<FlushReport> {
+  override close(options?: { timeoutMs?: number }): Promise<FlushReport> {
     this.#closing ??= (async () => {
       try {
-        return await this.#all.close(options);
+        return await super.close(options);
       } finally {
         this.#instrumentation?.detach();
         await this.metricsServer?.close();
       }
     })();
     return this.#closing;
-  }
-
-  stats(): CollectorStats {
-    return this.#all.stats();
   }
 }
 

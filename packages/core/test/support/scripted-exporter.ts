@@ -48,8 +48,11 @@ export class ScriptedExporter implements Exporter<Event> {
       result = step;
     }
     if (result.code === 'ok') this.delivered.push(...batch.events);
-    if (result.code === 'reject' && result.indexes) {
-      const rejected = new Set(result.indexes);
+    // A partial success is a delivery only when its indexes make sense; a malformed answer delivers nothing.
+    const { indexes } = result as { indexes?: unknown };
+    const n = batch.events.length;
+    if (result.code === 'reject' && Array.isArray(indexes) && indexes.every((i) => Number.isInteger(i) && i >= 0 && i < n)) {
+      const rejected = new Set(indexes as number[]);
       batch.events.forEach((e, i) => rejected.has(i) || this.delivered.push(e));
     }
     return result;

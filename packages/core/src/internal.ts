@@ -1,0 +1,12 @@
+// Building blocks shared by Trackpipe's own packages. Not a public API: names and shapes change
+// without notice. Applications use the root entry.
+export { admit } from './admission.js';
+export { recordTime } from './id.js';
+export { checkNumber, resolveOptions } from './options.js';
+export { type Answer, Thrown, readAnswer } from './processor/answer.js';
+export { Batcher, type PoisonHandler, type Work } from './processor/batcher.js';
+export { type FlushSource, FlushTracker } from './processor/flush-tracker.js';
+export { Ledger, type LedgerSnapshot, type LedgerView, mergeReports, sumStats, zeroDrops } from './processor/ledger.js';
+export { type RetrySchedule, type RetryState, RetryPolicy, backoffDelay } from './processor/retry-policy.js';
+export { RingBuffer } from './ring.js';
+export { type SpanIds, activeSpanIds } from './trace-context.js';

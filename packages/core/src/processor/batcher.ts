@@ -1,0 +1,140 @@
+import type { BatchEncoder, Encoder, ExportBatch } from '../contracts.js';
+import type { EventQueue } from '../queue.js';
+
+/** A batch taken off the queue, with what the processor needs to retry, split and release it. */
+export interface Work<E> {
+  readonly batch: ExportBatch<E>;
+  /** Sequence number of `batch.events[0]`: the batch covers `[from, from + events.length)`, no gaps. */
+  readonly from: number;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** Epoch ms of the first attempt (0 before it); the retry budget runs from here. */
+  firstAttemptAt: number;
+  /** Epoch ms before which it must not be tried again (0: at once). */
+  notBefore: number;
+}
+
+/** Called for an event that cannot be encoded (already taken off the queue): drop it alone. */
+export type PoisonHandler<E> = (event: E, seq: number, error: unknown) => void;
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+/**
+ * Turns queued events into batches for one exporter: at most `maxBatchSize` events and
+ * `maxBatchBytes` encoded bytes (one larger event travels alone), each batch a gap-free range of
+ * sequence numbers. With the exporter's `encodeBatch`, a batch is encoded in one call; when that
+ * throws or the result is too large, the batch is halved and each half encoded again, so a poison
+ * event ends up alone and is dropped. Without it, events are encoded one by one, and a poison event
+ * is dropped when it reaches the head.
+ */
+export class Batcher<E> {
+  readonly #queue: EventQueue<E>;
+  readonly #encode: Encoder<E>;
+  readonly #encodeBatch: BatchEncoder<E> | undefined;
+  readonly #maxBatchSize: number;
+  readonly #maxBatchBytes: number;
+  readonly #poison: PoisonHandler<E>;
+
+  constructor(
+    queue: EventQueue<E>,
+    encoding: { readonly encoder: Encoder<E>; readonly encodeBatch: BatchEncoder<E> | undefined },
+    limits: { readonly maxBatchSize: number; readonly maxBatchBytes: number },
+    poison: PoisonHandler<E>,
+  ) {
+    this.#queue = queue;
+    this.#encode = encoding.encoder;
+    this.#encodeBatch = encoding.encodeBatch;
+    this.#maxBatchSize = limits.maxBatchSize;
+    this.#maxBatchBytes = limits.maxBatchBytes;
+    this.#poison = poison;
+  }
+
+  /** Takes the next batch off the queue (several, when it had to be split); empty when no event was ready or all were poison. */
+  take(): Work<E>[] {
+    return this.#encodeBatch === undefined ? this.#takeEncodingEach() : this.#takeEncodingWhole(this.#encodeBatch);
+  }
+
+  /** Splits a batch the destination found too large into two halves (re-encoded when encoded whole). */
+  halve(work: Work<E>): Work<E>[] {
+    const { events, encoded } = work.batch;
+    const half = Math.ceil(events.length / 2);
+    const parts =
+      this.#encodeBatch !== undefined
+        ? [...this.#encodeWhole(this.#encodeBatch, events.slice(0, half), work.from), ...this.#encodeWhole(this.#encodeBatch, events.slice(half), work.from + half)]
+        : [this.#each(events.slice(0, half), encoded.slice(0, half), work.from), this.#each(events.slice(half), encoded.slice(half), work.from + half)];
+    for (const part of parts) {
+      part.attempts = work.attempts;
+      part.firstAttemptAt = work.firstAttemptAt;
+    }
+    return parts;
+  }
+
+  #takeEncodingEach(): Work<E>[] {
+    const queue = this.#queue;
+    const events: E[] = [];
+    const encoded: string[] = [];
+    let from = queue.head;
+    let bytes = 0;
+    while (events.length < this.#maxBatchSize) {
+      const event = queue.peek();
+      if (event === undefined) break;
+      let text: string;
+      try {
+        text = this.#encode(event);
+        if (typeof text !== 'string') throw new TypeError(`the encoder returned ${typeof text}, not a string`);
+      } catch (error) {
+        if (events.length > 0) break; // the batch ends before it; it is dropped when it reaches the head
+        queue.shift();
+        this.#poison(event, from, error);
+        from = queue.head;
+        continue;
+      }
+      const size = Buffer.byteLength(text);
+      if (events.length > 0 && bytes + size > this.#maxBatchBytes) break;
+      queue.shift();
+      events.push(event);
+      encoded.push(text);
+      bytes += size;
+    }
+    return events.length === 0 ? [] : [{ batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 }];
+  }
+
+  #each(events: E[], encoded: string[], from: number): Work<E> {
+    let bytes = 0;
+    for (const text of encoded) bytes += Buffer.byteLength(text);
+    return { batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 };
+  }
+
+  #takeEncodingWhole(encodeBatch: BatchEncoder<E>): Work<E>[] {
+    const queue = this.#queue;
+    const from = queue.head;
+    const events: E[] = [];
+    while (events.length < this.#maxBatchSize) {
+      const event = queue.shift();
+      if (event === undefined) break;
+      events.push(event);
+    }
+    return events.length === 0 ? [] : this.#encodeWhole(encodeBatch, events, from);
+  }
+
+  #encodeWhole(encodeBatch: BatchEncoder<E>, events: E[], from: number): Work<E>[] {
+    let payload: Uint8Array | undefined;
+    let error: unknown;
+    try {
+      const result = encodeBatch(events);
+      if (!(result instanceof Uint8Array)) throw new TypeError('encodeBatch returned something that is not a Uint8Array');
+      payload = result;
+    } catch (thrown) {
+      error = thrown;
+    }
+    if (payload !== undefined && (payload.length <= this.#maxBatchBytes || events.length === 1)) {
+      return [{ batch: { events, encoded: EMPTY, payload, bytes: payload.length }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 }];
+    }
+    if (events.length === 1) {
+      this.#poison(events[0] as E, from, error);
+      return [];
+    }
+    const half = Math.ceil(events.length / 2);
+    return [...this.#encodeWhole(encodeBatch, events.slice(0, half), from), ...this.#encodeWhole(encodeBatch, events.slice(half), from + half)];
+  }
+}

@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BatchProcessor, type ExportResult, ExportResults, type Logger, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
+import { ScriptedExporter, type Step, events, identityHolds } from './support/scripted-exporter.js';
+
+// The promises users rely on, tried the way a skeptical user would: hostile events, malformed
+// exporter answers, timers, hints and deadlines. Nothing escapes record(), no rejection goes
+// unhandled, and the accounting identity holds.
+
+const quiet: Logger = { warn: () => undefined, error: () => undefined };
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => process.off('unhandledRejection', onUnhandled));
+
+function setup(...steps: Step[]) {
+  const exporter = new ScriptedExporter(...steps);
+  const errors: TrackpipeError[] = [];
+  const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e), flushIntervalMs: 60_000 });
+  return { exporter, processor, errors };
+}
+
+function revokedProxy(): TelemetryEvent {
+  const { proxy, revoke } = Proxy.revocable({ name: 'revoked' }, {});
+  revoke();
+  return proxy;
+}
+
+describe('record() under hostile events', () => {
+  const hostile: [string, () => unknown][] = [
+    ['an event whose name getter throws', () => ({ get name(): string { throw new Error('boom'); } })],
+    ['a revoked proxy', revokedProxy],
+    ['a proxy whose every trap throws', () => new Proxy({}, { get: () => { throw new Error('trap'); }, getPrototypeOf: () => { throw new Error('trap'); } })],
+    ['an id that is not a string', () => ({ name: 'x', id: 42 })],
+    ['a timestamp that is not a finite number', () => ({ name: 'x', timestamp: Number.NaN })],
+    ['a getter on id that throws', () => ({ name: 'x', get id(): string { throw new Error('id'); } })],
+    ['a symbol', () => Symbol('event')],
+    ['a function', () => () => undefined],
+  ];
+
+  it.each(hostile)('drops %s as invalid without throwing, and the identity holds', async (_, make) => {
+    const { processor, exporter } = setup();
+    expect(() => processor.record(make() as never)).not.toThrow();
+    processor.record({ name: 'fine' });
+    await processor.flush();
+    expect(processor.stats()).toMatchObject({ recorded: 2, exported: 1, dropped: 1, droppedByReason: { invalid: 1 } });
+    expect(identityHolds(processor.stats())).toBe(true);
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['fine']);
+  });
+
+  it('survives a logger that throws while warning about an invalid event', async () => {
+    const processor = new BatchProcessor(new ScriptedExporter(), {
+      logger: { warn: () => { throw new Error('logger down'); }, error: () => { throw new Error('logger down'); } },
+    });
+    expect(() => processor.record(null as never)).not.toThrow();
+    expect(processor.stats().droppedByReason.invalid).toBe(1);
+    await processor.close();
+  });
+
+  describe('with trace context on and a span active', () => {
+    const provider = new BasicTracerProvider();
+    const manager = new AsyncLocalStorageContextManager();
+    beforeAll(() => {
+      manager.enable();
+      context.setGlobalContextManager(manager);
+    });
+    afterAll(() => {
+      context.disable();
+      manager.disable();
+    });
+
+    it('delivers a frozen event that already has id and timestamp with the span ids, without mutating it', async () => {
+      const exporter = new ScriptedExporter();
+      const processor = new BatchProcessor(exporter, { logger: quiet, traceContext: true });
+      const frozen = Object.freeze({ name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000 });
+      const span = provider.getTracer('t').startSpan('work');
+      context.with(trace.setSpan(context.active(), span), () => {
+        expect(() => processor.record(frozen)).not.toThrow();
+      });
+      span.end();
+      await processor.flush();
+      expect(exporter.delivered).toEqual([
+        { name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000, traceId: span.spanContext().traceId, spanId: span.spanContext().spanId },
+      ]);
+      expect(frozen).toEqual({ name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000 });
+      expect(processor.stats()).toMatchObject({ recorded: 1, exported: 1, dropped: 0 });
+    });
+  });
+});
+
+describe('malformed exporter answers', () => {
+  beforeEach(() => {
+    unhandled.length = 0;
+  });
+
+  const answers: [string, () => unknown][] = [
+    ['reject with indexes that are not a list', () => ({ code: 'reject', indexes: 'x' })],
+    ['reject with an index out of range', () => ({ code: 'reject', indexes: [0, 5_000] })],
+    ['reject with a fractional index', () => ({ code: 'reject', indexes: [0.5] })],
+    ['reject with a count out of range', () => ({ code: 'reject', count: 10_000 })],
+    ['an object whose code getter throws', () => ({ get code(): string { throw new Error('getter'); } })],
+    ['a revoked proxy', () => { const { proxy, revoke } = Proxy.revocable({ code: 'ok' }, {}); revoke(); return proxy; }],
+    ['null', () => null],
+    ['a string', () => 'ok'],
+    ['an unknown code', () => ({ code: 'maybe' })],
+    ['a thenable whose then throws', () => ({ then: () => { throw new Error('then'); } })],
+  ];
+
+  it.each(answers)('treats %s as a failed batch with a clear error, keeps the identity and leaves no rejection unhandled', async (_, answer) => {
+    const { exporter, processor, errors } = setup();
+    exporter.fallback = ((batch) => (batch.events[0]?.name === 'e0' ? answer() : ExportResults.ok())) as Step;
+    for (const e of events(1_000)) processor.record(e);
+    const flushed = await processor.flush();
+    expect(flushed.complete).toBe(true);
+    expect(flushed.remaining).toBe(0);
+    const s = processor.stats();
+    expect(s.recorded).toBe(1_000);
+    expect(s.exported + s.dropped).toBe(1_000);
+    expect(s.droppedByReason.rejected).toBe(512);
+    expect(identityHolds(s)).toBe(true);
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_FAILED']);
+    expect(errors[0]?.message).toMatch(/scripted (answered|threw)/);
+    expect(await processor.close()).toMatchObject({ complete: true, remaining: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe('timers, hints and order', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('retries two failed concurrent batches in their original order, whichever failed first', async () => {
+    const gates: ((result: ExportResult) => void)[] = [];
+    const gate: Step = () => new Promise<ExportResult>((resolve) => gates.push(resolve));
+    const exporter = new ScriptedExporter(gate, gate);
+    const draws = [0.1, 0.9]; // the later batch, answered first, draws the shorter delay
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 2, maxConcurrentExports: 2, random: () => draws.shift() ?? 0.5 });
+    for (const e of events(4)) processor.record(e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(gates).toHaveLength(2);
+    gates[1]!(ExportResults.retry());
+    await vi.advanceTimersByTimeAsync(0);
+    gates[0]!(ExportResults.retry());
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await flushed;
+    const [first, second, ...retried] = exporter.calls.map((c) => c.ids.join());
+    expect(retried).toEqual([first, second]);
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3']);
+  });
+
+  it('with one export at a time, a failed batch goes before anything recorded after it', async () => {
+    const exporter = new ScriptedExporter(ExportResults.retry());
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 1 });
+    for (const e of events(5)) processor.record(e);
+    const flushed = processor.flush();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await flushed;
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+  });
+
+  it('lets fresh batches flow past a batch waiting after an isolated failure', async () => {
+    const exporter = new ScriptedExporter(ExportResults.retry());
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, random: () => 0.999 });
+    for (const e of events(5)) processor.record(e);
+    await vi.advanceTimersByTimeAsync(10);
+    // e0 failed and waits ~1 s; e1..e4 went through meanwhile.
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4', 'e0']);
+  });
+
+  it('close() keeps its deadline even when the exporter never finishes shutting down', async () => {
+    const exporter = new ScriptedExporter();
+    exporter.shutdown = () => new Promise<void>(() => undefined);
+    const errors: TrackpipeError[] = [];
+    const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e) });
+    processor.record({ name: 'x' });
+    let report: unknown;
+    void processor.close({ timeoutMs: 1_000 }).then((r) => (report = r));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(report).toMatchObject({ complete: true, exported: 1 });
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_SHUTDOWN_TIMEOUT']);
+    expect(errors[0]?.message).toContain('did not shut down');
+  });
+});
+
+describe('a flush() without a timeout, awaited during a backoff', () => {
+  it('keeps the process alive until the batch is exported (real process)', async () => {
+    const child = spawn(process.execPath, [join(here, 'fixtures/flush-in-backoff.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ complete: true, exported: 1, calls: 2 });
+  });
+});
