@@ -2,18 +2,26 @@
 // The Trackpipe demo (`pnpm demo`): starts the Trackpipe service in-process on its embedded defaults
 // (NDJSON files, or Kafka when KAFKA_BROKERS is set), then runs a simulated app that evaluates
 // feature flags through OpenFeature with the Trackpipe hook and exports the evaluations over HTTP to
-// the service's /v1/batch. Shows live progress, then a summary; exits 0 only when nothing was lost.
+// the service's /v1/batch — every evaluation as an event, or (--mode summaries) counts per flag and
+// variant per second. Shows live progress, then a summary; exits 0 only when nothing was lost.
 //
-//   node examples/demo/dist/main.js [--seconds 10] [--rate 2000] [--out <folder>]
+//   node examples/demo/dist/main.js [--seconds 10] [--rate 2000] [--mode events|summaries|sampled] [--out <folder>]
 import { createReadStream, createWriteStream, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { type EvaluationContext, InMemoryProvider, OpenFeature } from '@openfeature/server-sdk';
-import { BatchProcessor, type CollectorStats, type FlagEvaluationEvent } from '@trackpipe/core';
+import {
+  BatchProcessor,
+  type CollectorStats,
+  FLAG_EVALUATION_EVENT,
+  FLAG_EVALUATION_SUMMARY_EVENT,
+  type FlagEvaluationEvent,
+  SummaryAttributes,
+} from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
-import { TrackpipeHook } from '@trackpipe/openfeature';
+import { type HookMode, TrackpipeHook } from '@trackpipe/openfeature';
 import { createService, defaultServiceConfig, jsonLogger, parseServiceConfig } from '@trackpipe/service';
 
 const HELP = `Trackpipe demo: an app evaluating flags through OpenFeature → HTTP → the Trackpipe service → NDJSON files (or Kafka).
@@ -21,6 +29,8 @@ const HELP = `Trackpipe demo: an app evaluating flags through OpenFeature → HT
 Usage: node examples/demo/dist/main.js [options]
   --seconds <n>   how long the app runs (default: $DEMO_SECONDS, else 10); Ctrl-C stops early
   --rate <n>      flag evaluations per second (default 2000)
+  --mode <m>      events (default): one event per evaluation; summaries: one summary per flag and
+                  variant per second (counts); sampled: summaries plus 1 % of the evaluations in full
   --out <folder>  where the service writes NDJSON files and its log (default: a new temporary folder)
   -h, --help      show this help
 Set KAFKA_BROKERS (host:port,...) to export to Kafka (topic $KAFKA_TOPIC, default trackpipe-events) instead of files.
@@ -36,13 +46,19 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   return n;
 }
 
-function options(): { seconds?: string; rate?: string; out?: string; help?: boolean } {
+function options(): { seconds?: string; rate?: string; out?: string; mode?: string; help?: boolean } {
   // `pnpm demo -- --seconds 5` passes the `--` through: skip it.
   const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'));
   try {
     return parseArgs({
       args,
-      options: { seconds: { type: 'string' }, rate: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        seconds: { type: 'string' },
+        rate: { type: 'string' },
+        out: { type: 'string' },
+        mode: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }).values;
   } catch (error) {
     process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n${HELP}`);
@@ -56,6 +72,15 @@ if (values.help === true) {
 }
 const seconds = positive(values.seconds ?? process.env.DEMO_SECONDS, '--seconds', 10);
 const rate = positive(values.rate, '--rate', 2_000);
+/** `sampled`: summaries plus 1 % of the evaluations as full events (a fixed seed: the same run picks the same ones). */
+const MODES: Readonly<Record<string, HookMode>> = { events: 'events', summaries: 'summaries', sampled: { summaries: true, sample: 0.01, seed: 1 } };
+const modeName = values.mode ?? 'events';
+const mode = MODES[modeName];
+if (mode === undefined) {
+  process.stderr.write(`demo: --mode must be events, summaries or sampled\n${HELP}`);
+  process.exit(2);
+}
+const summaries = mode !== 'events';
 const out = values.out ?? join(tmpdir(), `trackpipe-demo-${new Date().toISOString().replace(/[-:.]/g, '')}`);
 mkdirSync(out, { recursive: true });
 
@@ -79,7 +104,15 @@ const appCollector = new BatchProcessor<FlagEvaluationEvent>(
   new HttpExporter({ url: `${http.url}/v1/batch`, format: 'json', envelopeKey: 'batch' }),
   { name: 'demo-app', flushIntervalMs: 200, maxBatchSize: 500 },
 );
-const hook = new TrackpipeHook(appCollector, { contextAttributes: ['plan', 'country'], targetingKey: 'hash', hashSalt: 'demo-salt' });
+// In the summary modes the hook counts evaluations in a SummarizingCollector in front of appCollector:
+// one summary per flag, variant and value per second (a demo-sized window; the default is 10 s).
+const hook = new TrackpipeHook(appCollector, {
+  contextAttributes: ['plan', 'country'],
+  targetingKey: 'hash',
+  hashSalt: 'demo-salt',
+  mode,
+  summarizer: { intervalMs: 1_000 },
+});
 const flags = {
   'new-checkout': {
     variants: { on: true, off: false },
@@ -147,8 +180,9 @@ function progressLine(final: boolean): string {
   lastExported = svc.exported;
   lastAt = now;
   const elapsed = ((now - started) / 1000).toFixed(1).padStart(5);
+  const evaluated = summaries ? `evaluations ${hook.stats().evaluations} → ${hook.summarizer?.stats().summaries ?? 0} summaries, ` : '';
   return (
-    `[${final ? ' done ' : `${elapsed}s`}] app: recorded ${app.recorded} exported ${app.exported} dropped ${app.dropped} queue ${app.queued + app.inFlight}` +
+    `[${final ? ' done ' : `${elapsed}s`}] app: ${evaluated}recorded ${app.recorded} exported ${app.exported} dropped ${app.dropped} queue ${app.queued + app.inFlight}` +
     ` | service: accepted ${service.accepted} exported ${svc.exported} dropped ${svc.dropped} queue ${svc.queued + svc.inFlight}` +
     ` | ${Math.round(perSecond)} events/s${final ? ' on average' : ''}`
   );
@@ -164,7 +198,7 @@ function showProgress(final = false): void {
   }
 }
 
-process.stdout.write(`Trackpipe demo: ${rate} flag evaluations/s for ${seconds} s (Ctrl-C stops early)\n`);
+process.stdout.write(`Trackpipe demo: ${rate} flag evaluations/s for ${seconds} s, mode ${modeName} (Ctrl-C stops early)\n`);
 process.stdout.write(`  service   HTTP ${http.url}  (POST /v1/track, /v1/batch, /v1/identify)\n`);
 process.stdout.write(`  metrics   ${http.url}/metrics\n`);
 process.stdout.write(
@@ -200,7 +234,9 @@ clearTimeout(timer);
 await load;
 
 // ── Drain: the app flushes to the service, then the service flushes to its exporter ────────────
-const appReport = await appCollector.close({ timeoutMs: 15_000 });
+// Closing the hook closes what it records into: in the summary modes the summarizer (its open window
+// first), then appCollector.
+const appReport = await hook.close({ timeoutMs: 15_000 });
 const serviceReport = await service.shutdown({ timeoutMs: 15_000 });
 clearInterval(ticker);
 showProgress(true);
@@ -209,15 +245,30 @@ await OpenFeature.close();
 await new Promise<void>((resolve) => logFile.end(resolve));
 
 // ── Summary ────────────────────────────────────────────────────────────────────────────────────
-async function countFile(path: string): Promise<{ lines: number; ids: Set<string> }> {
-  const ids = new Set<string>();
-  let lines = 0;
+interface FileCounts {
+  lines: number;
+  ids: Set<string>;
+  /** Summary lines, and the evaluations they count. */
+  summaries: number;
+  counted: number;
+  /** Full flag evaluation lines. */
+  full: number;
+}
+async function countFile(path: string): Promise<FileCounts> {
+  const counts: FileCounts = { lines: 0, ids: new Set<string>(), summaries: 0, counted: 0, full: 0 };
   for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
     if (line === '') continue;
-    lines++;
-    ids.add((JSON.parse(line) as { id: string }).id);
+    counts.lines++;
+    const event = JSON.parse(line) as { id: string; name: string; attributes?: Record<string, unknown> };
+    counts.ids.add(event.id);
+    if (event.name === FLAG_EVALUATION_SUMMARY_EVENT) {
+      counts.summaries++;
+      counts.counted += Number(event.attributes?.[SummaryAttributes.COUNT]);
+    } else if (event.name === FLAG_EVALUATION_EVENT) {
+      counts.full++;
+    }
   }
-  return { lines, ids };
+  return counts;
 }
 function drops(stats: CollectorStats): string {
   const parts = Object.entries(stats.droppedByReason)
@@ -231,11 +282,17 @@ const svc = serviceReport.stats;
 const hookStats = hook.stats();
 const files = kafkaMode ? [] : readdirSync(out).filter((f) => f.endsWith('.ndjson'));
 let written = 0;
+let summaryLines = 0;
+let counted = 0;
+let fullLines = 0;
 const uniqueIds = new Set<string>();
 for (const f of files) {
-  const { lines, ids } = await countFile(join(out, f));
-  written += lines;
-  for (const id of ids) uniqueIds.add(id);
+  const counts = await countFile(join(out, f));
+  written += counts.lines;
+  summaryLines += counts.summaries;
+  counted += counts.counted;
+  fullLines += counts.full;
+  for (const id of counts.ids) uniqueIds.add(id);
 }
 
 const problems: string[] = [];
@@ -247,17 +304,31 @@ if (svc.exported !== serviceReport.accepted) problems.push(`the service exported
 if (!kafkaMode && (written !== svc.exported || uniqueIds.size !== written)) {
   problems.push(`the files hold ${written} lines (${uniqueIds.size} distinct ids) for ${svc.exported} exported events`);
 }
+const summarizer = hook.summarizer?.stats();
+if (summarizer !== undefined && (summarizer.dropped > 0 || summarizer.queued > 0 || summarizer.exported !== hookStats.recorded)) {
+  problems.push(`the summarizer handed over ${summarizer.exported} of ${hookStats.recorded} evaluations (dropped ${summarizer.dropped}, still open ${summarizer.queued})`);
+}
+if (!kafkaMode && summaries && (counted !== hookStats.recorded || fullLines !== hookStats.fullEvents)) {
+  problems.push(`the summaries in the files count ${counted} of ${hookStats.recorded} evaluations, and ${fullLines} of ${hookStats.fullEvents} full events were written`);
+}
 
 const lines = [
   '',
   'Summary',
   `  app      evaluations ${hookStats.evaluations}, recorded ${app.recorded}, exported ${app.exported}, dropped ${drops(app)}, retries ${app.retries}`,
+  ...(summaries
+    ? [
+        `  summary  ${hookStats.recorded} evaluations counted in ${summarizer?.summaries ?? 0} summaries over ${summarizer?.windows ?? 0} windows` +
+          `${hookStats.fullEvents > 0 ? `, plus ${hookStats.fullEvents} sampled full events` : ''}` +
+          (kafkaMode ? '' : `; the summaries in the files count ${counted} evaluations (${summaryLines} lines)`),
+      ]
+    : []),
   `  service  accepted ${serviceReport.accepted}, exported ${svc.exported}, dropped ${drops(svc)}`,
   kafkaMode
     ? `  output   Kafka topic (see KAFKA_TOPIC, default trackpipe-events)`
     : `  files    ${files.length} written: ${files.map((f) => join(out, f)).join(', ')} (${written} lines)`,
   problems.length === 0
-    ? `  result   OK: nothing lost — every evaluation recorded by the app was exported${kafkaMode ? ' to Kafka' : ' and written'}`
+    ? `  result   OK: nothing lost — every evaluation recorded by the app was ${summaries ? 'counted in a summary that was ' : ''}exported${kafkaMode ? ' to Kafka' : ' and written'}`
     : `  result   LOST EVENTS: ${problems.join('; ')}`,
   '',
 ];
