@@ -80,6 +80,17 @@ export const serviceSchema = z.strictObject({
       logIntervalMs: int(0).default(5_000),
     })
     .prefault({}),
+  /** Requests carrying an `Idempotency-Key`: how many recent keys are remembered, and for how long. */
+  idempotency: z
+    .strictObject({
+      /** Most keys remembered; the oldest go first. Default 10 000. */
+      maxKeys: int(1).default(10_000),
+      /** How long a key is remembered, in ms. Default 600 000 (10 minutes). */
+      ttlMs: int(1).default(600_000),
+      /** Most bytes of remembered answers. Default 32 MiB. */
+      maxBytes: int(1).default(32 * 1024 * 1024),
+    })
+    .prefault({}),
   /** Validation limits. */
   limits: z
     .strictObject({

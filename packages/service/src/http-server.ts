@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { TrackpipeError, describeError } from '@trackpipe/core';
-import type { ApiKeyAuth } from './auth.js';
+import { type ApiKeyAuth, bearerToken } from './auth.js';
+import { type IdempotencyStore, fingerprintOf, isValidIdempotencyKey, scopedKey } from './idempotency.js';
 import type { Admission, Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
 import { HTTP_ROUTES, type ServiceMetrics } from './service-metrics.js';
@@ -69,6 +70,8 @@ export interface HttpServerParts {
   readonly limits: ResolvedValidationLimits;
   readonly logger: ServiceLogger;
   readonly metrics: ServiceMetrics | undefined;
+  /** Where the answers to requests with an `Idempotency-Key` are remembered. */
+  readonly idempotency: IdempotencyStore;
   /** Serves `GET /metrics`; absent: 404. */
   readonly metricsHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
   /** True while the service accepts events (`/readyz`). */
@@ -246,6 +249,11 @@ export class HttpIngestServer {
     if (encoding !== 'identity' && encoding !== 'gzip') {
       return refuse(415, { code: 'unsupported_media_type', message: 'Content-Encoding must be gzip or identity' });
     }
+    const keyHeader = request.headers['idempotency-key'];
+    if (keyHeader !== undefined && (typeof keyHeader !== 'string' || !isValidIdempotencyKey(keyHeader))) {
+      return refuse(400, { code: 'invalid_request', message: 'Idempotency-Key must be one value of 1 to 255 visible ASCII characters' });
+    }
+    const idempotencyKey = keyHeader;
     if (declaredLength(request) > this.#maxBody) return this.#tooLarge(request, response);
 
     const read = await readBody(request, this.#maxBody);
@@ -260,6 +268,15 @@ export class HttpIngestServer {
         return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
       }
     }
+    // From here to the answer nothing awaits: looking the key up, queueing the events and remembering
+    // the answer are one synchronous step, so a concurrent repeat (still reading its body) finds
+    // the answer and cannot be queued twice.
+    let remember: { readonly key: string; readonly fingerprint: string } | undefined;
+    if (idempotencyKey !== undefined) {
+      remember = { key: scopedKey(route, bearerToken(request.headers.authorization), idempotencyKey), fingerprint: fingerprintOf(raw) };
+      const seen = this.#parts.idempotency.get(remember.key);
+      if (seen !== undefined) return this.#replay(response, seen.fingerprint === remember.fingerprint ? seen.ids : undefined);
+    }
     this.#parts.metrics?.decoded('http', raw.length);
     let body: unknown;
     try {
@@ -273,13 +290,18 @@ export class HttpIngestServer {
       return sendError(response, 400, { code: 'invalid_request', message: describeIssues(validation.issues), issues: validation.issues });
     }
     const events = Array.isArray(validation.value) ? validation.value : [validation.value];
-    return this.#answer(response, ingestor.admit(events), events.length);
+    return this.#answer(response, ingestor.admit(events), events.length, remember);
   }
 
-  #answer(response: ServerResponse, admission: Admission, events: number): void {
+  #answer(response: ServerResponse, admission: Admission, events: number, remember?: { key: string; fingerprint: string }): void {
     const metrics = this.#parts.metrics;
     if (admission.ok) {
       metrics?.accepted('http', events);
+      if (remember !== undefined) {
+        // Only an acceptance is remembered: a refused request (503, 413, 400) is worth sending again.
+        this.#parts.idempotency.set(remember.key, { fingerprint: remember.fingerprint, ids: admission.ids });
+        metrics?.idempotent('http', 'first');
+      }
       return sendJson(response, 202, { accepted: admission.ids.length, ids: admission.ids });
     }
     metrics?.refused('http', admission.reason, events);
@@ -294,6 +316,23 @@ export class HttpIngestServer {
         response.setHeader('retry-after', String(admission.retryAfterSeconds));
         return sendError(response, 503, { code: 'overloaded', message: admission.message });
     }
+  }
+
+  /**
+   * Answers a repeat of an accepted request: the original `202` and body (marked
+   * `Idempotent-Replayed: true`), queueing nothing; or `422` when the key came with another body (`ids` undefined).
+   */
+  #replay(response: ServerResponse, ids: readonly string[] | undefined): void {
+    if (ids === undefined) {
+      this.#parts.metrics?.idempotent('http', 'conflict');
+      return sendError(response, 422, {
+        code: 'idempotency_key_reused',
+        message: 'this Idempotency-Key was already used for a different body; use a new key for a new batch',
+      });
+    }
+    this.#parts.metrics?.idempotent('http', 'replayed');
+    response.setHeader('idempotent-replayed', 'true');
+    return sendJson(response, 202, { accepted: ids.length, ids });
   }
 
   /** Answers 413 at once, then reads and discards at most `maxBodyBytes` more so the client can read it; past that, cuts the connection. */

@@ -27,6 +27,15 @@ export {
   PROTO_ROOT,
   loadAnalyticsService,
 } from './grpc-server.js';
+export {
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  type MemoryIdempotencyStoreOptions,
+  type RememberedAnswer,
+  fingerprintOf,
+  isValidIdempotencyKey,
+  scopedKey,
+} from './idempotency.js';
 export { HttpIngestServer, type HttpServerOptions, type HttpServerParts } from './http-server.js';
 export { type Admission, Ingestor, type IngestorOptions, type QueueSource, type RefusedReason } from './ingest.js';
 export { type JsonLoggerOptions, LOG_LEVELS, type LogLevel, type ServiceLogger, jsonLogger, silentServiceLogger } from './logger.js';
@@ -39,6 +48,7 @@ export {
 } from './service.js';
 export {
   HTTP_ROUTES,
+  type IdempotencyOutcome,
   type PromRegistry,
   type RefusalReason,
   SERVICE_METRICS,

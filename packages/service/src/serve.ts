@@ -76,6 +76,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
       retryAfterSeconds: s.backpressure.retryAfterSeconds,
       backpressureLogIntervalMs: s.backpressure.logIntervalMs,
       limits: s.limits,
+      idempotency: s.idempotency,
       shutdownTimeoutMs: s.shutdownTimeoutMs,
     });
   } catch (error) {

@@ -9,6 +9,9 @@ export type Transport = 'http' | 'grpc';
 /** Why valid events were refused: they could never fit, the queue was full, or the service was draining. */
 export type RefusalReason = 'too_large' | 'overloaded' | 'draining';
 
+/** What became of a request with an `Idempotency-Key`: queued (`first`), answered from memory (`replayed`), or refused for another body (`conflict`). */
+export type IdempotencyOutcome = 'first' | 'replayed' | 'conflict';
+
 /** The service's own metrics, by name. Labels are bounded: transport, route (a fixed set), status, reason. */
 export const SERVICE_METRICS = {
   requests: 'trackpipe_service_requests_total',
@@ -17,6 +20,8 @@ export const SERVICE_METRICS = {
   ready: 'trackpipe_service_ready',
   draining: 'trackpipe_service_draining',
   decoded: 'trackpipe_service_decoded_bytes_total',
+  idempotent: 'trackpipe_service_idempotent_requests_total',
+  idempotencyKeys: 'trackpipe_service_idempotency_keys',
 } as const;
 
 /** The routes the request counter knows; anything else is counted as `other`. */
@@ -28,12 +33,13 @@ export class ServiceMetrics {
   readonly #accepted: Counter<'transport'>;
   readonly #refused: Counter<'transport' | 'reason'>;
   readonly #decoded: Counter<'transport'>;
+  readonly #idempotent: Counter<'transport' | 'outcome'>;
 
   /**
    * @param registry where the metrics go (the same one as the pipelines' self-metrics, so `/metrics` serves both).
-   * @param state read at scrape time for the `ready` and `draining` gauges.
+   * @param state read at scrape time for the `ready`, `draining` and idempotency-keys gauges.
    */
-  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean }) {
+  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean; idempotencyKeys(): number }) {
     const registers = [registry];
     this.#requests = new Counter({
       name: SERVICE_METRICS.requests,
@@ -58,6 +64,20 @@ export class ServiceMetrics {
       help: 'Request bytes decoded (gRPC messages; HTTP bodies after gzip), by transport. Requests without a valid API key are refused before decoding and add nothing.',
       labelNames: ['transport'],
       registers,
+    });
+    this.#idempotent = new Counter({
+      name: SERVICE_METRICS.idempotent,
+      help: 'Accepted-or-repeated requests carrying an Idempotency-Key, by transport and outcome: first (queued), replayed (a repeat answered with the original acknowledgement, queueing nothing), conflict (the key came with another body: 422).',
+      labelNames: ['transport', 'outcome'],
+      registers,
+    });
+    new Gauge({
+      name: SERVICE_METRICS.idempotencyKeys,
+      help: 'Idempotency keys remembered now.',
+      registers,
+      collect() {
+        this.set(state.idempotencyKeys());
+      },
     });
     new Gauge({
       name: SERVICE_METRICS.ready,
@@ -90,6 +110,11 @@ export class ServiceMetrics {
   /** Counts request bytes about to be decoded (parsed as JSON or protobuf). */
   decoded(transport: Transport, bytes: number): void {
     this.#decoded.inc({ transport }, bytes);
+  }
+
+  /** Counts a request carrying an idempotency key by outcome. */
+  idempotent(transport: Transport, outcome: IdempotencyOutcome): void {
+    this.#idempotent.inc({ transport, outcome });
   }
 
   /** Counts refused events. */

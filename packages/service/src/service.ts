@@ -3,6 +3,7 @@ import { metricsHandler } from '@trackpipe/core/metrics';
 import { Registry } from 'prom-client';
 import { ApiKeyAuth } from './auth.js';
 import { type Listener, describeExposure, isLoopback, unauthenticatedExposure } from './exposure.js';
+import { type IdempotencyStore, MemoryIdempotencyStore, type MemoryIdempotencyStoreOptions } from './idempotency.js';
 import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
 import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
 import { Ingestor, type QueueSource } from './ingest.js';
@@ -44,6 +45,11 @@ export interface TrackpipeServiceOptions {
   backpressureLogIntervalMs?: number;
   /** Validation limits. Default: see `ValidationLimits`. */
   limits?: ValidationLimits;
+  /**
+   * Where the answers to HTTP requests with an `Idempotency-Key` are remembered: a store, or the
+   * options of the default in-memory one. Default: a `MemoryIdempotencyStore` (10 000 keys, 10 minutes, 32 MiB).
+   */
+  idempotency?: IdempotencyStore | MemoryIdempotencyStoreOptions;
   /** Deadline of {@link TrackpipeService.shutdown}, in ms: listeners close and the collector flushes within it. Default 10 000. */
   shutdownTimeoutMs?: number;
 }
@@ -110,7 +116,12 @@ export class TrackpipeService {
     this.#logger = options.logger ?? silentServiceLogger;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.registry = options.registry ?? new Registry();
-    const metrics = new ServiceMetrics(this.registry, { ready: () => this.ready, draining: () => this.draining });
+    const idempotency = isStore(options.idempotency) ? options.idempotency : new MemoryIdempotencyStore(options.idempotency);
+    const metrics = new ServiceMetrics(this.registry, {
+      ready: () => this.ready,
+      draining: () => this.draining,
+      idempotencyKeys: () => idempotency.size,
+    });
     this.#ingestor = new Ingestor(options.collector, {
       ...(options.queues === undefined ? {} : { queues: options.queues }),
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
@@ -129,6 +140,7 @@ export class TrackpipeService {
       this.#http = new HttpIngestServer(
         {
           ...parts,
+          idempotency,
           metricsHandler: options.metricsEndpoint === false ? undefined : metricsHandler(this.registry),
           ready: () => this.ready,
         },
@@ -234,6 +246,10 @@ export class TrackpipeService {
     else this.#logger.warn('stopped: some events were not delivered (dropped counts every drop since the start, by reason)', fields);
     return result;
   }
+}
+
+function isStore(value: IdempotencyStore | MemoryIdempotencyStoreOptions | undefined): value is IdempotencyStore {
+  return typeof (value as { get?: unknown } | undefined)?.get === 'function';
 }
 
 function nonZero(counts: Readonly<Record<string, number>>): Record<string, number> {
