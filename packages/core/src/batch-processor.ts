@@ -19,10 +19,16 @@ interface Flight<E> {
   /** The retry policy's epoch when it started (failures of one round count once). */
   readonly epoch: number;
   timer: NodeJS.Timeout | undefined;
+  /** It ran far longer than this exporter's exports usually do: it no longer holds a slot. */
+  stalled: boolean;
   done: boolean;
 }
 
 const TIMED_OUT = Symbol('timed out');
+/** An export counts as stalled once it has run this many times longer than the exporter's typical export… */
+const STALL_FACTOR = 10;
+/** …and at least this long. */
+const MIN_STALL_MS = 250;
 /** How often, at most, auth failures are logged (the rest are counted into the next line). */
 const AUTH_LOG_INTERVAL_MS = 30_000;
 
@@ -55,6 +61,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #pendingEvents = 0;
   readonly #flights = new Set<Flight<Recorded<E>>>();
   #inFlightEvents = 0;
+  /** Stalled flights and their events: they run on, but hold no slot (see #start). */
+  #stalledFlights = 0;
+  #stalledEvents = 0;
+  /** Typical duration of a successful export (moving average), once one succeeded. */
+  #typicalMs: number | undefined;
   /** Events a durable queue keeps for the next start after a close() deadline. */
   #kept = 0;
   /** Drain regardless of batch size while the queue's head is below this mark (timer, flush, close). */
@@ -122,7 +133,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     const queue = this.#queue;
     queue.push(admitted);
     if (this.#intervalTimer === undefined) this.#startIntervalTimer();
-    if (queue.ready >= this.options.maxBatchSize && this.#flights.size < this.options.maxConcurrentExports) this.#schedulePump();
+    if (queue.ready >= this.options.maxBatchSize && this.#flights.size - this.#stalledFlights < this.options.maxConcurrentExports) this.#schedulePump();
   }
 
   flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
@@ -301,7 +312,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #pump(): void {
     const now = Date.now();
     const limit = this.#policy.probing ? 1 : this.options.maxConcurrentExports;
-    while (this.#flights.size < limit && this.#policy.pausedUntil <= now) {
+    while (this.#hasSlot(limit) && this.#policy.pausedUntil <= now) {
       let work = this.#takePending(now);
       if (work === undefined) {
         if ((this.#ordered && this.#pending.length > 0) || !this.#batchDue()) break;
@@ -317,6 +328,21 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     if (this.#flushes.waiting) this.#flushes.check();
   }
 
+  /**
+   * A free export slot: fewer than `limit` flights that are not stalled, and stalled ones holding no
+   * more than `maxQueueSize` events between them (the memory bound of a hang-heavy destination).
+   */
+  #hasSlot(limit: number): boolean {
+    return this.#flights.size - this.#stalledFlights < limit && this.#stalledEvents < this.options.maxQueueSize;
+  }
+
+  /**
+   * Starts an export. Its timer first fires when the export counts as stalled — it has run
+   * {@link STALL_FACTOR} times longer than this exporter's typical successful export (at least
+   * {@link MIN_STALL_MS}) — and frees its slot, so that a destination that hangs some requests does not
+   * starve the rest; the export goes on until it answers or `exportTimeoutMs` aborts it. Ordered
+   * exporters keep their slots: they send one request at a time anyway.
+   */
   #start(work: Work<Recorded<E>>, now: number): void {
     if (work.firstAttemptAt === 0) work.firstAttemptAt = now;
     const flight: Flight<Recorded<E>> = {
@@ -325,12 +351,15 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       startedAt: performance.now(),
       epoch: this.#policy.epoch,
       timer: undefined,
+      stalled: false,
       done: false,
     };
     this.#flights.add(flight);
     this.#inFlightEvents += work.batch.events.length;
-    flight.timer = setTimeout(() => this.#settle(flight, TIMED_OUT), this.options.exportTimeoutMs);
-    if (!this.#flushes.waiting) flight.timer.unref();
+    const timeoutMs = this.options.exportTimeoutMs;
+    const typical = this.#ordered ? undefined : this.#typicalMs;
+    const stallMs = typical === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_STALL_MS, STALL_FACTOR * typical));
+    this.#armFlight(flight, stallMs, stallMs < timeoutMs ? () => this.#stall(flight, timeoutMs - stallMs) : () => this.#settle(flight, TIMED_OUT));
     // The exporter runs in a microtask, so a synchronous throw becomes a rejection like any other.
     Promise.resolve(work.batch)
       .then((batch) => this.exporter.export(batch, flight.controller.signal))
@@ -341,12 +370,31 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       .catch((error: unknown) => this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `internal error while settling an export (please report it): ${describeError(error)}`, error));
   }
 
+  #armFlight(flight: Flight<Recorded<E>>, ms: number, fire: () => void): void {
+    flight.timer = setTimeout(fire, ms);
+    if (!this.#flushes.waiting) flight.timer.unref();
+  }
+
+  /** The flight runs on without its slot, until it answers or its remaining time runs out. */
+  #stall(flight: Flight<Recorded<E>>, remainingMs: number): void {
+    flight.stalled = true;
+    this.#stalledFlights++;
+    this.#stalledEvents += flight.work.batch.events.length;
+    this.#armFlight(flight, remainingMs, () => this.#settle(flight, TIMED_OUT));
+    this.#pump();
+  }
+
   /** Takes a flight off the books (it ended, or was abandoned). */
   #land(flight: Flight<Recorded<E>>): void {
     flight.done = true;
     if (flight.timer !== undefined) clearTimeout(flight.timer);
     this.#flights.delete(flight);
-    this.#inFlightEvents -= flight.work.batch.events.length;
+    const n = flight.work.batch.events.length;
+    this.#inFlightEvents -= n;
+    if (flight.stalled) {
+      this.#stalledFlights--;
+      this.#stalledEvents -= n;
+    }
   }
 
   /** Books the outcome of one export attempt. Runs at most once per flight; cannot throw. */
@@ -364,7 +412,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.#retry(work, flight.epoch, undefined, timeout, false);
     } else {
       const answer = readAnswer(outcome, n);
-      this.#observe(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
+      const durationMs = this.#observe(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
+      if (answer.kind === 'ok') this.#typicalMs = this.#typicalMs === undefined ? durationMs : this.#typicalMs + 0.2 * (durationMs - this.#typicalMs);
       this.#act(work, flight.epoch, answer);
     }
     this.#pump();
@@ -529,16 +578,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#log(level, `${message}${more}`);
   }
 
-  #observe(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): void {
-    if (this.#observers.length === 0) return;
-    const observation: ExportObservation = {
-      pipeline: this.name,
-      exporter: this.exporter.name,
-      outcome,
-      events,
-      bytes,
-      durationMs: performance.now() - startedAt,
-    };
+  /** Tells the observers how an export attempt ended; returns its duration. */
+  #observe(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): number {
+    const durationMs = performance.now() - startedAt;
+    if (this.#observers.length === 0) return durationMs;
+    const observation: ExportObservation = { pipeline: this.name, exporter: this.exporter.name, outcome, events, bytes, durationMs };
     for (const observer of this.#observers) {
       try {
         observer(observation);
@@ -546,6 +590,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
         // Observers must not break delivery.
       }
     }
+    return durationMs;
   }
 
   #log(level: 'warn' | 'error', message: string): void {

@@ -182,6 +182,33 @@ describe('timers, hints and order', () => {
     expect(exporter.delivered.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4', 'e0']);
   });
 
+  it('lets a hung export free its slot once it has run 10× longer than usual (at least 250 ms), so the rest keeps flowing', async () => {
+    const exporter = new ScriptedExporter(ExportResults.ok(), 'hang', 'hang');
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
+    processor.record({ name: 'first' });
+    await processor.flush(); // one quick success: the exporter's typical duration is known
+    for (const e of events(10)) processor.record(e);
+    await vi.advanceTimersByTimeAsync(249);
+    expect(exporter.calls).toHaveLength(3); // two hung exports hold both slots
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exporter.delivered.map((e) => e.name)).toEqual(['first', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
+    expect(processor.stats()).toMatchObject({ batchesInFlight: 2, inFlight: 2 });
+    await vi.advanceTimersByTimeAsync(12_000); // the hung ones time out and are retried
+    expect(processor.stats()).toMatchObject({ exported: 11, dropped: 0, inFlight: 0, failedExports: { timeout: 2 } });
+  });
+
+  it('bounds what stalled exports hold to maxQueueSize events', async () => {
+    const exporter = new ScriptedExporter(ExportResults.ok());
+    exporter.fallback = 'hang';
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 2, exportTimeoutMs: 60_000 });
+    processor.record({ name: 'first' });
+    await processor.flush();
+    for (const e of events(100)) processor.record(e);
+    await vi.advanceTimersByTimeAsync(5_000);
+    // Four stalled exports of 5 events each reach the bound: nothing else starts.
+    expect(processor.stats()).toMatchObject({ batchesInFlight: 4, inFlight: 20 });
+  });
+
   it('close() keeps its deadline even when the exporter never finishes shutting down', async () => {
     const exporter = new ScriptedExporter();
     exporter.shutdown = () => new Promise<void>(() => undefined);
