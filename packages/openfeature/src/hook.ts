@@ -11,6 +11,7 @@ import {
   type Attributes,
   type Collector,
   describeError,
+  FLAG_EVALUATION_EVENT,
   type FlagEvaluationEvent,
   type FlushReport,
   flagEvaluation,
@@ -52,6 +53,20 @@ const VERSION_METADATA = 'version';
 const FLAG_SET_METADATA = 'flagSetId';
 
 const EMPTY_REPORT: FlushReport = Object.freeze({ complete: true, exported: 0, dropped: 0, droppedByReason: Object.freeze({}), remaining: 0 });
+
+/** The flag's version and flag set from OpenFeature flag metadata, as `feature_flag.*` attributes; undefined when neither is there. */
+function metadataAttributes(details: EvaluationDetails<FlagValue>): Attributes | undefined {
+  // OpenFeature flag metadata values are strings, numbers or booleans.
+  const metadata = details.flagMetadata as Readonly<Record<string, string | number | boolean>> | undefined;
+  if (metadata === undefined) return undefined;
+  const version = metadata[VERSION_METADATA];
+  const flagSet = metadata[FLAG_SET_METADATA];
+  if (version === undefined && flagSet === undefined) return undefined;
+  const attributes: Attributes = {};
+  if (version !== undefined) attributes[SummaryAttributes.VERSION] = String(version);
+  if (flagSet !== undefined) attributes[SummaryAttributes.SET_ID] = String(flagSet);
+  return attributes;
+}
 
 /** mulberry32: a small, fast, seedable PRNG returning numbers in [0, 1). */
 function seededRandom(seed: number): () => number {
@@ -233,13 +248,24 @@ export class TrackpipeHook implements Hook {
 
   /**
    * The event a summarizer counts: the dimensions of the summary and the targeting key (only hashed
-   * into its distinct-count estimator, never kept or exported), no context attributes.
+   * into its distinct-count estimator, never kept or exported), no context attributes. Every field is
+   * always present (undefined when absent), so that every such event has the same shape and the
+   * summarizer's property reads stay monomorphic.
    */
   #counted(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): FlagEvaluationEvent {
-    const event = this.#outcome(hookContext, details);
+    const provider = hookContext.providerMetadata.name;
     const targetingKey = hookContext.context.targetingKey;
-    if (this.#targetingKey !== 'omit' && typeof targetingKey === 'string') event.targetingKey = targetingKey;
-    return event;
+    return {
+      name: FLAG_EVALUATION_EVENT,
+      flagKey: details.flagKey,
+      value: details.value,
+      variant: details.variant,
+      reason: details.reason,
+      errorCode: details.errorCode,
+      provider: typeof provider === 'string' ? provider : undefined,
+      targetingKey: this.#targetingKey !== 'omit' && typeof targetingKey === 'string' ? targetingKey : undefined,
+      attributes: metadataAttributes(details),
+    };
   }
 
   /** Records the full event of a sampled evaluation; a failure is logged (the evaluation is counted in its summary all the same). */
@@ -260,18 +286,8 @@ export class TrackpipeHook implements Hook {
     if (details.errorCode !== undefined) event.errorCode = details.errorCode;
     const provider = hookContext.providerMetadata.name;
     if (typeof provider === 'string') event.provider = provider;
-    // OpenFeature flag metadata values are strings, numbers or booleans.
-    const metadata = details.flagMetadata as Readonly<Record<string, string | number | boolean>> | undefined;
-    if (metadata !== undefined) {
-      const version = metadata[VERSION_METADATA];
-      const flagSet = metadata[FLAG_SET_METADATA];
-      if (version !== undefined || flagSet !== undefined) {
-        const attributes: Attributes = {};
-        if (version !== undefined) attributes[SummaryAttributes.VERSION] = String(version);
-        if (flagSet !== undefined) attributes[SummaryAttributes.SET_ID] = String(flagSet);
-        event.attributes = attributes;
-      }
-    }
+    const attributes = metadataAttributes(details);
+    if (attributes !== undefined) event.attributes = attributes;
     return event;
   }
 

@@ -128,8 +128,22 @@ function dimension(key: Key, depth: number): unknown {
   }
 }
 
+/** True when `a` and `b` agree on every dimension after the flag key (the common case: a list under a flag). */
+function same(a: Key, b: Key): boolean {
+  return (
+    a.variant === b.variant &&
+    a.value === b.value &&
+    a.reason === b.reason &&
+    a.errorCode === b.errorCode &&
+    a.provider === b.provider &&
+    a.version === b.version &&
+    a.setId === b.setId
+  );
+}
+
 /** True when `a` and `b` agree on dimensions `from` (≥ 1) to the last; the dimensions before are known to agree. */
 function matches(a: Key, b: Key, from: number): boolean {
+  if (from === 1) return same(a, b);
   return (
     (from > 1 || a.variant === b.variant) &&
     (from > 2 || a.value === b.value) &&
