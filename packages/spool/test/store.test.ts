@@ -1,0 +1,151 @@
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { TrackpipeError } from '@trackpipe/core';
+import { open as openLmdb } from 'lmdb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SPOOL_UNAVAILABLE, Spool } from '../src/index.js';
+import { runFixture } from './child.js';
+import { RecordingLogger, openSpool, pushN, take, tempDir } from './helpers.js';
+
+let root: string;
+let cleanup: () => void;
+let dir: string;
+
+beforeEach(() => {
+  ({ dir: root, cleanup } = tempDir('trackpipe-spool-store-'));
+  dir = join(root, 'spool');
+});
+afterEach(() => cleanup());
+
+/** Writes a spool with `n` events (the secret word in each) and closes it. */
+async function writeSpool(n: number): Promise<void> {
+  const { spool } = openSpool({ path: dir });
+  pushN(spool, n, 'SECRET-PAYLOAD');
+  await spool.persisted();
+  await spool.close();
+}
+
+/** Opens the spool again and checks it came up empty, with its old files moved aside; returns the log line. */
+async function expectMovedAside(original: Buffer, reason: RegExp): Promise<string> {
+  const logger = new RecordingLogger();
+  const { spool, recovered } = openSpool({ path: dir, logger });
+  try {
+    expect(recovered).toBe(0);
+    expect(spool.size).toBe(0);
+    const errors = logger.errors();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(dir);
+    expect(errors[0]).toMatch(reason);
+    expect(errors[0]).toMatch(/moved to .*and the spool starts empty/);
+    expect(JSON.stringify(logger.lines)).not.toContain('SECRET-PAYLOAD');
+    const aside = readdirSync(root).filter((f) => f.startsWith(`${basename(dir)}.corrupt-`));
+    expect(aside).toHaveLength(1);
+    expect(errors[0]).toContain(join(root, aside[0]!));
+    expect(readFileSync(join(root, aside[0]!, 'data.mdb')).equals(original)).toBe(true);
+    // The new spool works.
+    pushN(spool, 3);
+    expect(await spool.persisted()).toBe(true);
+    expect(take(spool).map((t) => t.event.k)).toEqual([0, 1, 2]);
+  } finally {
+    await spool.close();
+  }
+  return logger.errors()[0]!;
+}
+
+describe('opening a spool whose files cannot be read', () => {
+  it('moves a data file of random bytes aside, logs it, and starts empty', async () => {
+    await writeSpool(100);
+    const file = join(dir, 'data.mdb');
+    writeFileSync(file, randomBytes(statSync(file).size));
+    await expectMovedAside(readFileSync(file), /could not be read/);
+  });
+
+  it('moves a truncated data file aside instead of crashing on it', async () => {
+    await writeSpool(5_000);
+    const file = join(dir, 'data.mdb');
+    truncateSync(file, Math.floor(statSync(file).size / 2));
+    await expectMovedAside(readFileSync(file), /truncated|crashed/);
+  });
+
+  it('moves a data file with a garbled header aside instead of crashing on it', async () => {
+    await writeSpool(100);
+    const file = join(dir, 'data.mdb');
+    const bytes = readFileSync(file);
+    randomBytes(256).copy(bytes, 0);
+    writeFileSync(file, bytes);
+    await expectMovedAside(bytes, /could not be read/);
+  });
+
+  it('moves a spool of another format version aside', async () => {
+    await writeSpool(10);
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    env.openDB({ name: 'meta', encoding: 'json' }).putSync('format', 999);
+    await env.close();
+    await expectMovedAside(readFileSync(join(dir, 'data.mdb')), /format 999/);
+  });
+
+  it('moves an LMDB environment that is not a spool aside', async () => {
+    mkdirSync(dir);
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    env.openDB({ name: 'users', encoding: 'json' }).putSync('u1', { name: 'someone' });
+    await env.close();
+    await expectMovedAside(readFileSync(join(dir, 'data.mdb')), /not a spool/);
+  });
+
+  it('drops the events of a stored group that no longer decodes, counted and logged, and keeps the rest', async () => {
+    await writeSpool(3); // one group: 0..2
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    env.openDB<string, number>({ name: 'events', encoding: 'string' }).putSync(3, '2\n[{"k":3,"pad":"SECRET-PAYLOAD"} garbage]');
+    await env.close();
+    const { spool, recovered, listener, logger } = openSpool({ path: dir });
+    try {
+      expect(recovered).toBe(5);
+      expect(take(spool).map((t) => t.key)).toEqual([0, 1, 2]);
+      expect(listener.count('unserializable')).toBe(2);
+      expect(spool.size).toBe(0);
+      expect(logger.errors().join('\n')).toMatch(/2 stored events were dropped: the group at 3 cannot be decoded/);
+      expect(JSON.stringify(logger.lines)).not.toContain('SECRET-PAYLOAD');
+    } finally {
+      await spool.close();
+    }
+  });
+});
+
+describe('a spool directory that cannot be used', () => {
+  it('throws a TrackpipeError naming the path when the directory is not writable', async () => {
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(root, 0o755);
+    chmodSync(dir, 0o555);
+    // root writes anywhere: check as an unprivileged user when the tests run as root.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const child = runFixture('open-child.ts', [join(dir, 'inner')], asNobody);
+    const { code } = await child.exited;
+    expect(code, child.stderr()).toBe(0);
+    const answer = JSON.parse(child.lines.at(-1)!) as { code: string; message: string };
+    expect(answer.code).toBe(SPOOL_UNAVAILABLE);
+    expect(answer.message).toContain(join(dir, 'inner'));
+    expect(answer.message).toMatch(/cannot be created|is not writable/);
+    const direct = runFixture('open-child.ts', [dir], asNobody);
+    await direct.exited;
+    const answer2 = JSON.parse(direct.lines.at(-1)!) as { code: string; message: string };
+    expect(answer2.code).toBe(SPOOL_UNAVAILABLE);
+    expect(answer2.message).toMatch(new RegExp(`the spool directory ${dir} is not writable \\(EACCES\\)`));
+  });
+
+  it('throws a TrackpipeError naming the path when the path is a file', () => {
+    mkdirSync(root, { recursive: true });
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'x');
+    let thrown: unknown;
+    try {
+      new Spool({ path: join(file, 'spool') });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    expect((thrown as TrackpipeError).code).toBe(SPOOL_UNAVAILABLE);
+    expect((thrown as TrackpipeError).message).toContain(join(file, 'spool'));
+    expect(dirname(file)).toBe(root);
+  });
+});
