@@ -48,6 +48,12 @@ interface Deferred {
   readonly resolve: (value: boolean) => void;
 }
 
+/** A `persisted()` call: resolves once every key below `mark` is durable (or settled). */
+interface Waiter {
+  readonly mark: number;
+  readonly deferred: Deferred;
+}
+
 function deferred(): Deferred {
   let resolve!: (value: boolean) => void;
   const promise = new Promise<boolean>((r) => (resolve = r));
@@ -61,13 +67,8 @@ interface Sealed<E> {
   readonly events: E[];
   /** `clear()` dropped its events while it was being committed. */
   cleared: boolean;
-  readonly durable: Deferred;
-}
-
-/** One stored value: a run of a sealed group's events, keyed by the first one's sequence number. */
-interface Chunk {
-  readonly key: number;
-  readonly value: string;
+  /** Set by `clear()` while this group was in flight: every key below it is settled once this group is done. */
+  settledTo: number;
 }
 
 /** A stored group, from its header. */
@@ -132,14 +133,19 @@ export class Spool<E> implements EventQueue<E> {
   readonly #window: RingBuffer<E>;
   /** The group last decoded from disk, kept while the head is inside it. */
   #decoded: { start: number; events: unknown[] } | undefined;
-  #pending: E[] = [];
+  /** The group being filled, and full groups waiting for their commit (in key order). */
+  #open: E[] = [];
+  readonly #sealed: E[][] = [];
+  /** Events in `#sealed` and `#open`; the first of them has key `#pendingStart`. */
+  #pendingCount = 0;
   #pendingStart: number;
-  #pendingDurable: Deferred | undefined;
   #committing: Sealed<E> | undefined;
   /** Events of `#committing` still waiting (0 once cleared). */
   #committingCount = 0;
-  /** Resolves once the last sealed group is durable. */
-  #tailDurable: Promise<boolean> = RESOLVED_TRUE;
+  /** Every key below this is durable or settled (dropped, cleared). */
+  #durableEnd: number;
+  /** `persisted()` calls not yet answered, by ascending mark. */
+  #waiters: Waiter[] = [];
   /** Oldest events dropped while only the disk held them; their keys are found at the next read or commit. */
   #dropHead = 0;
   #dropFrom = 0;
@@ -192,6 +198,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#released = s.released;
     this.#tail = s.next;
     this.#pendingStart = s.next;
+    this.#durableEnd = s.next;
     this.#committedEnd = s.next;
     this.#head = s.head;
     this.#ready = s.recovered;
@@ -217,7 +224,7 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   get size(): number {
-    return this.#ready + this.#pending.length + this.#committingCount;
+    return this.#ready + this.#pendingCount + this.#committingCount;
   }
 
   get ready(): number {
@@ -227,7 +234,7 @@ export class Spool<E> implements EventQueue<E> {
   get head(): number {
     if (this.#ready > 0) return this.#head;
     if (this.#committingCount > 0) return this.#committing!.start;
-    if (this.#pending.length > 0) return this.#pendingStart;
+    if (this.#pendingCount > 0) return this.#pendingStart;
     return this.#tail;
   }
 
@@ -242,21 +249,32 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   push(event: E): void {
-    const pending = this.#pending;
     if (this.#closed) {
       this.#dropped.closed++;
       this.#listener.dropped('closed', 1);
       return;
     }
-    if (pending.length >= this.#maxPending) {
+    const pending = this.#pendingCount;
+    if (pending >= this.#maxPending) {
       this.#dropped.queue_full++;
       this.#listener.dropped('queue_full', 1);
       return;
     }
-    if (this.#bytes + (pending.length + this.#committingCount) * this.#avgBytes >= this.#maxBytes && !this.#makeRoom()) return;
-    pending.push(event);
+    if (this.#bytes + (pending + this.#committingCount) * this.#avgBytes >= this.#maxBytes && !this.#makeRoom()) return;
+    const open = this.#open;
+    open.push(event);
+    this.#pendingCount = pending + 1;
     this.#tail++;
-    if (pending.length === 1 || pending.length >= this.#groupLimit) this.#schedule();
+    if (open.length === 1 || open.length >= this.#groupLimit) this.#grew();
+  }
+
+  /** The open group got its first event (start the timer) or is full (seal it, commit soon). */
+  #grew(): void {
+    if (this.#open.length >= this.#groupLimit) {
+      this.#sealed.push(this.#open);
+      this.#open = [];
+    }
+    this.#schedule();
   }
 
   /** The spool is full: drops the oldest waiting event (true: push on) or reports the new one dropped (false). */
@@ -318,15 +336,15 @@ export class Spool<E> implements EventQueue<E> {
       released.add(from, this.#committedEnd);
     }
     const c = this.#committing;
-    if (c !== undefined && !c.cleared) {
+    if (c !== undefined) {
+      if (!c.cleared) released.add(c.start, c.end);
       c.cleared = true;
-      released.add(c.start, c.end);
+      c.settledTo = this.#tail;
     }
     this.#committingCount = 0;
-    const waiting = this.#pendingDurable;
-    this.#pendingDurable = undefined;
-    if (waiting !== undefined) void this.#tailDurable.then(waiting.resolve);
-    this.#pending = [];
+    this.#open = [];
+    this.#sealed.length = 0;
+    this.#pendingCount = 0;
     this.#pendingStart = this.#tail;
     this.#window.clear();
     this.#decoded = undefined;
@@ -334,13 +352,36 @@ export class Spool<E> implements EventQueue<E> {
     this.#dropHead = 0;
     this.#head = this.#tail;
     this.#releasedDirty = true;
+    if (c === undefined) this.#durableTo(this.#tail);
     this.#schedule();
     return n;
   }
 
   persisted(): Promise<boolean> {
-    if (this.#pending.length > 0) return (this.#pendingDurable ??= deferred()).promise;
-    return this.#tailDurable;
+    const mark = this.#tail;
+    if (mark <= this.#durableEnd) return RESOLVED_TRUE;
+    const last = this.#waiters.at(-1);
+    if (last !== undefined && last.mark === mark) return last.deferred.promise;
+    const waiter = { mark, deferred: deferred() };
+    this.#waiters.push(waiter);
+    return waiter.deferred.promise;
+  }
+
+  /** Every key below `end` is durable or settled: answers the `persisted()` calls that waited for it. */
+  #durableTo(end: number): void {
+    if (end > this.#durableEnd) this.#durableEnd = end;
+    const waiters = this.#waiters;
+    let i = 0;
+    while (i < waiters.length && waiters[i]!.mark <= this.#durableEnd) waiters[i++]!.deferred.resolve(true);
+    if (i > 0) waiters.splice(0, i);
+  }
+
+  /** The commit of keys below `end` failed: the `persisted()` calls that waited for them get false. */
+  #notDurable(end: number): void {
+    const waiters = this.#waiters;
+    let i = 0;
+    while (i < waiters.length && waiters[i]!.mark <= end) waiters[i++]!.deferred.resolve(false);
+    if (i > 0) waiters.splice(0, i);
   }
 
   /** Commits what is pending and what was released, waits until it is durable, and closes the store. Idempotent. */
@@ -359,12 +400,13 @@ export class Spool<E> implements EventQueue<E> {
       this.#commitNow();
     }
     if (this.#inflight !== undefined) await this.#inflight;
-    await this.#tailDurable;
+    await this.persisted();
     this.#cancelTimers();
-    const lost = this.#pending.length;
+    const lost = this.#pendingCount;
     if (lost > 0) {
       this.#logger.error(`spool ${this.path}: ${lost} events could not be written before close and are lost`, { path: this.path, lost });
     }
+    this.#notDurable(Infinity);
     this.#storeClosed = true;
     try {
       await this.#store.root.close();
@@ -380,7 +422,7 @@ export class Spool<E> implements EventQueue<E> {
       events: this.size + this.#taken.count,
       bytes: this.#bytes,
       maxBytes: this.#maxBytes,
-      uncommitted: this.#pending.length + this.#committingCount,
+      uncommitted: this.#pendingCount + this.#committingCount,
       recovered: this.#recovered,
       commits: this.#commits,
       commitFailures: this.#commitFailures,
@@ -392,7 +434,7 @@ export class Spool<E> implements EventQueue<E> {
   // --- Group commits -------------------------------------------------------------------------
 
   #hasWork(): boolean {
-    return this.#pending.length > 0 || this.#releasedDirty || this.#dropHead > 0;
+    return this.#pendingCount > 0 || this.#releasedDirty || this.#dropHead > 0;
   }
 
   #computeGroupLimit(): number {
@@ -410,7 +452,7 @@ export class Spool<E> implements EventQueue<E> {
   #schedule(): void {
     if (this.#committing !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
     const now = performance.now();
-    const full = this.#pending.length >= this.#groupLimit;
+    const full = this.#sealed.length > 0;
     const wait = Math.max(this.#retryAt - now, full ? 0 : this.#lastCommitAt + this.#o.intervalMs - now);
     if (wait <= 0) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -427,33 +469,29 @@ export class Spool<E> implements EventQueue<E> {
     this.#commitNow();
   };
 
-  /** Seals the pending group and writes it, with the releases and drops since the last commit, in one transaction. */
+  /** Writes the oldest pending group, with the releases and drops since the last commit, in one transaction. */
   #commitNow(): void {
     this.#cancelTimers();
     if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return;
     this.#lastCommitAt = performance.now();
-    const events = this.#pending;
+    let events = this.#sealed.shift();
+    if (events === undefined) {
+      events = this.#open;
+      this.#open = [];
+    }
     const start = this.#pendingStart;
-    const group: Sealed<E> = { start, end: start + events.length, events, cleared: false, durable: this.#pendingDurable ?? deferred() };
-    this.#pending = [];
-    this.#pendingStart = this.#tail;
-    this.#pendingDurable = undefined;
+    this.#pendingCount -= events.length;
+    this.#pendingStart += events.length;
+    const group: Sealed<E> = { start, end: start + events.length, events, cleared: false, settledTo: 0 };
     this.#committing = group;
     this.#committingCount = events.length;
-    if (events.length > 0) this.#tailDurable = group.durable.promise;
-    // Stored in chunks of at most one group's worth: bounds a value's size, and the bytes a partly
-    // released chunk keeps on disk.
-    const chunks: Chunk[] = [];
-    for (let i = 0; i < events.length; i += this.#groupLimit) {
-      const part = i === 0 && events.length <= this.#groupLimit ? events : events.slice(i, i + this.#groupLimit);
-      chunks.push({ key: start + i, value: encodeGroup(part) });
-    }
+    const value = events.length > 0 ? encodeGroup(events) : undefined;
     const started = performance.now();
     let outcome: TxnOutcome | undefined;
     const recount = this.#recount;
     this.#inflight = this.#store.events
       .transaction(() => {
-        outcome = this.#write(group, chunks, recount);
+        outcome = this.#write(group, value, recount);
       })
       .then(
         () => this.#committed(group, outcome!, started),
@@ -462,14 +500,12 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
-  #write(group: Sealed<E>, chunks: readonly Chunk[], recount: boolean): TxnOutcome {
+  #write(group: Sealed<E>, value: string | undefined, recount: boolean): TxnOutcome {
     const { events, meta } = this.#store;
     let written = 0;
-    if (!group.cleared) {
-      for (const { key, value } of chunks) {
-        void events.put(key, value);
-        written += Buffer.byteLength(value);
-      }
+    if (value !== undefined && !group.cleared) {
+      void events.put(group.start, value);
+      written = Buffer.byteLength(value);
     }
     this.#resolveDrops();
     const { freed, removed, keep } = this.#prune();
@@ -540,20 +576,18 @@ export class Spool<E> implements EventQueue<E> {
       this.#groupLimit = this.#computeGroupLimit();
     }
     if (n > 0 && !group.cleared) this.#accept(group);
-    if (n > 0) {
-      if (this.#o.durability === 'flush') {
-        const done = (ok: boolean): void => {
+    const end = Math.max(group.end, group.settledTo);
+    if (n > 0 && this.#o.durability === 'flush') {
+      Promise.resolve(this.#store.root.flushed).then(
+        () => {
           this.#commitSeconds.observe((performance.now() - started) / 1000);
-          group.durable.resolve(ok);
-        };
-        Promise.resolve(this.#store.root.flushed).then(
-          () => done(true),
-          () => done(false),
-        );
-      } else {
-        this.#commitSeconds.observe((performance.now() - started) / 1000);
-        group.durable.resolve(true);
-      }
+          this.#durableTo(end);
+        },
+        () => this.#notDurable(end),
+      );
+    } else {
+      if (n > 0) this.#commitSeconds.observe((performance.now() - started) / 1000);
+      this.#durableTo(end);
     }
     this.#schedule();
   }
@@ -573,11 +607,13 @@ export class Spool<E> implements EventQueue<E> {
         error: describeError(error),
       });
     }
-    group.durable.resolve(false);
-    // Earlier groups are durable (commits run one at a time); this one's events are pending again, or were cleared.
-    if (this.#tailDurable === group.durable.promise) this.#tailDurable = RESOLVED_TRUE;
-    if (!group.cleared && group.events.length > 0) {
-      this.#pending = group.events.concat(this.#pending);
+    if (group.cleared) {
+      this.#durableTo(group.settledTo); // its events were dropped: settled
+    } else if (group.events.length > 0) {
+      // Earlier groups are durable (commits run one at a time); this one's events wait for the retry.
+      this.#notDurable(group.end);
+      this.#sealed.unshift(group.events);
+      this.#pendingCount += group.events.length;
       this.#pendingStart = group.start;
     }
     this.#retryAt = performance.now() + Math.min(MAX_RETRY_DELAY_MS, 10 * 2 ** (this.#failures - 1));

@@ -69,6 +69,25 @@ describe('Spool as an EventQueue', () => {
     expect(spool.stats().commits).toBe(1);
   });
 
+  it('answers persisted() while pushes go on without pause, with one transaction per sync.maxEvents events', async () => {
+    const { spool } = spoolAt({ sync: { maxEvents: 500 } });
+    let answered = false;
+    pushN(spool, 2000);
+    const p = spool.persisted().then((ok) => {
+      answered = ok;
+    });
+    for (let i = 0; i < 200 && !answered; i++) {
+      pushN(spool, 1000);
+      await new Promise((r) => setImmediate(r));
+    }
+    await p;
+    expect(answered).toBe(true);
+    expect(spool.tail).toBeGreaterThan(2000);
+    await spool.persisted();
+    expect(spool.stats().commits).toBeGreaterThanOrEqual(Math.floor(spool.tail / 500));
+    expect(take(spool).length).toBe(spool.tail);
+  });
+
   it('resolves persisted() for events clear() dropped before their commit', async () => {
     const { spool } = spoolAt({ sync: { intervalMs: 60_000 } });
     pushN(spool, 1);
