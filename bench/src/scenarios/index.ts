@@ -5,6 +5,7 @@ import { hotPath } from './hot-path.js';
 import { kafka } from './kafka.js';
 import { outage } from './outage.js';
 import { paced } from './paced.js';
+import { summaries } from './summaries.js';
 
 /** Every scenario, in the order a full run goes through them. */
-export const SCENARIOS: readonly Scenario<unknown>[] = [hotPath, endToEnd, paced, chaos, outage, kafka];
+export const SCENARIOS: readonly Scenario<unknown>[] = [hotPath, endToEnd, paced, chaos, outage, kafka, summaries];

@@ -4,7 +4,7 @@ import { TrackpipeError, describeError } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
 import { recordTime } from '../id.js';
 import { consoleLogger } from '../logger.js';
-import { DISTINCT_REGISTERS, addDistinct, estimateDistinct } from './distinct.js';
+import { DISTINCT_REGISTERS, distinctSlot, estimateDistinct, markDistinct } from './distinct.js';
 import {
   FLAG_EVALUATION_SUMMARY_EVENT,
   type FlagEvaluationSummaryAttributes,
@@ -294,6 +294,9 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
   #idle: KeyNode[] = [];
   #idleSize = 0;
   #keys = 0;
+  /** The last targeting key hashed, and its register slot (consecutive evaluations often share one). */
+  #lastTargetingKey: string | undefined;
+  #lastSlot = 0;
   readonly #tokens = new Map<string, ValueToken>();
   readonly #tokenOf = new WeakMap<object, ValueToken>();
   readonly #listeners = new Set<SummaryWindowListener>();
@@ -382,7 +385,12 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       if (registers !== undefined) {
         const targetingKey = event.targetingKey;
         if (typeof targetingKey === 'string') {
-          addDistinct(registers, targetingKey);
+          // One request evaluates many flags for the same context: hash its targeting key once.
+          if (targetingKey !== this.#lastTargetingKey) {
+            this.#lastSlot = distinctSlot(targetingKey);
+            this.#lastTargetingKey = targetingKey;
+          }
+          markDistinct(registers, this.#lastSlot);
           node.targeted = true;
         }
       }
@@ -713,6 +721,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
 
   /** After close: lets every key go. */
   #release(): void {
+    this.#lastTargetingKey = undefined;
     for (let i = 0; i < this.#idleSize; i++) {
       const node = this.#idle[i] as KeyNode;
       if (node.level !== undefined) this.#evict(node);
