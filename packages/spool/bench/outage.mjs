@@ -6,12 +6,14 @@
 //   pnpm exec tsc -p packages/spool/tsconfig.json && node packages/spool/bench/outage.mjs [events=5000000] [dir]
 //
 // Plain JavaScript against the built package, so that the figures are those of a real process.
+// test/outage.test.ts runs it on the TypeScript sources instead (SPOOL_BENCH_SOURCE=1, with the
+// test's module hooks), with fewer events, and checks its answer.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Spool } from '../dist/index.js';
 
+const { Spool } = await import(process.env.SPOOL_BENCH_SOURCE ? '../src/index.ts' : '../dist/index.js');
 const total = Number(process.argv[2] ?? 5_000_000);
 const dir = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'trackpipe-spool-outage-'));
 const removeAfter = process.argv[3] === undefined;
@@ -60,10 +62,12 @@ const base = memory();
 // when 20 000 events are not yet committed (what the service does: it answers once persisted).
 // Each event carries the sequence number it gets (`tail` at push).
 let t = performance.now();
+let anonAtHalf = 0;
 while (spool.tail < total) {
   const end = Math.min(total, spool.tail + 10_000);
   while (spool.tail < end) spool.push(event(spool.tail));
   sample();
+  if (anonAtHalf === 0 && spool.tail >= total / 2) anonAtHalf = memory().anon;
   if (spool.stats().uncommitted >= 20_000) await spool.persisted();
   else await yieldToLoop();
 }
@@ -97,9 +101,14 @@ for (;;) {
 await spool.persisted();
 sample();
 const readSeconds = (performance.now() - t) / 1000;
-const drained = spool.stats();
 const readPeak = takePeak();
 await spool.close();
+
+// Phase 3: a restart finds nothing: every released group was deleted.
+const reopened = new Spool({ path: dir });
+const recoveredAfter = reopened.open({ dropped: () => undefined, ready: () => undefined });
+const bytesAfter = reopened.stats().bytes;
+await reopened.close();
 if (removeAfter) rmSync(dir, { recursive: true, force: true });
 
 console.log(
@@ -108,10 +117,16 @@ console.log(
     drops,
     taken: expected,
     outOfOrder,
-    write: { seconds: +writeSeconds.toFixed(1), eventsPerSecond: Math.round(total / writeSeconds), commits: written.commits, ...writePeak },
+    write: {
+      seconds: +writeSeconds.toFixed(1),
+      eventsPerSecond: Math.round(total / writeSeconds),
+      commits: written.commits,
+      anonAtHalfMB: mb(anonAtHalf),
+      ...writePeak,
+    },
     stored: { bytes: written.bytes, bytesPerEvent: +(written.bytes / total).toFixed(1), dataFileBytes: dataFile },
     read: { seconds: +readSeconds.toFixed(1), eventsPerSecond: Math.round(total / readSeconds), ...readPeak },
-    after: { events: drained.events, bytes: drained.bytes },
+    afterRestart: { recovered: recoveredAfter, bytes: bytesAfter },
     baseRssMB: mb(base.rss),
   }),
 );

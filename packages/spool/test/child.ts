@@ -1,6 +1,6 @@
 // Runs a TypeScript fixture in a child process (see fixtures/ts-hooks.mjs) and collects its output lines.
 import { type ChildProcessWithoutNullStreams, type SpawnOptionsWithoutStdio, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -16,11 +16,11 @@ export interface Child {
   waitFor(prefix: string, timeoutMs?: number): Promise<string>;
 }
 
-/** Starts `node fixtures/<script> ...args` with TypeScript sources resolved like vitest does. */
+/** Starts `node fixtures/<script> ...args` (or an absolute path) with TypeScript sources resolved like vitest does. */
 export function runFixture(script: string, args: readonly string[], options: SpawnOptionsWithoutStdio = {}): Child {
   const child = spawn(
     process.execPath,
-    ['--conditions=@trackpipe/source', '--import', join(fixtures, 'register-ts.mjs'), join(fixtures, script), ...args],
+    ['--conditions=@trackpipe/source', '--import', join(fixtures, 'register-ts.mjs'), isAbsolute(script) ? script : join(fixtures, script), ...args],
     { ...options, stdio: 'pipe' },
   );
   const lines: string[] = [];
