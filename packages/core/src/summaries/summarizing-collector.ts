@@ -350,9 +350,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       if (event.name !== FLAG_EVALUATION_EVENT) return this.#passThrough(event);
       const flagKey = event.flagKey;
       if (typeof flagKey !== 'string') return this.#drop('invalid', 1);
-      const probe = this.#probe;
-      probe.flagKey = flagKey;
-      probe.variant = event.variant;
+      const variant = event.variant;
       let value: unknown = event.value;
       if (typeof value === 'object' && value !== null) {
         value = this.#token(value);
@@ -360,20 +358,66 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       } else if (value !== value) {
         value = NAN;
       }
-      probe.value = value;
-      probe.reason = event.reason;
-      probe.errorCode = event.errorCode;
-      probe.provider = event.provider;
+      const reason = event.reason;
+      const errorCode = event.errorCode;
+      const provider = event.provider;
       const attributes = event.attributes;
+      let version: unknown;
+      let setId: unknown;
       if (typeof attributes === 'object' && attributes !== null) {
-        probe.version = attributes[SummaryAttributes.VERSION];
-        probe.setId = attributes[SummaryAttributes.SET_ID];
-      } else {
-        probe.version = undefined;
-        probe.setId = undefined;
+        version = attributes[SummaryAttributes.VERSION];
+        setId = attributes[SummaryAttributes.SET_ID];
       }
-      const node = this.#lookup(probe) ?? this.#insert(probe);
-      if (node === undefined) return this.#drop('unserializable', 1);
+      // Fast path, the common case: the flag's keys are a short list; compare with locals, no probe.
+      let node: KeyNode | undefined;
+      const level = this.#flags.get(flagKey);
+      if (level !== undefined && level.nodes !== undefined) {
+        const last = level.last;
+        if (
+          last !== undefined &&
+          last.variant === variant &&
+          last.value === value &&
+          last.reason === reason &&
+          last.errorCode === errorCode &&
+          last.provider === provider &&
+          last.version === version &&
+          last.setId === setId
+        ) {
+          node = last;
+        } else {
+          const nodes = level.nodes;
+          for (let i = 0; i < nodes.length; i++) {
+            const candidate = nodes[i] as KeyNode;
+            if (
+              candidate.variant === variant &&
+              candidate.value === value &&
+              candidate.reason === reason &&
+              candidate.errorCode === errorCode &&
+              candidate.provider === provider &&
+              candidate.version === version &&
+              candidate.setId === setId
+            ) {
+              node = candidate;
+              level.last = candidate;
+              break;
+            }
+          }
+        }
+      }
+      if (node === undefined) {
+        // Slow path: a flag with many keys (a map per dimension), or a new key.
+        const probe = this.#probe;
+        probe.flagKey = flagKey;
+        probe.variant = variant;
+        probe.value = value;
+        probe.reason = reason;
+        probe.errorCode = errorCode;
+        probe.provider = provider;
+        probe.version = version;
+        probe.setId = setId;
+        node = this.#lookup(probe) ?? this.#insert(probe);
+        if (node === undefined) return this.#drop('unserializable', 1);
+      }
       let timestamp = event.timestamp;
       if (typeof timestamp !== 'number' || timestamp !== timestamp) timestamp = recordTime();
       // The overflow bucket is not in the active list: it is emitted on its own, after the keys.
