@@ -1,20 +1,18 @@
 import { type ExporterContext, type ExporterFactory, type Recorded, TOKENS, type TelemetryEvent } from '@trackpipe/core';
-import { parseExporterOptions } from '@trackpipe/core/config';
 import { ContainerModule } from 'inversify';
 import { HttpExporter } from './http-exporter.js';
-import { httpExporterConfigSchema } from './options.js';
+import { type HttpExporterConfigOutput, httpExporterConfigSchema } from './options.js';
 
 /**
- * Builds `type: "http"` exporters from config. Validates the options with the exporter's schema
- * first; bad ones throw TRACKPIPE_ERR_CONFIG_INVALID naming `<context.path>.<field>` and the problem,
- * never the value. The exporter takes its name (`context.name`, default `"http"`) and logger from the
- * context.
+ * Builds `type: "http"` exporters from config. Core validates each entry with `options`
+ * ({@link httpExporterConfigSchema}) before anything is built, naming each bad path and never a value;
+ * the exporter takes its name and logger from the context.
  */
-export const httpExporterFactory: ExporterFactory = {
+export const httpExporterFactory: ExporterFactory<HttpExporterConfigOutput> = {
   type: 'http',
-  create(options: Readonly<Record<string, unknown>>, context: ExporterContext) {
-    const parsed = parseExporterOptions(httpExporterConfigSchema, options, context);
-    return new HttpExporter<Recorded<TelemetryEvent>>({ ...parsed, name: context.name ?? 'http', logger: context.logger });
+  options: httpExporterConfigSchema,
+  create(options: HttpExporterConfigOutput, context: ExporterContext) {
+    return new HttpExporter<Recorded<TelemetryEvent>>({ ...options, name: context.name, logger: context.logger });
   },
 };
 

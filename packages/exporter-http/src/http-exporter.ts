@@ -102,8 +102,6 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
   readonly encoder: Encoder<E>;
   /** Whole-batch encoder of the `json` (default encoder) and `otlp` formats; `undefined` for the others. */
   readonly encodeBatch: BatchEncoder<E> | undefined;
-  /** See the `ordered` option. */
-  readonly ordered: boolean;
   readonly #format: BodyFormat<E>;
   readonly #otlp: boolean;
   readonly #headers: HeadersOption | undefined;
@@ -130,7 +128,6 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
     });
     this.encoder = this.#format.encoder;
     this.encodeBatch = this.#format.encodeBatch;
-    this.ordered = resolved.ordered;
     this.#otlp = resolved.format === 'otlp';
     this.#headers = resolved.headers as HeadersOption | undefined;
     this.#retryAuth = resolved.retryAuthFailures;

@@ -49,7 +49,7 @@ export interface HttpExporterOptions<E extends TelemetryEvent = Recorded<Telemet
    * `content-encoding: zstd`) or `"none"`. Default `"gzip"`.
    */
   compression?: HttpCompression;
-  /** Compression level: gzip 1–9 (default 1), zstd 1–19 (default 3). */
+  /** Compression level: gzip 1–9, zstd 1–19. Default 1 for both (the README has the figures). */
   compressionLevel?: number;
   /** Bodies of at least this many bytes are compressed; `false` never compresses (as `compression: "none"`). Default 1 024. */
   gzipThresholdBytes?: number | false;
@@ -70,12 +70,6 @@ export interface HttpExporterOptions<E extends TelemetryEvent = Recorded<Telemet
    * size, the same on every retry of the batch); `false` sends none. Default `"Idempotency-Key"`.
    */
   idempotencyKeyHeader?: string | false;
-  /**
-   * Tell the processor that this exporter relies on the order of batches: it then sends no fresh batch
-   * while an earlier one waits for a retry. With `maxConcurrentExports: 1` batches arrive in the order
-   * they were recorded, retries included. Default `false`.
-   */
-  ordered?: boolean;
   /** Where auth failures are reported. Default: the console (`consoleLogger`). */
   logger?: Logger;
 }
@@ -139,7 +133,6 @@ const configShape = {
   tls: z.strictObject({ ca: z.union([pem, z.array(pem)], { error: 'must be a PEM string or a list of them' }).optional(), cert: pem.optional(), key: pem.optional(), rejectUnauthorized: z.boolean().optional() }).optional(),
   retryAuthFailures: z.boolean().default(true),
   idempotencyKeyHeader: z.union([headerName, z.literal(false)], { error: 'must be a valid HTTP header name, or false' }).default('Idempotency-Key'),
-  ordered: z.boolean().default(false),
 };
 
 interface CrossFields {

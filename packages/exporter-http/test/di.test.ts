@@ -7,8 +7,10 @@ import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { batchFor, events, neverAborts } from './helpers/batch.js';
 import { capturingLogger } from './helpers/logger.js';
 import { TestServer } from './helpers/test-server.js';
+import { buildExporter } from '@trackpipe/core/testing';
+import * as z from 'zod';
 
-const context: ExporterContext = { path: 'pipelines[0].exporters[1]', pipeline: 'flags', logger: silentLogger };
+const context: ExporterContext = { path: 'pipelines[0].exporters[1]', pipeline: 'flags', logger: silentLogger, name: 'http' };
 const built: Exporter<unknown>[] = [];
 afterEach(async () => {
   for (const exporter of built.splice(0)) await exporter.shutdown?.();
@@ -24,7 +26,7 @@ function factory(): ExporterFactory {
 }
 
 function create(options: Record<string, unknown>): Exporter<unknown> {
-  const exporter = factory().create(options, context) as Exporter<unknown>;
+  const exporter = buildExporter(factory(), options, context) as Exporter<unknown>;
   built.push(exporter);
   return exporter;
 }
@@ -32,7 +34,7 @@ function create(options: Record<string, unknown>): Exporter<unknown> {
 describe('httpExporterModule', () => {
   it('binds a factory for type "http" under TOKENS.ExporterFactory next to other factories', () => {
     const container = new Container();
-    const other: ExporterFactory = { type: 'memory', create: () => ({ name: 'memory', export: async () => ({ code: 'ok' }) }) };
+    const other: ExporterFactory = { type: 'memory', options: z.object({}), create: () => ({ name: 'memory', export: async () => ({ code: 'ok' }) }) };
     container.bind<ExporterFactory>(TOKENS.ExporterFactory).toConstantValue(other);
     container.load(httpExporterModule);
     expect(container.getAll<ExporterFactory>(TOKENS.ExporterFactory).map((f) => f.type).sort()).toEqual(['http', 'memory']);
@@ -63,7 +65,7 @@ describe('httpExporterModule', () => {
     const server = await TestServer.start({ handler: () => ({ status: 401, body: 'expired' }) });
     try {
       const logger = capturingLogger();
-      const exporter = factory().create({ url: server.url('/hooks/T0001/B0002/secret-token-xyz') }, { ...context, name: 'ingest', logger });
+      const exporter = buildExporter(factory(), { url: server.url('/hooks/T0001/B0002/secret-token-xyz') }, { ...context, name: 'ingest', logger });
       built.push(exporter as Exporter<unknown>);
       expect(exporter.name).toBe('ingest');
       const result = await exporter.export(batchFor(exporter, events(1)), neverAborts());
@@ -94,9 +96,8 @@ describe('httpExporterModule', () => {
       tls: { ca: ['pem-a', 'pem-b'], rejectUnauthorized: true },
       retryAuthFailures: false,
       idempotencyKeyHeader: 'X-Request-Key',
-      ordered: true,
     }) as HttpExporter;
-    expect(exporter.ordered).toBe(true);
+    expect(exporter.name).toBe('http');
     expect(exporter.encodeBatch).toBeTypeOf('function');
   });
 
@@ -128,7 +129,7 @@ describe('httpExporterModule', () => {
     [{ url: 'http://h/', compressionLevel: 0 }, 'compressionLevel', 'must be >= 1'],
     [{ url: 'http://h/', retryAuthFailures: 'yes' }, 'retryAuthFailures', 'true or false'],
     [{ url: 'http://h/', idempotencyKeyHeader: 'a b' }, 'idempotencyKeyHeader', 'valid HTTP header name'],
-    [{ url: 'http://h/', ordered: 1 }, 'ordered', 'true or false'],
+    [{ url: 'http://h/', ordered: true }, 'ordered', 'unknown key'],
     [{ url: 'http://h/', timeout: 5 }, 'timeout', 'unknown key'],
     [{ url: 'http://h/', name: 'x' }, 'name', 'unknown key'],
   ])('refuses %j naming the field and the problem, never the value', (options, field, problem) => {

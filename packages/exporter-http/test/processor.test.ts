@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatchProcessor, type CollectorStats, silentLogger, type TelemetryEvent } from '@trackpipe/core';
-import { HttpExporter } from '@trackpipe/exporter-http';
+import { BatchProcessor, type CollectorStats, type ExportBatch, type ExportResult, type Recorded, silentLogger, type TelemetryEvent } from '@trackpipe/core';
+import { HttpExporter, type HttpExporterOptions } from '@trackpipe/exporter-http';
 import { TestServer } from './helpers/test-server.js';
 
 let server: TestServer | undefined;
@@ -87,5 +87,60 @@ describe('HttpExporter under a real BatchProcessor', () => {
     expect(stats.droppedByReason.rejected).toBe(5);
     expect(stats.retries).toBe(0);
     expect(messages.some((m) => m.includes('HTTP 400') && m.includes('schema mismatch'))).toBe(true);
+  });
+});
+
+/** An HttpExporter that notes how each batch reached it: as one payload, or as encoded events. */
+class NotingExporter extends HttpExporter {
+  readonly paths: ('payload' | 'encoded')[] = [];
+  override async export(batch: ExportBatch<Recorded<TelemetryEvent>>, signal: AbortSignal): Promise<ExportResult> {
+    this.paths.push(batch.payload === undefined ? 'encoded' : 'payload');
+    return super.export(batch, signal);
+  }
+}
+
+/** The ids in a body of any of the formats used below. */
+function idsIn(text: string, format: string): string[] {
+  if (format === 'ndjson') return text.split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { id: string }).id);
+  const parsed = JSON.parse(text) as unknown;
+  if (format === 'otlp') {
+    const records = (parsed as { resourceLogs: { scopeLogs: { logRecords: { attributes: { key: string; value: { stringValue: string } }[] }[] }[] }[] })
+      .resourceLogs[0]!.scopeLogs[0]!.logRecords;
+    return records.map((r) => r.attributes.find((a) => a.key === 'log.record.uid')!.value.stringValue);
+  }
+  return (parsed as { id?: string; only?: string }[]).map((e) => e.id ?? e.only!);
+}
+
+describe.each([
+  ['json', { format: 'json' }, 'payload'],
+  ['otlp', { format: 'otlp' }, 'payload'],
+  ['json with a custom encoder', { format: 'json', encoder: (e: TelemetryEvent) => JSON.stringify({ only: e.id, n: e.attributes?.n }) }, 'encoded'],
+  ['ndjson', { format: 'ndjson' }, 'encoded'],
+] as const)('through a BatchProcessor, %s', (_label, options, path) => {
+  it(`reaches the exporter ${path === 'payload' ? 'encoded at once' : 'event by event'}, delivers every event once, and drops an unserializable one alone`, async () => {
+    const format = options.format;
+    const received: string[] = [];
+    server = await TestServer.start({
+      handler: (request) => {
+        received.push(...idsIn(request.text(), format));
+        return { status: 200 };
+      },
+    });
+    const exporter = new NotingExporter({ url: server.url(), ...(options as Partial<HttpExporterOptions>) });
+    processor = new BatchProcessor(exporter, { maxBatchSize: 20, logger: silentLogger });
+    const ids: string[] = [];
+    // A cycle: no format can write it (JSON.stringify throws; the OTLP writer runs out of stack).
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (let i = 0; i < 60; i++) {
+      const event: TelemetryEvent = { name: 'paths', attributes: { n: i === 33 ? (cyclic as unknown as number) : i } };
+      processor.record(event);
+      if (i !== 33) ids.push(event.id!);
+    }
+    const report = await processor.flush({ timeoutMs: 20_000 });
+    expect(report.complete).toBe(true);
+    expect(new Set(exporter.paths)).toEqual(new Set([path]));
+    expect(received.sort()).toEqual(ids.sort());
+    expect(processor.stats()).toMatchObject({ exported: 59, dropped: 1, droppedByReason: expect.objectContaining({ unserializable: 1 }) });
   });
 });
