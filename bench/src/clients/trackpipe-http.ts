@@ -46,7 +46,7 @@ export class TrackpipeHttpClient implements BenchClient {
       url: new URL(variant.format === 'json' || variant.format === 'json-batch' ? '/v1/events' : '/v1/logs', settings.sinkUrl),
       format,
       ...(variant.gzip ? {} : { gzipThresholdBytes: false as const }),
-      otlp: { serviceName: 'trackpipe-bench' },
+      ...(variant.format === 'otlp' ? { otlp: { serviceName: 'trackpipe-bench' } } : {}),
     });
     this.processor = new BatchProcessor<FlagEvaluationEvent>(exporter, {
       name: 'bench',
