@@ -145,7 +145,7 @@ export const summaries: Scenario<SummariesParams> = {
   createClient: (name, settings) => Promise.resolve(new SummariesClient(name, settings)),
   timeoutMs: (p) => 2 * p.deadlineMs + 300_000,
   describe: (p) =>
-    `${(p.events + p.allocBursts * p.allocBurst).toLocaleString('en')} flag evaluations over 16 flags (2 to 4 variants each, 100 000 users, each with a stable variant per flag; about 250 bytes each as a full event), as requests make them: one user's context evaluates the 16 flags in a row, sharing its targeting key string ` +
+    `${(p.events + p.allocBursts * p.allocBurst).toLocaleString('en')} flag evaluations over 16 flags (2 to 4 variants each, 100 000 users, each with a stable variant per flag; about 250 bytes each as a full event; as requests make them: one user's context evaluates the 16 flags in a row, sharing its targeting key string) ` +
     `are recorded into a \`SummarizingCollector\` (defaults: 10 s windows, maxKeys 1 000) over a \`BatchProcessor\` and the HTTP exporter (JSON, uncompressed), in bursts of ${BURST.toLocaleString('en')} with a yield between bursts; then it is closed (the partial window is delivered). ` +
     'Then the same child records the same evaluations as full events through a `BatchProcessor` and the same exporter, and closes it. ' +
     '**ns/call** as in scenario 1: the median burst (steady state) and the mean over all bursts; **B/call** heap allocated per call in summary mode (small bursts after `gc()`, windows with a GC discarded). ' +
