@@ -4,9 +4,9 @@ import {
   type Recorded,
   type TelemetryEvent,
   TOKENS,
-  TrackpipeError,
 } from '@trackpipe/core';
 import { ContainerModule } from 'inversify';
+import * as z from 'zod';
 import { MemoryExporter } from './memory-exporter.js';
 
 /** The config `type` of the memory exporter. */
@@ -21,37 +21,24 @@ export interface MemoryExporterModuleOptions {
   onCreate?: (exporter: MemoryExporter<Recorded<TelemetryEvent>>, context: ExporterContext) => void;
 }
 
-const LIMITS = ['maxBatchSize', 'maxBatchBytes'] as const;
-
-function configError(path: string, problem: string): TrackpipeError {
-  return new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', `${path}: ${problem}`, { details: { path } });
-}
+const limit = z.number().int().min(1).optional();
+/** Options of a `memory` exporter entry: batches above either limit are answered `too_large`. */
+const memoryExporterOptions = z.strictObject({ maxBatchSize: limit, maxBatchBytes: limit });
 
 /**
  * The exporter factory for config `type: "memory"`. Options (all optional): `maxBatchSize` and
  * `maxBatchBytes`, integers >= 1, above which batches answer `too_large`. The exporter is named after
- * `context.name` when given, else `"memory"`. An unknown option or a bad
- * value throws TRACKPIPE_ERR_CONFIG_INVALID naming `<context.path>.<option>` (never echoing the value).
+ * `context.name`.
  */
-export function memoryExporterFactory(moduleOptions: MemoryExporterModuleOptions = {}): ExporterFactory {
+export function memoryExporterFactory(moduleOptions: MemoryExporterModuleOptions = {}): ExporterFactory<z.output<typeof memoryExporterOptions>> {
   return {
     type: MEMORY_EXPORTER_TYPE,
-    create(options, context) {
-      const limits: { maxBatchSize?: number; maxBatchBytes?: number } = {};
-      for (const [key, value] of Object.entries(options)) {
-        const path = `${context.path}.${key}`;
-        if (!(LIMITS as readonly string[]).includes(key)) {
-          throw configError(path, `unknown option for a "memory" exporter (known: ${LIMITS.join(', ')})`);
-        }
-        if (value === undefined) continue;
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw configError(path, 'must be an integer >= 1');
-        limits[key as (typeof LIMITS)[number]] = value;
-      }
-      // The config entry's name, when the context carries one (read defensively: an optional field).
-      const name = (context as { name?: unknown }).name;
+    options: memoryExporterOptions,
+    create(limits, context) {
       const exporter = new MemoryExporter<Recorded<TelemetryEvent>>({
-        ...limits,
-        ...(typeof name === 'string' && name !== '' ? { name } : {}),
+        ...(limits.maxBatchSize === undefined ? {} : { maxBatchSize: limits.maxBatchSize }),
+        ...(limits.maxBatchBytes === undefined ? {} : { maxBatchBytes: limits.maxBatchBytes }),
+        name: context.name,
       });
       moduleOptions.onCreate?.(exporter, context);
       return exporter;

@@ -18,8 +18,8 @@ import {
   consoleLogger,
   silentLogger,
 } from '@trackpipe/core';
-import { issuesOf, parseExporterOptions } from '@trackpipe/core/config';
-import { type ExporterContext, type ExporterFactory, TOKENS, coreModule, createCollector, exporterModule } from '@trackpipe/core/di';
+import { issuesOf } from '@trackpipe/core/config';
+import { type ExporterContext, type ExporterFactory, TOKENS, coreModule, createCollector, exporterModule, validateConfig } from '@trackpipe/core/di';
 import { METRICS } from '@trackpipe/core/metrics';
 import { parseExposition, samples, valueOf } from '@trackpipe/core/testing';
 
@@ -56,8 +56,9 @@ const listOptions = z.strictObject({ capacity: z.number().int().min(1).default(1
  * no emitted decorator metadata is needed. (decorate() applies the decorators: the test transform
  * does not lower parameter decorator syntax.)
  */
-class ListExporterFactory implements ExporterFactory {
+class ListExporterFactory implements ExporterFactory<z.output<typeof listOptions>> {
   readonly type = 'list';
+  readonly options = listOptions;
   readonly contexts: ExporterContext[] = [];
   readonly built: ListExporter[] = [];
 
@@ -66,10 +67,9 @@ class ListExporterFactory implements ExporterFactory {
     private readonly sink: Event[],
   ) {}
 
-  create(options: Readonly<Record<string, unknown>>, context: ExporterContext): Exporter<Event> {
-    const { capacity } = parseExporterOptions(listOptions, options, context);
+  create({ capacity }: z.output<typeof listOptions>, context: ExporterContext): Exporter<Event> {
     this.contexts.push(context);
-    const exporter = new ListExporter(context.name ?? 'list', this.sink, capacity);
+    const exporter = new ListExporter(context.name, this.sink, capacity);
     this.built.push(exporter);
     return exporter;
   }
@@ -86,7 +86,7 @@ function listModule(sink: Event[]): { module: ContainerModule; factory: () => Li
     bind<ExporterFactory>(TOKENS.ExporterFactory)
       .to(ListExporterFactory)
       .inSingletonScope()
-      .onActivation((_context, factory) => (instance = factory as ListExporterFactory));
+      .onActivation((_context, factory) => (instance = factory as unknown as ListExporterFactory));
   });
   return { module, factory: () => instance! };
 }
@@ -160,7 +160,7 @@ describe('createCollector', () => {
     expect(list.factory().built).toEqual([]); // no exporter is built for a config that fails
   });
 
-  it('reports options a factory refuses under the exporter path, and shuts down what was already built', async () => {
+  it('reports options a factory schema refuses under the exporter path, and builds nothing', async () => {
     const list = listModule([]);
     const error = await createCollector(
       {
@@ -181,13 +181,14 @@ describe('createCollector', () => {
       { path: 'pipelines[0].exporters[1].colour', message: 'unknown key' },
       { path: 'pipelines[0].exporters[2].path', message: 'is required' },
     ]);
-    expect(list.factory().built.map((e) => [e.name, e.shutdowns])).toEqual([['ok', 1]]);
+    expect(list.factory()?.built ?? []).toEqual([]);
   });
 
   it('wraps a factory that throws something else, naming the exporter and keeping the cause', async () => {
     const boom = new Error('driver not installed');
     const broken = exporterModule({
       type: 'broken',
+      options: z.object({}),
       create: () => {
         throw boom;
       },
@@ -199,53 +200,48 @@ describe('createCollector', () => {
     expect((error as TrackpipeError).cause).toBe(boom);
   });
 
-  it('keeps the message of a factory that throws a config error without listing issues', async () => {
-    const strict = exporterModule(
-      {
-        type: 'strict',
-        create: (_options, context) => {
-          throw new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', `${context.path}.url: must be an absolute URL`);
-        },
+  it('never puts what a factory threw into the message, even a config error quoting a value', async () => {
+    const leaky = exporterModule({
+      type: 'leaky',
+      options: z.object({ token: z.string() }),
+      create: ({ token }) => {
+        throw new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', `token ${token} is not valid here`);
       },
-      {
-        type: 'vague',
-        create: () => {
-          throw new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', 'needs a url');
-        },
-      },
-      {
-        type: 'detailed',
-        create: (_options, context) => {
-          const path = `${context.path}.brokers`;
-          throw new TrackpipeError('TRACKPIPE_ERR_CONFIG_INVALID', `${path} must be a non-empty list`, { details: { path } });
-        },
-      },
-      {
-        type: 'picky',
-        create: () => {
-          throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'retries must be >= 0 (got -1)');
-        },
-      },
-    );
-    const error = (await createCollector(
-      { pipelines: [{ exporters: [{ type: 'strict' }, { type: 'vague' }, { type: 'detailed' }, { type: 'picky' }] }] },
-      { modules: [strict], logger: silentLogger },
-    ).catch((e: unknown) => e)) as TrackpipeError;
+    });
+    const error = (await createCollector({ pipelines: [{ exporters: [{ type: 'leaky', token: 'sk-live-123456' }] }] }, { modules: [leaky], logger: silentLogger }).catch(
+      (e: unknown) => e,
+    )) as TrackpipeError;
     expect(issuesOf(error)).toEqual([
-      { path: 'pipelines[0].exporters[0].url', message: 'must be an absolute URL' },
-      { path: 'pipelines[0].exporters[1]', message: 'needs a url' },
-      { path: 'pipelines[0].exporters[2].brokers', message: 'must be a non-empty list' },
-      {
-        path: 'pipelines[0].exporters[3]',
-        message: 'the "picky" exporter could not be built: TRACKPIPE_ERR_OPTIONS_INVALID (see the error\'s cause)',
-      },
+      { path: 'pipelines[0].exporters[0]', message: 'the "leaky" exporter could not be built: TRACKPIPE_ERR_CONFIG_INVALID (see the error\'s cause)' },
     ]);
-    expect(error.message).not.toContain('got -1');
-    expect((error.cause as TrackpipeError).code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    expect(error.message).not.toContain('sk-live');
+  });
+
+  it('refuses an exporter that does not carry its configured name (metric labels would lie)', async () => {
+    const stubborn = exporterModule({ type: 'stubborn', options: z.object({}), create: () => new ListExporter('always-this-name', [], 1) });
+    const error = await createCollector({ pipelines: [{ exporters: [{ type: 'stubborn', name: 'renamed' }] }] }, { modules: [stubborn], logger: silentLogger }).catch(
+      (e: unknown) => e,
+    );
+    expect(issuesOf(error)).toEqual([{ path: 'pipelines[0].exporters[0]', message: 'the "stubborn" factory must name its exporter context.name ("renamed")' }]);
+  });
+
+  it('validateConfig() finds the same problems without building anything', async () => {
+    const { module, factory } = listModule([]);
+    const issues = await validateConfig(
+      { pipelines: [{ exporters: [{ type: 'list', capacity: 0 }, { type: 'nope' }, { type: 'file' }] }] },
+      { modules: [module] },
+    );
+    expect(issues).toEqual([
+      { path: 'pipelines[0].exporters[0].capacity', message: 'must be >= 1' },
+      { path: 'pipelines[0].exporters[1].type', message: expect.stringContaining('unknown exporter type (known: console, file, function, list)') },
+      { path: 'pipelines[0].exporters[2].path', message: 'is required' },
+    ]);
+    expect(factory()?.built ?? []).toEqual([]);
+    expect(await validateConfig({ pipelines: [{ exporters: [{ type: 'list' }] }] }, { modules: [module] })).toEqual([]);
   });
 
   it('refuses two factories for one type', async () => {
-    const twice = exporterModule({ type: 'file', create: () => new ListExporter('x', [], 1) });
+    const twice = exporterModule({ type: 'file', options: z.object({}), create: () => new ListExporter('x', [], 1) });
     await expect(createCollector({ pipelines: [{ exporters: [{ type: 'file', path: 'x' }] }] }, { modules: [twice] })).rejects.toMatchObject({
       code: 'TRACKPIPE_ERR_OPTIONS_INVALID',
       message: expect.stringContaining('two exporter factories are bound for type "file"') as string,
@@ -268,10 +264,10 @@ describe('createCollector', () => {
     await tp.close();
   });
 
-  it('fans out to every pipeline and exporter: file, function and a renamed exporter', async () => {
+  it('fans out to every pipeline and exporter: file, function and a named exporter', async () => {
     const file = join(dir, 'events.ndjson');
     const called: number[] = [];
-    const rename = exporterModule({ type: 'stubborn', create: () => new ListExporter('always-this-name', [], 1_000) });
+    const rename = exporterModule({ type: 'stubborn', options: z.object({}), create: (_options, context) => new ListExporter(context.name, [], 1_000) });
     const tp = await createCollector(
       {
         pipelines: [

@@ -1,20 +1,19 @@
 import { type ExporterContext, type ExporterFactory, TOKENS } from '@trackpipe/core';
-import { parseExporterOptions } from '@trackpipe/core/config';
 import { ContainerModule } from 'inversify';
+import type * as z from 'zod';
 import { kafkaExporterConfigSchema } from './config.js';
 import { KafkaExporter } from './exporter.js';
 
 /**
- * Builds `type: "kafka"` exporters from config. Validates the options with
- * {@link kafkaExporterConfigSchema}; bad ones throw TRACKPIPE_ERR_CONFIG_INVALID naming
- * `<context.path>.<field>`, never the value. The exporter is named `context.name` and reports to
- * `context.logger`.
+ * Builds `type: "kafka"` exporters from config. Core validates each entry with `options`
+ * ({@link kafkaExporterConfigSchema}) first, naming every bad path, never a value. The exporter is
+ * named `context.name` and reports to `context.logger`.
  */
-export const kafkaExporterFactory: ExporterFactory = {
+export const kafkaExporterFactory: ExporterFactory<z.output<typeof kafkaExporterConfigSchema>> = {
   type: 'kafka',
-  create(options: Readonly<Record<string, unknown>>, context: ExporterContext) {
-    const config = parseExporterOptions(kafkaExporterConfigSchema, options, context);
-    return new KafkaExporter({ ...config, name: context.name ?? 'kafka', logger: context.logger });
+  options: kafkaExporterConfigSchema,
+  create(options, context: ExporterContext) {
+    return new KafkaExporter({ ...options, name: context.name, logger: context.logger });
   },
 };
 

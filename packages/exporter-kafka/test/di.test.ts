@@ -5,8 +5,9 @@ import { type ExporterContext, type ExporterFactory, type Logger, TOKENS, Trackp
 import { issuesOf } from '@trackpipe/core/config';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
+import { buildExporter } from '@trackpipe/core/testing';
 
-const context: ExporterContext = { path: 'pipelines[0].exporters[2]', pipeline: 'flags', logger: silentLogger };
+const context: ExporterContext = { path: 'pipelines[0].exporters[2]', pipeline: 'flags', logger: silentLogger, name: 'kafka' };
 const valid = { brokers: ['127.0.0.1:9092'], topic: 'flag-evaluations' };
 
 function kafkaFactory(): ExporterFactory {
@@ -19,7 +20,7 @@ function kafkaFactory(): ExporterFactory {
 
 function failure(options: Record<string, unknown>): TrackpipeError {
   try {
-    kafkaFactory().create(options, context);
+    buildExporter(kafkaFactory(), options, context);
   } catch (error) {
     expect(error).toBeInstanceOf(TrackpipeError);
     return error as TrackpipeError;
@@ -37,7 +38,7 @@ async function closedPort(): Promise<number> {
 
 describe('kafkaExporterModule', () => {
   it.each(['kafkajs', 'platformatic'])('binds an ExporterFactory of type "kafka" that builds a KafkaExporter (client %s) without connecting', async (client) => {
-    const exporter = kafkaFactory().create(
+    const exporter = buildExporter(kafkaFactory(),
       {
         ...valid,
         client,
@@ -57,7 +58,7 @@ describe('kafkaExporterModule', () => {
   it("names the exporter after the config entry and reports to the context's logger", async () => {
     const lines: string[] = [];
     const logger: Logger = { warn: (message) => lines.push(message), error: (message) => lines.push(message) };
-    const exporter = kafkaFactory().create(
+    const exporter = buildExporter(kafkaFactory(),
       { brokers: [`127.0.0.1:${await closedPort()}`], topic: 't', client: 'kafkajs' },
       { ...context, name: 'audit-kafka', logger },
     );

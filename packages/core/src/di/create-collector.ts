@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Container, type ContainerModule } from 'inversify';
 import { BatchProcessor } from '../batch-processor.js';
 import type { Environment } from '../config/env.js';
-import { type ConfigIssue, configError, issuesOf } from '../config/issues.js';
+import { type ConfigIssue, configError, issuesFromZod, issuesOf, safeErrorMap } from '../config/issues.js';
 import { parseConfig } from '../config/load.js';
 import {
   type TrackpipeConfig,
@@ -19,7 +19,7 @@ import { FanoutCollector } from '../fanout.js';
 import { type Instrumentation, type MetricsRegistry, enableDefaultMetrics, instrument } from '../metrics/instrument.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { coreModule } from './modules.js';
-import { type ExporterContext, type ExporterFactory, TOKENS } from './tokens.js';
+import { type ExporterFactory, TOKENS } from './tokens.js';
 
 /** Options of {@link createCollector}. */
 export interface CreateCollectorOptions<E extends TelemetryEvent = TelemetryEvent> {
@@ -124,42 +124,30 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
   options: CreateCollectorOptions<E> = {},
 ): Promise<TrackpipeCollector<E>> {
   const config = parseConfig(input, options.env === undefined ? {} : { env: options.env });
-
-  const container = new Container();
-  container.bind<TrackpipeConfig>(TOKENS.Config).toConstantValue(config);
-  container.bind(TOKENS.ExportFunctions).toConstantValue(options.functions ?? {});
-  if (options.logger !== undefined) container.bind<Logger>(TOKENS.Logger).toConstantValue(options.logger);
-  if (options.registry !== undefined) container.bind<MetricsRegistry>(TOKENS.MetricsRegistry).toConstantValue(options.registry);
-  await container.loadAsync(coreModule, ...(options.modules ?? []));
-
-  const factories = factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory));
+  const container = await compose(config, options);
+  const checked = checkExporters(config, factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory)));
+  // Every entry is checked before anything is built, so nothing is opened for a config that fails.
+  if (checked.issues.length > 0) throw configError(checked.issues);
   const logger = container.get<Logger>(TOKENS.Logger);
   const registry = container.get<MetricsRegistry>(TOKENS.MetricsRegistry);
 
-  // Every type must be known before anything is built, so nothing is opened for a config that fails.
-  const issues: ConfigIssue[] = [];
-  const known = [...factories.keys()].sort().join(', ');
-  config.pipelines.forEach((pipeline, i) =>
-    pipeline.exporters.forEach((exporter, j) => {
-      if (!factories.has(exporter.type)) {
-        issues.push({ path: `pipelines[${i}].exporters[${j}].type`, message: `unknown exporter type (known: ${known})` });
-      }
-    }),
-  );
-  if (issues.length > 0) throw configError(issues);
-
   const processors: BatchProcessor<E>[] = [];
   const pipelines = new Map<string, PipelineCollector<E>>();
+  const issues: ConfigIssue[] = [];
   let cause: unknown;
   config.pipelines.forEach((pipeline, i) => {
     const members = new Map<string, BatchProcessor<E>>();
     pipeline.exporters.forEach((entry, j) => {
-      const path = `pipelines[${i}].exporters[${j}]`;
+      const { factory, options: parsed, path } = checked.entries[i]![j]!;
       const name = exporterName(entry);
-      const context: ExporterContext = { path, pipeline: pipeline.name, logger, name };
       let exporter: Exporter<Recorded<E>> | undefined;
       try {
-        exporter = named(factories.get(entry.type)!.create(exporterOptions(entry), context), name);
+        exporter = factory.create(parsed, { path, pipeline: pipeline.name, logger, name }) as Exporter<Recorded<E>>;
+        if (exporter?.name !== name) {
+          issues.push({ path, message: `the "${entry.type}" factory must name its exporter context.name ("${name}")` });
+          void Promise.resolve(exporter?.shutdown?.()).catch(() => undefined);
+          return;
+        }
         const processor = new BatchProcessor<E>(exporter, {
           ...toProcessorOptions(pipeline),
           logger,
@@ -168,9 +156,11 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
         processors.push(processor);
         members.set(name, processor);
       } catch (error) {
-        void exporter?.shutdown?.().catch(() => undefined);
-        issues.push(...refusal(error, path, entry.type));
-        if (!(error instanceof TrackpipeError && error.code === 'TRACKPIPE_ERR_CONFIG_INVALID')) cause ??= error;
+        void Promise.resolve(exporter?.shutdown?.()).catch(() => undefined);
+        // A factory's error may quote a value (a secret): only its code is named; it becomes the cause.
+        const code = error instanceof TrackpipeError ? `: ${error.code}` : '';
+        issues.push({ path, message: `the "${entry.type}" exporter could not be built${code} (see the error's cause)` });
+        cause ??= error;
       }
     });
     pipelines.set(pipeline.name, new PipelineCollector(pipeline.name, members));
@@ -197,35 +187,80 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
 }
 
 /**
- * What a factory's throw says about the entry at `path`. A config error's issues (or its message, from
- * a factory that did not list them) are kept: factories promise not to echo values. Anything else
- * might quote a value, so only its code is named; the error itself becomes the cause.
+ * Checks a configuration as `createCollector` would, without building anything: the schema and
+ * `${env:NAME}` references, then each exporter entry's `type` (known to the loaded modules) and its
+ * options against that factory's schema. Returns every problem by path (never a value); empty when
+ * the configuration would build. What `trackpipe validate` runs.
  */
-function refusal(error: unknown, path: string, type: string): ConfigIssue[] {
-  const listed = issuesOf(error);
-  if (listed.length > 0) return listed;
-  if (error instanceof TrackpipeError && error.code === 'TRACKPIPE_ERR_CONFIG_INVALID') {
-    const message = error.message.replace(/^TRACKPIPE_ERR_CONFIG_INVALID: /, '');
-    // "<details.path> <problem>", "<details.path>: <problem>", or "<path below ours>: <problem>".
-    const at = typeof error.details.path === 'string' && error.details.path !== '' ? error.details.path : undefined;
-    if (at !== undefined && message.startsWith(at)) {
-      return [{ path: at, message: message.slice(at.length).replace(/^:?\s*/, '') || 'is invalid' }];
-    }
-    const split = message.indexOf(': ');
-    if (message.startsWith(path) && split > 0) return [{ path: message.slice(0, split), message: message.slice(split + 2) }];
-    return [{ path: at ?? path, message }];
+export async function validateConfig(
+  input: unknown,
+  options: Pick<CreateCollectorOptions, 'modules' | 'env' | 'functions'> = {},
+): Promise<ConfigIssue[]> {
+  let config: TrackpipeConfig;
+  try {
+    config = parseConfig(input as TrackpipeConfigInput, options.env === undefined ? {} : { env: options.env });
+  } catch (error) {
+    const listed = issuesOf(error);
+    if (listed.length > 0) return listed;
+    throw error;
   }
-  const code = error instanceof TrackpipeError ? `: ${error.code}` : '';
-  return [{ path, message: `the "${type}" exporter could not be built${code} (see the error's cause)` }];
+  const container = await compose(config, options);
+  return checkExporters(config, factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory))).issues;
+}
+
+async function compose(config: TrackpipeConfig, options: CreateCollectorOptions<never>): Promise<Container> {
+  const container = new Container();
+  container.bind<TrackpipeConfig>(TOKENS.Config).toConstantValue(config);
+  container.bind(TOKENS.ExportFunctions).toConstantValue(options.functions ?? {});
+  if (options.logger !== undefined) container.bind<Logger>(TOKENS.Logger).toConstantValue(options.logger);
+  if (options.registry !== undefined) container.bind<MetricsRegistry>(TOKENS.MetricsRegistry).toConstantValue(options.registry);
+  await container.loadAsync(coreModule, ...(options.modules ?? []));
+  return container;
+}
+
+interface CheckedEntry {
+  readonly factory: ExporterFactory;
+  readonly options: unknown;
+  readonly path: string;
+}
+
+/** Each exporter entry's factory and validated options, by pipeline and position; or the issues. */
+function checkExporters(config: TrackpipeConfig, factories: ReadonlyMap<string, ExporterFactory>): { issues: ConfigIssue[]; entries: CheckedEntry[][] } {
+  const issues: ConfigIssue[] = [];
+  const known = [...factories.keys()].sort().join(', ');
+  const entries = config.pipelines.map((pipeline, i) =>
+    pipeline.exporters.flatMap((entry, j): CheckedEntry[] => {
+      const path = `pipelines[${i}].exporters[${j}]`;
+      const factory = factories.get(entry.type);
+      if (factory === undefined) {
+        issues.push({ path: `${path}.type`, message: `unknown exporter type (known: ${known})` });
+        return [];
+      }
+      const parsed = factory.options.safeParse(exporterOptions(entry), { error: safeErrorMap });
+      if (!parsed.success) {
+        issues.push(...issuesFromZod(parsed.error, path));
+        return [];
+      }
+      return [{ factory, options: parsed.data, path }];
+    }),
+  );
+  return { issues, entries };
 }
 
 function factoriesByType(factories: readonly ExporterFactory[]): Map<string, ExporterFactory> {
   const byType = new Map<string, ExporterFactory>();
   for (const factory of factories) {
-    if (factory === null || typeof factory !== 'object' || typeof factory.type !== 'string' || typeof factory.create !== 'function') {
+    const schema = (factory as { options?: { safeParse?: unknown } } | null)?.options;
+    if (
+      factory === null ||
+      typeof factory !== 'object' ||
+      typeof factory.type !== 'string' ||
+      typeof factory.create !== 'function' ||
+      typeof schema?.safeParse !== 'function'
+    ) {
       throw new TrackpipeError(
         'TRACKPIPE_ERR_OPTIONS_INVALID',
-        'a binding of TOKENS.ExporterFactory is not an ExporterFactory ({ type: string, create(options, context) })',
+        'a binding of TOKENS.ExporterFactory is not an ExporterFactory ({ type: string, options: a zod schema, create(options, context) })',
       );
     }
     if (byType.has(factory.type)) {
@@ -239,18 +274,7 @@ function factoriesByType(factories: readonly ExporterFactory[]): Map<string, Exp
   return byType;
 }
 
-/** The exporter under the configured name (metric labels and logs use it). */
-function named<E>(exporter: Exporter<E>, name: string): Exporter<E> {
-  if (exporter === null || typeof exporter !== 'object' || exporter.name === name) return exporter;
-  const renamed: Exporter<E> = {
-    name,
-    encoder: exporter.encoder,
-    export: (batch, signal) => exporter.export(batch, signal),
-  };
-  if (typeof exporter.shutdown === 'function') renamed.shutdown = () => exporter.shutdown!();
-  return renamed;
-}
-
 async function closeAll(processors: readonly Collector<never>[]): Promise<void> {
-  await Promise.allSettled(processors.map((p) => p.close({ timeoutMs: 0 })));
+  // Nothing was recorded; the deadline only bounds the exporters' shutdown.
+  await Promise.allSettled(processors.map((p) => p.close({ timeoutMs: 1_000 })));
 }

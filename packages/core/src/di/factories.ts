@@ -1,5 +1,4 @@
 import * as z from 'zod';
-import { configError, parseExporterOptions } from '../config/issues.js';
 import type { Exporter } from '../contracts.js';
 import type { Recorded, TelemetryEvent } from '../events.js';
 import { type ExportFunction, FunctionExporter } from '../exporters/function.js';
@@ -17,11 +16,11 @@ const consoleOptions = z.strictObject({
 });
 
 /** `type: console` — NDJSON lines on stdout (or stderr with `stream: stderr`). */
-export const consoleExporterFactory: ExporterFactory = {
+export const consoleExporterFactory: ExporterFactory<z.output<typeof consoleOptions>> = {
   type: 'console',
-  create(options, context): Exporter<AnyEvent> {
-    const { stream } = parseExporterOptions(consoleOptions, options, context);
-    return new NdjsonExporter<AnyEvent>({ destination: stream, name: context.name ?? 'console' });
+  options: consoleOptions,
+  create({ stream }, context): Exporter<AnyEvent> {
+    return new NdjsonExporter<AnyEvent>({ destination: stream, name: context.name });
   },
 };
 
@@ -31,36 +30,32 @@ const fileOptions = z.strictObject({
 });
 
 /** `type: file` — NDJSON lines appended to `path`. */
-export const fileExporterFactory: ExporterFactory = {
+export const fileExporterFactory: ExporterFactory<z.output<typeof fileOptions>> = {
   type: 'file',
-  create(options, context): Exporter<AnyEvent> {
-    const { path } = parseExporterOptions(fileOptions, options, context);
-    return new NdjsonExporter<AnyEvent>({ destination: { path }, name: context.name ?? 'file' });
+  options: fileOptions,
+  create({ path }, context): Exporter<AnyEvent> {
+    return new NdjsonExporter<AnyEvent>({ destination: { path }, name: context.name });
   },
 };
 
-const functionOptions = z.strictObject({
-  /** Name of the function in the `functions` map given to createCollector. Required. */
-  ref: z.string().min(1),
-});
-
 /** `type: function` — a FunctionExporter around `functions[ref]`. */
-export function functionExporterFactory(functions: ExportFunctions): ExporterFactory {
-  return {
+export function functionExporterFactory(functions: ExportFunctions) {
+  const known = Object.keys(functions).filter((k) => typeof functions[k] === 'function');
+  const options = z.strictObject({
+    /** Name of the function in the `functions` map given to createCollector. Required. */
+    ref: z
+      .string()
+      .min(1)
+      .refine((ref) => known.includes(ref), {
+        error: `no such function (known: ${known.length > 0 ? known.join(', ') : 'none; pass { functions } to createCollector'})`,
+      }),
+  });
+  const factory: ExporterFactory<z.output<typeof options>> = {
     type: 'function',
-    create(options, context: ExporterContext): Exporter<AnyEvent> {
-      const { ref } = parseExporterOptions(functionOptions, options, context);
-      const fn = Object.hasOwn(functions, ref) ? functions[ref] : undefined;
-      if (typeof fn !== 'function') {
-        const known = Object.keys(functions).filter((k) => typeof functions[k] === 'function');
-        throw configError([
-          {
-            path: `${context.path}.ref`,
-            message: `no such function (known: ${known.length > 0 ? known.join(', ') : 'none; pass { functions } to createCollector'})`,
-          },
-        ]);
-      }
-      return new FunctionExporter<AnyEvent>(fn, { name: context.name ?? 'function' });
+    options,
+    create({ ref }, context: ExporterContext): Exporter<AnyEvent> {
+      return new FunctionExporter<AnyEvent>(functions[ref]!, { name: context.name });
     },
   };
+  return factory;
 }

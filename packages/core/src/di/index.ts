@@ -4,6 +4,7 @@ export {
   PipelineCollector,
   type TrackpipeCollector,
   createCollector,
+  validateConfig,
 } from './create-collector.js';
 export {
   type ExportFunctions,

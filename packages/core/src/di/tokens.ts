@@ -1,3 +1,4 @@
+import type * as z from 'zod';
 import type { Exporter, Logger } from '../contracts.js';
 import type { Recorded, TelemetryEvent } from '../events.js';
 
@@ -23,30 +24,30 @@ export const TOKENS = {
 
 /** What a factory is told about the exporter it builds. */
 export interface ExporterContext {
-  /** Config path of the exporter entry, e.g. `pipelines[0].exporters[1]`; errors name paths below it. */
+  /** Config path of the exporter entry, e.g. `pipelines[0].exporters[1]`. */
   readonly path: string;
   /** The pipeline the exporter belongs to. */
   readonly pipeline: string;
-  /** Where the exporter may report. Never log secrets. */
+  /** Where the exporter reports. Never log secrets. */
   readonly logger: Logger;
-  /**
-   * The name the configuration gives the exporter (its entry's `name`, default its `type`); use it as
-   * `Exporter.name`. (createCollector renames an exporter whose name differs.)
-   */
-  readonly name?: string;
+  /** The name the configuration gives the exporter (its entry's `name`, default its `type`): the exporter's `name`. */
+  readonly name: string;
 }
 
 /**
  * Builds exporters of one config `type`. Third parties bind their own under
- * `TOKENS.ExporterFactory` in a ContainerModule, and config can use it at once.
+ * `TOKENS.ExporterFactory` in a ContainerModule (a plain object, or an `@injectable` class whose
+ * constructor receives the logger, the metrics registry, ...), and config can use it at once.
  */
-export interface ExporterFactory {
+export interface ExporterFactory<O = unknown> {
   /** The config `type` this factory answers to. */
   readonly type: string;
   /**
-   * Validates `options` (the exporter's config entry without `type` and `name`, `${env:...}` already
-   * substituted) and builds the exporter. On bad options, throws TRACKPIPE_ERR_CONFIG_INVALID whose
-   * message names the path below `context.path` and never echoes a value (it may be a secret).
+   * The schema of the exporter's options: its config entry without `type` and `name`, `${env:...}`
+   * already substituted. Core validates every entry with it before anything is built, and reports each
+   * bad path without echoing a value (see `safeErrorMap` in `@trackpipe/core/config` for wording).
    */
-  create(options: Readonly<Record<string, unknown>>, context: ExporterContext): Exporter<Recorded<TelemetryEvent>>;
+  readonly options: z.ZodType<O>;
+  /** Builds the exporter from validated options. Name it `context.name` and report to `context.logger`. */
+  create(options: O, context: ExporterContext): Exporter<Recorded<TelemetryEvent>>;
 }

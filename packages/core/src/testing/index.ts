@@ -1,2 +1,3 @@
 // @trackpipe/core/testing: helpers for testing code that uses Trackpipe.
 export { type Family, type Sample, parseExposition, samples, valueOf } from './exposition.js';
+export { buildExporter } from './factories.js';
