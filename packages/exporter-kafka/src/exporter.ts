@@ -172,18 +172,24 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
           ? ExportResults.retry({ error: this.#error('retry', cause, `a request of ${batches} batches was too large; they are sent again in smaller requests`) })
           : ExportResults.tooLarge({ error: this.#error('too_large', cause) });
       case 'auth': {
-        const error = this.#error(this.#retryAuthFailures ? 'retry' : 'reject', cause, 'the cluster refused the credentials or the permission to write');
+        const error = this.#error(this.#retryAuthFailures ? 'retry' : 'reject', cause, 'the cluster refused the credentials or the permission to write', true);
         this.#logAuthFailure(error);
         return this.#retryAuthFailures ? ExportResults.retry({ error, auth: true }) : ExportResults.reject({ error, auth: true });
       }
     }
   }
 
-  /** A TrackpipeError describing a client failure (the whole cause chain), secrets masked; the original is not kept (it may hold them). */
-  #error(kind: 'retry' | 'reject' | 'too_large', cause: unknown, context?: string): TrackpipeError {
+  /**
+   * A TrackpipeError describing a client failure (the whole cause chain), secrets masked; the original
+   * is not kept (it may hold them). `details.auth` flags an auth failure.
+   */
+  #error(kind: 'retry' | 'reject' | 'too_large', cause: unknown, context?: string, auth = false): TrackpipeError {
     const code = kind === 'retry' ? 'TRACKPIPE_ERR_EXPORT_RETRYABLE' : kind === 'reject' ? 'TRACKPIPE_ERR_EXPORT_REJECTED' : 'TRACKPIPE_ERR_EXPORT_TOO_LARGE';
     const what = redact(describeChain(cause), this.#secrets);
-    return new TrackpipeError(code, `exporter ${this.name}: ${context === undefined ? '' : `${context}: `}${what}`, { retriable: kind === 'retry' });
+    return new TrackpipeError(code, `exporter ${this.name}: ${context === undefined ? '' : `${context}: `}${what}`, {
+      retriable: kind === 'retry',
+      details: auth ? { exporter: this.name, auth: true } : { exporter: this.name },
+    });
   }
 
   #logAuthFailure(error: TrackpipeError): void {

@@ -18,8 +18,12 @@ const AUTH_IDS = new Set([
 const TOO_LARGE_IDS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 /** Idempotent-producer state errors: fixed by the new producer the exporter opens after any failure. */
 const PRODUCER_STATE_IDS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER', 'INVALID_PRODUCER_EPOCH', 'UNKNOWN_PRODUCER_ID']);
-/** Library error codes that mean a lost or confused connection, or a timeout (TimeoutError reports PLT_KFK_NETWORK too). */
-const TRANSIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT', 'PLT_KFK_UNEXPECTED_CORRELATION_ID']);
+/**
+ * Library error codes that mean a lost or confused connection, or a timeout (TimeoutError reports
+ * PLT_KFK_NETWORK too): a new session (a new connection) is the fix. OUT_OF_BOUNDS is thrown by the
+ * library's buffer reader on a truncated response, seen when a broker shuts down mid-answer.
+ */
+const TRANSIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT', 'PLT_KFK_UNEXPECTED_CORRELATION_ID', 'PLT_KFK_OUT_OF_BOUNDS', 'OUT_OF_BOUNDS']);
 const AGGREGATE_CODES = new Set(['PLT_KFK_MULTIPLE', 'PLT_KFK_RESPONSE']);
 const MAX_DEPTH = 8;
 
@@ -54,15 +58,16 @@ function transientOrPermanent(error: unknown, depth: number): 'retry' | 'reject'
   if (e === undefined) return 'reject';
   const code = typeof e.code === 'string' ? e.code : undefined;
   if (code !== undefined && AGGREGATE_CODES.has(code) && Array.isArray(e.errors) && e.errors.length > 0 && depth < MAX_DEPTH) {
-    // Attempts of a retried operation, or the partitions of one request: one permanent part decides.
-    return (e.errors as unknown[]).every((part) => transientOrPermanent(part, depth + 1) === 'retry') ? 'retry' : 'reject';
+    // The attempts of a retried operation, or the brokers of one request: nothing is dropped while a
+    // part is transient (a permanent part comes back alone on the next attempt, and is rejected then).
+    return (e.errors as unknown[]).some((part) => transientOrPermanent(part, depth + 1) === 'retry') ? 'retry' : 'reject';
   }
   if (code === 'PLT_KFK_PROTOCOL') {
     if (typeof e.apiId === 'string' && PRODUCER_STATE_IDS.has(e.apiId)) return 'retry';
     return e.canRetry === true ? 'retry' : 'reject';
   }
   if (code !== undefined && TRANSIENT_CODES.has(code)) return 'retry';
-  if (code !== undefined && code.startsWith('PLT_KFK_')) return 'reject'; // user, unsupported, out of bounds, ...
+  if (code !== undefined && code.startsWith('PLT_KFK_')) return 'reject'; // user errors, unsupported features, ...
   return isRetriable(error) ? 'retry' : 'reject';
 }
 
@@ -72,8 +77,8 @@ function transientOrPermanent(error: unknown, depth: number): 'retry' | 'reject'
  *   UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE), or TOPIC/CLUSTER/TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
  *   anywhere in the error (connection errors wrap it as their cause);
  * - `too_large`: MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE anywhere in the error;
- * - `retry`: connection loss, timeouts, broker errors the library marks retriable, producer-state errors;
- *   an aggregate only when every part is transient;
+ * - `retry`: connection loss, timeouts, truncated responses, broker errors the library marks retriable,
+ *   producer-state errors; an aggregate (attempts, brokers) when any part is transient;
  * - `reject`: every other library error (user errors, unsupported features) and unknown errors
  *   (unless they carry `retriable: true`).
  * Decides on `code`, `apiId` and `canRetry`, never on `name` or message.

@@ -64,6 +64,8 @@ export class SendPath {
   /** Settles once the last abandoned session is disconnected; a new session connects only after it. */
   #disconnected: Promise<void> = Promise.resolve();
   #coalesceLimit = MAX_COALESCED_BYTES;
+  /** Why batches are refused until the end of this turn of the event loop (see #sendBack). */
+  #refusal: SendOutcome | undefined;
 
   constructor(client: KafkaClient) {
     this.#client = client;
@@ -83,6 +85,7 @@ export class SendPath {
   send(topics: readonly KafkaTopicRecords[], bytes: number, signal: AbortSignal): Promise<SendOutcome> {
     if (this.#closed) return Promise.resolve(CLOSED);
     if (signal.aborted) return Promise.resolve(ABORTED);
+    if (this.#refusal !== undefined) return Promise.resolve(this.#refusal);
     return new Promise<SendOutcome>((resolve) => {
       const entry: Entry = { topics, bytes, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
       signal.addEventListener('abort', entry.onAbort, { once: true });
@@ -135,8 +138,7 @@ export class SendPath {
         for (const entry of group) this.#settle(entry, failed);
         // Nothing may be written after a batch that failed before it: the waiting batches go back
         // to the processor, which retries them after the failed ones, in order.
-        const behind: SendOutcome = { status: 'behind', error: failure.error };
-        for (const entry of this.#waiting.splice(0)) this.#settle(entry, behind);
+        this.#sendBack(this.#waiting.splice(0), failure.error);
       }
     } finally {
       this.#running = false;
@@ -185,14 +187,32 @@ export class SendPath {
     const waiting = this.#waiting.indexOf(entry);
     if (waiting >= 0) {
       // Going back to the processor, it may not be overtaken: the batches behind it go back too.
-      const behind: SendOutcome = { status: 'behind', error: entry.signal.reason };
-      for (const later of this.#waiting.splice(waiting).slice(1)) this.#settle(later, behind);
+      this.#waiting.splice(waiting, 1);
+      this.#sendBack(this.#waiting.splice(waiting), entry.signal.reason);
     } else if (this.#inFlight.includes(entry) && this.#session !== undefined) {
       // The request goes on (#run still waits for it before the next one), but a session that made a
       // batch wait this long is not trusted with another request.
       this.#abandon(this.#session);
     }
     this.#settle(entry, ABORTED);
+  }
+
+  /**
+   * Answers `entries` (all waiting behind a batch that goes back to the processor) `behind`, and
+   * refuses every batch that arrives until the end of this turn of the event loop the same way: the
+   * processor may have started it before it heard of the failure (it hears in promise callbacks, within
+   * this turn), and it must not overtake the batch going back. Batches that arrive later come from a
+   * processor that knows, and an ordered processor sends the batch going back first.
+   */
+  #sendBack(entries: readonly Entry[], error: unknown): void {
+    const behind: SendOutcome = { status: 'behind', error };
+    for (const entry of entries) this.#settle(entry, behind);
+    if (this.#refusal === undefined) {
+      setImmediate(() => {
+        this.#refusal = undefined;
+      });
+    }
+    this.#refusal = behind;
   }
 
   #classify(error: unknown): KafkaFailureKind {

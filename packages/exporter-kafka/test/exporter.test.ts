@@ -7,6 +7,7 @@ import {
   type Logger,
   type Recorded,
   type TelemetryEvent,
+  type TrackpipeError,
   silentLogger,
 } from '@trackpipe/core';
 import { AUTH_LOG_INTERVAL_MS, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from '@trackpipe/exporter-kafka';
@@ -26,6 +27,8 @@ function event(i: number, fields: Partial<Event> = {}): Event {
 const live = (): AbortSignal => new AbortController().signal;
 /** Lets pending promise callbacks run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** What a processor does before it sends a batch again: waits (at least until the next turn of the event loop). */
+const backoff = settle;
 
 function setup(options: Partial<KafkaExporterOptions<Event>> = {}) {
   const client = new FakeKafkaClient();
@@ -161,6 +164,7 @@ describe('KafkaExporter connection', () => {
     await expect(exporter.export(batchOf([event(1)]), live())).resolves.toEqual({ code: 'ok' });
     await expect(exporter.export(batchOf([event(2)]), live())).resolves.toMatchObject({ code: 'retry' });
     expect(client.producers[0]!.disconnects).toBe(1);
+    await backoff();
     await expect(exporter.export(batchOf([event(2)]), live())).resolves.toEqual({ code: 'ok' });
     expect(client.producers).toHaveLength(2);
     expect(client.producers[1]!.connects).toBe(1);
@@ -171,6 +175,7 @@ describe('KafkaExporter connection', () => {
     const { client, exporter } = setup();
     client.connectSteps.push(new FakeKafkaError('retry'), 'ok');
     await expect(exporter.export(batchOf([event(1)]), live())).resolves.toMatchObject({ code: 'retry' });
+    await backoff();
     await expect(exporter.export(batchOf([event(1)]), live())).resolves.toEqual({ code: 'ok' });
     expect(client.producers.map((p) => p.connects)).toEqual([1, 1]);
   });
@@ -206,6 +211,7 @@ describe('KafkaExporter connection', () => {
     };
     const exporter = new KafkaExporter<Event>({ topic: 'flags', client, logger: silentLogger });
     await expect(exporter.export(batchOf([event(1)]), live())).resolves.toMatchObject({ code: 'retry' });
+    await backoff();
     client.classify = () => {
       throw new Error('classifier bug');
     };
@@ -297,6 +303,21 @@ describe('KafkaExporter send path', () => {
     expect(client.records()).toEqual([]);
   });
 
+  it('refuses, unsent, a batch that arrives in the same turn of the event loop as a failure, and sends those that come later', async () => {
+    const { client, exporter } = setup();
+    client.sendSteps.push(new FakeKafkaError('retry'), 'ok');
+    await expect(exporter.export(batchOf([event(1)]), live())).resolves.toMatchObject({ code: 'retry' });
+    // A processor with two exports in flight may start the next batch before it hears of the failure.
+    const early = await exporter.export(batchOf([event(2)]), live());
+    expect(early).toMatchObject({ code: 'retry' });
+    expect(errorText(early)).toContain('not sent, because a batch before it was not delivered');
+    await backoff();
+    await expect(exporter.export(batchOf([event(1)]), live())).resolves.toEqual({ code: 'ok' });
+    await expect(exporter.export(batchOf([event(2)]), live())).resolves.toEqual({ code: 'ok' });
+    expect(keys(client)).toEqual(['id-1', 'id-2']);
+    expect(client.requests()).toHaveLength(3);
+  });
+
   it('removes a waiting batch whose signal aborts, unsent, with the batches behind it, and sends those before it', async () => {
     const { client, exporter } = setup();
     const first = new Deferred();
@@ -313,6 +334,7 @@ describe('KafkaExporter send path', () => {
     await expect(d).resolves.toMatchObject({ code: 'retry' });
     first.resolve();
     await expect(Promise.all([a, b])).resolves.toEqual([{ code: 'ok' }, { code: 'ok' }]);
+    await backoff();
     await expect(exporter.export(batchOf([event(3)]), live())).resolves.toEqual({ code: 'ok' });
     expect(keys(client)).toEqual(['id-1', 'id-2', 'id-3']);
     expect(client.producers).toHaveLength(1);
@@ -352,6 +374,7 @@ describe('KafkaExporter send path', () => {
     expect(rc).toMatchObject({ code: 'retry' });
     expect(errorText(rb)).toContain('a request of 2 batches was too large');
     // Sent again (as the processor would), they no longer fit in one request together.
+    await backoff();
     await expect(Promise.all([exporter.export(batchOf([event(2)]), live()), exporter.export(batchOf([event(3)]), live())])).resolves.toEqual([
       { code: 'ok' },
       { code: 'ok' },
@@ -373,9 +396,14 @@ describe('KafkaExporter auth failures', () => {
     const { client, exporter } = setup({ logger, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: PASSWORD } });
     client.nextStep = () => new FakeKafkaError('auth', `SASL SCRAM authentication failed for svc (password ${PASSWORD})`);
     const results: ExportResult[] = [];
-    for (let i = 0; i < 5; i++) results.push(await exporter.export(batchOf([event(i)]), live()));
+    for (let i = 0; i < 5; i++) {
+      results.push(await exporter.export(batchOf([event(i)]), live()));
+      await backoff();
+    }
     expect(results.map((r) => r.code)).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
     expect(results.every((r) => r.code === 'retry' && r.auth === true)).toBe(true);
+    expect(results.every((r) => 'error' in r && (r.error as TrackpipeError).code === 'TRACKPIPE_ERR_EXPORT_RETRYABLE')).toBe(true);
+    expect(results.every((r) => 'error' in r && (r.error as TrackpipeError).details.auth === true)).toBe(true);
     expect(logger.lines).toHaveLength(1);
     vi.advanceTimersByTime(AUTH_LOG_INTERVAL_MS);
     await exporter.export(batchOf([event(9)]), live());
@@ -417,7 +445,12 @@ describe('KafkaExporter order per key', () => {
    * up to `concurrency` exports in flight, in order; a batch answered `retry` goes back in its place and
    * is sent again before every batch after it.
    */
-  async function orderedDriver(exporter: KafkaExporter<Event>, batches: Event[][], concurrency: number, abortEvery: number): Promise<void> {
+  async function orderedDriver(
+    exporter: KafkaExporter<Event>,
+    batches: Event[][],
+    options: { concurrency: number; abortEvery: number; random: () => number },
+  ): Promise<void> {
+    const { concurrency, abortEvery, random } = options;
     const pending = batches.map((events, seq) => ({ seq, events }));
     let inFlight = 0;
     let attempts = 0;
@@ -435,10 +468,16 @@ describe('KafkaExporter order per key', () => {
             if (result.code === 'retry') {
               pending.push(next);
               pending.sort((x, y) => x.seq - y.seq);
-            } else if (result.code !== 'ok') {
+              setImmediate(pump); // a backoff: at least until the next turn of the event loop
+            } else if (result.code === 'ok') {
+              // Like the processor, the next export may start as soon as a result is in: a few
+              // promise callbacks later, interleaved with the exporter's own.
+              let later = Promise.resolve();
+              for (let hops = Math.floor(random() * 8); hops > 0; hops--) later = later.then(() => undefined);
+              void later.then(pump);
+            } else {
               reject(new Error(`unexpected ${result.code}`));
             }
-            setImmediate(pump);
           }, reject);
           setImmediate(pump);
         }
@@ -447,20 +486,19 @@ describe('KafkaExporter order per key', () => {
     });
   }
 
-  it.each([1, 2, 3, 4, 5])('keeps every key in order under random failures, lost acknowledgements and aborts (seed %i)', async (seed) => {
+  it.each(Array.from({ length: 10 }, (_, i) => i + 1))('keeps every key in order under random failures, lost acknowledgements and aborts (seed %i)', async (seed) => {
     let state = seed;
     const random = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
     const { client, exporter } = setup({ key: (e) => e.targetingKey ?? null });
-    // Every request takes a turn or two of the event loop, then succeeds, fails before or after
-    // writing (a lost acknowledgement).
+    // A request fails at once (before writing, or after: a lost acknowledgement), succeeds at once, or
+    // takes a turn or two of the event loop to succeed or fail.
     client.nextStep = () => {
       const outcome = random();
+      if (outcome < 0.1) return new FakeKafkaError('retry');
+      if (outcome < 0.2) return new WrittenThenFailed(new FakeKafkaError('retry'));
+      if (outcome < 0.4) return 'ok';
       const step = new Deferred();
-      const answer = (): void => {
-        if (outcome < 0.15) step.reject(new FakeKafkaError('retry'));
-        else step.resolve();
-      };
-      if (outcome >= 0.15 && outcome < 0.25) return new WrittenThenFailed(new FakeKafkaError('retry'));
+      const answer = (): void => (outcome < 0.5 ? step.reject(new FakeKafkaError('retry')) : step.resolve());
       setImmediate(() => (random() < 0.5 ? answer() : setImmediate(answer)));
       return step;
     };
@@ -471,7 +509,7 @@ describe('KafkaExporter order per key', () => {
     const batches: Event[][] = [];
     for (let i = 0; i < events.length; i += 7) batches.push(events.slice(i, i + 7));
 
-    await orderedDriver(exporter, batches, 3, 9);
+    await orderedDriver(exporter, batches, { concurrency: 3, abortEvery: 9, random });
 
     const firstSeen = new Map<string, number[]>();
     const seen = new Set<string>();

@@ -22,6 +22,8 @@ const produce = (code: number): Error => new ResponseError(PRODUCE, 9, { '/respo
 const attempts = (...errors: Error[]): Error => new MultipleErrors(`produce failed ${errors.length} times.`, errors);
 /** What a request to several brokers throws when some fail. */
 const destinations = (...errors: Error[]): Error => new MultipleErrors('Producing messages failed.', errors);
+/** What @platformatic/dynamic-buffer throws when a response is shorter than announced (its OutOfBoundsError). */
+const outOfBounds = (): Error => Object.assign(new Error('Out of bounds.'), { code: 'OUT_OF_BOUNDS' });
 /** How a connection reports a failed SASL exchange: NetworkError → AuthenticationError → the broker's answer. */
 const saslFailure = (): Error =>
   new NetworkError('Connection to 127.0.0.1:9092 failed.', {
@@ -52,9 +54,12 @@ describe('classifyPlatformaticError', () => {
     ['OUT_OF_ORDER_SEQUENCE_NUMBER (fixed by a new producer)', produce(45), 'retry'],
     ['INVALID_PRODUCER_EPOCH (fixed by a new producer)', produce(47), 'retry'],
     ['retries exhausted over transient errors', attempts(new NetworkError('Connection closed'), new TimeoutError('Request timed out'), produce(6)), 'retry'],
+    // seen when the broker was stopped (SIGTERM) in the middle of an answer
+    ['a truncated response, then the connection lost', destinations(attempts(outOfBounds(), new NetworkError('Connection closed'))), 'retry'],
+    ['a permanent part next to a transient one (sent again; the permanent part decides then)', destinations(produce(87), new NetworkError('Connection closed')), 'retry'],
     // permanent
     ['INVALID_RECORD', produce(87), 'reject'],
-    ['INVALID_REQUIRED_ACKS after a transient error', attempts(new NetworkError('Connection closed'), produce(21)), 'reject'],
+    ['INVALID_RECORD on every broker', destinations(produce(87), produce(87)), 'reject'],
     ['a UserError (a message that cannot be serialized)', new UserError('Failed to serialize a message.'), 'reject'],
     ['an unsupported compression', new UnsupportedCompressionError('zstd is not supported'), 'reject'],
     ['an aggregate with no parts', new MultipleErrors('nothing', []), 'reject'],
