@@ -3,9 +3,9 @@
 // cannot disturb the other Kafka tests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchProcessor, type FlagEvaluationEvent, type Recorded } from '@trackpipe/core';
-import { KafkaExporter } from '@trackpipe/exporter-kafka';
+import { KafkaExporter, type KafkaClientName } from '@trackpipe/exporter-kafka';
 import { type KafkaBroker, removeBroker, startBroker, stopBroker } from '../../../tools/kafka/broker.js';
-import { balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally, until } from './helpers/kafka.js';
+import { CLIENTS, balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally, until } from './helpers/kafka.js';
 
 const N = 20_000;
 const CHUNK = 200;
@@ -17,13 +17,13 @@ const BURST = 2_000;
  * checks: every event exported and read back at least once, the accounting identity at every sample.
  * Duplicates are reported on the console.
  */
-async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<void> {
+async function restartMidStream(broker: KafkaBroker, kill: boolean, client: KafkaClientName): Promise<void> {
   const how = kill ? 'SIGKILL' : 'SIGTERM';
   const { brokers, dir } = broker;
   const topic = freshTopic('restart');
   await createTopic(brokers, topic);
   const logger = memoryLogger();
-  const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, requestTimeoutMs: 10_000 });
+  const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, requestTimeoutMs: 10_000, client });
   const processor = new BatchProcessor(exporter, {
     logger,
     maxQueueSize: N,
@@ -58,6 +58,7 @@ async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<voi
 
   await until(() => processor.stats().exported >= N / 5, 'a fifth of the events is exported');
   const failuresBefore = processor.stats().failedExports;
+  const stoppedAt = Date.now();
   await stopBroker(dir, { kill });
   // ... and some surely while it is down.
   record(BURST);
@@ -68,12 +69,14 @@ async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<voi
   }, 'an export fails while the broker is down');
   const startedAgain = Date.now();
   await startBroker(dir);
+  const readyAt = Date.now();
   await recording;
 
   const report = await processor.close({ timeoutMs: 90_000 });
   const deliveredAfterMs = Date.now() - startedAgain;
   const stats = processor.stats();
   check();
+  if (stats.dropped > 0) console.log(logger.lines.filter((l) => l.startsWith('error')).join('\n'));
   expect(unbalanced).toEqual([]);
   expect(report).toMatchObject({ complete: true, dropped: 0 });
   expect(stats).toMatchObject({ recorded: N, exported: N, dropped: 0, queued: 0, inFlight: 0 });
@@ -82,17 +85,19 @@ async function restartMidStream(broker: KafkaBroker, kill: boolean): Promise<voi
   const records = await consumeUntil(brokers, topic, ids);
   const { missing, duplicates, unexpected } = tally(records, ids);
   console.log(
-    `restart (${how}): ${records.length} records for ${N} events, ${duplicates} duplicates; ` +
-      `${stats.retries} retries; all exported ${deliveredAfterMs} ms after the restart began`,
+    `restart (${client}, ${how}): ${records.length} records for ${N} events, ${duplicates} duplicates; ` +
+      `${stats.retries} retries; broker down ${readyAt - stoppedAt} ms (stop to ready); all exported ${deliveredAfterMs} ms after the restart began`,
   );
   expect(missing).toEqual([]);
   expect(unexpected).toBe(0);
 }
 
-describe.runIf(kafka.cannotStartBrokers === null).each([
-  ['killed (SIGKILL)', true],
-  ['stopped (SIGTERM)', false],
-])('KafkaExporter when the broker is %s mid-stream', (_, kill) => {
+describe.runIf(kafka.cannotStartBrokers === null).each(
+  CLIENTS.flatMap((client) => [
+    [client, 'killed (SIGKILL)', true],
+    [client, 'stopped (SIGTERM)', false],
+  ] as const),
+)('KafkaExporter (client %s) when the broker is %s mid-stream', (client, _, kill) => {
   let broker: KafkaBroker | undefined;
 
   beforeAll(async () => {
@@ -104,6 +109,6 @@ describe.runIf(kafka.cannotStartBrokers === null).each([
   });
 
   it('delivers every event at least once after the broker is started again', { timeout: 120_000 }, async () => {
-    await restartMidStream(broker!, kill);
+    await restartMidStream(broker!, kill, client);
   });
 });

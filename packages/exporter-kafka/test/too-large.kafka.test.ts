@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BatchProcessor, type FlagEvaluationEvent, type Recorded, type TrackpipeError } from '@trackpipe/core';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
-import { balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally } from './helpers/kafka.js';
+import { CLIENTS, balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally } from './helpers/kafka.js';
 
 const N = 300;
 const LIMIT = 4_096;
 
-describe.runIf(kafka.brokers !== null)('KafkaExporter and the topic size limit', () => {
+describe.runIf(kafka.brokers !== null).each(CLIENTS)('KafkaExporter (client %s) and the topic size limit', (client) => {
   const brokers = kafka.brokers!;
 
   it.each([
@@ -18,7 +18,7 @@ describe.runIf(kafka.brokers !== null)('KafkaExporter and the topic size limit',
     await createTopic(brokers, topic, { config: { 'max.message.bytes': String(LIMIT) } });
     const logger = memoryLogger();
     const errors: TrackpipeError[] = [];
-    const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, maxRecordBytes });
+    const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, maxRecordBytes, client });
     const processor = new BatchProcessor(exporter, { logger, onError: (e) => errors.push(e), retry: { initialBackoffMs: 100 } });
 
     const ids = new Set<string>();
@@ -43,7 +43,7 @@ describe.runIf(kafka.brokers !== null)('KafkaExporter and the topic size limit',
 
     const records = await consumeUntil(brokers, topic, ids);
     const { missing, duplicates, unexpected } = tally(records, ids);
-    console.log(`too large (${how}): ${records.length} records for ${N - 1} deliverable events, ${duplicates} duplicates`);
+    console.log(`too large (${client}, ${how}): ${records.length} records for ${N - 1} deliverable events, ${duplicates} duplicates`);
     expect(missing).toEqual([]);
     expect(unexpected).toBe(0);
     // A broker-side refusal may come after other partitions of the same request were written, so the

@@ -1,10 +1,11 @@
 // Helpers for the tests against a real broker: fresh topics, reading a topic back, event factories.
 import { randomUUID } from 'node:crypto';
-import kafkajs, { type Admin, type KafkaConfig } from 'kafkajs';
+import kafkajs, { type Admin, type KafkaConfig, type PartitionMetadata } from 'kafkajs';
 import { inject } from 'vitest';
 import type { CollectorStats, FlagEvaluationEvent, Logger, Recorded } from '@trackpipe/core';
+import { KAFKA_CLIENTS, type KafkaClientName } from '@trackpipe/exporter-kafka';
 
-const { Kafka, logLevel } = kafkajs;
+const { Kafka, Partitioners, logLevel } = kafkajs;
 
 /** What the vitest global setup (tools/kafka/vitest-global-setup.ts) hands the Kafka tests. */
 export const kafka = inject('kafka');
@@ -12,6 +13,8 @@ export const kafka = inject('kafka');
 /** A record read back from the topic. */
 export interface ConsumedRecord {
   readonly partition: number;
+  /** The record's offset in its partition. */
+  readonly offset: bigint;
   readonly key: string | null;
   readonly value: string;
   readonly headers: Record<string, string>;
@@ -89,7 +92,13 @@ export async function consumeUntil(
         for (const message of batch.messages) {
           const headers: Record<string, string> = {};
           for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-          const record = { partition: batch.partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers };
+          const record = {
+            partition: batch.partition,
+            offset: BigInt(message.offset),
+            key: message.key?.toString() ?? null,
+            value: message.value?.toString() ?? '',
+            headers,
+          };
           records.push(record);
           missing.delete(idOf(record));
         }
@@ -139,6 +148,18 @@ export function evaluation(i: number): Recorded<FlagEvaluationEvent> {
   };
   if (i % 3 === 0) event.targetingKey = `user-${i % 100}`;
   return event as Recorded<FlagEvaluationEvent>;
+}
+
+/** The Kafka libraries the exporter can use: every broker test runs once with each. */
+export const CLIENTS: readonly KafkaClientName[] = KAFKA_CLIENTS;
+
+/**
+ * The partition Java's default partitioner (and kafkajs's) picks for a key: murmur2 of its UTF-8
+ * bytes, sign bit cleared, modulo the partition count. Computed with kafkajs's implementation.
+ */
+export function javaPartition(key: string, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 })) as unknown as PartitionMetadata[];
+  return Partitioners.DefaultPartitioner()({ topic: 't', partitionMetadata, message: { key, value: null } });
 }
 
 /** A logger that keeps what it is told, for assertions and for a summary on failure. */
