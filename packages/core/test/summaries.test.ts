@@ -128,6 +128,9 @@ describe('one summary per key per window', () => {
       [{ colors: ['#000'], dense: true }, 1],
       ['{"colors":["#000","#fff"],"dense":true}', 1],
     ]);
+    const reported = inner.summaries()[0]!.attributes['feature_flag.result.value'] as { colors: string[] };
+    expect(reported).not.toBe(theme);
+    expect(Object.isFrozen(reported) && Object.isFrozen(reported.colors)).toBe(true);
   });
 
   it('counts NaN values as one key (reported as null, as JSON would)', () => {

@@ -240,6 +240,15 @@ export function resolveSummarizingOptions(options: SummarizingOptions = {}, path
   return { intervalMs, maxKeys, distinctTargetingKeys, logger };
 }
 
+/** Freezes a parsed JSON value and everything in it: the copy is shared by every summary of its key. */
+function deepFreeze(value: AttributeValue): AttributeValue {
+  if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 function lower(value: unknown): string {
   return (typeof value === 'string' ? value : String(value)).toLowerCase();
 }
@@ -659,7 +668,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       return undefined;
     }
     if (typeof json !== 'string') return undefined;
-    const token = this.#tokens.get(json) ?? { json, value: JSON.parse(json) as AttributeValue, refs: 0 };
+    const token = this.#tokens.get(json) ?? { json, value: deepFreeze(JSON.parse(json) as AttributeValue), refs: 0 };
     this.#tokenOf.set(value, token);
     return token;
   }
