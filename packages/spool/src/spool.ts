@@ -127,6 +127,8 @@ export class Spool<E> implements EventQueue<E> {
   #head: number;
   /** Committed events not taken, not dropped. */
   #ready: number;
+  /** Pushes that fit before `push()` must check the bounds again. */
+  #room = 0;
   /** End of the committed keys. */
   #committedEnd: number;
   /** Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. */
@@ -134,9 +136,11 @@ export class Spool<E> implements EventQueue<E> {
   /** The group last decoded from disk, kept while the head is inside it. */
   #decoded: { start: number; events: unknown[] } | undefined;
   /** The group being filled, and full groups waiting for their commit (in key order). */
-  #open: E[] = [];
-  readonly #sealed: E[][] = [];
-  /** Events in `#sealed` and `#open`; the first of them has key `#pendingStart`. */
+  /** Events waiting for their group commit, in key order (preallocated: `push()` allocates nothing). */
+  readonly #pending: RingBuffer<E>;
+  /** A group whose commit failed: committed again before anything in `#pending`. */
+  #retry: E[] | undefined;
+  /** Events in `#retry` and `#pending`; the first of them has key `#pendingStart`. */
   #pendingCount = 0;
   #pendingStart: number;
   #committing: Sealed<E> | undefined;
@@ -209,6 +213,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#avgBytes = s.recovered > 0 ? Math.max(1, s.bytes / s.recovered) : INITIAL_AVG_BYTES;
     this.#groupLimit = this.#computeGroupLimit();
     this.#window = new RingBuffer(o.memoryEvents);
+    this.#pending = new RingBuffer(o.maxPendingEvents);
     if (s.recovered > 0) {
       o.logger.warn(`spool ${this.path}: recovered ${s.recovered} events from a previous run; they are exported first`, {
         path: this.path,
@@ -249,33 +254,48 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   push(event: E): void {
+    // One check on the hot path: #room counts the pushes that certainly fit (see #updateRoom).
+    if (this.#room <= 0 && !this.#admitSlow()) return;
+    this.#room--;
+    this.#pending.push(event);
+    const n = ++this.#pendingCount;
+    this.#tail++;
+    if (n === 1 || n === this.#groupLimit) this.#schedule(); // start the timer; or a group is full: commit soon
+  }
+
+  /** No room known: decides whether the event goes in (true), making room by the overflow policy if needed. */
+  #admitSlow(): boolean {
+    this.#updateRoom();
+    if (this.#room > 0) return true;
     if (this.#closed) {
       this.#dropped.closed++;
       this.#listener.dropped('closed', 1);
-      return;
+      return false;
     }
-    const pending = this.#pendingCount;
-    if (pending >= this.#maxPending) {
+    if (this.#pendingCount >= this.#maxPending) {
       this.#dropped.queue_full++;
       this.#listener.dropped('queue_full', 1);
-      return;
+      return false;
     }
-    if (this.#bytes + (pending + this.#committingCount) * this.#avgBytes >= this.#maxBytes && !this.#makeRoom()) return;
-    const open = this.#open;
-    open.push(event);
-    this.#pendingCount = pending + 1;
-    this.#tail++;
-    if (open.length === 1 || open.length >= this.#groupLimit) this.#grew();
+    if (!this.#makeRoom()) return false;
+    this.#room = 1; // this one goes in; the next push decides again
+    return true;
   }
 
-  /** The open group got its first event (start the timer) or is full (seal it, commit soon). */
-  #grew(): void {
-    if (this.#open.length >= this.#groupLimit) {
-      this.#sealed.push(this.#open);
-      this.#open = [];
+  /**
+   * Recomputes how many pushes fit without a decision: below `maxPendingEvents`, and below `maxBytes`
+   * with waiting events estimated at the average stored size. Called whenever a term changes.
+   */
+  #updateRoom(): void {
+    if (this.#closed) {
+      this.#room = 0;
+      return;
     }
-    this.#schedule();
+    const waiting = this.#pendingCount + this.#committingCount;
+    const byBytes = Math.ceil((this.#maxBytes - this.#bytes) / this.#avgBytes) - waiting;
+    this.#room = Math.min(this.#maxPending - this.#pendingCount, byBytes);
   }
+
 
   /** The spool is full: drops the oldest waiting event (true: push on) or reports the new one dropped (false). */
   #makeRoom(): boolean {
@@ -342,9 +362,10 @@ export class Spool<E> implements EventQueue<E> {
       c.settledTo = this.#tail;
     }
     this.#committingCount = 0;
-    this.#open = [];
-    this.#sealed.length = 0;
+    this.#pending.clear();
+    this.#retry = undefined;
     this.#pendingCount = 0;
+    this.#room = 0;
     this.#pendingStart = this.#tail;
     this.#window.clear();
     this.#decoded = undefined;
@@ -364,6 +385,9 @@ export class Spool<E> implements EventQueue<E> {
     if (last !== undefined && last.mark === mark) return last.deferred.promise;
     const waiter = { mark, deferred: deferred() };
     this.#waiters.push(waiter);
+    // Someone waits for the next commit: its timer keeps the process alive until then.
+    this.#timer?.ref();
+    this.#immediate?.ref();
     return waiter.deferred.promise;
   }
 
@@ -392,6 +416,7 @@ export class Spool<E> implements EventQueue<E> {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#room = 0;
     for (let attempt = 0; attempt < 5; attempt++) {
       if (this.#inflight !== undefined) await this.#inflight;
       if (!this.#hasWork()) break;
@@ -448,18 +473,24 @@ export class Spool<E> implements EventQueue<E> {
     this.#immediate = undefined;
   }
 
-  /** Arranges the next commit: at most one runs; they start at most every `intervalMs`, or at once for a full group. */
+  /**
+   * Arranges the next commit: at most one runs; they start at most every `intervalMs`, or at once for
+   * a full group. The timer does not keep the process alive, unless a `persisted()` call waits for it.
+   */
   #schedule(): void {
     if (this.#committing !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
     const now = performance.now();
-    const full = this.#sealed.length > 0;
+    const full = this.#pendingCount >= this.#groupLimit;
     const wait = Math.max(this.#retryAt - now, full ? 0 : this.#lastCommitAt + this.#o.intervalMs - now);
+    const keepAlive = this.#waiters.length > 0;
     if (wait <= 0) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#immediate = setImmediate(this.#onTimer).unref();
+      this.#immediate = setImmediate(this.#onTimer);
+      if (!keepAlive) this.#immediate.unref();
     } else if (this.#timer === undefined) {
-      this.#timer = setTimeout(this.#onTimer, wait).unref();
+      this.#timer = setTimeout(this.#onTimer, wait);
+      if (!keepAlive) this.#timer.unref();
     }
   }
 
@@ -474,10 +505,13 @@ export class Spool<E> implements EventQueue<E> {
     this.#cancelTimers();
     if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return;
     this.#lastCommitAt = performance.now();
-    let events = this.#sealed.shift();
+    let events = this.#retry;
+    this.#retry = undefined;
     if (events === undefined) {
-      events = this.#open;
-      this.#open = [];
+      const pending = this.#pending;
+      const n = Math.min(pending.size, this.#groupLimit);
+      events = new Array<E>(n);
+      for (let i = 0; i < n; i++) events[i] = pending.shift()!;
     }
     const start = this.#pendingStart;
     this.#pendingCount -= events.length;
@@ -485,6 +519,7 @@ export class Spool<E> implements EventQueue<E> {
     const group: Sealed<E> = { start, end: start + events.length, events, cleared: false, settledTo: 0 };
     this.#committing = group;
     this.#committingCount = events.length;
+    this.#room = 0; // pending room grew: recompute on the next push
     const value = events.length > 0 ? encodeGroup(events) : undefined;
     const started = performance.now();
     let outcome: TxnOutcome | undefined;
@@ -505,7 +540,8 @@ export class Spool<E> implements EventQueue<E> {
     let written = 0;
     if (value !== undefined && !group.cleared) {
       void events.put(group.start, value);
-      written = Buffer.byteLength(value);
+      // The stored size, read back from the transaction (cheaper than measuring the string's UTF-8).
+      written = events.getBinaryFast(group.start)?.length ?? 0;
     }
     this.#resolveDrops();
     const { freed, removed, keep } = this.#prune();
@@ -553,6 +589,7 @@ export class Spool<E> implements EventQueue<E> {
   #committed(group: Sealed<E>, outcome: TxnOutcome, started: number): void {
     this.#committing = undefined;
     this.#committingCount = 0;
+    this.#room = 0; // bytes and the average changed: recompute on the next push
     this.#inflight = undefined;
     if (this.#failures > 0) {
       this.#logger.warn(`spool ${this.path}: commits succeed again after ${this.#failures} failures`, { path: this.path });
@@ -595,6 +632,7 @@ export class Spool<E> implements EventQueue<E> {
   #failed(group: Sealed<E>, error: unknown): void {
     this.#committing = undefined;
     this.#committingCount = 0;
+    this.#room = 0;
     this.#inflight = undefined;
     this.#commitFailures++;
     this.#failures++;
@@ -612,7 +650,7 @@ export class Spool<E> implements EventQueue<E> {
     } else if (group.events.length > 0) {
       // Earlier groups are durable (commits run one at a time); this one's events wait for the retry.
       this.#notDurable(group.end);
-      this.#sealed.unshift(group.events);
+      this.#retry = group.events;
       this.#pendingCount += group.events.length;
       this.#pendingStart = group.start;
     }
