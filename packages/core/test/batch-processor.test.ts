@@ -273,6 +273,33 @@ describe('retry', () => {
   });
 });
 
+describe('auth failures', () => {
+  it('retries them within the budget, counts them as auth failures, and logs at error level at most once per 30 s with a count', async () => {
+    const lines: string[] = [];
+    const exporter = new ScriptedExporter();
+    exporter.fallback = ExportResults.retry({ auth: true, error: new Error('HTTP 401 (the credentials were refused)') });
+    const processor = new BatchProcessor(exporter, {
+      logger: { warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) },
+      retry: { initialBackoffMs: 1_000, maxBackoffMs: 1_000, maxElapsedMs: 120_000 },
+      random: () => 0.999,
+    });
+    processor.record({ name: 'x' });
+    void processor.flush();
+    await vi.advanceTimersByTimeAsync(29_000);
+    const calls = exporter.calls.length;
+    expect(calls).toBeGreaterThan(20);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^error TRACKPIPE_ERR_EXPORT_AUTH: .*HTTP 401.*retrying within the retry budget/);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(lines).toHaveLength(2);
+    expect(Number(/\((\d+) more since the last warning\)/.exec(lines[1]!)?.[1])).toBeGreaterThanOrEqual(calls - 1);
+    expect(processor.stats().failedExports).toMatchObject({ auth: exporter.calls.length, retryable: exporter.calls.length });
+    exporter.fallback = ExportResults.ok();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(processor.stats()).toMatchObject({ exported: 1, dropped: 0 });
+  });
+});
+
 describe('permanent failures', () => {
   it('drops a rejected batch as rejected, reports it and does not retry', async () => {
     const { exporter, processor, errors } = setup({}, ExportResults.reject({ error: new Error('HTTP 400') }));

@@ -12,7 +12,7 @@ export const httpExporterFactory: ExporterFactory<HttpExporterConfigOutput> = {
   type: 'http',
   options: httpExporterConfigSchema,
   create(options: HttpExporterConfigOutput, context: ExporterContext) {
-    return new HttpExporter<Recorded<TelemetryEvent>>({ ...options, name: context.name, logger: context.logger });
+    return new HttpExporter<Recorded<TelemetryEvent>>({ ...options, name: context.name });
   },
 };
 

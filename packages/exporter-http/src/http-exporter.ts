@@ -5,11 +5,9 @@ import {
   type ExportResult,
   ExportResults,
   type Exporter,
-  type Logger,
   type Recorded,
   type TelemetryEvent,
   TrackpipeError,
-  consoleLogger,
   describeError,
   excerpt,
   isRetriable,
@@ -17,7 +15,6 @@ import {
   secretsOf,
 } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
-import { AuthFailureLog } from './auth-log.js';
 import { compressor } from './compression.js';
 import { type BodyFormat, type HttpBodyFormat, type HttpSerializer, bodyFormat } from './formats.js';
 import { idempotencyKey } from './idempotency.js';
@@ -109,7 +106,6 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
   readonly #where: string;
   readonly #retryAuth: boolean;
   readonly #idempotencyHeader: string | undefined;
-  readonly #authLog: AuthFailureLog;
   /** Strings that must never appear in errors: configured header values, URL credentials, query values and path. */
   readonly #staticSecrets: readonly string[];
   #closed = false;
@@ -117,7 +113,6 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
   constructor(options: HttpExporterOptions<E>) {
     const resolved = parseOptions(options);
     const url = new URL(resolved.url);
-    const logger: Logger = resolved.logger ?? consoleLogger;
     this.name = resolved.name;
     this.#where = `POST ${redactUrl(url)}`;
     this.#format = bodyFormat<E>({
@@ -132,7 +127,6 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
     this.#headers = resolved.headers as HeadersOption | undefined;
     this.#retryAuth = resolved.retryAuthFailures;
     this.#idempotencyHeader = resolved.idempotencyKeyHeader === false ? undefined : resolved.idempotencyKeyHeader.toLowerCase();
-    this.#authLog = new AuthFailureLog(logger, this.name, this.#where, this.#retryAuth);
     const threshold = resolved.gzipThresholdBytes;
     this.#transport = new HttpTransport({
       url,
@@ -212,11 +206,8 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
   #result(outcome: TransportOutcome, secrets: readonly string[]): ExportResult {
     const context = { where: this.#where, secrets, otlp: this.#otlp, retryAuthFailures: this.#retryAuth, now: Date.now() };
     switch (outcome.kind) {
-      case 'response': {
-        const result = responseResult(outcome.status, outcome.headers, outcome.body, context);
-        if (result.code !== 'ok' && 'auth' in result && result.auth === true) this.#authLog.failed(outcome.status, context.now);
-        return result;
-      }
+      case 'response':
+        return responseResult(outcome.status, outcome.headers, outcome.body, context);
       case 'network':
         return networkErrorResult(outcome.error, context);
       case 'invalid':

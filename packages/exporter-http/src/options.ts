@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { parseExporterOptions } from '@trackpipe/core/config';
-import { type AttributeValue, type Encoder, type Logger, type Recorded, type TelemetryEvent } from '@trackpipe/core';
+import { type AttributeValue, type Encoder, type Recorded, type TelemetryEvent } from '@trackpipe/core';
 import { type HttpCompression, zstdAvailable } from './compression.js';
 import type { HttpBodyFormat, HttpSerializer } from './formats.js';
 import type { OtlpOptions } from './otlp.js';
@@ -70,8 +70,6 @@ export interface HttpExporterOptions<E extends TelemetryEvent = Recorded<Telemet
    * size, the same on every retry of the batch); `false` sends none. Default `"Idempotency-Key"`.
    */
   idempotencyKeyHeader?: string | false;
-  /** Where auth failures are reported. Default: the console (`consoleLogger`). */
-  logger?: Logger;
 }
 
 const FORMATS = ['json', 'ndjson', 'otlp'] as const satisfies readonly HttpBodyFormat[];
@@ -200,9 +198,6 @@ export const httpExporterOptionsSchema = z
         rejectUnauthorized: z.boolean().optional(),
       })
       .optional(),
-    logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && isFunction((v as Partial<Record<keyof Logger, unknown>>).error) && isFunction((v as Partial<Record<keyof Logger, unknown>>).warn), {
-      error: 'must be a logger with warn() and error()',
-    }).optional(),
   })
   .superRefine(crossFieldRules);
 

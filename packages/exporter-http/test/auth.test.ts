@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, silentLogger } from '@trackpipe/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatchProcessor } from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
-import { events, neverAborts, batchFor } from './helpers/batch.js';
 import { capturingLogger } from './helpers/logger.js';
 import { TestServer } from './helpers/test-server.js';
 
@@ -9,10 +8,7 @@ const OLD_TOKEN = 'tok-expired-0123456789';
 const NEW_TOKEN = 'tok-rotated-9876543210';
 
 let server: TestServer | undefined;
-const exporters: HttpExporter[] = [];
 afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(exporters.splice(0).map((e) => e.shutdown()));
   await server?.stop();
   server = undefined;
 });
@@ -40,7 +36,6 @@ describe('auth failures (401/403)', () => {
         if (refused >= 2) token = NEW_TOKEN;
         return { authorization: `Bearer ${token}` };
       },
-      logger,
     });
     const processor = new BatchProcessor(exporter, {
       maxBatchSize: 10,
@@ -60,51 +55,24 @@ describe('auth failures (401/403)', () => {
     expect(processor.stats()).toMatchObject({ exported: 30, dropped: 0 });
     expect([...received.keys()].sort()).toEqual([...ids].sort());
     expect([...received.values()].every((n) => n === 1)).toBe(true);
-    // Loud, at error level, naming the exporter and the status, never the token.
-    const authLines = logger.lines.filter((line) => line.level === 'error' && line.message.includes('refused the credentials'));
+    // Loud, at error level (the processor's line), naming the exporter and the status, never the token.
+    const authLines = logger.lines.filter((line) => line.level === 'error' && line.message.includes('TRACKPIPE_ERR_EXPORT_AUTH'));
     expect(authLines.length).toBeGreaterThanOrEqual(1);
-    expect(authLines[0]!.fields).toMatchObject({ exporter: 'http', status: 401 });
+    expect(authLines[0]!.message).toMatch(/exporter http: .*HTTP 401.*credentials were refused/);
+    expect(processor.stats().failedExports.auth).toBe(refused);
     expect(logger.text()).not.toContain(OLD_TOKEN);
     expect(logger.text()).not.toContain(NEW_TOKEN);
   });
 
-  it('are dropped as rejected with retryAuthFailures false, and the log says so', async () => {
+  it('are dropped as rejected with retryAuthFailures false, reported once as an auth failure', async () => {
     server = await TestServer.start({ handler: () => ({ status: 403, body: 'forbidden' }) });
     const logger = capturingLogger();
-    const processor = new BatchProcessor(new HttpExporter({ url: server.url(), retryAuthFailures: false, logger }), {
-      maxBatchSize: 5,
-      logger: silentLogger,
-    });
+    const processor = new BatchProcessor(new HttpExporter({ url: server.url(), retryAuthFailures: false }), { maxBatchSize: 5, logger });
     for (let i = 0; i < 5; i++) processor.record({ name: 'auth.drop' });
     await processor.close({ timeoutMs: 10_000 });
     expect(server.requests).toHaveLength(1);
-    expect(processor.stats().droppedByReason.rejected).toBe(5);
+    expect(processor.stats()).toMatchObject({ droppedByReason: { rejected: 5 }, failedExports: { auth: 1, permanent: 1 } });
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]!.message).toContain('dropped (retryAuthFailures: false)');
-  });
-
-  it('are logged at most once per 30 s, with the number of refusals since the last line', async () => {
-    vi.useFakeTimers({ toFake: ['Date'], now: Date.UTC(2026, 0, 1) });
-    server = await TestServer.start({ handler: () => ({ status: 401 }) });
-    const logger = capturingLogger();
-    const exporter = new HttpExporter({ url: server.url(), headers: { authorization: `Bearer ${OLD_TOKEN}` }, logger });
-    exporters.push(exporter);
-    const refuse = async (): Promise<void> => {
-      expect(await exporter.export(batchFor(exporter, events(1)), neverAborts())).toMatchObject({ code: 'retry', auth: true });
-    };
-    for (let i = 0; i < 5; i++) await refuse();
-    expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]!.fields).toMatchObject({ failures: 1 });
-
-    vi.setSystemTime(Date.now() + 29_000);
-    await refuse();
-    expect(logger.lines).toHaveLength(1);
-
-    vi.setSystemTime(Date.now() + 1_000);
-    await refuse();
-    expect(logger.lines).toHaveLength(2);
-    expect(logger.lines[1]).toMatchObject({ level: 'error', fields: { failures: 6, status: 401 } });
-    expect(logger.lines[1]!.message).toContain('6 refused requests since the last report');
-    expect(logger.text()).not.toContain(OLD_TOKEN);
+    expect(logger.lines[0]!.message).toMatch(/TRACKPIPE_ERR_EXPORT_AUTH: .*rejected 5 of 5 events: .*HTTP 403/);
   });
 });

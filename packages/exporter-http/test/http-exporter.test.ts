@@ -6,10 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ExportResult, type Recorded, type TelemetryEvent, TrackpipeError } from '@trackpipe/core';
 import { HttpExporter, type HttpExporterOptions, zstdAvailable } from '@trackpipe/exporter-http';
 import { BATCH_PATHS, batchFor, events, neverAborts, payloadBatchFor } from './helpers/batch.js';
-import { capturingLogger } from './helpers/logger.js';
 import { type Handler, refusedPort, TestServer, type TestServerOptions, waitFor } from './helpers/test-server.js';
 
-const silent = capturingLogger();
 const servers: TestServer[] = [];
 const exporters: HttpExporter[] = [];
 
@@ -21,7 +19,7 @@ async function server(handlerOrOptions: Handler | TestServerOptions = {}): Promi
 }
 
 function exporter(options: HttpExporterOptions): HttpExporter {
-  const e = new HttpExporter({ logger: silent, ...options });
+  const e = new HttpExporter(options);
   exporters.push(e);
   return e;
 }
@@ -135,11 +133,11 @@ describe('classification of real HTTP answers', () => {
 
   it('marks 401 and 403 as auth failures: retried by default, rejected with retryAuthFailures false', async () => {
     const s = await server(() => ({ status: 401, body: 'token expired' }));
-    const retried = await send(exporter({ url: s.url(), logger: silent }));
+    const retried = await send(exporter({ url: s.url() }));
     expect(retried).toMatchObject({ code: 'retry', auth: true });
     expect(errorOf(retried)).toMatchObject({ code: 'TRACKPIPE_ERR_EXPORT_RETRYABLE', retriable: true, details: { status: 401, auth: true } });
     s.handler = () => ({ status: 403 });
-    const rejected = await send(exporter({ url: s.url(), retryAuthFailures: false, logger: silent }));
+    const rejected = await send(exporter({ url: s.url(), retryAuthFailures: false }));
     expect(rejected).toMatchObject({ code: 'reject', auth: true });
     expect(errorOf(rejected)).toMatchObject({ code: 'TRACKPIPE_ERR_EXPORT_REJECTED', details: { status: 403, auth: true } });
   });
@@ -553,7 +551,6 @@ describe('construction', () => {
     [{ url: 'http://127.0.0.1/', compressionLevel: 12 }, 'compressionLevel must be <= 9 with gzip'],
     [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'has space' }, 'idempotencyKeyHeader must be a valid HTTP header name'],
     [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: true }, 'idempotencyKeyHeader must be a valid HTTP header name, or false'],
-    [{ url: 'http://127.0.0.1/', logger: {} }, 'logger must be a logger with warn() and error()'],
     [{ url: 'http://127.0.0.1/', timeout: 5 }, 'timeout unknown key'],
   ])('refuses %j: %s', (options, problem) => {
     let error: unknown;

@@ -66,7 +66,7 @@ describe('the URL path, credentials and query never leak', () => {
       const url = await endpoint(kind);
       const logger = capturingLogger();
       const errors: TrackpipeError[] = [];
-      const exporter = new HttpExporter({ url, logger });
+      const exporter = new HttpExporter({ url });
       const processor = new BatchProcessor(exporter, {
         maxBatchSize: 5,
         exportTimeoutMs: 300,
