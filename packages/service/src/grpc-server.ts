@@ -200,8 +200,9 @@ const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, 
 
 /**
  * The gRPC side of the service: `analytics.v1.AnalyticsService` (TrackEvent, IdentifyUser,
- * TrackBatch) with `@grpc/grpc-js`. Like the HTTP side it validates, queues and answers at once:
- * OK, INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED when the queue is full (with a
+ * TrackBatch) with `@grpc/grpc-js`. Like the HTTP side it validates, queues and answers without
+ * waiting for an exporter: OK (once the events are persisted, see `Ingestor.persisted`),
+ * INVALID_ARGUMENT (naming the field), RESOURCE_EXHAUSTED when the queue is full (with a
  * `retry-after` trailer), UNAVAILABLE while draining, UNAUTHENTICATED without a valid key.
  */
 export class GrpcIngestServer {
@@ -346,7 +347,13 @@ export class GrpcIngestServer {
       const admission = ingestor.admit(events);
       if (admission.ok) {
         metrics?.accepted('grpc', events.length);
-        return finish(status.OK, undefined, undefined, respond(admission.ids));
+        // OK only once the events are durable (a spool's group commit; at once in memory).
+        const answer = respond(admission.ids);
+        void ingestor
+          .persisted()
+          .then(() => finish(status.OK, undefined, undefined, answer))
+          .catch((error: unknown) => logger.error('gRPC answer failed', { method, error: describeError(error) }));
+        return;
       }
       metrics?.refused('grpc', admission.reason, events.length);
       switch (admission.reason) {

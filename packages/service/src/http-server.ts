@@ -98,7 +98,8 @@ interface ErrorBody {
 /**
  * The HTTP side of the service (node:http): `POST /v1/track`, `/v1/batch`, `/v1/identify`, and
  * `GET /healthz`, `/readyz`, `/metrics`. Handlers read and check the body, then hand the events to
- * the {@link Ingestor} and answer at once: 202 when queued, 503 (with `Retry-After`) when the queue
+ * the {@link Ingestor} and answer: 202 once queued and persisted (`Collector.persisted()`: at once
+ * with in-memory queues, after the group commit with a spool), 503 (with `Retry-After`) when the queue
  * is full or the service is draining. No exporter is ever awaited in a request.
  */
 export class HttpIngestServer {
@@ -268,9 +269,9 @@ export class HttpIngestServer {
         return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
       }
     }
-    // From here to the answer nothing awaits: looking the key up, queueing the events and remembering
-    // the answer are one synchronous step, so a concurrent repeat (still reading its body) finds
-    // the answer and cannot be queued twice.
+    // From here to the admission nothing awaits: looking the key up, queueing the events and
+    // remembering the answer are one synchronous step, so a concurrent repeat (still reading its
+    // body) finds the answer and cannot be queued twice. Only the 202 then waits for persistence.
     let remember: { readonly key: string; readonly fingerprint: string } | undefined;
     if (idempotencyKey !== undefined) {
       remember = { key: scopedKey(route, bearerToken(request.headers.authorization), idempotencyKey), fingerprint: fingerprintOf(raw) };
@@ -293,7 +294,7 @@ export class HttpIngestServer {
     return this.#answer(response, ingestor.admit(events), events.length, remember);
   }
 
-  #answer(response: ServerResponse, admission: Admission, events: number, remember?: { key: string; fingerprint: string }): void {
+  async #answer(response: ServerResponse, admission: Admission, events: number, remember?: { key: string; fingerprint: string }): Promise<void> {
     const metrics = this.#parts.metrics;
     if (admission.ok) {
       metrics?.accepted('http', events);
@@ -302,6 +303,8 @@ export class HttpIngestServer {
         this.#parts.idempotency.set(remember.key, { fingerprint: remember.fingerprint, ids: admission.ids });
         metrics?.idempotent('http', 'first');
       }
+      // 202 only once the events are durable (a spool's group commit; at once in memory).
+      await this.#parts.ingestor.persisted();
       return sendJson(response, 202, { accepted: admission.ids.length, ids: admission.ids });
     }
     metrics?.refused('http', admission.reason, events);
@@ -322,7 +325,7 @@ export class HttpIngestServer {
    * Answers a repeat of an accepted request: the original `202` and body (marked
    * `Idempotent-Replayed: true`), queueing nothing; or `422` when the key came with another body (`ids` undefined).
    */
-  #replay(response: ServerResponse, ids: readonly string[] | undefined): void {
+  async #replay(response: ServerResponse, ids: readonly string[] | undefined): Promise<void> {
     if (ids === undefined) {
       this.#parts.metrics?.idempotent('http', 'conflict');
       return sendError(response, 422, {
@@ -331,6 +334,8 @@ export class HttpIngestServer {
       });
     }
     this.#parts.metrics?.idempotent('http', 'replayed');
+    // The original may still wait for its events to be persisted: never acknowledge before it would.
+    await this.#parts.ingestor.persisted();
     response.setHeader('idempotent-replayed', 'true');
     return sendJson(response, 202, { accepted: ids.length, ids });
   }

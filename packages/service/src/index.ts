@@ -37,7 +37,7 @@ export {
   scopedKey,
 } from './idempotency.js';
 export { HttpIngestServer, type HttpServerOptions, type HttpServerParts } from './http-server.js';
-export { type Admission, Ingestor, type IngestorOptions, type QueueSource, type RefusedReason } from './ingest.js';
+export { type Admission, Ingestor, type IngestorOptions, type RefusedReason } from './ingest.js';
 export { type JsonLoggerOptions, LOG_LEVELS, type LogLevel, type ServiceLogger, jsonLogger, silentServiceLogger } from './logger.js';
 export { type ConfiguredService, type CreateServiceOptions, createService, describePipelines } from './serve.js';
 export {

@@ -1,19 +1,9 @@
-import { type Collector, type CollectorStats, TrackpipeError, nextEventId } from '@trackpipe/core';
+import { type Collector, TrackpipeError, describeError } from '@trackpipe/core';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import type { IngestEvent } from './validate.js';
 
-/** Something whose queue can be watched: a processor, a collector. */
-export interface QueueSource {
-  stats(): CollectorStats;
-}
-
 /** Options of an {@link Ingestor}. Every field is optional; defaults follow each. */
 export interface IngestorOptions {
-  /**
-   * The queues that must have room for an event to be accepted: one per exporter, since each
-   * exporter of a fan-out has its own. Default `[collector]` (right for a single `BatchProcessor`).
-   */
-  queues?: readonly QueueSource[];
   /**
    * Share of each queue's capacity, in (0, 1], that may be filled by accepted events; past it,
    * requests are refused (503 / RESOURCE_EXHAUSTED). Below 1 it leaves headroom. Default 1.
@@ -40,17 +30,20 @@ export type Admission =
   | { readonly ok: false; readonly reason: RefusedReason; readonly message: string; readonly retryAfterSeconds: number };
 
 /**
- * The transport-neutral heart of ingest: checks that every queue has room for all the events of a
- * request, then records them all, or none. Because the check and the records run in one synchronous
- * step, "accepted" always means "queued": the processor never drops an accepted event for lack of
- * room (`queue_full`). Nothing here awaits an exporter.
+ * The transport-neutral heart of ingest: asks the collector for its headroom (`Collector.headroom`,
+ * which a fan-out answers for its fullest queue) and records all the events of a request, or none.
+ * Because the check and the records run in one synchronous step, "accepted" always means "queued":
+ * the processor never drops an accepted event for lack of room (`queue_full`). Nothing here awaits
+ * an exporter; {@link persisted} says when accepted events are durable.
  */
 export class Ingestor {
   readonly #collector: Collector<IngestEvent>;
-  readonly #queues: readonly QueueSource[];
   readonly #highWaterMark: number;
   readonly #retryAfterSeconds: number;
   readonly #pressure: PressureLog;
+  readonly #logger: ServiceLogger;
+  /** The most room the collector has had (at its high-water mark) since the start: a larger request can never fit. */
+  #limit: number;
   #draining = false;
   #accepted = 0;
 
@@ -68,7 +61,6 @@ export class Ingestor {
       });
     }
     this.#collector = collector;
-    this.#queues = options.queues !== undefined && options.queues.length > 0 ? [...options.queues] : [collector];
     this.#highWaterMark = highWaterMark;
     this.#retryAfterSeconds = retryAfterSeconds;
     const logIntervalMs = options.logIntervalMs ?? 5_000;
@@ -77,7 +69,10 @@ export class Ingestor {
         details: { option: 'logIntervalMs' },
       });
     }
-    this.#pressure = new PressureLog(options.logger ?? silentServiceLogger, logIntervalMs);
+    this.#logger = options.logger ?? silentServiceLogger;
+    this.#pressure = new PressureLog(this.#logger, logIntervalMs);
+    // A collector starts with empty queues: its room now is its high-water limit.
+    this.#limit = Math.max(1, collector.headroom(highWaterMark));
   }
 
   /** True once {@link startDraining} was called: every later request is refused. */
@@ -96,64 +91,59 @@ export class Ingestor {
     this.#pressure.flush();
   }
 
-  /** The most events one request could ever bring: the smallest queue's high-water limit. */
+  /**
+   * The most events one request could ever bring: the most room the collector has had at its
+   * high-water mark (its limit, since queues start empty).
+   */
   limit(): number {
-    let limit = Number.POSITIVE_INFINITY;
-    for (const queue of this.#queues) limit = Math.min(limit, this.#limitOf(queue.stats()));
-    return limit;
+    return this.#limit;
   }
 
   /** How many events would be accepted right now. */
   room(): number {
-    let room = Number.POSITIVE_INFINITY;
-    for (const queue of this.#queues) {
-      const s = queue.stats();
-      room = Math.min(room, this.#limitOf(s) - s.queued);
-    }
-    return Math.max(0, room);
+    return this.#collector.headroom(this.#highWaterMark);
   }
 
   /**
-   * Accepts all of `events` (assigning `id` and `timestamp` where absent, and recording each), or
-   * none of them: when draining, when they could never fit (`too_large`), or when they do not fit
+   * Accepts all of `events` (recording each: `record()` assigns `id` and `timestamp` where absent),
+   * or none of them: when draining, when they could never fit (`too_large`), or when they do not fit
    * now (`overloaded`). Synchronous.
    */
   admit(events: readonly IngestEvent[]): Admission {
     const n = events.length;
     if (this.#draining) return this.#refuse('draining', 'the service is shutting down');
-    let room = Number.POSITIVE_INFINITY;
-    let limit = Number.POSITIVE_INFINITY;
-    let fullest: CollectorStats | undefined;
-    for (const queue of this.#queues) {
-      const s = queue.stats();
-      const queueLimit = this.#limitOf(s);
-      limit = Math.min(limit, queueLimit);
-      if (queueLimit - s.queued < room) {
-        room = queueLimit - s.queued;
-        fullest = s;
-      }
-    }
-    if (n > limit) return this.#refuse('too_large', `${n} events can never fit: the queue accepts at most ${limit} at once`);
+    const room = this.#collector.headroom(this.#highWaterMark);
+    if (room > this.#limit) this.#limit = room;
+    if (n > this.#limit) return this.#refuse('too_large', `${n} events can never fit: the queue accepts at most ${this.#limit} at once`);
     if (n > room) {
-      this.#pressure.refused(n, { queued: fullest?.queued, capacity: fullest?.queueCapacity, highWaterMark: this.#highWaterMark });
+      this.#pressure.refused(n, { room, highWaterMark: this.#highWaterMark });
       return this.#refuse('overloaded', 'the queue is full; retry later');
     }
     this.#pressure.accepted();
+    // The ids go back to the client (the 202 body, the gRPC answer) and into the idempotency store,
+    // so they are read right after record(), which assigns them in place (the Collector contract).
     const ids: string[] = new Array<string>(n);
-    const now = Date.now();
     for (let i = 0; i < n; i++) {
       const event = events[i]!;
-      event.timestamp ??= now;
-      event.id ??= nextEventId(now);
-      ids[i] = event.id;
       this.#collector.record(event);
+      ids[i] = event.id as string;
     }
     this.#accepted += n;
     return { ok: true, ids };
   }
 
-  #limitOf(s: CollectorStats): number {
-    return Math.max(1, Math.floor(s.queueCapacity * this.#highWaterMark));
+  /**
+   * Resolves once every event accepted so far is durable (`Collector.persisted()`): at once with
+   * in-memory queues, after the group commit with a spool. Answer 202 / OK only after it. Never
+   * rejects: a failing collector is logged and answered `false`.
+   */
+  async persisted(): Promise<boolean> {
+    try {
+      return await this.#collector.persisted();
+    } catch (error) {
+      this.#logger.error('the collector could not say whether events are persisted', { error: describeError(error) });
+      return false;
+    }
   }
 
   #refuse(reason: RefusedReason, message: string): Admission {
@@ -183,7 +173,7 @@ class PressureLog {
     this.#intervalMs = intervalMs;
   }
 
-  /** A request of `events` events was refused for lack of room; `queue` describes the fullest queue. */
+  /** A request of `events` events was refused for lack of room; `queue` describes the room left. */
   refused(events: number, queue: Record<string, unknown>): void {
     this.#refusedRequests++;
     this.#refusedEvents += events;

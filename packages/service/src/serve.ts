@@ -51,13 +51,11 @@ export async function createService(config: ServiceConfig, options: CreateServic
     ...(logger === undefined ? {} : { logger }),
     ...(options.functions === undefined ? {} : { functions: options.functions }),
   });
-  const queues = [...collector.pipelines.values()].flatMap((pipeline) => [...pipeline.exporters.values()]);
   const s = config.service;
   let service: TrackpipeService;
   try {
     service = new TrackpipeService({
       collector,
-      queues,
       registry: collector.registry,
       metricsEndpoint: s.metricsEndpoint,
       ...(logger === undefined ? {} : { logger }),

@@ -6,20 +6,18 @@ import { type Listener, describeExposure, isLoopback, unauthenticatedExposure } 
 import { type IdempotencyStore, MemoryIdempotencyStore, type MemoryIdempotencyStoreOptions } from './idempotency.js';
 import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
 import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
-import { Ingestor, type QueueSource } from './ingest.js';
+import { Ingestor } from './ingest.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import { type PromRegistry, ServiceMetrics } from './service-metrics.js';
 import { type IngestEvent, type ValidationLimits, resolveLimits } from './validate.js';
 
 /** Options of a {@link TrackpipeService}. Only `collector` is required; defaults follow each field. */
 export interface TrackpipeServiceOptions {
-  /** Where accepted events are recorded. The service closes it on shutdown. Required. */
-  collector: Collector<IngestEvent>;
   /**
-   * The queues whose room decides admission: one per exporter processor (see `Ingestor`).
-   * Default `[collector]`.
+   * Where accepted events are recorded; its `headroom()` decides admission and its `persisted()`
+   * when a request is answered. The service closes it on shutdown. Required.
    */
-  queues?: readonly QueueSource[];
+  collector: Collector<IngestEvent>;
   /** Registry for the service's own metrics, served at `GET /metrics`. Default: a fresh prom-client `Registry`. */
   registry?: PromRegistry;
   /** Serve `GET /metrics` on the HTTP port. Default true. */
@@ -123,7 +121,6 @@ export class TrackpipeService {
       idempotencyKeys: () => idempotency.size,
     });
     this.#ingestor = new Ingestor(options.collector, {
-      ...(options.queues === undefined ? {} : { queues: options.queues }),
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
       ...(options.backpressureLogIntervalMs === undefined ? {} : { logIntervalMs: options.backpressureLogIntervalMs }),

@@ -1,31 +1,27 @@
-// The backpressure log under a queue flapping around its high-water mark. Time is faked; the queue
-// is a QueueSource (our own contract) whose fill the test sets; events go to a real MemoryCollector.
+// The backpressure log under a queue flapping around its high-water mark. Time is faked; the
+// collector is a real MemoryCollector whose headroom (the Collector contract) the test sets.
 import { MemoryCollector } from '@trackpipe/collector-memory';
-import type { CollectorStats } from '@trackpipe/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type IngestEvent, Ingestor, type QueueSource, jsonLogger } from '../src/index.js';
+import { type IngestEvent, Ingestor, jsonLogger } from '../src/index.js';
 
-type Line = { level: string; msg: string; changes?: number; refused?: number; refusedRequests?: number; queued?: number; capacity?: number };
+type Line = { level: string; msg: string; changes?: number; refused?: number; refusedRequests?: number; room?: number; highWaterMark?: number };
 
-/** A queue of capacity 10 whose fill the test sets. */
-function queue(): QueueSource & { queued: number } {
-  const q = {
-    queued: 0,
-    stats: (): CollectorStats => ({ ...new MemoryCollector<IngestEvent>().stats(), queued: q.queued, queueCapacity: 10 }),
-  };
-  return q;
+/** A MemoryCollector whose room the test sets (10 at the start: the queue's limit). */
+class Filling extends MemoryCollector<IngestEvent> {
+  room = 10;
+  override headroom(): number {
+    return this.room;
+  }
 }
 
-function setup(logIntervalMs?: number): { ingestor: Ingestor; q: ReturnType<typeof queue>; lines: Line[]; collector: MemoryCollector<IngestEvent> } {
+function setup(logIntervalMs?: number): { ingestor: Ingestor; collector: Filling; lines: Line[] } {
   const lines: Line[] = [];
-  const q = queue();
-  const collector = new MemoryCollector<IngestEvent>();
+  const collector = new Filling();
   const ingestor = new Ingestor(collector, {
-    queues: [q],
     logger: jsonLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as Line) }),
     ...(logIntervalMs === undefined ? {} : { logIntervalMs }),
   });
-  return { ingestor, q, lines, collector };
+  return { ingestor, collector, lines };
 }
 
 const above = 'queue above its high-water mark: refusing events until it drains';
@@ -40,21 +36,21 @@ afterEach(() => {
 
 describe('the backpressure log', () => {
   it('writes one line per interval under sustained flapping (86 changes a second), counting every change and refusal', async () => {
-    const { ingestor, q, lines, collector } = setup();
+    const { ingestor, collector, lines } = setup();
     let changes = 0;
     let refused = 0;
     let accepted = 0;
     let pressured = false;
     const until = Date.now() + 20_000;
     while (Date.now() < until) {
-      q.queued = 10; // full: refused
+      collector.room = 0; // full: refused
       const r = ingestor.admit([{ name: 'a' }, { name: 'b' }]);
       expect(r.ok).toBe(false);
       refused += 2;
       if (!pressured) changes++;
       pressured = true;
       await vi.advanceTimersByTimeAsync(6);
-      q.queued = 0; // room: accepted
+      collector.room = 10; // room: accepted
       expect(ingestor.admit([{ name: 'c' }]).ok).toBe(true);
       accepted++;
       if (pressured) changes++;
@@ -71,29 +67,29 @@ describe('the backpressure log', () => {
     expect(pressure.reduce((sum, l) => sum + (l.refused ?? 0), 0)).toBe(refused);
     expect(pressure.reduce((sum, l) => sum + (l.refusedRequests ?? 0), 0)).toBe(refused / 2);
     // The first change is logged at once; the last line tells the state the service is in now.
-    expect(pressure[0]).toMatchObject({ level: 'warn', msg: above, changes: 1, refused: 2, queued: 10, capacity: 10 });
+    expect(pressure[0]).toMatchObject({ level: 'warn', msg: above, changes: 1, refused: 2, room: 0, highWaterMark: 1 });
     expect(pressure.at(-1)).toMatchObject({ level: 'info', msg: below });
     expect(collector.stats().recorded).toBe(accepted);
   });
 
   it('logs isolated changes at once, each with what was refused in between', async () => {
-    const { ingestor, q, lines } = setup(1_000);
-    q.queued = 10;
+    const { ingestor, collector, lines } = setup(1_000);
+    collector.room = 0;
     ingestor.admit([{ name: 'x' }]);
     ingestor.admit([{ name: 'x' }, { name: 'y' }]);
     expect(lines).toEqual([expect.objectContaining({ msg: above, changes: 1, refused: 1, refusedRequests: 1 })]);
     await vi.advanceTimersByTimeAsync(1_500);
-    q.queued = 0;
+    collector.room = 10;
     ingestor.admit([{ name: 'z' }]);
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatchObject({ msg: below, changes: 1, refused: 2, refusedRequests: 1 });
   });
 
   it('writes a pending line when draining starts, and nothing after', async () => {
-    const { ingestor, q, lines } = setup(5_000);
-    q.queued = 10;
+    const { ingestor, collector, lines } = setup(5_000);
+    collector.room = 0;
     ingestor.admit([{ name: 'x' }]);
-    q.queued = 0;
+    collector.room = 10;
     ingestor.admit([{ name: 'y' }]);
     expect(lines).toHaveLength(1);
     ingestor.startDraining();
