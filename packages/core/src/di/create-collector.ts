@@ -142,7 +142,7 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
       const name = exporterName(entry);
       let exporter: Exporter<Recorded<E>> | undefined;
       try {
-        exporter = factory.create(parsed, { path, pipeline: pipeline.name, logger, name }) as Exporter<Recorded<E>>;
+        exporter = factory.create(parsed, { path, pipeline: pipeline.name, logger, name });
         if (exporter?.name !== name) {
           issues.push({ path, message: `the "${entry.type}" factory must name its exporter context.name ("${name}")` });
           void Promise.resolve(exporter?.shutdown?.()).catch(() => undefined);
@@ -198,7 +198,7 @@ export async function validateConfig(
 ): Promise<ConfigIssue[]> {
   let config: TrackpipeConfig;
   try {
-    config = parseConfig(input as TrackpipeConfigInput, options.env === undefined ? {} : { env: options.env });
+    config = parseConfig(input, options.env === undefined ? {} : { env: options.env });
   } catch (error) {
     const listed = issuesOf(error);
     if (listed.length > 0) return listed;
