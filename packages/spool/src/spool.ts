@@ -135,7 +135,6 @@ export class Spool<E> implements EventQueue<E> {
   readonly #window: RingBuffer<E>;
   /** The group last decoded from disk, kept while the head is inside it. */
   #decoded: { start: number; events: unknown[] } | undefined;
-  /** The group being filled, and full groups waiting for their commit (in key order). */
   /** Events waiting for their group commit, in key order (preallocated: `push()` allocates nothing). */
   readonly #pending: RingBuffer<E>;
   /** A group whose commit failed: committed again before anything in `#pending`. */
@@ -417,15 +416,23 @@ export class Spool<E> implements EventQueue<E> {
   async #close(): Promise<void> {
     this.#closed = true;
     this.#room = 0;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (this.#inflight !== undefined) await this.#inflight;
-      if (!this.#hasWork()) break;
+    // Commit everything pending, group after group; give up after five failures in a row.
+    let failures = 0;
+    for (;;) {
+      if (this.#inflight !== undefined) {
+        await this.#inflight;
+        continue;
+      }
+      if (!this.#hasWork() || failures >= 5) break;
+      const before = this.#commitFailures;
       this.#retryAt = 0;
       this.#lastCommitAt = -Infinity;
-      this.#commitNow();
+      const commit = this.#commitNow();
+      if (commit === undefined) break;
+      await commit;
+      failures = this.#commitFailures > before ? failures + 1 : 0;
     }
-    if (this.#inflight !== undefined) await this.#inflight;
-    await this.persisted();
+    if (this.#pendingCount === 0) await this.persisted(); // the last commit's flush
     this.#cancelTimers();
     const lost = this.#pendingCount;
     if (lost > 0) {
@@ -497,13 +504,13 @@ export class Spool<E> implements EventQueue<E> {
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#immediate = undefined;
-    this.#commitNow();
+    void this.#commitNow(); // settles through #committed or #failed
   };
 
   /** Writes the oldest pending group, with the releases and drops since the last commit, in one transaction. */
-  #commitNow(): void {
+  #commitNow(): Promise<void> | undefined {
     this.#cancelTimers();
-    if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return;
+    if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return undefined;
     this.#lastCommitAt = performance.now();
     let events = this.#retry;
     this.#retry = undefined;
@@ -532,6 +539,7 @@ export class Spool<E> implements EventQueue<E> {
         () => this.#committed(group, outcome!, started),
         (error: unknown) => this.#failed(group, error),
       );
+    return this.#inflight;
   }
 
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
