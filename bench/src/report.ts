@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { type Bar, barChartSvg } from './charts.js';
 import type { ClientInfo } from './clients/types.js';
 import { type Column, type Metric, type Metrics, median } from './harness.js';
 
@@ -55,6 +58,11 @@ export interface ReportInput {
   readonly readmePath: string;
   /** The hand-written "What we tried" section (markdown), if any. */
   readonly notes?: string;
+  /**
+   * Prefix of the chart files, relative to the report (e.g. `RESULTS-`: charts are `RESULTS-events-per-second.svg`
+   * next to it). Absent: the report links no charts. {@link writeReportFiles} sets it.
+   */
+  readonly chartPrefix?: string;
 }
 
 /** The median of one metric of one client over its successful runs (undefined when never measured). */
@@ -238,6 +246,96 @@ export function checkTargets(input: ReportInput): TargetCheck[] {
   return checks;
 }
 
+/** A chart of the report, drawn from the same medians as its tables. */
+export interface ReportChart {
+  /** The scenario whose table it stands next to. */
+  readonly scenario: string;
+  /** File name, relative to the report: the prefix and the chart's id, e.g. `RESULTS-events-per-second.svg`. */
+  readonly file: string;
+  /** Alternative text of the image link. */
+  readonly alt: string;
+  readonly svg: string;
+}
+
+interface ChartSpec {
+  readonly id: string;
+  readonly scenario: string;
+  readonly key: string;
+  readonly title: string;
+  readonly unit: string;
+  readonly better: 'higher' | 'lower';
+  readonly digits: number;
+  /** Extra text after a client's value. */
+  readonly note?: (outcome: ScenarioOutcome, client: string) => string | undefined;
+}
+
+const CHARTS: readonly ChartSpec[] = [
+  { id: 'events-per-second', scenario: 'end-to-end', key: 'eventsPerSec', title: 'End to end: delivered events per second', unit: 'events/s', better: 'higher', digits: 0 },
+  { id: 'cpu-per-event', scenario: 'end-to-end', key: 'cpuUsPerEvent', title: 'End to end: client CPU per event, all threads', unit: 'µs', better: 'lower', digits: 2 },
+  {
+    id: 'chaos-wall-time',
+    scenario: 'chaos',
+    key: 'wallS',
+    title: 'Chaos (20 % 503, 5 % resets): wall time until shutdown returned',
+    unit: 's',
+    better: 'lower',
+    digits: 1,
+    note: (outcome, client) => {
+      const lost = medianOf(outcome.results, client, 'lost');
+      return lost === undefined ? undefined : `${format(lost, 0)} ids lost`;
+    },
+  },
+];
+
+function groupOf(client: string): Bar['group'] {
+  if (client === 'floor') return 'floor';
+  return client.startsWith('trackpipe') ? 'trackpipe' : 'peer';
+}
+
+/** The report's charts (events/s and CPU per event end to end, chaos wall time): one bar per client with a median, runs as whiskers. */
+export function reportCharts(input: ReportInput): ReportChart[] {
+  const charts: ReportChart[] = [];
+  for (const spec of CHARTS) {
+    const outcome = outcomeOf(input, spec.scenario);
+    if (outcome === undefined) continue;
+    const bars: Bar[] = [];
+    for (const client of outcome.clients) {
+      const value = medianOf(outcome.results, client, spec.key);
+      if (value === undefined) continue;
+      const values = outcome.results.flatMap((r) => (r.client === client && typeof r.metrics?.[spec.key] === 'number' ? [r.metrics[spec.key] as number] : []));
+      const note = spec.note?.(outcome, client);
+      bars.push({
+        label: input.clients[client]?.label ?? client,
+        value,
+        group: groupOf(client),
+        ...(values.length > 1 ? { range: [Math.min(...values), Math.max(...values)] as const } : {}),
+        ...(note === undefined ? {} : { note }),
+      });
+    }
+    if (bars.length === 0) continue;
+    charts.push({
+      scenario: spec.scenario,
+      file: `${input.chartPrefix ?? ''}${spec.id}.svg`,
+      alt: `${spec.title} (${spec.unit}, ${spec.better} is better)`,
+      svg: barChartSvg({ title: spec.title, unit: spec.unit, better: spec.better, digits: spec.digits, bars }),
+    });
+  }
+  return charts;
+}
+
+/** Writes the report to `out` and its charts next to it (`<name>-<chart>.svg`); answers the files written. */
+export function writeReportFiles(out: string, input: ReportInput): string[] {
+  const full: ReportInput = { ...input, chartPrefix: `${basename(out).replace(/\.md$/, '')}-` };
+  const written: string[] = [];
+  for (const chart of reportCharts(full)) {
+    const file = join(dirname(out), chart.file);
+    writeFileSync(file, chart.svg);
+    written.push(file);
+  }
+  writeFileSync(out, renderReport(full));
+  return [out, ...written];
+}
+
 /** Renders RESULTS.md. */
 export function renderReport(input: ReportInput): string {
   const { machine } = input;
@@ -267,6 +365,7 @@ export function renderReport(input: ReportInput): string {
     out.push(`| ${check.target} | ${check.measured} | ${check.met === undefined ? '—' : check.met ? 'yes' : '**no**'} |`);
   }
   out.push('', 'The build does not fail on these; where one is missed, "What we tried" below says why and what would fix it.', '');
+  const charts = input.chartPrefix === undefined ? [] : reportCharts(input);
   for (const scenario of input.scenarios) {
     out.push(`## ${scenario.title}`, '', scenario.description, '');
     if (scenario.skipped !== undefined) {
@@ -274,6 +373,7 @@ export function renderReport(input: ReportInput): string {
       continue;
     }
     out.push(scenarioTable(scenario, input.clients), '');
+    for (const chart of charts.filter((c) => c.scenario === scenario.id)) out.push(`![${chart.alt}](${chart.file})`, '');
   }
   out.push('## Clients', '', '| client | version | queue bound |', '| --- | --- | --- |');
   const used = new Set(input.scenarios.flatMap((s) => (s.skipped === undefined ? s.clients : [])));

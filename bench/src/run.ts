@@ -2,14 +2,14 @@
 // Runs every scenario, each client in its own process, interleaved (A B C, A B C, ...), with the sink
 // in this process; writes one JSON line per run to results/ and renders RESULTS.md.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clientInfo, isClientName } from './clients/index.js';
 import { ChildHandle, type Metrics, type Scenario } from './harness.js';
-import { type Machine, type RawResult, type ScenarioOutcome, renderReport } from './report.js';
+import { type Machine, type RawResult, type ScenarioOutcome, writeReportFiles } from './report.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { Sink } from './sink.js';
 
@@ -121,7 +121,7 @@ function writeReport(rawFile: string, out: string): void {
       notes = undefined;
     }
   }
-  const report = renderReport({
+  const written = writeReportFiles(out, {
     command: meta.command,
     code: meta.code ?? 'not recorded',
     mode: meta.mode,
@@ -135,8 +135,7 @@ function writeReport(rawFile: string, out: string): void {
     readmePath: relative(dirname(out), join(BENCH_DIR, 'README.md')),
     notes,
   });
-  writeFileSync(out, report);
-  log(`wrote ${relative(process.cwd(), out)}`);
+  log(`wrote ${written.map((file) => relative(process.cwd(), file)).join(', ')}`);
 }
 
 async function main(): Promise<void> {

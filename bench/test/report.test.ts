@@ -1,6 +1,19 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Metrics } from '../src/harness.js';
-import { type RawResult, type ReportInput, type ScenarioOutcome, checkTargets, medianOf, renderReport, scenarioTable } from '../src/report.js';
+import {
+  type RawResult,
+  type ReportInput,
+  type ScenarioOutcome,
+  checkTargets,
+  medianOf,
+  renderReport,
+  reportCharts,
+  scenarioTable,
+  writeReportFiles,
+} from '../src/report.js';
 
 const labels = {
   floor: { label: 'floor', version: 'v', bound: 'none' },
@@ -99,5 +112,65 @@ describe('report', () => {
     expect(text).toContain('## end-to-end');
     expect(text).toContain('*skipped: no broker*');
     expect(text).toContain('| Kafka ≥ 0.9× raw kafkajs | skipped: no broker | — |');
+  });
+});
+
+/** label → value of every bar of a chart (from its data attributes). */
+function bars(svg: string): Record<string, number> {
+  return Object.fromEntries([...svg.matchAll(/data-label="([^"]*)" data-value="([^"]*)"/g)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+const chaos = outcome(
+  'chaos',
+  ['floor', 'trackpipe-json'],
+  [
+    ...runs('chaos', 'floor', { wallS: 10, lost: 4_000 }, { wallS: 12, lost: 5_000 }, { wallS: 11, lost: 4_500 }),
+    ...runs('chaos', 'trackpipe-json', { wallS: 70, lost: 0 }, { wallS: 80, lost: 0 }, { wallS: 75, lost: 0 }),
+  ],
+  [{ key: 'wallS', label: 'wall s', digits: 1 }],
+);
+
+describe('report charts', () => {
+  it('draws events/s and CPU per event end to end, and chaos wall time, from the medians the tables show', () => {
+    const charts = reportCharts({ ...input([e2e, chaos]), chartPrefix: 'RESULTS-' });
+    expect(charts.map((c) => [c.scenario, c.file])).toEqual([
+      ['end-to-end', 'RESULTS-events-per-second.svg'],
+      ['end-to-end', 'RESULTS-cpu-per-event.svg'],
+      ['chaos', 'RESULTS-chaos-wall-time.svg'],
+    ]);
+    const [events, cpu, wall] = charts.map((c) => c.svg);
+    // One bar per client with a figure, in the table's order; segment's failed run does not count.
+    expect(bars(events!)).toEqual({ floor: 200, 'Trackpipe JSON': 190, 'Trackpipe OTLP': 50, OTel: 40, posthog: 10, segment: 1 });
+    expect(bars(cpu!)).toEqual({ floor: 2, 'Trackpipe JSON': 2.2, 'Trackpipe OTLP': 6 });
+    expect(bars(wall!)).toEqual({ floor: 11, 'Trackpipe JSON': 75 });
+    expect(wall).toContain('75.0 s · 0 ids lost');
+    expect(wall).toContain('11.0 s · 4,500 ids lost');
+    // Whiskers (lowest to highest run) where a client has more than one run: floor and Trackpipe JSON.
+    expect(events!.match(/<path /g)).toHaveLength(2);
+  });
+
+  it('leaves out a chart whose scenario did not run', () => {
+    const skipped = { ...chaos, skipped: 'skipped: no sink' };
+    expect(reportCharts(input([e2e, skipped])).map((c) => c.file)).toEqual(['events-per-second.svg', 'cpu-per-event.svg']);
+    expect(reportCharts(input([]))).toEqual([]);
+  });
+
+  it('writes the charts next to the report and links each below its table', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+    try {
+      const written = writeReportFiles(join(dir, 'RESULTS.md'), input([e2e, chaos]));
+      expect(written.map((f) => f.slice(dir.length + 1))).toEqual(['RESULTS.md', 'RESULTS-events-per-second.svg', 'RESULTS-cpu-per-event.svg', 'RESULTS-chaos-wall-time.svg']);
+      expect(readdirSync(dir).sort()).toEqual(['RESULTS-chaos-wall-time.svg', 'RESULTS-cpu-per-event.svg', 'RESULTS-events-per-second.svg', 'RESULTS.md']);
+      const md = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
+      const e2eSection = md.slice(md.indexOf('## end-to-end'), md.indexOf('## chaos'));
+      expect(e2eSection).toContain('![End to end: delivered events per second (events/s, higher is better)](RESULTS-events-per-second.svg)');
+      expect(e2eSection).toContain('](RESULTS-cpu-per-event.svg)');
+      expect(e2eSection.indexOf('| Trackpipe JSON |')).toBeLessThan(e2eSection.indexOf('](RESULTS-events-per-second.svg)'));
+      expect(md.slice(md.indexOf('## chaos'))).toContain('](RESULTS-chaos-wall-time.svg)');
+      expect(bars(readFileSync(join(dir, 'RESULTS-events-per-second.svg'), 'utf8'))['Trackpipe JSON']).toBe(190);
+      expect(renderReport(input([e2e, chaos]))).not.toContain('.svg)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
