@@ -64,7 +64,7 @@ export const kafkaExporterConfigSchema = z.strictObject({
   brokers: z.array(text).min(1),
   /** The topic of every record. Required. */
   topic: text,
-  /** The Kafka library. Default "kafkajs". */
+  /** The Kafka library. Default "platformatic". */
   client: z.enum(KAFKA_CLIENTS).optional(),
   /** TLS: true, false, or { ca, cert, key, passphrase, servername, rejectUnauthorized } (PEM strings). Default plaintext. */
   ssl: z

@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchProcessor, type FlagEvaluationEvent, type Recorded } from '@trackpipe/core';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
 import { type KafkaBroker, removeBroker, startBroker, stopBroker } from '../../../tools/kafka/broker.js';
-import { balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally, until } from './helpers/kafka.js';
+import { CLIENTS, balanced, consumeUntil, createTopic, evaluation, freshTopic, kafka, memoryLogger, tally, until } from './helpers/kafka.js';
 
 const N = 5_000;
 
-describe.runIf(kafka.cannotStartBrokers === null)('KafkaExporter when the broker is not up yet', () => {
+describe.runIf(kafka.cannotStartBrokers === null).each(CLIENTS)('KafkaExporter (client %s) when the broker is not up yet', (client) => {
   let broker: KafkaBroker | undefined;
   const topic = freshTopic('late');
 
@@ -25,7 +25,7 @@ describe.runIf(kafka.cannotStartBrokers === null)('KafkaExporter when the broker
   it('retries while the broker is down and delivers every event once it is up', { timeout: 120_000 }, async () => {
     const { brokers, dir } = broker!;
     const logger = memoryLogger();
-    const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger });
+    const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, logger, client });
     const processor = new BatchProcessor(exporter, {
       logger,
       maxQueueSize: N,
@@ -42,7 +42,8 @@ describe.runIf(kafka.cannotStartBrokers === null)('KafkaExporter when the broker
     await until(() => processor.stats().failedExports.retryable >= 3, 'three exports failed for want of a broker');
     expect(processor.stats()).toMatchObject({ exported: 0, dropped: 0 });
     expect(balanced(processor.stats())).toBe(true);
-    expect(logger.lines.some((line) => line.includes('kafkajs'))).toBe(true);
+    // kafkajs's own warnings reach the logger (@platformatic/kafka has none).
+    if (client === 'kafkajs') expect(logger.lines.some((line) => line.includes('kafkajs'))).toBe(true);
 
     await startBroker(dir);
     const report = await processor.close({ timeoutMs: 60_000 });
@@ -51,7 +52,7 @@ describe.runIf(kafka.cannotStartBrokers === null)('KafkaExporter when the broker
 
     const records = await consumeUntil(brokers, topic, ids);
     const { missing, duplicates, unexpected } = tally(records, ids);
-    console.log(`late broker: ${records.length} records for ${N} events, ${duplicates} duplicates`);
+    console.log(`late broker (${client}): ${records.length} records for ${N} events, ${duplicates} duplicates`);
     expect(missing).toEqual([]);
     expect(unexpected).toBe(0);
   });
