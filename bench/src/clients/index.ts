@@ -76,6 +76,24 @@ export function packageVersion(name: string): string {
   return 'unknown';
 }
 
+/** The installed version of a dependency of `@trackpipe/exporter-kafka` (e.g. `@platformatic/kafka`, which the bench does not depend on itself). */
+function kafkaExporterDependencyVersion(name: string): string {
+  try {
+    let dir = dirname(createRequire(require.resolve('@trackpipe/exporter-kafka')).resolve(name));
+    for (let i = 0; i < 8; i++, dir = dirname(dir)) {
+      try {
+        const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (manifest.name === name && manifest.version !== undefined) return manifest.version;
+      } catch {
+        // not here; go up
+      }
+    }
+  } catch {
+    // not installed
+  }
+  return 'unknown';
+}
+
 /** Labels, versions and queue bounds of the clients, for the results. */
 export function clientInfo(): Record<string, ClientInfo> {
   const trackpipe = `@trackpipe/core ${packageVersion('@trackpipe/core')} + @trackpipe/exporter-http ${packageVersion('@trackpipe/exporter-http')}`;
@@ -104,6 +122,16 @@ export function clientInfo(): Record<string, ClientInfo> {
     'trackpipe-kafka-c8': {
       label: 'Trackpipe Kafka, 8 exports in flight (experiment)',
       version: `@trackpipe/core ${packageVersion('@trackpipe/core')} + @trackpipe/exporter-kafka ${packageVersion('@trackpipe/exporter-kafka')}`,
+      bound: 'maxQueueSize, drop-oldest, counted',
+    },
+    'trackpipe-kafka-kafkajs': {
+      label: 'Trackpipe Kafka, kafkajs',
+      version: `@trackpipe/exporter-kafka ${packageVersion('@trackpipe/exporter-kafka')} + kafkajs ${packageVersion('kafkajs')}`,
+      bound: 'maxQueueSize, drop-oldest, counted',
+    },
+    'trackpipe-kafka-platformatic': {
+      label: 'Trackpipe Kafka, @platformatic/kafka',
+      version: `@trackpipe/exporter-kafka ${packageVersion('@trackpipe/exporter-kafka')} + @platformatic/kafka ${kafkaExporterDependencyVersion('@platformatic/kafka')}`,
       bound: 'maxQueueSize, drop-oldest, counted',
     },
     'trackpipe-kafka': {

@@ -1,5 +1,5 @@
 import { BatchProcessor, type FlagEvaluationEvent, type Recorded, silentLogger } from '@trackpipe/core';
-import { KafkaExporter } from '@trackpipe/exporter-kafka';
+import { DEFAULT_KAFKA_CLIENT, KafkaExporter, type KafkaClientName } from '@trackpipe/exporter-kafka';
 import kafkajs, { type Message, type Producer } from 'kafkajs';
 import { withDeadline } from '../workload.js';
 import type { BenchClient, ClientSettings, ShutdownOutcome } from './types.js';
@@ -87,30 +87,41 @@ export class RawKafkaClient implements BenchClient {
   }
 }
 
-/** Trackpipe: core `BatchProcessor` (batch size and queue for the scenario, defaults otherwise) + `KafkaExporter` (its defaults: acks all, gzip, idempotent). */
+/** Options of a {@link TrackpipeKafkaClient} run. */
+export interface TrackpipeKafkaVariant {
+  /** The Kafka library behind the exporter. Default: the exporter's default. */
+  readonly client?: KafkaClientName;
+  /** The processor's `maxConcurrentExports` (an experiment). Default: the processor's. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Trackpipe: core `BatchProcessor` (batch size and queue for the scenario, defaults otherwise) +
+ * `KafkaExporter` (its defaults: acks all, gzip, idempotent, one sequential send path), with the
+ * Kafka library the variant names (kafkajs or @platformatic/kafka).
+ */
 export class TrackpipeKafkaClient implements BenchClient {
-  readonly name: string = 'trackpipe-kafka';
+  readonly name: string;
   readonly processor: BatchProcessor<FlagEvaluationEvent>;
 
-  private constructor(processor: BatchProcessor<FlagEvaluationEvent>) {
+  private constructor(name: string, processor: BatchProcessor<FlagEvaluationEvent>) {
+    this.name = name;
     this.processor = processor;
   }
 
-  /**
-   * Builds the pipeline and exports one warm-up event to `<topic>-warmup` (connects, fetches metadata).
-   * `concurrency` sets the processor's `maxConcurrentExports` (an experiment; default: the processor's).
-   */
-  static async create(settings: ClientSettings, concurrency?: number): Promise<TrackpipeKafkaClient> {
+  /** Builds the pipeline and exports one warm-up event to `<topic>-warmup` (connects, fetches metadata). */
+  static async create(name: string, settings: ClientSettings, variant: TrackpipeKafkaVariant = {}): Promise<TrackpipeKafkaClient> {
     const { brokers, topic } = kafkaOf(settings);
     const exporter = new KafkaExporter<Recorded<FlagEvaluationEvent>>({
       brokers: [brokers],
       topic: (event) => (event.name === (WARMUP_EVENT as string) ? `${topic}-warmup` : topic),
       clientId: 'bench-trackpipe',
+      client: variant.client ?? DEFAULT_KAFKA_CLIENT,
       logger: silentLogger,
     });
     const processor = new BatchProcessor<FlagEvaluationEvent>(exporter, {
       name: 'bench-kafka',
-      ...(concurrency === undefined ? {} : { maxConcurrentExports: concurrency }),
+      ...(variant.concurrency === undefined ? {} : { maxConcurrentExports: variant.concurrency }),
       maxBatchSize: settings.batchSize,
       maxQueueSize: settings.queueSize,
       logger: silentLogger,
@@ -118,7 +129,7 @@ export class TrackpipeKafkaClient implements BenchClient {
     processor.record({ name: WARMUP_EVENT as FlagEvaluationEvent['name'], flagKey: 'warmup', value: true });
     const report = await processor.flush({ timeoutMs: 30_000 });
     if (report.exported !== 1) throw new Error('the warm-up event did not reach Kafka');
-    return new TrackpipeKafkaClient(processor);
+    return new TrackpipeKafkaClient(name, processor);
   }
 
   prepare(event: FlagEvaluationEvent): unknown {

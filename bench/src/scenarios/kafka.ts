@@ -4,13 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
-import { RawKafkaClient, TrackpipeKafkaClient } from '../clients/kafka.js';
+import { DEFAULT_KAFKA_CLIENT } from '@trackpipe/exporter-kafka';
+import { RawKafkaClient, TrackpipeKafkaClient, type TrackpipeKafkaVariant } from '../clients/kafka.js';
 import type { BenchClient, ClientSettings } from '../clients/types.js';
 import { type Metrics, type Scenario, processFigures } from '../harness.js';
 import { BATCH_SIZE, BURST, sleep } from '../workload.js';
 import { orNull, recordInBursts } from './common.js';
 
 const { Kafka, logLevel } = kafkajs;
+
+/** The Trackpipe clients of this scenario by name (the default one, each Kafka library, and an experiment). */
+const TRACKPIPE_VARIANTS: Readonly<Record<string, TrackpipeKafkaVariant>> = {
+  'trackpipe-kafka': {},
+  'trackpipe-kafka-kafkajs': { client: 'kafkajs' },
+  'trackpipe-kafka-platformatic': { client: 'platformatic' },
+  'trackpipe-kafka-c8': { concurrency: 8 },
+};
 
 /** Parameters of the Kafka scenario. */
 export interface KafkaParams {
@@ -80,13 +89,14 @@ export const kafka: Scenario<KafkaParams> = {
   id: 'kafka',
   title: '6. Kafka: events per second to a real broker',
   params: (quick) => (quick ? { events: 20_000, deadlineMs: 60_000, onlyExternal: true } : { events: 200_000, deadlineMs: 120_000, onlyExternal: false }),
-  clients: () => ['kafkajs-raw', 'trackpipe-kafka'],
-  accepts: (client) => client === 'kafkajs-raw' || client === 'trackpipe-kafka' || client === 'trackpipe-kafka-c8',
+  clients: () => ['kafkajs-raw', 'trackpipe-kafka', `trackpipe-kafka-${DEFAULT_KAFKA_CLIENT === 'kafkajs' ? 'platformatic' : 'kafkajs'}`],
+  accepts: (client) => client === 'kafkajs-raw' || Object.hasOwn(TRACKPIPE_VARIANTS, client),
   timeoutMs: (p) => p.deadlineMs + 120_000,
   describe: (p) =>
     `${p.events.toLocaleString('en')} events recorded in bursts of ${BURST.toLocaleString('en')} and sent in batches of ${BATCH_SIZE} to a single-node Apache Kafka 3.9 broker on 127.0.0.1 (tools/kafka; KRaft, a fresh 3-partition topic per run). ` +
     'Both clients write the same records (key = targeting key, value = the event as JSON, the same three headers), gzip-compressed, acks = all. ' +
-    'The raw producer sends each batch as soon as it is full without waiting for the previous one; Trackpipe runs its defaults (2 exports in flight; idempotent producer, 1 request in flight per broker). ' +
+    'The raw producer sends each batch as soon as it is full without waiting for the previous one; Trackpipe runs its defaults (2 exports in flight; idempotent producer, one request in flight, the batches that arrive meanwhile sent together in the next request), ' +
+    `with its default Kafka library (${DEFAULT_KAFKA_CLIENT}) as \`trackpipe-kafka\` and each library by name as \`trackpipe-kafka-kafkajs\` and \`trackpipe-kafka-platformatic\` (@platformatic/kafka). ` +
     '**events/s** = events ÷ time from `go` until shutdown returned (everything acknowledged); **records in topic** checks that every event was written.',
   columns: [
     { key: 'eventsPerSec', label: 'events/s', digits: 0, ratio: true },
@@ -126,9 +136,9 @@ export const kafka: Scenario<KafkaParams> = {
 
   async createClient(name: string, settings: ClientSettings): Promise<BenchClient> {
     if (name === 'kafkajs-raw') return RawKafkaClient.create(settings);
-    if (name === 'trackpipe-kafka') return TrackpipeKafkaClient.create(settings);
-    if (name === 'trackpipe-kafka-c8') return TrackpipeKafkaClient.create(settings, 8);
-    throw new Error(`unknown Kafka client ${name}`);
+    const variant = Object.hasOwn(TRACKPIPE_VARIANTS, name) ? TRACKPIPE_VARIANTS[name] : undefined;
+    if (variant === undefined) throw new Error(`unknown Kafka client ${name}`);
+    return TrackpipeKafkaClient.create(name, settings, variant);
   },
 
   async runOne({ spawn, params, idPrefix }) {
