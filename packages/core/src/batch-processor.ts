@@ -1,13 +1,14 @@
 import { admit } from './admission.js';
-import type { Collector, CollectorStats, ExportObservation, ExportObserver, Exporter, FlushReport } from './contracts.js';
+import type { Collector, CollectorStats, ExportObserver, Exporter, FlushReport } from './contracts.js';
 import { jsonEncoder } from './contracts.js';
-import { type ErrorCode, TrackpipeError, describeError } from './errors.js';
+import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
 import { type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Answer, Thrown, readAnswer } from './processor/answer.js';
 import { Batcher, type Work } from './processor/batcher.js';
 import { FlushTracker } from './processor/flush-tracker.js';
 import { Ledger, type LedgerSnapshot } from './processor/ledger.js';
+import { Reporter } from './processor/reporter.js';
 import { RetryPolicy } from './processor/retry-policy.js';
 import { type EventQueue, MemoryQueue } from './queue.js';
 import { type SpanIds, activeSpanIds } from './trace-context.js';
@@ -29,8 +30,6 @@ const TIMED_OUT = Symbol('timed out');
 const STALL_FACTOR = 10;
 /** …and at least this long. */
 const MIN_STALL_MS = 250;
-/** How often, at most, auth failures are logged (the rest are counted into the next line). */
-const AUTH_LOG_INTERVAL_MS = 30_000;
 
 /**
  * The batching processor: a bounded queue in front of one exporter. It batches by count, bytes and
@@ -50,12 +49,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   readonly #queue: EventQueue<Recorded<E>>;
   readonly #batcher: Batcher<Recorded<E>>;
   readonly #ledger = new Ledger();
+  readonly #reporter: Reporter;
   readonly #policy: RetryPolicy;
   readonly #flushes: FlushTracker<LedgerSnapshot>;
   readonly #spanIds: (() => SpanIds | undefined) | undefined;
   /** Nothing overtakes a batch waiting for a retry (ordered exporters, or one export at a time). */
   readonly #ordered: boolean;
-  readonly #observers: ExportObserver[] = [];
   /** Batches waiting for an attempt (retries, halves, the rest of a split), in sequence order. */
   readonly #pending: Work<Recorded<E>>[] = [];
   #pendingEvents = 0;
@@ -76,8 +75,6 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #pumpScheduled = false;
   #state: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<FlushReport> | undefined;
-  readonly #invalidLog = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
-  readonly #authLog = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
 
   constructor(exporter: Exporter<Recorded<E>>, options: BatchProcessorOptions = {}) {
     if (exporter === null || typeof exporter !== 'object' || typeof exporter.export !== 'function') {
@@ -89,6 +86,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#queue = (options.queue as EventQueue<Recorded<E>> | undefined) ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
     this.#ordered = exporter.ordered === true || this.options.maxConcurrentExports === 1;
     this.#policy = new RetryPolicy(this.options.retry, this.options.random);
+    this.#reporter = new Reporter({ ...this.options, pipeline: this.name, exporter: exporter.name, ledger: this.#ledger });
     this.#spanIds = this.options.traceContext ? activeSpanIds : undefined;
     this.#batcher = new Batcher(
       this.#queue,
@@ -96,7 +94,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.options,
       (event, seq, error) => {
         this.#drop('unserializable', seq, 1);
-        this.#report('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${String(event.id)}: ${describeError(error)}`, error);
+        this.#reporter.error('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${String(event.id)}: ${describeError(error)}`, error);
       },
     );
     this.#flushes = new FlushTracker({
@@ -113,7 +111,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.#ledger.recorded += recovered;
       this.#ledger.recovered = recovered;
       this.#drainMark = this.#queue.tail;
-      this.#log('warn', `pipeline ${this.name}: recovered ${recovered} events from the spool; exporting them first`);
+      this.#reporter.warn(`recovered ${recovered} events from the spool; exporting them first`);
       this.#schedulePump();
     }
   }
@@ -127,7 +125,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     }
     const admitted = admit(event, this.#spanIds);
     if (typeof admitted === 'string') {
-      this.#invalid(admitted);
+      ledger.dropped.invalid++;
+      this.#reporter.invalid(admitted);
       return;
     }
     const queue = this.#queue;
@@ -170,11 +169,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
 
   /** Adds an observer called after every export attempt (metrics use this). Returns a remover. */
   observe(observer: ExportObserver): () => void {
-    this.#observers.push(observer);
-    return () => {
-      const i = this.#observers.indexOf(observer);
-      if (i >= 0) this.#observers.splice(i, 1);
-    };
+    return this.#reporter.observe(observer);
   }
 
   // ---- closing ----------------------------------------------------------------------------------
@@ -207,14 +202,14 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     if (durable) {
       this.#kept += n;
       const held = n + this.#queue.size;
-      this.#log('warn', `pipeline ${this.name}: close() reached its deadline; ${held} events stay in the spool for the next start`);
+      this.#reporter.warn(`close() reached its deadline; ${held} events stay in the spool for the next start`);
       return;
     }
     const cleared = this.#queue.clear();
     n += cleared;
     this.#ledger.drop('shutdown_timeout', cleared);
     if (n > 0) {
-      this.#report('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `close() reached its deadline; dropped ${n} undelivered events`, undefined, { dropped: n });
+      this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `close() reached its deadline; dropped ${n} undelivered events`, undefined, { dropped: n });
     }
   }
 
@@ -238,12 +233,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     const outcome = await Promise.race([parts, late]);
     clearTimeout(timer);
     if (outcome === undefined) {
-      this.#report('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
+      this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
       return;
     }
     const [shutdown, queue] = outcome;
-    if (shutdown?.status === 'rejected') this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter shutdown failed: ${describeError(shutdown.reason)}`, shutdown.reason);
-    if (queue?.status === 'rejected') this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `closing the queue failed: ${describeError(queue.reason)}`, queue.reason);
+    if (shutdown?.status === 'rejected') this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `exporter shutdown failed: ${describeError(shutdown.reason)}`, shutdown.reason);
+    if (queue?.status === 'rejected') this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `closing the queue failed: ${describeError(queue.reason)}`, queue.reason);
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------
@@ -367,7 +362,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
         (result) => this.#settle(flight, result),
         (error: unknown) => this.#settle(flight, new Thrown(error)),
       )
-      .catch((error: unknown) => this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `internal error while settling an export (please report it): ${describeError(error)}`, error));
+      .catch((error: unknown) => this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `internal error while settling an export (please report it): ${describeError(error)}`, error));
   }
 
   #armFlight(flight: Flight<Recorded<E>>, ms: number, fire: () => void): void {
@@ -407,12 +402,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     if (outcome === TIMED_OUT) {
       const timeout = new TrackpipeError('TRACKPIPE_ERR_EXPORT_TIMEOUT', `export took longer than ${this.options.exportTimeoutMs} ms`, { retriable: true });
       flight.controller.abort(timeout);
-      this.#observe('timeout', n, batch.bytes, flight.startedAt);
+      this.#reporter.exported('timeout', n, batch.bytes, flight.startedAt);
       this.#ledger.failed.timeout++;
       this.#retry(work, flight.epoch, undefined, timeout, false);
     } else {
       const answer = readAnswer(outcome, n);
-      const durationMs = this.#observe(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
+      const durationMs = this.#reporter.exported(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
       if (answer.kind === 'ok') this.#typicalMs = this.#typicalMs === undefined ? durationMs : this.#typicalMs + 0.2 * (durationMs - this.#typicalMs);
       this.#act(work, flight.epoch, answer);
     }
@@ -440,7 +435,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
         if (answer.rejected < n) ledger.delivered(n - answer.rejected);
         this.#queue.release(work.from, work.from + n);
         const why = describeError(answer.error ?? 'no reason given');
-        this.#report(
+        this.#reporter.error(
           answer.auth ? 'TRACKPIPE_ERR_EXPORT_AUTH' : 'TRACKPIPE_ERR_EXPORT_REJECTED',
           `exporter ${this.exporter.name} rejected ${answer.rejected} of ${n} events: ${why}`,
           answer.error,
@@ -452,7 +447,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
         this.#policy.succeeded(epoch);
         if (n === 1) {
           this.#drop('too_large', work.from, 1);
-          this.#report(
+          this.#reporter.error(
             'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
             `exporter ${this.exporter.name}: event ${String(work.batch.events[0]?.id)} (${work.batch.bytes} bytes) is too large on its own; dropped`,
             answer.error,
@@ -465,7 +460,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       case 'malformed':
         ledger.failed.permanent++;
         this.#drop('rejected', work.from, n);
-        this.#report('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.exporter.name} ${answer.why}; dropped ${n} events`, answer.error, { dropped: n });
+        this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.exporter.name} ${answer.why}; dropped ${n} events`, answer.error, { dropped: n });
         return;
     }
   }
@@ -476,11 +471,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     const notBefore = this.#policy.failed(work, epoch, hintMs, now);
     if (auth) {
       this.#ledger.failed.auth++;
-      this.#authFailure(error);
+      this.#reporter.authFailure(error);
     }
     if (notBefore === undefined) {
       this.#drop('retries_exhausted', work.from, n);
-      this.#report(
+      this.#reporter.error(
         'TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED',
         `exporter ${this.exporter.name} still failing after ${now - work.firstAttemptAt} ms; dropped ${n} events (last error: ${describeError(error)})`,
         error,
@@ -491,9 +486,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#ledger.retries++;
     work.notBefore = notBefore;
     this.#addPending(work);
-    if (!auth) {
-      this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.exporter.name}: ${describeError(error ?? 'retry requested')}; retrying in ${notBefore - now} ms`);
-    }
+    if (!auth) this.#reporter.transient(`${describeError(error ?? 'retry requested')}; retrying in ${notBefore - now} ms`);
   }
 
   // ---- timers -----------------------------------------------------------------------------------
@@ -547,72 +540,6 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     for (const timer of timers) {
       if (ref) timer?.ref();
       else timer?.unref();
-    }
-  }
-
-  // ---- reporting --------------------------------------------------------------------------------
-
-  #invalid(problem: string): void {
-    this.#ledger.drop('invalid', 1);
-    const message = `TRACKPIPE_ERR_EVENT_INVALID: pipeline ${this.name}: dropped an invalid event: ${problem}`;
-    this.#ledger.noteError('TRACKPIPE_ERR_EVENT_INVALID', message);
-    this.#rateLimited(this.#invalidLog, this.options.invalidWarningIntervalMs, 'warn', message);
-  }
-
-  #authFailure(error: unknown): void {
-    const message = `TRACKPIPE_ERR_EXPORT_AUTH: pipeline ${this.name}: exporter ${this.exporter.name}: the destination refused the credentials (${describeError(error ?? 'no reason given')}); retrying within the retry budget`;
-    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_AUTH', message);
-    this.#rateLimited(this.#authLog, AUTH_LOG_INTERVAL_MS, 'error', message);
-  }
-
-  /** Logs at most once per `intervalMs`, saying how many similar messages were held back since. */
-  #rateLimited(state: { at: number; suppressed: number }, intervalMs: number, level: 'warn' | 'error', message: string): void {
-    const now = Date.now();
-    if (now - state.at < intervalMs) {
-      state.suppressed++;
-      return;
-    }
-    const more = state.suppressed > 0 ? ` (${state.suppressed} more since the last warning)` : '';
-    state.suppressed = 0;
-    state.at = now;
-    this.#log(level, `${message}${more}`);
-  }
-
-  /** Tells the observers how an export attempt ended; returns its duration. */
-  #observe(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): number {
-    const durationMs = performance.now() - startedAt;
-    if (this.#observers.length === 0) return durationMs;
-    const observation: ExportObservation = { pipeline: this.name, exporter: this.exporter.name, outcome, events, bytes, durationMs };
-    for (const observer of this.#observers) {
-      try {
-        observer(observation);
-      } catch {
-        // Observers must not break delivery.
-      }
-    }
-    return durationMs;
-  }
-
-  #log(level: 'warn' | 'error', message: string): void {
-    try {
-      this.options.logger[level](message);
-    } catch {
-      // A failing logger must not break delivery.
-    }
-  }
-
-  /** Records, logs and hands to onError an error that lost events or needs attention. */
-  #report(code: ErrorCode, message: string, cause?: unknown, details: Record<string, unknown> = {}): void {
-    const error = new TrackpipeError(code, `pipeline ${this.name}: ${message}`, {
-      cause,
-      details: { pipeline: this.name, exporter: this.exporter.name, ...details },
-    });
-    this.#ledger.noteError(code, error.message);
-    this.#log('error', error.message);
-    try {
-      this.options.onError?.(error);
-    } catch {
-      // A failing handler must not break delivery.
     }
   }
 }

@@ -1,0 +1,128 @@
+import type { ErrorHandler, ExportObservation, ExportObserver, Logger } from '../contracts.js';
+import { type ErrorCode, TrackpipeError, describeError } from '../errors.js';
+import type { Ledger } from './ledger.js';
+
+/** How often, at most, auth failures are logged (the rest are counted into the next line). */
+const AUTH_LOG_INTERVAL_MS = 30_000;
+
+interface RateLimit {
+  at: number;
+  suppressed: number;
+}
+
+/**
+ * What a processor says, and to whom: errors into the ledger (`stats().lastError`), the logger and
+ * `onError`; per-export observations to observers (metrics). Nothing here can throw into delivery: a
+ * failing logger, handler or observer is ignored. Noisy conditions (invalid events, refused
+ * credentials) are logged at most once per interval, with a count of what was held back.
+ */
+export class Reporter {
+  readonly #pipeline: string;
+  readonly #exporter: string;
+  readonly #ledger: Ledger;
+  readonly #logger: Logger;
+  readonly #onError: ErrorHandler | undefined;
+  readonly #invalidIntervalMs: number;
+  readonly #observers: ExportObserver[] = [];
+  readonly #invalidLog: RateLimit = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
+  readonly #authLog: RateLimit = { at: Number.NEGATIVE_INFINITY, suppressed: 0 };
+
+  constructor(parts: {
+    pipeline: string;
+    exporter: string;
+    ledger: Ledger;
+    logger: Logger;
+    onError: ErrorHandler | undefined;
+    invalidWarningIntervalMs: number;
+  }) {
+    this.#pipeline = parts.pipeline;
+    this.#exporter = parts.exporter;
+    this.#ledger = parts.ledger;
+    this.#logger = parts.logger;
+    this.#onError = parts.onError;
+    this.#invalidIntervalMs = parts.invalidWarningIntervalMs;
+  }
+
+  /** Adds an observer called after every export attempt. Returns a remover. */
+  observe(observer: ExportObserver): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const i = this.#observers.indexOf(observer);
+      if (i >= 0) this.#observers.splice(i, 1);
+    };
+  }
+
+  /** Tells the observers how an export attempt ended; returns its duration in ms. */
+  exported(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): number {
+    const durationMs = performance.now() - startedAt;
+    if (this.#observers.length === 0) return durationMs;
+    const observation: ExportObservation = { pipeline: this.#pipeline, exporter: this.#exporter, outcome, events, bytes, durationMs };
+    for (const observer of this.#observers) {
+      try {
+        observer(observation);
+      } catch {
+        // Observers must not break delivery.
+      }
+    }
+    return durationMs;
+  }
+
+  /** An event `record()` could not admit (already counted as dropped). */
+  invalid(problem: string): void {
+    const message = `TRACKPIPE_ERR_EVENT_INVALID: pipeline ${this.#pipeline}: dropped an invalid event: ${problem}`;
+    this.#ledger.noteError('TRACKPIPE_ERR_EVENT_INVALID', message);
+    this.#rateLimited(this.#invalidLog, this.#invalidIntervalMs, 'warn', message);
+  }
+
+  /** The destination refused the credentials; the batch is retried. */
+  authFailure(error: unknown): void {
+    const message = `TRACKPIPE_ERR_EXPORT_AUTH: pipeline ${this.#pipeline}: exporter ${this.#exporter}: the destination refused the credentials (${describeError(error ?? 'no reason given')}); retrying within the retry budget`;
+    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_AUTH', message);
+    this.#rateLimited(this.#authLog, AUTH_LOG_INTERVAL_MS, 'error', message);
+  }
+
+  /** A transient failure: remembered for `stats().lastError`, not logged (the batch is retried). */
+  transient(message: string): void {
+    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.#exporter}: ${message}`);
+  }
+
+  /** Something worth a warning that lost nothing. */
+  warn(message: string): void {
+    this.#log('warn', `pipeline ${this.#pipeline}: ${message}`);
+  }
+
+  /** An error that lost events or needs attention: into `lastError`, the logger and `onError`. */
+  error(code: ErrorCode, message: string, cause?: unknown, details: Record<string, unknown> = {}): void {
+    const error = new TrackpipeError(code, `pipeline ${this.#pipeline}: ${message}`, {
+      cause,
+      details: { pipeline: this.#pipeline, exporter: this.#exporter, ...details },
+    });
+    this.#ledger.noteError(code, error.message);
+    this.#log('error', error.message);
+    try {
+      this.#onError?.(error);
+    } catch {
+      // A failing handler must not break delivery.
+    }
+  }
+
+  #rateLimited(state: RateLimit, intervalMs: number, level: 'warn' | 'error', message: string): void {
+    const now = Date.now();
+    if (now - state.at < intervalMs) {
+      state.suppressed++;
+      return;
+    }
+    const more = state.suppressed > 0 ? ` (${state.suppressed} more since the last warning)` : '';
+    state.suppressed = 0;
+    state.at = now;
+    this.#log(level, `${message}${more}`);
+  }
+
+  #log(level: 'warn' | 'error', message: string): void {
+    try {
+      this.#logger[level](message);
+    } catch {
+      // A failing logger must not break delivery.
+    }
+  }
+}
