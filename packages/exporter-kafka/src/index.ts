@@ -9,7 +9,7 @@ export {
 } from './config.js';
 export { AUTH_LOG_INTERVAL_MS, DEFAULT_KAFKA_CLIENT, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from './exporter.js';
 export { classifyKafkaJsError } from './kafkajs-classify.js';
-export { KafkaJsClient, type KafkaJsClientOptions } from './kafkajs-client.js';
+export { KafkaJsClient, type KafkaJsClientOptions, kafkaJsLogCreator } from './kafkajs-client.js';
 export { classifyPlatformaticError } from './platformatic-classify.js';
 export { PlatformaticKafkaClient, type PlatformaticKafkaClientOptions } from './platformatic-client.js';
 export type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';

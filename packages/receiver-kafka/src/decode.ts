@@ -1,0 +1,54 @@
+import { isUtf8 } from 'node:buffer';
+import type { TelemetryEvent } from '@trackpipe/core';
+import type { FetchedRecord, HeaderValue } from './seam.js';
+
+/** Why a record was not handed to the pipelines. Each is counted (`trackpipe_receiver_records_dropped_total{reason}`). */
+export type RecordDropReason =
+  /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON, bytes that are not UTF-8, text that is not JSON. */
+  | 'undecodable'
+  /** JSON, but not an event: not an object, no non-empty string `name`, an `id` that is not a non-empty string, a `timestamp` that is not a finite number. */
+  | 'invalid';
+
+/** All record drop reasons, in a stable order. */
+export const RECORD_DROP_REASONS: readonly RecordDropReason[] = ['undecodable', 'invalid'];
+
+/** What {@link decodeRecord} answers: the event, or why the record is dropped (never quoting the record). */
+export type Decoded = { readonly ok: true; readonly event: TelemetryEvent } | { readonly ok: false; readonly reason: RecordDropReason; readonly message: string };
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+function headerText(value: HeaderValue): string | undefined {
+  const first = Array.isArray(value) ? (value as readonly (Buffer | string)[])[0] : (value as Buffer | string | undefined);
+  return first === undefined ? undefined : typeof first === 'string' ? first : first.toString('utf8');
+}
+
+/**
+ * Decodes one record as `@trackpipe/exporter-kafka` writes it: the value is the UTF-8 JSON of the
+ * recorded event (`id`, `name`, `timestamp`, `attributes`, flag-evaluation fields, ...); the
+ * `content-type` header, when present, must name JSON (`application/json`, `application/*+json`).
+ * The other headers (`event-name`, `schema-version`) and the key are not needed: the value holds the
+ * whole event. Never throws; the message never quotes the record (it may hold personal data).
+ */
+export function decodeRecord(record: FetchedRecord): Decoded {
+  const value = record.value;
+  if (value === null || value === undefined) return { ok: false, reason: 'undecodable', message: 'the record has no value (a tombstone)' };
+  const type = record.headers === undefined ? undefined : headerText(record.headers['content-type']);
+  if (type !== undefined && !JSON_TYPE.test(type)) return { ok: false, reason: 'undecodable', message: 'the content-type header does not name JSON' };
+  if (!isUtf8(value)) return { ok: false, reason: 'undecodable', message: 'the value is not UTF-8 text' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'undecodable', message: 'the value is not JSON' };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { ok: false, reason: 'invalid', message: 'the value is not a JSON object' };
+  const event = parsed as Record<string, unknown>;
+  if (typeof event.name !== 'string' || event.name === '') return { ok: false, reason: 'invalid', message: 'the event has no name (a non-empty string)' };
+  if (event.id !== undefined && (typeof event.id !== 'string' || event.id === '')) {
+    return { ok: false, reason: 'invalid', message: 'the event id is not a non-empty string' };
+  }
+  if (event.timestamp !== undefined && (typeof event.timestamp !== 'number' || !Number.isFinite(event.timestamp))) {
+    return { ok: false, reason: 'invalid', message: 'the event timestamp is not a finite number (epoch ms)' };
+  }
+  return { ok: true, event: event as unknown as TelemetryEvent };
+}

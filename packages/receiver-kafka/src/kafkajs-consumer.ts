@@ -1,0 +1,194 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from '@trackpipe/core';
+import { type KafkaSaslOptions, kafkaJsLogCreator, kafkaSecrets } from '@trackpipe/exporter-kafka';
+import kafkajs, { type Admin, type Consumer, type SASLOptions } from 'kafkajs';
+import type {
+  AdminSeam,
+  ConsumerListener,
+  ConsumerSeam,
+  ConsumerSettings,
+  KafkaConsumerClient,
+  PartitionOffsets,
+  TopicPartition,
+  TopicPartitionOffset,
+} from './seam.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+/** Options of a {@link KafkaJsConsumerClient}: the connection options of the Kafka exporter's clients. */
+export interface KafkaJsConsumerClientOptions {
+  /** Bootstrap brokers, `host:port`. Required. */
+  brokers: readonly string[];
+  /** Client id the brokers see. Default `"trackpipe"`. */
+  clientId?: string;
+  /** TLS: `true`, or Node TLS options. Never logged. Default plaintext. */
+  ssl?: boolean | ConnectionOptions;
+  /** SASL (plain, scram-sha-256, scram-sha-512). Never logged. Default none. */
+  sasl?: KafkaSaslOptions;
+  /** Time to establish a connection, in ms. Default 3 000. */
+  connectionTimeoutMs?: number;
+  /** Time to wait for a broker's answer, in ms. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Where kafkajs's own errors and warnings go (as warnings, secrets masked). Default: dropped. */
+  logger?: Logger;
+}
+
+/** kafkajs's test for "the group is rebalancing" (its `isRebalancing`, not exported): by broker error type. */
+function isRebalancing(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION';
+}
+
+function grouped(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = byTopic.get(topic);
+    if (list === undefined) byTopic.set(topic, [partition]);
+    else list.push(partition);
+  }
+  return [...byTopic].map(([topic, list]) => ({ topic, partitions: list }));
+}
+
+/**
+ * kafkajs behind the {@link KafkaConsumerClient} seam. Consumers run with `autoCommit: false` (the
+ * receiver commits what settled) and `eachBatchAutoResolve: false` (the fetch position moves past
+ * the records taken only), one partition at a time, and kafkajs's own retries and restarts.
+ *
+ * kafkajs has no rebalance listener: it rejoins as soon as a heartbeat reports the rebalance. The
+ * consumer heartbeats at the end of every batch it hands over; when that heartbeat reports it, the
+ * listener's `revoke()` runs (drain, commit) before kafkajs rejoins. When kafkajs's fetch loop sees
+ * it first (no records to fetch, or every partition paused), `revoke()` runs from the `REBALANCING`
+ * event, beside the rejoin.
+ */
+export class KafkaJsConsumerClient implements KafkaConsumerClient {
+  readonly #kafka: InstanceType<typeof Kafka>;
+
+  constructor(options: KafkaJsConsumerClientOptions) {
+    this.#kafka = new Kafka({
+      brokers: [...options.brokers],
+      clientId: options.clientId ?? 'trackpipe',
+      ssl: options.ssl,
+      // Our three mechanisms are named as kafkajs names them.
+      sasl: options.sasl as SASLOptions | undefined,
+      connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaJsLogCreator(options.logger, kafkaSecrets(options)),
+    });
+  }
+
+  consumer(settings: ConsumerSettings): ConsumerSeam {
+    return new KafkaJsConsumer(
+      this.#kafka.consumer({
+        groupId: settings.groupId,
+        sessionTimeout: settings.sessionTimeoutMs,
+        rebalanceTimeout: settings.rebalanceTimeoutMs,
+        heartbeatInterval: settings.heartbeatIntervalMs,
+        maxBytesPerPartition: settings.maxBytesPerPartition,
+        maxWaitTimeInMs: settings.maxWaitTimeMs,
+        allowAutoTopicCreation: false,
+      }),
+      settings,
+    );
+  }
+
+  admin(): AdminSeam {
+    return new KafkaJsAdmin(this.#kafka.admin());
+  }
+}
+
+class KafkaJsConsumer implements ConsumerSeam {
+  readonly #consumer: Consumer;
+  readonly #settings: ConsumerSettings;
+
+  constructor(consumer: Consumer, settings: ConsumerSettings) {
+    this.#consumer = consumer;
+    this.#settings = settings;
+  }
+
+  connect(): Promise<void> {
+    return this.#consumer.connect();
+  }
+
+  async run(listener: ConsumerListener): Promise<void> {
+    const consumer = this.#consumer;
+    const { REBALANCING, GROUP_JOIN, CRASH } = consumer.events;
+    consumer.on(REBALANCING, () => void listener.revoke());
+    consumer.on(GROUP_JOIN, (event) => {
+      const assignment = event.payload.memberAssignment;
+      listener.assigned(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition }))));
+    });
+    consumer.on(CRASH, (event) => listener.crashed(event.payload.error, event.payload.restart));
+    await consumer.subscribe({ topics: [...this.#settings.topics], fromBeginning: this.#settings.initialOffset === 'earliest' });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const { batch } = payload;
+        const messages = batch.messages;
+        const taken = listener.batch({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, records: messages });
+        if (taken > 0) payload.resolveOffset(messages[taken - 1]!.offset);
+        try {
+          await payload.heartbeat();
+        } catch (error) {
+          // Our heartbeat heard of the rebalance first: drain and commit before kafkajs rejoins.
+          if (isRebalancing(error)) await listener.revoke();
+          throw error;
+        }
+      },
+    });
+  }
+
+  pause(partitions: readonly TopicPartition[]): void {
+    this.#consumer.pause(grouped(partitions));
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    this.#consumer.resume(grouped(partitions));
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    this.#consumer.seek({ topic: position.topic, partition: position.partition, offset: position.offset });
+  }
+
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    return this.#consumer.commitOffsets(offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
+  }
+
+  disconnect(): Promise<void> {
+    return this.#consumer.disconnect();
+  }
+}
+
+class KafkaJsAdmin implements AdminSeam {
+  readonly #admin: Admin;
+
+  constructor(admin: Admin) {
+    this.#admin = admin;
+  }
+
+  connect(): Promise<void> {
+    return this.#admin.connect();
+  }
+
+  async offsets(groupId: string, topics: readonly string[]): Promise<PartitionOffsets[]> {
+    const [ends, committed] = await Promise.all([
+      Promise.all(topics.map(async (topic) => ({ topic, partitions: await this.#admin.fetchTopicOffsets(topic) }))),
+      this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
+    ]);
+    const group = new Map<string, string>();
+    for (const { topic, partitions } of committed) for (const p of partitions) group.set(`${topic}:${p.partition}`, p.offset);
+    return ends.flatMap(({ topic, partitions }) =>
+      partitions.map((p) => {
+        const offset = group.get(`${topic}:${p.partition}`);
+        return { topic, partition: p.partition, start: p.low, end: p.high, committed: offset === undefined || Number(offset) < 0 ? undefined : offset };
+      }),
+    );
+  }
+
+  disconnect(): Promise<void> {
+    return this.#admin.disconnect();
+  }
+}

@@ -1,0 +1,675 @@
+import type { ConnectionOptions } from 'node:tls';
+import { type Collector, type Logger, type TelemetryEvent, TrackpipeError, consoleLogger, describeError, redact } from '@trackpipe/core';
+import { type KafkaSaslOptions, kafkaSecrets } from '@trackpipe/exporter-kafka';
+import { resolveReceiverOptions, type ResolvedReceiverOptions } from './config.js';
+import { type RecordDropReason, decodeRecord } from './decode.js';
+import { KafkaJsConsumerClient } from './kafkajs-consumer.js';
+import type {
+  AdminSeam,
+  ConsumerListener,
+  ConsumerSeam,
+  FetchedBatch,
+  KafkaConsumerClient,
+  TopicPartition,
+  TopicPartitionOffset,
+} from './seam.js';
+
+/** A {@link Logger} that may also take `info` lines (a service logger does; core's loggers drop them). */
+export interface ReceiverLogger extends Logger {
+  info?(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Options of a {@link KafkaReceiver}. `topic` (or `topics`) is required, and `brokers` unless `client` is a client object. */
+export interface KafkaReceiverOptions {
+  /** Bootstrap brokers, `host:port`. Required unless `client` is a client object. */
+  brokers?: readonly string[];
+  /** The topic to read. Give this or `topics`. */
+  topic?: string;
+  /** The topics to read. Give this or `topic`. */
+  topics?: readonly string[];
+  /** The consumer group: instances with the same one share the partitions. Default `"trackpipe"`. */
+  groupId?: string;
+  /** `"kafkajs"`, or a {@link KafkaConsumerClient} (another library behind the seam; a fake in tests). Default `"kafkajs"`. */
+  client?: 'kafkajs' | KafkaConsumerClient;
+  /** Client id the brokers see. Default `"trackpipe"`. */
+  clientId?: string;
+  /** TLS: `true`, or Node TLS options. Never logged. Default plaintext. */
+  ssl?: boolean | ConnectionOptions;
+  /** SASL (plain, scram-sha-256, scram-sha-512). Never logged. Default none. */
+  sasl?: KafkaSaslOptions;
+  /** Time to establish a connection, in ms. Default 3 000. */
+  connectionTimeoutMs?: number;
+  /** Time to wait for a broker's answer, in ms. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Where a partition the group never committed starts. Default `"earliest"`. */
+  initialOffset?: 'earliest' | 'latest';
+  /** How often settled offsets are committed, in ms (each commit flushes the pipelines first). Default 1 000. */
+  commitIntervalMs?: number;
+  /** On a rebalance, how long to wait for what was handed over to settle before rejoining, in ms. Default 10 000. */
+  drainTimeoutMs?: number;
+  /** Pause partitions when a pipeline queue is this full (share of capacity). Default 0.9. */
+  highWaterMark?: number;
+  /** Resume once every pipeline queue is below this share (less than `highWaterMark`). Default 0.5. */
+  lowWaterMark?: number;
+  /** The group drops a member it has not heard from for this long, in ms. Default 30 000. */
+  sessionTimeoutMs?: number;
+  /** Heartbeats at most this often, in ms. Default 3 000. */
+  heartbeatIntervalMs?: number;
+  /** How long the group waits for members to rejoin in a rebalance, in ms. Default 60 000. */
+  rebalanceTimeoutMs?: number;
+  /** Most bytes one fetch brings per partition. Default 1 048 576. */
+  maxBytesPerPartition?: number;
+  /** How long the broker holds an empty fetch open, in ms. Default 1 000. */
+  maxWaitTimeMs?: number;
+  /** How often the lag figures are read from the cluster, in ms. Default 5 000. */
+  lagIntervalMs?: number;
+  /** Names the receiver in logs and metric labels. Default `"kafka"`. */
+  name?: string;
+  /** Where the receiver reports (secrets masked). Default core's `consoleLogger`. */
+  logger?: ReceiverLogger;
+}
+
+/** The lag of one partition the receiver owns. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  /** Records written to the partition and not yet committed by the group: log end offset − committed offset. */
+  readonly records: number;
+}
+
+/** A receiver's figures: counters since it was built, gauges now. */
+export interface KafkaReceiverStats {
+  /** Records taken from fetched batches (handed over or dropped), by topic. */
+  readonly consumed: Readonly<Record<string, number>>;
+  /** Of those: records handed to the pipelines as events. */
+  readonly handed: number;
+  /** Of those: records dropped, by reason (their offsets are committed all the same). */
+  readonly dropped: Readonly<Record<RecordDropReason, number>>;
+  /** Offset commits the group accepted. */
+  readonly commits: number;
+  /** Offset commits that failed (the offsets are committed with a later one). */
+  readonly commitFailures: number;
+  /** Times this member joined the group with a new assignment (the first join included). */
+  readonly rebalances: number;
+  /** Times partitions were paused because a pipeline was full. */
+  readonly pauses: number;
+  /** Partitions this member owns now. */
+  readonly assignedPartitions: number;
+  /** Of those, paused now. */
+  readonly pausedPartitions: number;
+  /** Lag per owned partition (once its offsets are known). */
+  readonly lag: readonly PartitionLag[];
+}
+
+/** What {@link KafkaReceiver.stop} answers. */
+export interface ReceiverStopReport {
+  /** True when everything handed over was settled (exported or dropped with a reason) within the deadline. */
+  readonly drained: boolean;
+  /** True when the offsets of everything handed over were committed (nothing to commit counts as true). */
+  readonly committed: boolean;
+  /** How long the stop took, in ms. */
+  readonly durationMs: number;
+}
+
+interface PartitionState extends TopicPartition {
+  readonly key: string;
+  /** The offset after the last record handed over or dropped. */
+  handed: bigint | undefined;
+  /** The offset this member last committed. */
+  committed: bigint | undefined;
+  /** The group's committed offset as the cluster last said. */
+  groupCommitted: bigint | undefined;
+  start: bigint | undefined;
+  end: bigint | undefined;
+  paused: boolean;
+}
+
+/** A partition's offset to commit: everything below it was handed over before the flush that settled it. */
+interface Mark {
+  readonly state: PartitionState;
+  readonly offset: bigint;
+}
+
+/** How often paused partitions check for room, at most, in ms. */
+const RESUME_CHECK_MS = 50;
+/** Repeated warnings of one kind (drops, commit failures, unsettled flushes) are logged at most this often, in ms. */
+const WARN_INTERVAL_MS = 30_000;
+/** Pause and resume lines are logged at most this often, in ms (counts say what happened in between). */
+const PAUSE_LOG_INTERVAL_MS = 5_000;
+
+function keyOf(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/** Resolves with `promise`'s outcome, or with `fallback` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A warning logged at once, then at most once per interval with the number of occurrences in between. */
+class Throttled {
+  #at = Number.NEGATIVE_INFINITY;
+  #suppressed = 0;
+  constructor(readonly intervalMs: number) {}
+  /** Calls `write(suppressed)` when a line is due; counts the occurrence otherwise. */
+  hit(write: (suppressed: number) => void): void {
+    const now = Date.now();
+    if (now - this.#at < this.intervalMs) {
+      this.#suppressed++;
+      return;
+    }
+    const suppressed = this.#suppressed;
+    this.#at = now;
+    this.#suppressed = 0;
+    write(suppressed);
+  }
+}
+
+/**
+ * Reads the records `@trackpipe/exporter-kafka` writes from Kafka topics, as one member of a consumer
+ * group, and records each event into a collector (the pipelines). Any number of instances with the
+ * same `groupId` share the partitions.
+ *
+ * - **At least once.** A partition's offset is committed only after every record below it was
+ *   settled: every `commitIntervalMs` it notes the offsets handed over, flushes the collector, and
+ *   commits them once the flush reports `complete` (everything recorded before it exported or dropped
+ *   with a counted reason); an incomplete flush commits nothing.
+ * - **Backpressure.** Before handing a batch over it asks `collector.headroom(highWaterMark)`; what
+ *   does not fit stays in Kafka: the partition is paused and fetched again once
+ *   `collector.headroom(lowWaterMark)` says the fullest queue is below the low-water mark. Nothing is
+ *   dropped for a full queue.
+ * - **Order.** One partition's records are recorded in offset order (the pipelines keep that order
+ *   to an exporter that keeps it: see the README).
+ * - **Rebalance and stop.** It stops handing records over, flushes within `drainTimeoutMs` (or the
+ *   stop deadline), commits what settled, then rejoins (or leaves the group).
+ * - **Records not in our encoding** are dropped with a counted reason and committed past.
+ */
+export class KafkaReceiver {
+  /** Names the receiver in logs and metric labels. */
+  readonly name: string;
+  /** The group the receiver joins. */
+  readonly groupId: string;
+  /** The topics it reads. */
+  readonly topics: readonly string[];
+  readonly #options: ResolvedReceiverOptions;
+  readonly #collector: Collector<TelemetryEvent>;
+  readonly #client: KafkaConsumerClient;
+  readonly #logger: ReceiverLogger;
+  readonly #secrets: readonly string[];
+  #consumer: ConsumerSeam | undefined;
+  #admin: AdminSeam | undefined;
+  #adminConnected = false;
+  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  #stopping: Promise<ReceiverStopReport> | undefined;
+  /** False while revoking or stopping: fetched records are left in Kafka. */
+  #handOver = false;
+  #partitions = new Map<string, PartitionState>();
+  #revoking: Promise<void> | undefined;
+  /** Commits go out one after another, so an older mark never overwrites a newer one. */
+  #commitChain: Promise<unknown> = Promise.resolve();
+  #ticking = false;
+  #refreshing = false;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #lagTimer: NodeJS.Timeout | undefined;
+  #resumeTimer: NodeJS.Timeout | undefined;
+  #pausedSince: number | undefined;
+  // Figures.
+  readonly #consumed = new Map<string, number>();
+  #handed = 0;
+  readonly #dropped: Record<RecordDropReason, number> = { undecodable: 0, invalid: 0 };
+  #commits = 0;
+  #commitFailures = 0;
+  #rebalances = 0;
+  #pauses = 0;
+  // Logging.
+  readonly #dropLog = new Throttled(WARN_INTERVAL_MS);
+  readonly #commitLog = new Throttled(WARN_INTERVAL_MS);
+  readonly #settleLog = new Throttled(WARN_INTERVAL_MS);
+  readonly #lagLog = new Throttled(WARN_INTERVAL_MS);
+  #pauseLogAt = Number.NEGATIVE_INFINITY;
+  #pausesSinceLine = 0;
+
+  /**
+   * @param options see {@link KafkaReceiverOptions}; checked at once (TRACKPIPE_ERR_OPTIONS_INVALID names every bad option, never its value).
+   * @param collector where the events go: the pipelines (a fan-out answers `headroom` for its fullest queue).
+   */
+  constructor(options: KafkaReceiverOptions, collector: Collector<TelemetryEvent>) {
+    const resolved = resolveReceiverOptions(options);
+    this.#options = resolved;
+    this.name = resolved.name;
+    this.groupId = resolved.groupId;
+    this.topics = resolved.topics ?? [resolved.topic!];
+    this.#collector = collector;
+    this.#logger = (resolved.logger as ReceiverLogger | undefined) ?? consoleLogger;
+    this.#secrets = kafkaSecrets({ sasl: resolved.sasl, ssl: resolved.ssl });
+    this.#client =
+      typeof resolved.client === 'string'
+        ? new KafkaJsConsumerClient({
+            brokers: resolved.brokers!,
+            ...(resolved.clientId === undefined ? {} : { clientId: resolved.clientId }),
+            ...(resolved.ssl === undefined ? {} : { ssl: resolved.ssl }),
+            ...(resolved.sasl === undefined ? {} : { sasl: resolved.sasl }),
+            ...(resolved.connectionTimeoutMs === undefined ? {} : { connectionTimeoutMs: resolved.connectionTimeoutMs }),
+            ...(resolved.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: resolved.requestTimeoutMs }),
+            logger: this.#logger,
+          })
+        : (resolved.client as KafkaConsumerClient);
+  }
+
+  /** True between {@link start} and {@link stop}. */
+  get running(): boolean {
+    return this.#state === 'running';
+  }
+
+  /**
+   * Connects, joins the group and starts handing records over. Rejects (TRACKPIPE_ERR_EXPORT_RETRYABLE,
+   * the cause redacted) when the cluster cannot be reached; the receiver is then stopped.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`KafkaReceiver ${this.name}: start() can be called once`);
+    this.#state = 'running';
+    this.#handOver = true;
+    const o = this.#options;
+    const consumer = this.#client.consumer({
+      groupId: o.groupId,
+      topics: this.topics,
+      initialOffset: o.initialOffset,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      rebalanceTimeoutMs: o.rebalanceTimeoutMs,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      maxBytesPerPartition: o.maxBytesPerPartition,
+      maxWaitTimeMs: o.maxWaitTimeMs,
+    });
+    this.#consumer = consumer;
+    try {
+      await consumer.connect();
+      await consumer.run(this.#listener);
+    } catch (error) {
+      this.#state = 'stopped';
+      this.#handOver = false;
+      await consumer.disconnect().catch(() => undefined);
+      throw new TrackpipeError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `receiver ${this.name}: could not join group ${o.groupId}: ${this.#describe(error)}`, {
+        details: { receiver: this.name },
+      });
+    }
+    if (this.#state !== 'running') return; // stopped while starting
+    this.#commitTimer = setInterval(() => this.#tick(), o.commitIntervalMs);
+    this.#commitTimer.unref();
+    this.#lagTimer = setInterval(() => void this.#refreshLag(), o.lagIntervalMs);
+    this.#lagTimer.unref();
+    void this.#refreshLag();
+  }
+
+  /**
+   * Stops handing records over, flushes the collector within the deadline, commits what settled,
+   * then leaves the group and disconnects. Idempotent. Does not close the collector.
+   */
+  stop(options: { timeoutMs?: number } = {}): Promise<ReceiverStopReport> {
+    this.#stopping ??= this.#stop(options.timeoutMs ?? 10_000);
+    return this.#stopping;
+  }
+
+  /** The receiver's figures; see {@link KafkaReceiverStats}. */
+  stats(): KafkaReceiverStats {
+    const lag: PartitionLag[] = [];
+    let paused = 0;
+    for (const p of this.#partitions.values()) {
+      if (p.paused) paused++;
+      const records = this.#lagOf(p);
+      if (records !== undefined) lag.push({ topic: p.topic, partition: p.partition, records });
+    }
+    return {
+      consumed: Object.fromEntries(this.#consumed),
+      handed: this.#handed,
+      dropped: { ...this.#dropped },
+      commits: this.#commits,
+      commitFailures: this.#commitFailures,
+      rebalances: this.#rebalances,
+      pauses: this.#pauses,
+      assignedPartitions: this.#partitions.size,
+      pausedPartitions: paused,
+      lag,
+    };
+  }
+
+  // ---- what the consumer calls -------------------------------------------------------------------
+
+  readonly #listener: ConsumerListener = {
+    batch: (batch) => this.#take(batch),
+    revoke: () => this.#revoke(),
+    assigned: (partitions) => this.#assigned(partitions),
+    crashed: (error, restarting) => {
+      this.#logger.error(`receiver ${this.name}: the Kafka consumer stopped on an error${restarting ? '; it reconnects' : ' and does not reconnect'}`, {
+        receiver: this.name,
+        error: this.#describe(error),
+      });
+    },
+  };
+
+  /** Hands over as many records of the batch as fit below the high-water mark; pauses the partition when not all fit. */
+  #take(batch: FetchedBatch): number {
+    if (!this.#handOver) return 0;
+    const p = this.#partitions.get(keyOf(batch.topic, batch.partition));
+    if (p === undefined) return 0;
+    const records = batch.records;
+    const n = records.length;
+    if (batch.highWatermark !== '') p.end = BigInt(batch.highWatermark);
+    if (n === 0) return 0;
+    const room = this.#collector.headroom(this.#options.highWaterMark);
+    const take = room >= n ? n : Math.max(0, Math.floor(room));
+    const collector = this.#collector;
+    let handed = 0;
+    for (let i = 0; i < take; i++) {
+      const record = records[i]!;
+      const decoded = decodeRecord(record);
+      if (decoded.ok) {
+        collector.record(decoded.event);
+        handed++;
+      } else {
+        this.#dropped[decoded.reason]++;
+        this.#dropLog.hit((suppressed) =>
+          this.#logger.warn(`receiver ${this.name}: dropped a record that is not a Trackpipe event (its offset is committed)`, {
+            receiver: this.name,
+            reason: decoded.reason,
+            problem: decoded.message,
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: record.offset,
+            ...(suppressed > 0 ? { droppedSinceLastLine: suppressed } : {}),
+          }),
+        );
+      }
+    }
+    if (take > 0) {
+      this.#handed += handed;
+      this.#consumed.set(batch.topic, (this.#consumed.get(batch.topic) ?? 0) + take);
+      p.handed = BigInt(records[take - 1]!.offset) + 1n;
+    }
+    if (take < n) this.#pause(p);
+    return take;
+  }
+
+  /** The group rebalances: stop handing over, settle what was handed over (within drainTimeoutMs), commit it. */
+  #revoke(): Promise<void> {
+    this.#handOver = false;
+    this.#revoking ??= (async () => {
+      const started = Date.now();
+      const marks = this.#marks();
+      if (marks.length === 0) return;
+      const report = await this.#flush(this.#options.drainTimeoutMs);
+      if (!report.complete) {
+        this.#logger.warn(
+          `receiver ${this.name}: rebalance: what was handed over did not settle within drainTimeoutMs; its offsets are not committed, so the next owner reads it again (duplicates)`,
+          { receiver: this.name, drainTimeoutMs: this.#options.drainTimeoutMs, remaining: report.remaining },
+        );
+        return;
+      }
+      const committed = await this.#commit(marks);
+      this.#logger.info?.(`receiver ${this.name}: rebalance: drained and ${committed ? 'committed' : 'could not commit'}`, {
+        receiver: this.name,
+        partitions: marks.length,
+        durationMs: Date.now() - started,
+      });
+    })().finally(() => {
+      this.#revoking = undefined;
+    });
+    return this.#revoking;
+  }
+
+  /** The member (re)joined: keep the state of partitions it still owns, start the new ones fresh. */
+  #assigned(partitions: readonly TopicPartition[]): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    this.#rebalances++;
+    const previous = this.#partitions;
+    const next = new Map<string, PartitionState>();
+    const fresh: TopicPartition[] = [];
+    const toPause: TopicPartition[] = [];
+    for (const { topic, partition } of partitions) {
+      const key = keyOf(topic, partition);
+      const kept = previous.get(key);
+      if (kept !== undefined) {
+        next.set(key, kept);
+        // The group's committed offset may be older than what this member handed over already: go on after it.
+        if (kept.handed !== undefined) consumer.seek({ topic, partition, offset: kept.handed.toString() });
+        if (kept.paused) toPause.push(kept);
+      } else {
+        next.set(key, { topic, partition, key, handed: undefined, committed: undefined, groupCommitted: undefined, start: undefined, end: undefined, paused: false });
+        fresh.push({ topic, partition });
+      }
+    }
+    const revoked = [...previous.values()].filter((p) => !next.has(p.key));
+    // A pause outlives the assignment in some clients: clear it for partitions gone or new.
+    const unpause = [...revoked.filter((p) => p.paused), ...fresh];
+    if (unpause.length > 0) consumer.resume(unpause);
+    if (toPause.length > 0) consumer.pause(toPause);
+    this.#partitions = next;
+    if (this.#state === 'running') this.#handOver = true;
+    if (revoked.some((p) => p.paused) && ![...next.values()].some((p) => p.paused)) this.#pausedSince = undefined;
+    this.#logger.info?.(`receiver ${this.name}: joined group ${this.groupId}`, {
+      receiver: this.name,
+      partitions: [...next.values()].map((p) => `${p.topic}[${p.partition}]`),
+      added: fresh.length,
+      removed: revoked.length,
+    });
+    void this.#refreshLag();
+  }
+
+  // ---- backpressure ------------------------------------------------------------------------------
+
+  #pause(p: PartitionState): void {
+    if (p.paused) return;
+    p.paused = true;
+    this.#pauses++;
+    this.#pausesSinceLine++;
+    this.#consumer?.pause([p]);
+    if (this.#pausedSince === undefined) {
+      this.#pausedSince = Date.now();
+      this.#pauseLine(`receiver ${this.name}: a pipeline queue is above its high-water mark: pausing partitions (records wait in Kafka)`, 'warn', {});
+    }
+    if (this.#resumeTimer === undefined) {
+      this.#resumeTimer = setInterval(() => this.#maybeResume(), RESUME_CHECK_MS);
+      this.#resumeTimer.unref();
+    }
+  }
+
+  #maybeResume(): void {
+    const paused = [...this.#partitions.values()].filter((p) => p.paused);
+    if (paused.length > 0 && this.#collector.headroom(this.#options.lowWaterMark) <= 0) return;
+    clearInterval(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    if (paused.length === 0) return;
+    for (const p of paused) p.paused = false;
+    if (this.#state === 'running') this.#consumer?.resume(paused);
+    const pausedMs = this.#pausedSince === undefined ? 0 : Date.now() - this.#pausedSince;
+    this.#pausedSince = undefined;
+    this.#pauseLine(`receiver ${this.name}: the pipelines have room again: resuming partitions`, 'info', { partitions: paused.length, pausedMs });
+  }
+
+  /** Pause and resume lines, at most one per interval; the counts say what happened in between. */
+  #pauseLine(message: string, level: 'warn' | 'info', fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - this.#pauseLogAt < PAUSE_LOG_INTERVAL_MS) return;
+    this.#pauseLogAt = now;
+    const line = { receiver: this.name, pauses: this.#pausesSinceLine, ...fields };
+    this.#pausesSinceLine = 0;
+    if (level === 'warn') this.#logger.warn(message, line);
+    else this.#logger.info?.(message, line);
+  }
+
+  // ---- commits -----------------------------------------------------------------------------------
+
+  /** The offsets handed over and not yet committed, partition by partition. */
+  #marks(): Mark[] {
+    const marks: Mark[] = [];
+    for (const state of this.#partitions.values()) {
+      if (state.handed !== undefined && (state.committed === undefined || state.handed > state.committed)) marks.push({ state, offset: state.handed });
+    }
+    return marks;
+  }
+
+  #flush(timeoutMs: number): ReturnType<Collector['flush']> {
+    return this.#collector.flush({ timeoutMs }).catch((error: unknown) => {
+      this.#logger.error(`receiver ${this.name}: flushing the pipelines failed`, { receiver: this.name, error: describeError(error) });
+      return { complete: false, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 };
+    });
+  }
+
+  /** Every commitIntervalMs: flush, and commit what the flush settled. One at a time. */
+  #tick(): void {
+    if (this.#ticking || this.#state !== 'running') return;
+    const marks = this.#marks();
+    if (marks.length === 0) return;
+    this.#ticking = true;
+    void (async () => {
+      try {
+        // A bounded wait, so that a dead destination does not keep a flush (and its timers) pending for ever.
+        const report = await this.#flush(Math.max(10_000, 5 * this.#options.commitIntervalMs));
+        if (!report.complete) {
+          this.#settleLog.hit((suppressed) =>
+            this.#logger.warn(`receiver ${this.name}: the pipelines have not settled what was handed over yet; its offsets wait (nothing is lost)`, {
+              receiver: this.name,
+              remaining: report.remaining,
+              ...(suppressed > 0 ? { timesSinceLastLine: suppressed } : {}),
+            }),
+          );
+          return;
+        }
+        if (this.#state === 'running') await this.#commit(marks);
+      } finally {
+        this.#ticking = false;
+      }
+    })();
+  }
+
+  /** Commits the marks (after older commits), skipping what a newer commit already covered. Resolves whether the group accepted them. */
+  #commit(marks: readonly Mark[]): Promise<boolean> {
+    const run = this.#commitChain.then(async () => {
+      const consumer = this.#consumer;
+      const due = marks.filter((m) => m.state.committed === undefined || m.offset > m.state.committed);
+      if (consumer === undefined || due.length === 0) return true;
+      const offsets: TopicPartitionOffset[] = due.map((m) => ({ topic: m.state.topic, partition: m.state.partition, offset: m.offset.toString() }));
+      try {
+        await consumer.commit(offsets);
+      } catch (error) {
+        this.#commitFailures++;
+        this.#commitLog.hit((suppressed) =>
+          this.#logger.warn(`receiver ${this.name}: committing offsets failed; they are committed with a later commit`, {
+            receiver: this.name,
+            error: this.#describe(error),
+            ...(suppressed > 0 ? { failuresSinceLastLine: suppressed } : {}),
+          }),
+        );
+        return false;
+      }
+      this.#commits++;
+      for (const m of due) if (m.state.committed === undefined || m.offset > m.state.committed) m.state.committed = m.offset;
+      return true;
+    });
+    this.#commitChain = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- lag ---------------------------------------------------------------------------------------
+
+  #lagOf(p: PartitionState): number | undefined {
+    if (p.end === undefined) return undefined;
+    let committed = p.committed;
+    if (p.groupCommitted !== undefined && (committed === undefined || p.groupCommitted > committed)) committed = p.groupCommitted;
+    const from = committed ?? (this.#options.initialOffset === 'earliest' ? p.start : p.end);
+    if (from === undefined) return undefined;
+    const lag = p.end - from;
+    return lag > 0n ? Number(lag) : 0;
+  }
+
+  async #refreshLag(): Promise<void> {
+    if (this.#refreshing || this.#state !== 'running' || this.#partitions.size === 0) return;
+    this.#refreshing = true;
+    try {
+      this.#admin ??= this.#client.admin();
+      if (!this.#adminConnected) {
+        await this.#admin.connect();
+        this.#adminConnected = true;
+      }
+      const offsets = await this.#admin.offsets(this.groupId, this.topics);
+      for (const o of offsets) {
+        const p = this.#partitions.get(keyOf(o.topic, o.partition));
+        if (p === undefined) continue;
+        p.start = BigInt(o.start);
+        p.end = BigInt(o.end);
+        p.groupCommitted = o.committed === undefined ? undefined : BigInt(o.committed);
+      }
+    } catch (error) {
+      this.#lagLog.hit(() =>
+        this.#logger.warn(`receiver ${this.name}: could not read the partitions' offsets (lag figures wait)`, {
+          receiver: this.name,
+          error: this.#describe(error),
+        }),
+      );
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  // ---- stopping ----------------------------------------------------------------------------------
+
+  async #stop(timeoutMs: number): Promise<ReceiverStopReport> {
+    const started = Date.now();
+    const deadline = started + Math.max(0, timeoutMs);
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    this.#handOver = false;
+    clearInterval(this.#commitTimer);
+    clearInterval(this.#lagTimer);
+    clearInterval(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    const consumer = this.#consumer;
+    let drained = true;
+    let committed = true;
+    if (wasRunning && consumer !== undefined) {
+      // Stop fetching first: nothing more is handed over while the pipelines drain.
+      const owned = [...this.#partitions.values()];
+      if (owned.length > 0) consumer.pause(owned);
+      // Leave time to leave the group: a fetch in flight may hold the disconnect for maxWaitTimeMs.
+      const reserve = Math.min(this.#options.maxWaitTimeMs + 1_000, timeoutMs / 2);
+      const marks = this.#marks();
+      if (marks.length > 0) {
+        const report = await this.#flush(Math.max(0, deadline - reserve - Date.now()));
+        drained = report.complete;
+        committed = drained && (await within(this.#commit(marks), Math.max(0, deadline - Date.now()), false));
+      }
+      if (!drained) {
+        this.#logger.warn(`receiver ${this.name}: stopping: what was handed over did not settle in time; its offsets are not committed, so it is read again (duplicates)`, {
+          receiver: this.name,
+        });
+      }
+      await within(
+        consumer.disconnect().then(
+          () => undefined,
+          (error: unknown) => this.#logger.warn(`receiver ${this.name}: leaving the group failed`, { receiver: this.name, error: this.#describe(error) }),
+        ),
+        Math.max(0, deadline - Date.now()),
+        undefined,
+      );
+    }
+    if (this.#adminConnected) await within(this.#admin!.disconnect().catch(() => undefined), 1_000, undefined);
+    this.#state = 'stopped';
+    this.#partitions = new Map();
+    const report = { drained, committed, durationMs: Date.now() - started };
+    this.#logger.info?.(`receiver ${this.name}: stopped`, { receiver: this.name, ...report });
+    return report;
+  }
+
+  #describe(error: unknown): string {
+    return redact(describeError(error), this.#secrets);
+  }
+}
+

@@ -1,0 +1,315 @@
+// The receiver's algorithm through the consumer seam: a fake consumer (our own contract) on one side,
+// a real BatchProcessor with a destination the test controls on the other.
+import { BatchProcessor, type BatchProcessorOptions, FunctionExporter, type Recorded, type TelemetryEvent, TrackpipeError, silentLogger } from '@trackpipe/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KafkaReceiver, type KafkaReceiverOptions } from '../src/index.js';
+import { FakeClient, eventRecord, rawRecord } from './helpers/fake-consumer.js';
+
+type Event = Recorded<TelemetryEvent>;
+
+/** A destination that holds every export until `open()`; `delivered` lists event ids in arrival order. */
+function destination(): { exporter: FunctionExporter<Event>; delivered: string[]; open(): void; close(): void } {
+  let gate: Promise<void> | undefined;
+  let release: () => void = () => undefined;
+  const shut = (): void => {
+    gate = new Promise<void>((resolve) => (release = resolve));
+  };
+  shut();
+  const delivered: string[] = [];
+  const exporter = new FunctionExporter<Event>(async (events) => {
+    await gate;
+    delivered.push(...events.map((e) => e.id));
+  });
+  return {
+    exporter,
+    delivered,
+    open: () => {
+      release();
+      gate = undefined;
+    },
+    close: shut,
+  };
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Setup {
+  receiver: KafkaReceiver;
+  client: FakeClient;
+  processor: BatchProcessor<TelemetryEvent>;
+  dest: ReturnType<typeof destination>;
+  lines: { level: string; message: string; fields?: Record<string, unknown> }[];
+}
+
+async function setup(options: Partial<KafkaReceiverOptions> = {}, processor: BatchProcessorOptions = {}): Promise<Setup> {
+  const dest = destination();
+  const collector = new BatchProcessor<TelemetryEvent>(dest.exporter, { flushIntervalMs: 60_000, logger: silentLogger, ...processor });
+  const client = new FakeClient();
+  const lines: Setup['lines'] = [];
+  const logger = {
+    info: (message: string, fields?: Record<string, unknown>) => void lines.push({ level: 'info', message, ...(fields ? { fields } : {}) }),
+    warn: (message: string, fields?: Record<string, unknown>) => void lines.push({ level: 'warn', message, ...(fields ? { fields } : {}) }),
+    error: (message: string, fields?: Record<string, unknown>) => void lines.push({ level: 'error', message, ...(fields ? { fields } : {}) }),
+  };
+  const receiver = new KafkaReceiver({ client, topic: 't', groupId: 'g', commitIntervalMs: 20, lagIntervalMs: 100, logger, ...options }, collector);
+  await receiver.start();
+  cleanups.push(async () => {
+    dest.open();
+    await receiver.stop({ timeoutMs: 1_000 });
+    await collector.close({ timeoutMs: 1_000 });
+  });
+  return { receiver, client, processor: collector, dest, lines };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const seq = (prefix: string) => (offset: number) => eventRecord(offset, { id: `${prefix}-${offset}`, name: 'e', timestamp: 1 });
+
+describe('KafkaReceiver', () => {
+  it('records each record as its event, in offset order, and commits a partition only after a flush settled everything below it', async () => {
+    const { client, dest, processor } = await setup({}, { maxBatchSize: 5 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('a'), 12);
+    consumer.append('t', 1, seq('b'), 3);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    expect(consumer.fetch()).toBe(15);
+    expect(processor.stats().recorded).toBe(15);
+    // The destination holds everything: ticks flush, nothing settles, nothing is committed.
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(consumer.commits).toEqual([]);
+    dest.open();
+    await until(() => consumer.committed('t', 0) === '12' && consumer.committed('t', 1) === '3', 'the commit');
+    expect(dest.delivered.filter((id) => id.startsWith('a-'))).toEqual(Array.from({ length: 12 }, (_, i) => `a-${i}`));
+    expect(dest.delivered.filter((id) => id.startsWith('b-'))).toEqual(['b-0', 'b-1', 'b-2']);
+    // Every commit came after the exports it covers.
+    expect(consumer.calls.filter((c) => c.startsWith('commit')).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('pauses a partition when the pipeline is above its high-water mark, hands over only what fits, and resumes below the low-water mark, dropping nothing', async () => {
+    const { client, dest, processor, receiver } = await setup({ highWaterMark: 0.5, lowWaterMark: 0.2 }, { maxQueueSize: 100, maxBatchSize: 10, maxConcurrentExports: 1 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('p'), 400);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    const first = consumer.fetch();
+    expect(first).toBe(50); // 50 % of a queue of 100
+    expect(consumer.paused.has('t/0')).toBe(true);
+    expect(receiver.stats()).toMatchObject({ pausedPartitions: 1, pauses: 1 });
+    expect(consumer.fetch()).toBe(0); // paused: nothing fetched
+    dest.open();
+    // Fetch whenever the partition is resumed, as a consumer does, until the log is read.
+    await until(() => {
+      if (!consumer.paused.has('t/0')) consumer.fetch();
+      return dest.delivered.length === 400;
+    }, 'every record to be delivered');
+    expect(dest.delivered).toEqual(Array.from({ length: 400 }, (_, i) => `p-${i}`));
+    expect(processor.stats().dropped).toBe(0);
+    expect(receiver.stats().pauses).toBeGreaterThan(1);
+    expect(consumer.calls.some((c) => c.startsWith('resume t/0'))).toBe(true);
+  });
+
+  it('drops records that are not our encoding with a counted reason, and commits past them', async () => {
+    const { client, dest, receiver, lines } = await setup();
+    const consumer = client.last;
+    const records = [
+      eventRecord(0, { id: 'ok-0', name: 'e' }),
+      rawRecord(1, Buffer.from('not json at all, password=hunter2')),
+      rawRecord(2, null),
+      rawRecord(3, Buffer.from([0xff, 0xfe, 0x7b])),
+      rawRecord(4, Buffer.from('[1,2,3]')),
+      rawRecord(5, Buffer.from('{"name":""}')),
+      rawRecord(6, Buffer.from('{"name":"x","timestamp":"yesterday"}')),
+      rawRecord(7, Buffer.from('{"name":"x"}'), { 'content-type': 'text/plain' }),
+      rawRecord(8, Buffer.from('{"name":"x","id":"ok-8"}'), { 'content-type': 'application/vnd.acme+json; charset=utf-8' }),
+      rawRecord(9, Buffer.from(`${'['.repeat(20_000)}${']'.repeat(20_000)}`)),
+    ];
+    consumer.append('t', 0, (offset) => records[offset]!, records.length);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    expect(consumer.fetch()).toBe(10);
+    dest.open();
+    await until(() => consumer.committed('t', 0) === '10', 'the commit past the poison records');
+    expect(dest.delivered).toEqual(['ok-0', 'ok-8']);
+    expect(receiver.stats()).toMatchObject({ consumed: { t: 10 }, handed: 2, dropped: { undecodable: 4, invalid: 4 } });
+    // Logged once (then throttled), naming the reason and the offset, never the record.
+    const dropLines = lines.filter((l) => l.message.includes('dropped a record'));
+    expect(dropLines).toHaveLength(1);
+    expect(dropLines[0]!.fields).toMatchObject({ reason: 'undecodable', topic: 't', partition: 0, offset: '1' });
+    expect(JSON.stringify(lines)).not.toContain('hunter2');
+  });
+
+  it('on a rebalance stops handing over, drains, commits, and after the rejoin goes on after what it handed over', async () => {
+    const { client, dest, processor } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('r0'), 5);
+    consumer.append('t', 1, seq('r1'), 5);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    consumer.fetch();
+    const revoking = consumer.listener!.revoke();
+    // While it revokes, fetched records are left in Kafka.
+    consumer.append('t', 0, seq('r0'), 3);
+    expect(consumer.fetch()).toBe(0);
+    expect(consumer.commits).toEqual([]); // not before the destination settled them
+    dest.open();
+    await revoking;
+    expect(consumer.commits.at(-1)).toEqual([
+      { topic: 't', partition: 0, offset: '5' },
+      { topic: 't', partition: 1, offset: '5' },
+    ]);
+    expect(dest.delivered).toHaveLength(10);
+    // The rejoin keeps partition 0 (whose committed offset the client may have read before the commit), adds 2, loses 1.
+    consumer.positions.set('t/0', 0);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 2 }]);
+    expect(consumer.calls).toContain('seek t/0@5');
+    consumer.append('t', 2, seq('r2'), 2);
+    expect(consumer.fetch()).toBe(5);
+    await processor.flush();
+    expect(dest.delivered).toHaveLength(15);
+    expect(dest.delivered.slice(10).sort()).toEqual(['r0-5', 'r0-6', 'r0-7', 'r2-0', 'r2-1']);
+  });
+
+  it('does not commit when the drain does not settle within drainTimeoutMs', async () => {
+    const { client, lines } = await setup({ drainTimeoutMs: 50, commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('x'), 4);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.fetch();
+    await consumer.listener!.revoke();
+    expect(consumer.commits).toEqual([]);
+    expect(lines.some((l) => l.level === 'warn' && l.message.includes('did not settle within drainTimeoutMs'))).toBe(true);
+  });
+
+  it('stops by pausing, draining within the deadline, committing, then leaving the group', async () => {
+    const { client, dest, receiver } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('s'), 7);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.fetch();
+    const stopping = receiver.stop({ timeoutMs: 5_000 });
+    setTimeout(() => dest.open(), 30);
+    const report = await stopping;
+    expect(report).toMatchObject({ drained: true, committed: true });
+    expect(dest.delivered).toHaveLength(7);
+    const order = consumer.calls.filter((c) => /^(pause|commit|disconnect)/.test(c));
+    expect(order).toEqual(['pause t/0', 'commit t/0@7', 'disconnect']);
+    expect(await receiver.stop()).toBe(report); // idempotent
+  });
+
+  it('stops without committing what did not settle by the deadline (it is read again: at least once)', async () => {
+    const { client, receiver } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('u'), 3);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.fetch();
+    const report = await receiver.stop({ timeoutMs: 300 });
+    expect(report).toMatchObject({ drained: false, committed: false });
+    expect(consumer.commits).toEqual([]);
+    expect(consumer.disconnected).toBe(true);
+  });
+
+  it('counts a failed commit and commits the offsets with a later one', async () => {
+    const { client, dest, receiver } = await setup();
+    const consumer = client.last;
+    consumer.failCommits = 1;
+    dest.open();
+    consumer.append('t', 0, seq('c'), 3);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.fetch();
+    await until(() => consumer.committed('t', 0) === '3', 'a commit that succeeds');
+    expect(receiver.stats()).toMatchObject({ commitFailures: 1 });
+    expect(receiver.stats().commits).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reports lag per owned partition as log end offset minus committed offset', async () => {
+    const { client, receiver, dest } = await setup();
+    const consumer = client.last;
+    client.adminClient.offsetsAnswer = [
+      { topic: 't', partition: 0, start: '0', end: '10', committed: '4' },
+      { topic: 't', partition: 1, start: '2', end: '9', committed: undefined },
+      { topic: 't', partition: 2, start: '0', end: '99', committed: '0' },
+    ];
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    await until(() => receiver.stats().lag.length === 2, 'the lag figures');
+    expect(receiver.stats().lag).toEqual([
+      { topic: 't', partition: 0, records: 6 },
+      { topic: 't', partition: 1, records: 7 }, // nothing committed: from the log start (initialOffset earliest)
+    ]);
+    consumer.append('t', 0, seq('l'), 10);
+    consumer.positions.set('t/0', 4);
+    dest.open();
+    consumer.fetch();
+    await until(() => consumer.committed('t', 0) === '10', 'the commit');
+    expect(receiver.stats().lag[0]).toEqual({ topic: 't', partition: 0, records: 0 });
+    expect(receiver.stats().assignedPartitions).toBe(2);
+  });
+
+  it('counts every (re)join and clears the pause of partitions it lost', async () => {
+    const { client, receiver } = await setup({ highWaterMark: 0.1, lowWaterMark: 0.05 }, { maxQueueSize: 10 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('q'), 50);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.fetch();
+    expect(consumer.paused.has('t/0')).toBe(true);
+    consumer.assign([{ topic: 't', partition: 1 }]);
+    expect(consumer.paused.has('t/0')).toBe(false);
+    expect(receiver.stats()).toMatchObject({ rebalances: 2, assignedPartitions: 1, pausedPartitions: 0 });
+  });
+
+  it('refuses bad options, naming each bad path and never a value', () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const attempt = (options: Record<string, unknown>): TrackpipeError => {
+      try {
+        new KafkaReceiver(options as KafkaReceiverOptions, collector);
+      } catch (error) {
+        return error as TrackpipeError;
+      }
+      throw new Error('no error');
+    };
+    const error = attempt({
+      brokers: ['127.0.0.1:9092', ''],
+      topic: 't',
+      sasl: { mechanism: 'oauth', username: 'u', password: 's3cret-pass' },
+      commitIntervalMs: -1,
+      highWaterMark: 2,
+    });
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    for (const path of ['brokers[1]', 'sasl.mechanism', 'commitIntervalMs', 'highWaterMark']) expect(error.message).toContain(path);
+    expect(error.message).not.toContain('s3cret-pass');
+    // The rules between fields, once the fields themselves are right.
+    const crossed = attempt({ brokers: ['b:1'], topic: 't', topics: ['u'], highWaterMark: 0.5, lowWaterMark: 0.7, heartbeatIntervalMs: 5_000, sessionTimeoutMs: 5_000 });
+    for (const path of ['topic: give either topic or topics', 'lowWaterMark: must be less than highWaterMark', 'heartbeatIntervalMs: must be less than sessionTimeoutMs']) {
+      expect(crossed.message).toContain(path);
+    }
+    expect(attempt({ brokers: ['b:1'] }).message).toContain('topic: give either topic or topics');
+    expect(attempt({ topic: 't' }).message).toContain('brokers: is required');
+    expect(attempt({ brokers: ['b:1'], topic: 't', drainTimeoutMs: 60_000 }).message).toContain('drainTimeoutMs: must be less than rebalanceTimeoutMs');
+  });
+
+  it('fails to start naming the receiver and the group, with secrets masked, when the cluster cannot be reached', async () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const client = new FakeClient();
+    client.connectError = new Error('SASL authentication failed for user u with password pa55word-x');
+    const receiver = new KafkaReceiver(
+      { client, topic: 't', groupId: 'grp', name: 'in', sasl: { mechanism: 'plain', username: 'u', password: 'pa55word-x' }, logger: silentLogger },
+      collector,
+    );
+    const error = await receiver.start().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain('receiver in: could not join group grp');
+    expect(error?.message).not.toContain('pa55word-x');
+    expect(client.last.disconnected).toBe(true);
+    expect(receiver.running).toBe(false);
+  });
+});
