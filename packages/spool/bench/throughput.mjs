@@ -1,7 +1,8 @@
 // The spool against the in-memory queue, in one process, same events:
 //  1. push(): ns per call, over bursts of 10 000 pre-built events (the median burst, and the mean);
 //  2. a pipeline loop: a producer pushes bursts of 10 000, a consumer takes batches of 512, encodes
-//     each (JSON.stringify, like an exporter) and releases it; events/s until 1 000 000 are through;
+//     each (JSON.stringify, like an exporter) and releases it; events/s until 1 000 000 are through
+//     (the producer waits for persisted() when 20 000 events are not yet durable);
 //  3. persisted(): the time from a push to its durability, one event every 2 ms, for 2 s.
 // Prints one JSON line. `push`, `pipeline` or `persisted` as the argument runs that part only.
 //
@@ -29,11 +30,11 @@ const event = (k) => ({
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 const dirs = [];
-function queue(kind, durability = 'flush') {
+function queue(kind) {
   if (kind === 'memory') return new MemoryQueue(2_000_000);
   const dir = mkdtempSync(join(tmpdir(), 'trackpipe-spool-bench-'));
   dirs.push(dir);
-  return new Spool({ path: dir, sync: { durability }, logger: { warn: () => undefined, error: () => undefined } });
+  return new Spool({ path: dir, logger: { warn: () => undefined, error: () => undefined } });
 }
 
 /** Takes every ready event in batches of 512, encodes and releases each batch; returns how many. */
@@ -68,9 +69,9 @@ async function pushCost(kind) {
   return { medianNs: +median(warm).toFixed(1), meanNs: +(warm.reduce((a, b) => a + b, 0) / warm.length).toFixed(1) };
 }
 
-async function pipeline(kind, durability) {
+async function pipeline(kind) {
   const total = 1_000_000;
-  const q = queue(kind, durability);
+  const q = queue(kind);
   q.open(NO_LISTENER);
   const cpu = process.cpuUsage();
   const t = performance.now();
@@ -91,8 +92,8 @@ async function pipeline(kind, durability) {
   return { eventsPerSecond: Math.round(total / seconds), cpuMicrosPerEvent: +((used.user + used.system) / total).toFixed(2) };
 }
 
-async function persistLatency(durability) {
-  const q = queue('spool', durability);
+async function persistLatency() {
+  const q = queue('spool');
   q.open(NO_LISTENER);
   const ms = [];
   const until = performance.now() + 2000;
@@ -116,12 +117,10 @@ try {
   if (part('push')) result.push = { memory: await pushCost('memory'), spool: await pushCost('spool') };
   if (part('pipeline')) {
     const memory = await pipeline('memory');
-    const flush = await pipeline('spool', 'flush');
-    const commit = await pipeline('spool', 'commit');
-    const ratio = (r) => +(r.eventsPerSecond / memory.eventsPerSecond).toFixed(2);
-    result.pipeline = { memory, spoolFlush: { ...flush, ratio: ratio(flush) }, spoolCommit: { ...commit, ratio: ratio(commit) } };
+    const spool = await pipeline('spool');
+    result.pipeline = { memory, spool: { ...spool, ratio: +(spool.eventsPerSecond / memory.eventsPerSecond).toFixed(2) } };
   }
-  if (part('persisted')) result.persisted = { flush: await persistLatency('flush'), commit: await persistLatency('commit') };
+  if (part('persisted')) result.persisted = await persistLatency();
   console.log(JSON.stringify(result));
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -1,22 +1,14 @@
 import { type Logger, type OverflowPolicy, TrackpipeError, consoleLogger } from '@trackpipe/core';
 
-/** What `persisted()` waits for, and so what an acknowledged event survives. */
-export type Durability = 'flush' | 'commit';
-
 /** When the spool writes its group commits. */
 export interface SpoolSyncOptions {
   /** Milliseconds between the starts of two group commits (at most one commit runs at a time). Default 5. */
   intervalMs?: number;
-  /** A group is committed at once when it holds this many events. Default 4096. */
-  maxEvents?: number;
   /**
-   * `'flush'` (default): `persisted()` resolves once the commit is flushed to the storage device
-   * (fdatasync): acknowledged events survive `kill -9`, an OS crash and a power loss. `'commit'`:
-   * `persisted()` resolves once the LMDB transaction is committed (written to the OS page cache):
-   * acknowledged events survive `kill -9` and any crash of the process, but an OS crash or power loss
-   * may lose the last commits (never corrupts the spool). Lower latency.
+   * A group is committed at once when it holds this many events; it is also the most events one
+   * stored value holds (a commit of a backlog writes up to four). Default 4096.
    */
-  durability?: Durability;
+  maxEvents?: number;
 }
 
 /** Options of a {@link Spool}. */
@@ -53,7 +45,6 @@ export interface ResolvedSpoolOptions {
   readonly maxBytes: number;
   readonly intervalMs: number;
   readonly maxEvents: number;
-  readonly durability: Durability;
   readonly overflow: OverflowPolicy;
   readonly maxPendingEvents: number;
   readonly memoryEvents: number;
@@ -65,7 +56,6 @@ export const SPOOL_DEFAULTS = {
   maxBytes: 1024 * 1024 * 1024,
   intervalMs: 5,
   maxEvents: 4096,
-  durability: 'flush',
   overflow: 'drop-oldest',
   maxPendingEvents: 100_000,
   memoryEvents: 16_384,
@@ -109,7 +99,6 @@ export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions
     maxBytes: integer(options.maxBytes, 'maxBytes', SPOOL_DEFAULTS.maxBytes, 1024),
     intervalMs: integer(sync.intervalMs, 'sync.intervalMs', SPOOL_DEFAULTS.intervalMs, 0, 60_000),
     maxEvents,
-    durability: oneOf<Durability>(sync.durability, 'sync.durability', ['flush', 'commit'], SPOOL_DEFAULTS.durability),
     overflow: oneOf<OverflowPolicy>(options.overflow, 'overflow', ['drop-oldest', 'drop-newest'], SPOOL_DEFAULTS.overflow),
     maxPendingEvents: integer(options.maxPendingEvents, 'maxPendingEvents', SPOOL_DEFAULTS.maxPendingEvents, 1),
     memoryEvents,

@@ -25,7 +25,7 @@ export interface SpoolStats {
   readonly commits: number;
   /** Group commits that failed (their events are retried). */
   readonly commitFailures: number;
-  /** Seconds from the start of a group commit until it was durable (see `sync.durability`). */
+  /** Seconds from the start of a group commit until it was flushed to the device (durable). */
   readonly commitSeconds: HistogramSnapshot;
   /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close. */
   readonly dropped: { readonly spool_full: number; readonly queue_full: number; readonly unserializable: number; readonly closed: number };
@@ -37,6 +37,8 @@ const RESOLVED_TRUE = Promise.resolve(true);
 const INITIAL_AVG_BYTES = 256;
 /** A group closes early once its estimated bytes reach this share of `maxBytes`. */
 const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
+/** One commit writes at most this many full groups (a backlog is written a few groups per flush). */
+const GROUPS_PER_COMMIT = 4;
 /** Failed commits are retried after 10 ms, doubling up to this. */
 const MAX_RETRY_DELAY_MS = 2_000;
 
@@ -514,9 +516,10 @@ export class Spool<E> implements EventQueue<E> {
     this.#lastCommitAt = performance.now();
     let events = this.#retry;
     this.#retry = undefined;
+    const limit = this.#groupLimit;
     if (events === undefined) {
       const pending = this.#pending;
-      const n = Math.min(pending.size, this.#groupLimit);
+      const n = Math.min(pending.size, limit * GROUPS_PER_COMMIT);
       events = new Array<E>(n);
       for (let i = 0; i < n; i++) events[i] = pending.shift()!;
     }
@@ -527,13 +530,18 @@ export class Spool<E> implements EventQueue<E> {
     this.#committing = group;
     this.#committingCount = events.length;
     this.#room = 0; // pending room grew: recompute on the next push
-    const value = events.length > 0 ? encodeGroup(events) : undefined;
+    // Stored as values of at most one group each: bounds a value's size, and the bytes a partly
+    // released value keeps on disk.
+    const values: string[] = [];
+    for (let i = 0; i < events.length; i += limit) {
+      values.push(encodeGroup(events.length <= limit ? events : events.slice(i, i + limit)));
+    }
     const started = performance.now();
     let outcome: TxnOutcome | undefined;
     const recount = this.#recount;
     this.#inflight = this.#store.events
       .transaction(() => {
-        outcome = this.#write(group, value, recount);
+        outcome = this.#write(group, values, limit, recount);
       })
       .then(
         () => this.#committed(group, outcome!, started),
@@ -543,13 +551,16 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
-  #write(group: Sealed<E>, value: string | undefined, recount: boolean): TxnOutcome {
+  #write(group: Sealed<E>, values: readonly string[], limit: number, recount: boolean): TxnOutcome {
     const { events, meta } = this.#store;
     let written = 0;
-    if (value !== undefined && !group.cleared) {
-      void events.put(group.start, value);
-      // The stored size, read back from the transaction (cheaper than measuring the string's UTF-8).
-      written = events.getBinaryFast(group.start)?.length ?? 0;
+    if (!group.cleared) {
+      for (let i = 0; i < values.length; i++) {
+        const key = group.start + i * limit;
+        void events.put(key, values[i]!);
+        // The stored size, read back from the transaction (cheaper than measuring the string's UTF-8).
+        written += events.getBinaryFast(key)?.length ?? 0;
+      }
     }
     this.#resolveDrops();
     const { freed, removed, keep } = this.#prune();
@@ -622,7 +633,8 @@ export class Spool<E> implements EventQueue<E> {
     }
     if (n > 0 && !group.cleared) this.#accept(group);
     const end = Math.max(group.end, group.settledTo);
-    if (n > 0 && this.#o.durability === 'flush') {
+    if (n > 0) {
+      // Durable once flushed to the device (the commit promise itself may come first).
       Promise.resolve(this.#store.root.flushed).then(
         () => {
           this.#commitSeconds.observe((performance.now() - started) / 1000);
@@ -631,7 +643,6 @@ export class Spool<E> implements EventQueue<E> {
         () => this.#notDurable(end),
       );
     } else {
-      if (n > 0) this.#commitSeconds.observe((performance.now() - started) / 1000);
       this.#durableTo(end);
     }
     this.#schedule();
