@@ -269,7 +269,7 @@ describe('each README example, run against the installed packages', () => {
     it.runIf(!needsBroker || kafka.brokers !== null)(`${ws.manifest.name}: runs and prints what its README says`, async () => {
       if (example instanceof Error) throw example;
       const file = exampleFile(ws, example);
-      const env = needsBroker ? { KAFKA_BROKERS: kafka.brokers! } : {};
+      const env: Record<string, string> = needsBroker ? { KAFKA_BROKERS: kafka.brokers! } : {};
       let out: Outcome;
       if (example.runner === 'vitest') {
         out = await node([join(project, 'node_modules/vitest/vitest.mjs'), 'run', file], project, 120_000, env);
