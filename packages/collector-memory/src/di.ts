@@ -7,7 +7,7 @@ import {
 } from '@trackpipe/core';
 import { ContainerModule } from 'inversify';
 import * as z from 'zod';
-import { MemoryExporter } from './memory-exporter.js';
+import { MemoryExporter } from '@trackpipe/core/testing';
 
 /** The config `type` of the memory exporter. */
 export const MEMORY_EXPORTER_TYPE = 'memory';

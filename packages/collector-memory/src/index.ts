@@ -5,4 +5,13 @@ export {
   type MemoryCollectorOptions,
   type WaitForOptions,
 } from './memory-collector.js';
-export { type ExportCall, type ExportStep, MemoryExporter, type MemoryExporterOptions } from './memory-exporter.js';
+// MemoryExporter lives in @trackpipe/core/testing (where OpenTelemetry ships its in-memory exporter);
+// re-exported here so that this package's API stays as it was.
+export {
+  type ExportAnswer,
+  type ExportCall,
+  type ExportOutcome,
+  type ExportStep,
+  MemoryExporter,
+  type MemoryExporterOptions,
+} from '@trackpipe/core/testing';

@@ -4,12 +4,14 @@ import {
   type BatchProcessorOptions,
   type CollectorStats,
   type ExportBatch,
+  type ExportResult,
+  ExportResults,
   type Recorded,
   type TelemetryEvent,
   type TrackpipeError,
   silentLogger,
 } from '@trackpipe/core';
-import { MemoryExporter } from '@trackpipe/collector-memory';
+import { MemoryExporter } from '@trackpipe/core/testing';
 
 type Event = Recorded<TelemetryEvent>;
 
@@ -163,6 +165,90 @@ describe('MemoryExporter on its own', () => {
     expect(exporter.calls).toEqual([]);
     await expect(exporter.export(batchOf(1), new AbortController().signal)).resolves.toEqual({ code: 'ok' });
     expect(exporter.events).toHaveLength(1);
+  });
+
+  it('passes a function step\'s answer on unchanged, and keeps only what a well-formed answer delivered', async () => {
+    const signal = new AbortController().signal;
+    const malformed = { code: 'reject', indexes: [0, 7] } as unknown as ExportResult;
+    const unreadable = {
+      get code(): string {
+        throw new Error('getter');
+      },
+    } as unknown as ExportResult;
+    const exporter = new MemoryExporter().script(
+      (batch) => ExportResults.reject({ indexes: [batch.events.length - 1] }),
+      async () => malformed,
+      () => unreadable,
+      () => null as unknown as ExportResult,
+    );
+    await expect(exporter.export(batchOf(3), signal)).resolves.toEqual({ code: 'reject', indexes: [2] });
+    await expect(exporter.export(batchOf(2, 3), signal)).resolves.toBe(malformed);
+    await expect(exporter.export(batchOf(1, 5), signal)).resolves.toBe(unreadable);
+    await expect(exporter.export(batchOf(1, 6), signal)).resolves.toBeNull();
+    expect(exporter.calls.map((c) => c.outcome)).toEqual(['answer', 'answer', 'answer', 'answer']);
+    expect(exporter.calls[1]).toMatchObject({ settled: true, result: malformed });
+    expect(exporter.batches.map(ids)).toEqual([['id-0', 'id-1']]);
+  });
+
+  it('turns a function step that throws into a rejected export and records the error', async () => {
+    const error = new Error('answer bug');
+    const exporter = new MemoryExporter().script(() => {
+      throw error;
+    });
+    await expect(exporter.export(batchOf(1), new AbortController().signal)).rejects.toBe(error);
+    expect(exporter.calls[0]).toMatchObject({ outcome: 'answer', settled: true, error, result: undefined });
+    expect(exporter.events).toEqual([]);
+  });
+
+  it('holds calls until release(), which answers each ok; an abort ends a hold with retry instead', async () => {
+    const exporter = new MemoryExporter().holdNext(3);
+    const signal = new AbortController().signal;
+    const first = exporter.export(batchOf(1), signal);
+    const second = exporter.export(batchOf(1, 1), signal);
+    const controller = new AbortController();
+    const third = exporter.export(batchOf(1, 2), controller.signal);
+    expect(exporter.held).toBe(3);
+    const reason = new Error('gave up');
+    controller.abort(reason);
+    await expect(third).resolves.toEqual({ code: 'retry', error: reason });
+    expect(exporter.held).toBe(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(exporter.calls.map((c) => c.settled)).toEqual([false, false, true]);
+    expect(exporter.release()).toBe(2);
+    await expect(Promise.all([first, second])).resolves.toEqual([{ code: 'ok' }, { code: 'ok' }]);
+    expect(exporter.calls.map((c) => c.outcome)).toEqual(['hold', 'hold', 'hold']);
+    expect(exporter.calls[2]).toMatchObject({ aborted: true, error: reason });
+    expect(ids(exporter.events)).toEqual(['id-0', 'id-1']);
+    expect(exporter.release()).toBe(0);
+  });
+
+  it('answers calls beyond the script with otherwise(step); clearScript() drops the unused steps; reset() restores ok', async () => {
+    const signal = new AbortController().signal;
+    const exporter = new MemoryExporter().script(ExportResults.tooLarge(), ExportResults.tooLarge()).otherwise(ExportResults.retry({ auth: true }));
+    await expect(exporter.export(batchOf(1), signal)).resolves.toEqual({ code: 'too_large' });
+    exporter.clearScript();
+    expect(exporter.pending).toBe(0);
+    await expect(exporter.export(batchOf(1), signal)).resolves.toEqual({ code: 'retry', auth: true });
+    await expect(exporter.export(batchOf(1), signal)).resolves.toEqual({ code: 'retry', auth: true });
+    expect(exporter.calls).toHaveLength(3);
+    exporter.reset();
+    await expect(exporter.export(batchOf(1), signal)).resolves.toEqual({ code: 'ok' });
+  });
+
+  it('stamps each call with Date.now() and keeps the payload of an exporter with encodeBatch', async () => {
+    vi.useFakeTimers({ now: 1_000 });
+    const encodeBatch = (events: readonly Event[]): Uint8Array => Buffer.from(JSON.stringify(events));
+    const exporter = new MemoryExporter({ encodeBatch, ordered: true });
+    expect(exporter.encodeBatch).toBe(encodeBatch);
+    expect(exporter.ordered).toBe(true);
+    expect(new MemoryExporter().ordered).toBe(false);
+    const payload = encodeBatch(batchOf(2).events);
+    await exporter.export({ events: batchOf(2).events, encoded: [], payload, bytes: payload.length }, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(250);
+    await exporter.export(batchOf(1), new AbortController().signal);
+    expect(exporter.calls.map((c) => c.at)).toEqual([1_000, 1_250]);
+    expect(exporter.calls[0]).toMatchObject({ payload, encoded: [], bytes: payload.length });
+    expect(exporter.calls[1]?.payload).toBeUndefined();
   });
 
   it('rejects invalid options and counts with TRACKPIPE_ERR_OPTIONS_INVALID', () => {

@@ -1,54 +1,82 @@
 import {
+  type BatchEncoder,
   type Encoder,
   type ExportBatch,
   type ExportResult,
   ExportResults,
   type Exporter,
-  type Recorded,
-  type TelemetryEvent,
-  TrackpipeError,
-} from '@trackpipe/core';
+} from '../contracts.js';
+import { TrackpipeError } from '../errors.js';
+import type { Recorded, TelemetryEvent } from '../events.js';
+
+/**
+ * An answer computed from the batch: return an {@link ExportResult} (or a promise of one). What it
+ * returns is passed on unchanged, malformed or not, so a test can try the processor with anything.
+ */
+export type ExportAnswer<E> = (batch: ExportBatch<E>, signal: AbortSignal) => ExportResult | Promise<ExportResult>;
 
 /**
  * One scripted answer of a {@link MemoryExporter}.
- * - `ok`, `retry`, `reject`, `too_large`: answer that {@link ExportResult}, after `delayMs` when given
- *   (an abort during the delay answers `retry` at once, with the abort reason).
+ * - `ok`, `retry`, `reject`, `too_large`: answer that {@link ExportResult} (an `ExportResults.*()` value
+ *   is a step), after `delayMs` when given (an abort during the delay answers `retry` at once, with the
+ *   abort reason).
  * - `throw`: `export()` throws `error` (synchronously, or as a rejected promise with `async: true`),
  *   the way a buggy exporter would.
  * - `hang`: never answers on its own; resolves (`retry`, with the abort reason) when the AbortSignal fires.
+ * - `hold`: answers `ok` when the test calls {@link MemoryExporter.release}, or `retry` when the
+ *   AbortSignal fires first.
+ * - a function ({@link ExportAnswer}): answers whatever it returns for the batch.
  */
-export type ExportStep =
+export type ExportStep<E = Recorded<TelemetryEvent>> = ScriptedStep | ExportAnswer<E>;
+
+/** The steps that are not functions (see {@link ExportStep}). */
+type ScriptedStep =
   | { readonly code: 'ok'; readonly delayMs?: number }
-  | { readonly code: 'retry'; readonly retryAfterMs?: number; readonly error?: unknown; readonly delayMs?: number }
+  | {
+      readonly code: 'retry';
+      readonly retryAfterMs?: number;
+      readonly auth?: boolean;
+      readonly error?: unknown;
+      readonly delayMs?: number;
+    }
   | {
       readonly code: 'reject';
       readonly indexes?: readonly number[];
       readonly count?: number;
+      readonly auth?: boolean;
       readonly error?: unknown;
       readonly delayMs?: number;
     }
   | { readonly code: 'too_large'; readonly error?: unknown; readonly delayMs?: number }
   | { readonly code: 'throw'; readonly error?: unknown; readonly async?: boolean }
-  | { readonly code: 'hang' };
+  | { readonly code: 'hang' }
+  | { readonly code: 'hold' };
+
+/**
+ * How a call was answered: a scripted step's code (`answer` for a function step), `too_large` from
+ * the `maxBatchSize` / `maxBatchBytes` limits, `shutdown` when called after `shutdown()`.
+ */
+export type ExportOutcome = 'ok' | 'retry' | 'reject' | 'too_large' | 'throw' | 'hang' | 'hold' | 'answer' | 'shutdown';
 
 /** What one call of `export()` did. */
 export interface ExportCall<E> {
   /** 1 for the first call, and so on. */
   readonly attempt: number;
+  /** `Date.now()` when the call was made (fake timers control it). */
+  readonly at: number;
   /** The events of the batch (a copy of the array). */
   readonly events: readonly E[];
-  /** The encoded events (a copy of the array). */
+  /** The encoded events (a copy of the array; empty when the exporter has `encodeBatch`). */
   readonly encoded: readonly string[];
+  /** The whole-batch encoding, for an exporter with `encodeBatch`. */
+  readonly payload: Uint8Array | undefined;
   /** The batch's byte size. */
   readonly bytes: number;
-  /**
-   * How the call was answered: a scripted step's code, `too_large` from the `maxBatchSize` /
-   * `maxBatchBytes` limits, `ok` otherwise; `shutdown` when called after `shutdown()` (answered `reject`).
-   */
-  readonly outcome: ExportStep['code'] | 'shutdown';
-  /** What `export()` resolved with; undefined while pending and for `throw`. */
+  /** How the call was answered; see {@link ExportOutcome}. */
+  readonly outcome: ExportOutcome;
+  /** What `export()` resolved with (as given, for a function step); undefined while pending and for `throw`. */
   readonly result: ExportResult | undefined;
-  /** The error thrown (`throw`), or the abort reason when the signal fired during the call. */
+  /** The error thrown (`throw`, or by a function step), or the abort reason when the signal fired during the call. */
   readonly error: unknown;
   /** True when the AbortSignal fired before the call answered (the processor timed it out or gave up). */
   readonly aborted: boolean;
@@ -62,6 +90,10 @@ export interface MemoryExporterOptions<E> {
   name?: string;
   /** Per-event serializer the processor uses for this exporter. Default: the processor's (JSON). */
   encoder?: Encoder<E>;
+  /** Whole-batch encoder: batches then carry `payload` instead of `encoded`. Default: none. */
+  encodeBatch?: BatchEncoder<E>;
+  /** Declares the exporter ordered (see `Exporter.ordered`). Default `false`. */
+  ordered?: boolean;
   /** Unscripted calls with more events than this answer `too_large`. Default: no limit. */
   maxBatchSize?: number;
   /** Unscripted calls with more bytes (`batch.bytes`) than this answer `too_large`. Default: no limit. */
@@ -69,6 +101,7 @@ export interface MemoryExporterOptions<E> {
 }
 
 type MutableCall<E> = { -readonly [K in keyof ExportCall<E>]: ExportCall<E>[K] };
+type ResultStep = Extract<ScriptedStep, { readonly code: 'ok' | 'retry' | 'reject' | 'too_large' }>;
 
 function limit(option: string, value: unknown): number {
   if (value === undefined) return Number.POSITIVE_INFINITY;
@@ -89,30 +122,34 @@ function times(count: number): number {
   return count;
 }
 
-const TOO_LARGE_BY_LIMIT: ExportStep = { code: 'too_large', error: new Error('batch exceeds the MemoryExporter limits') };
-const OK_STEP: ExportStep = { code: 'ok' };
+const TOO_LARGE_BY_LIMIT: ScriptedStep = { code: 'too_large', error: new Error('batch exceeds the MemoryExporter limits') };
+const OK_STEP: ScriptedStep = { code: 'ok' };
 
 /**
  * An {@link Exporter} that keeps what it delivers in memory and can be scripted to fail: test a pipeline
- * without a network. Unscripted calls answer `ok`. Scripted steps are used one per call, in the order
- * they were added:
+ * without a network. Unscripted calls answer `ok` (or what {@link MemoryExporter.otherwise} set).
+ * Scripted steps are used one per call, in the order they were added:
  *
  * ```ts
  * exporter.failNext(2, { code: 'retry', retryAfterMs: 100 }).hangNext(1).throwNext(1);
  * ```
  *
- * `events` and `batches` hold what was delivered (answered `ok`, or the events a partial `reject` did
- * not name); `calls` holds every attempt with its outcome.
+ * `events` and `batches` hold what was delivered (answered `ok`, or the events a well-formed partial
+ * `reject` did not name); `calls` holds every attempt with its outcome.
  */
 export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E> {
   readonly name: string;
   readonly encoder: Encoder<E> | undefined;
+  readonly encodeBatch: BatchEncoder<E> | undefined;
+  readonly ordered: boolean;
   readonly #maxBatchSize: number;
   readonly #maxBatchBytes: number;
-  readonly #script: { step: ExportStep; left: number }[] = [];
+  readonly #script: { step: ExportStep<E>; left: number }[] = [];
+  #otherwise: ExportStep<E> = OK_STEP;
   #calls: MutableCall<E>[] = [];
   #batches: E[][] = [];
   #events: E[] = [];
+  readonly #held: (() => void)[] = [];
   #shutdownCalls = 0;
 
   constructor(options: MemoryExporterOptions<E> = {}) {
@@ -121,6 +158,8 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
     }
     this.name = options.name ?? 'memory';
     this.encoder = options.encoder;
+    this.encodeBatch = options.encodeBatch;
+    this.ordered = options.ordered === true;
     this.#maxBatchSize = limit('maxBatchSize', options.maxBatchSize);
     this.#maxBatchBytes = limit('maxBatchBytes', options.maxBatchBytes);
   }
@@ -159,10 +198,15 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
     return n;
   }
 
+  /** Calls held by a `hold` step, waiting for {@link MemoryExporter.release}. */
+  get held(): number {
+    return this.#held.length;
+  }
+
   // ---- the script -------------------------------------------------------------------------------
 
   /** The next `count` calls (after those already scripted) answer `step`. */
-  failNext(count: number, step: ExportStep): this {
+  failNext(count: number, step: ExportStep<E>): this {
     this.#script.push({ step, left: times(count) });
     return this;
   }
@@ -177,15 +221,40 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
     return this.failNext(count, { code: 'hang' });
   }
 
+  /** The next `count` calls wait for {@link MemoryExporter.release} (or their AbortSignal). */
+  holdNext(count: number): this {
+    return this.failNext(count, { code: 'hold' });
+  }
+
   /** The next calls answer these steps, one each, in order. */
-  script(...steps: ExportStep[]): this {
+  script(...steps: ExportStep<E>[]): this {
     for (const step of steps) this.#script.push({ step, left: 1 });
     return this;
   }
 
-  /** Forgets the script, the calls and everything delivered (not the shutdown count). */
+  /** Calls beyond the script (and within the limits) answer `step` from now on. Default `{ code: 'ok' }`. */
+  otherwise(step: ExportStep<E>): this {
+    this.#otherwise = step;
+    return this;
+  }
+
+  /** Forgets the scripted steps not yet used (not the calls, nor what was delivered). */
+  clearScript(): this {
+    this.#script.length = 0;
+    return this;
+  }
+
+  /** Lets every held call answer `ok`; returns how many there were. */
+  release(): number {
+    const held = this.#held.splice(0);
+    for (const resume of held) resume();
+    return held.length;
+  }
+
+  /** Forgets the script (and `otherwise`), the calls and everything delivered (not the shutdown count). */
   reset(): this {
     this.#script.length = 0;
+    this.#otherwise = OK_STEP;
     this.#calls = [];
     this.#batches = [];
     this.#events = [];
@@ -197,8 +266,10 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
   export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {
     const call: MutableCall<E> = {
       attempt: this.#calls.length + 1,
+      at: Date.now(),
       events: batch.events.slice(),
       encoded: batch.encoded.slice(),
+      payload: batch.payload,
       bytes: batch.bytes,
       outcome: 'ok',
       result: undefined,
@@ -211,7 +282,9 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
       call.outcome = 'shutdown';
       return Promise.resolve(this.#answer(call, ExportResults.reject({ error: new Error(`exporter ${this.name} is shut down`) })));
     }
-    const step = this.#next() ?? (batch.events.length > this.#maxBatchSize || batch.bytes > this.#maxBatchBytes ? TOO_LARGE_BY_LIMIT : OK_STEP);
+    const step =
+      this.#next() ?? (batch.events.length > this.#maxBatchSize || batch.bytes > this.#maxBatchBytes ? TOO_LARGE_BY_LIMIT : this.#otherwise);
+    if (typeof step === 'function') return this.#ask(call, step, batch, signal);
     call.outcome = step.code;
     switch (step.code) {
       case 'throw': {
@@ -222,6 +295,8 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
       }
       case 'hang':
         return this.#untilAborted(signal, undefined).then(() => this.#aborted(call, signal));
+      case 'hold':
+        return this.#untilReleased(signal).then((aborted) => (aborted ? this.#aborted(call, signal) : this.#answer(call, ExportResults.ok())));
       default: {
         const result = toResult(step);
         const delayMs = step.delayMs;
@@ -240,37 +315,41 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
 
   // ---- internals --------------------------------------------------------------------------------
 
-  #next(): ExportStep | undefined {
+  #next(): ExportStep<E> | undefined {
     const entry = this.#script[0];
     if (entry === undefined) return undefined;
     if (--entry.left === 0) this.#script.shift();
     return entry.step;
   }
 
-  /** Keeps what a result delivered and books the answer. */
+  /** A function step: its answer (or its throw, as a rejection) is passed on unchanged. */
+  #ask(call: MutableCall<E>, answer: ExportAnswer<E>, batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {
+    call.outcome = 'answer';
+    const failed = (error: unknown): Promise<never> => {
+      call.error = error;
+      call.settled = true;
+      return rejectWith(error);
+    };
+    try {
+      return Promise.resolve(answer(batch, signal)).then((result) => this.#answer(call, result), failed);
+    } catch (error) {
+      return failed(error);
+    }
+  }
+
+  /** Keeps what a result delivered and books the answer. Reads defensively: a function step may answer anything. */
   #answer(call: MutableCall<E>, result: ExportResult): ExportResult {
     call.result = result;
     call.settled = true;
-    const events = call.events;
-    let delivered: E[] = [];
-    if (result.code === 'ok') {
-      delivered = events.slice();
-    } else if (result.code === 'reject' && call.outcome !== 'shutdown') {
-      // Only a well-formed partial success delivers anything: the processor drops the whole batch of a
-      // malformed one (indexes out of range, a count that is not an integer from 0 to the batch size).
-      const n = events.length;
-      if (result.indexes !== undefined) {
-        if (result.indexes.every((i) => Number.isInteger(i) && i >= 0 && i < n)) {
-          const rejected = new Set(result.indexes);
-          delivered = events.filter((_, i) => !rejected.has(i));
-        }
-      } else if (result.count !== undefined && Number.isInteger(result.count) && result.count >= 0 && result.count <= n) {
-        // Unidentified rejects: the first events count as delivered.
-        delivered = events.slice(0, n - result.count);
-      }
+    if (call.outcome === 'shutdown') return result;
+    let delivered: readonly E[] = [];
+    try {
+      delivered = deliveredBy(result, call.events);
+    } catch {
+      // An answer that cannot be read delivers nothing (the processor drops the whole batch).
     }
     if (delivered.length > 0) {
-      this.#batches.push(delivered);
+      this.#batches.push(delivered.slice());
       for (const event of delivered) this.#events.push(event);
     }
     return result;
@@ -302,21 +381,67 @@ export class MemoryExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
       }
     });
   }
+
+  /** Resolves false on `release()`, true when `signal` aborts first (at once if it already has). */
+  #untilReleased(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const resume = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(false);
+      };
+      const onAbort = (): void => {
+        const i = this.#held.indexOf(resume);
+        if (i >= 0) this.#held.splice(i, 1);
+        resolve(true);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#held.push(resume);
+    });
+  }
 }
 
-function toResult(step: Exclude<ExportStep, { code: 'throw' } | { code: 'hang' }>): ExportResult {
+/**
+ * The events an answer delivered, read the way the Exporter contract defines it (independently of
+ * the processor's own reading, so a test compares two implementations): all for `ok`; for a
+ * well-formed partial `reject`, the events not named by `indexes`, or the first `length - count`;
+ * nothing otherwise — the processor drops the whole batch of a malformed answer (indexes that are not
+ * a list of integers in range, a count that is not an integer from 0 to the batch size).
+ */
+function deliveredBy<E>(result: ExportResult, events: readonly E[]): readonly E[] {
+  const { code } = result as { code?: unknown };
+  if (code === 'ok') return events;
+  if (code !== 'reject') return [];
+  const { indexes, count } = result as { indexes?: unknown; count?: unknown };
+  const n = events.length;
+  if (indexes !== undefined) {
+    if (!Array.isArray(indexes) || !indexes.every((i) => Number.isInteger(i) && (i as number) >= 0 && (i as number) < n)) return [];
+    const rejected = new Set(indexes as number[]);
+    return events.filter((_, i) => !rejected.has(i));
+  }
+  if (count !== undefined) {
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > n) return [];
+    // Unidentified rejects: the first events count as delivered.
+    return events.slice(0, n - count);
+  }
+  return [];
+}
+
+function toResult(step: ResultStep): ExportResult {
   switch (step.code) {
     case 'ok':
       return ExportResults.ok();
     case 'retry':
       return ExportResults.retry({
         ...(step.retryAfterMs === undefined ? {} : { retryAfterMs: step.retryAfterMs }),
+        ...(step.auth === undefined ? {} : { auth: step.auth }),
         ...(step.error === undefined ? {} : { error: step.error }),
       });
     case 'reject':
       return ExportResults.reject({
         ...(step.indexes === undefined ? {} : { indexes: step.indexes }),
         ...(step.count === undefined ? {} : { count: step.count }),
+        ...(step.auth === undefined ? {} : { auth: step.auth }),
         ...(step.error === undefined ? {} : { error: step.error }),
       });
     case 'too_large':
