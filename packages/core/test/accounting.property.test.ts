@@ -1,12 +1,17 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, type ExportResult, ExportResults, type TelemetryEvent } from '@trackpipe/core';
-import { ScriptedExporter, type Step, identityHolds } from './support/scripted-exporter.js';
+import { BatchProcessor, type ExportResult, ExportResults, type Recorded, type TelemetryEvent } from '@trackpipe/core';
+import { type ExportStep, MemoryExporter } from '@trackpipe/core/testing';
+import { identityHolds } from './support/events.js';
 
 // Random schedules of records (hostile ones among them), flushes, time and exporter outcomes (ok,
 // retry, reject, too large, throw, hang past the timeout, and malformed answers). After every step
 // record() has not thrown and the accounting identity holds; once the exporter turns healthy, every
 // event that was not dropped is exported, exactly as counted, and no rejection went unhandled.
+// The exporter is core's MemoryExporter: its delivered list is read from each answer independently of
+// the processor, so the two books are compared.
+
+type Step = ExportStep;
 
 const malformed: fc.Arbitrary<Step> = fc.constantFrom<Step>(
   () => ({ code: 'reject', indexes: 'x' }) as unknown as ExportResult,
@@ -26,9 +31,13 @@ const outcome: fc.Arbitrary<Step> = fc.oneof(
   fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 4 }).map<Step>((picks) => (batch) =>
     ExportResults.reject({ indexes: picks.filter((i) => i < batch.events.length) }),
   ),
+  fc.nat({ max: 20 }).map<Step>((count) => (batch) => ExportResults.reject({ count: Math.min(count, batch.events.length) })),
   fc.constant(ExportResults.tooLarge()),
-  fc.constant<Step>('throw'),
-  fc.constant<Step>('hang'),
+  fc.constantFrom<Step>(
+    { code: 'throw', error: new Error('exporter exploded'), async: true },
+    { code: 'throw', error: new Error('exporter exploded') },
+  ),
+  fc.constant<Step>({ code: 'hang' }),
   malformed,
 );
 
@@ -102,13 +111,11 @@ describe('accounting under random failure schedules', () => {
         fc.constantFrom('each', 'whole', 'ordered'),
         async (actions, shape, encoding) => {
           unhandled.length = 0;
-          const exporter = new ScriptedExporter();
-          const exporterWith = Object.assign(
-            exporter,
-            encoding === 'whole' ? { encodeBatch: (batch: readonly TelemetryEvent[]) => Buffer.from(JSON.stringify(batch)) } : {},
-            encoding === 'ordered' ? { ordered: true } : {},
-          );
-          const processor = new BatchProcessor(exporterWith, {
+          const exporter = new MemoryExporter<Recorded<TelemetryEvent>>({
+            ...(encoding === 'whole' ? { encodeBatch: (batch: readonly TelemetryEvent[]) => Buffer.from(JSON.stringify(batch)) } : {}),
+            ...(encoding === 'ordered' ? { ordered: true } : {}),
+          });
+          const processor = new BatchProcessor(exporter, {
             ...shape,
             flushIntervalMs: 1_000,
             exportTimeoutMs: 500,
@@ -126,13 +133,12 @@ describe('accounting under random failure schedules', () => {
             } else if (a.kind === 'advance') {
               await vi.advanceTimersByTimeAsync(a.ms);
             } else {
-              exporter.script.push(...a.steps);
+              exporter.script(...a.steps);
             }
             expect(identityHolds(processor.stats())).toBe(true);
           }
           // The exporter turns healthy: everything still queued or retrying must now get through.
-          exporter.script.length = 0;
-          exporter.fallback = ExportResults.ok();
+          exporter.clearScript().otherwise(ExportResults.ok());
           const closing = processor.close({ timeoutMs: 120_000 });
           await vi.advanceTimersByTimeAsync(120_000);
           const report = await closing;
@@ -144,8 +150,8 @@ describe('accounting under random failure schedules', () => {
           expect(s.recorded).toBe(s.exported + s.dropped);
           expect(s.droppedByReason.shutdown_timeout).toBe(0);
           // Exactly the exported events reached the destination, each once (no phantom, no loss).
-          const ids = new Set(exporter.delivered.map((e) => e.id));
-          expect(ids.size).toBe(exporter.delivered.length);
+          const ids = new Set(exporter.events.map((e) => e.id));
+          expect(ids.size).toBe(exporter.events.length);
           expect(ids.size).toBe(s.exported);
           expect(unhandled).toEqual([]);
         },

@@ -1,11 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BatchProcessor, type BatchProcessorOptions, ExportResults, type Logger, type TrackpipeError } from '@trackpipe/core';
-import { ScriptedExporter, type Step, events, identityHolds } from './support/scripted-exporter.js';
+import { type ExportStep, MemoryExporter } from '@trackpipe/core/testing';
+import { events, identityHolds, idsOf } from './support/events.js';
 
 const quiet: Logger = { warn: () => undefined, error: () => undefined };
 
-function setup(options: BatchProcessorOptions = {}, ...steps: Step[]) {
-  const exporter = new ScriptedExporter(...steps);
+const HANG: ExportStep = { code: 'hang' };
+const HOLD: ExportStep = { code: 'hold' };
+
+function setup(options: BatchProcessorOptions = {}, ...steps: ExportStep[]) {
+  const exporter = new MemoryExporter({ name: 'scripted' }).script(...steps);
   const errors: TrackpipeError[] = [];
   const processor = new BatchProcessor(exporter, {
     logger: quiet,
@@ -36,7 +40,7 @@ describe('batching triggers', () => {
     expect(exporter.calls).toHaveLength(0);
     processor.record({ name: 'tenth' });
     await settle();
-    expect(exporter.calls.map((c) => c.size)).toEqual([10]);
+    expect(exporter.calls.map((c) => c.events.length)).toEqual([10]);
     expect(processor.stats().exported).toBe(10);
   });
 
@@ -46,7 +50,7 @@ describe('batching triggers', () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(exporter.calls).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
-    expect(exporter.calls.map((c) => c.size)).toEqual([3]);
+    expect(exporter.calls.map((c) => c.events.length)).toEqual([3]);
   });
 
   it('flush() exports a partial batch at once and reports it delivered', async () => {
@@ -54,7 +58,7 @@ describe('batching triggers', () => {
     for (const e of events(3)) processor.record(e);
     const report = await processor.flush();
     expect(report).toEqual({ complete: true, exported: 3, dropped: 0, droppedByReason: {}, remaining: 0 });
-    expect(exporter.calls.map((c) => c.size)).toEqual([3]);
+    expect(exporter.calls.map((c) => c.events.length)).toEqual([3]);
   });
 
   it('closes a batch before it would exceed maxBatchBytes', async () => {
@@ -62,7 +66,7 @@ describe('batching triggers', () => {
     const padded = events(10).map((e) => ({ ...e, attributes: { pad: 'x'.repeat(80) } }));
     for (const e of padded) processor.record(e);
     await processor.flush();
-    const sizes = exporter.calls.map((c) => c.size);
+    const sizes = exporter.calls.map((c) => c.events.length);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(10);
     expect(Math.max(...sizes)).toBeLessThan(10);
     expect(sizes.length).toBeGreaterThan(2);
@@ -73,7 +77,7 @@ describe('batching triggers', () => {
     processor.record({ name: 'big', attributes: { pad: 'y'.repeat(200) } });
     processor.record({ name: 'small' });
     await processor.flush();
-    expect(exporter.calls.map((c) => c.size)).toEqual([1, 1]);
+    expect(exporter.calls.map((c) => c.events.length)).toEqual([1, 1]);
     expect(processor.stats().exported).toBe(2);
   });
 
@@ -91,7 +95,7 @@ describe('batching triggers', () => {
     processor.record({ name: 'a' });
     processor.record({ name: 'b', id: 'given', timestamp: 42 });
     await processor.flush();
-    const [a, b] = exporter.delivered;
+    const [a, b] = exporter.events;
     expect(a?.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a?.timestamp).toBe(Date.now());
     expect(b).toMatchObject({ id: 'given', timestamp: 42 });
@@ -108,13 +112,13 @@ describe('overflow', () => {
     expect(processor.stats()).toMatchObject({ recorded: 8, queued: 5, dropped: 3 });
     expect(processor.stats().droppedByReason.queue_full).toBe(3);
     await processor.flush();
-    expect(exporter.delivered.map((e) => e.name)).toEqual(kept);
+    expect(exporter.events.map((e) => e.name)).toEqual(kept);
     expect(identityHolds(processor.stats())).toBe(true);
   });
 
   it('clamps maxBatchSize to maxQueueSize with a warning', () => {
     const warn = vi.fn();
-    const processor = new BatchProcessor(new ScriptedExporter(), { maxQueueSize: 5, maxBatchSize: 10, logger: { warn, error: vi.fn() } });
+    const processor = new BatchProcessor(new MemoryExporter(), { maxQueueSize: 5, maxBatchSize: 10, logger: { warn, error: vi.fn() } });
     expect(processor.options.maxBatchSize).toBe(5);
     expect(warn).toHaveBeenCalledWith(expect.stringContaining('maxBatchSize'));
   });
@@ -210,7 +214,7 @@ describe('retry', () => {
 
   it('keeps pacing the exporter while a Retry-After is in force: later batches wait too, and none is lost', async () => {
     const { exporter, processor } = setup({ maxBatchSize: 1, maxConcurrentExports: 1, retry: { maxBackoffMs: 1_000 } });
-    exporter.fallback = () => (exporter.calls.length <= 3 ? ExportResults.retry({ retryAfterMs: 600_000 }) : ExportResults.ok());
+    exporter.otherwise(() => (exporter.calls.length <= 3 ? ExportResults.retry({ retryAfterMs: 600_000 }) : ExportResults.ok()));
     for (const e of events(3)) processor.record(e);
     const flushed = processor.flush();
     await vi.advanceTimersByTimeAsync(10_000);
@@ -244,13 +248,13 @@ describe('retry', () => {
     expect(exporter.calls).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(1);
     await processor.flush();
-    expect(exporter.calls[2]!.ids).toEqual(exporter.calls[0]!.ids); // the failed batch goes first
+    expect(idsOf(exporter.calls[2])).toEqual(idsOf(exporter.calls[0])); // the failed batch goes first
     expect(processor.stats().exported).toBe(10);
   });
 
   it('drops a batch with retries_exhausted when its retry budget runs out', async () => {
     const { exporter, processor, errors } = setup({ retry: { initialBackoffMs: 100, maxBackoffMs: 100, maxElapsedMs: 1_000 }, random: () => 0.999 });
-    exporter.fallback = ExportResults.retry();
+    exporter.otherwise(ExportResults.retry());
     for (const e of events(3)) processor.record(e);
     const flushed = processor.flush();
     await vi.advanceTimersByTimeAsync(2_000);
@@ -261,7 +265,7 @@ describe('retry', () => {
   });
 
   it('aborts an export after exportTimeoutMs, counts a timeout and retries', async () => {
-    const { exporter, processor } = setup({ exportTimeoutMs: 500, random: () => 0 }, 'hang');
+    const { exporter, processor } = setup({ exportTimeoutMs: 500, random: () => 0 }, HANG);
     processor.record({ name: 'x' });
     const flushed = processor.flush();
     await vi.advanceTimersByTimeAsync(499);
@@ -276,8 +280,9 @@ describe('retry', () => {
 describe('auth failures', () => {
   it('retries them within the budget, counts them as auth failures, and logs at error level at most once per 30 s with a count', async () => {
     const lines: string[] = [];
-    const exporter = new ScriptedExporter();
-    exporter.fallback = ExportResults.retry({ auth: true, error: new Error('HTTP 401 (the credentials were refused)') });
+    const exporter = new MemoryExporter({ name: 'scripted' }).otherwise(
+      ExportResults.retry({ auth: true, error: new Error('HTTP 401 (the credentials were refused)') }),
+    );
     const processor = new BatchProcessor(exporter, {
       logger: { warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) },
       retry: { initialBackoffMs: 1_000, maxBackoffMs: 1_000, maxElapsedMs: 120_000 },
@@ -294,7 +299,7 @@ describe('auth failures', () => {
     expect(lines).toHaveLength(2);
     expect(Number(/\((\d+) more since the last warning\)/.exec(lines[1]!)?.[1])).toBeGreaterThanOrEqual(calls - 1);
     expect(processor.stats().failedExports).toMatchObject({ auth: exporter.calls.length, retryable: exporter.calls.length });
-    exporter.fallback = ExportResults.ok();
+    exporter.otherwise(ExportResults.ok());
     await vi.advanceTimersByTimeAsync(1_000);
     expect(processor.stats()).toMatchObject({ exported: 1, dropped: 0 });
   });
@@ -316,7 +321,7 @@ describe('permanent failures', () => {
     for (const e of events(5)) processor.record(e);
     const report = await processor.flush();
     expect(report).toMatchObject({ exported: 3, droppedByReason: { rejected: 2 } });
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e2', 'e4']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['e0', 'e2', 'e4']);
   });
 
   it('counts a partial success that rejects a number of unidentified events', async () => {
@@ -326,8 +331,8 @@ describe('permanent failures', () => {
   });
 
   it.each([
-    ['throws', 'throw' as const],
-    ['answers something that is not an ExportResult', (() => ({ code: 'nope' })) as unknown as Step],
+    ['throws', { code: 'throw', error: new Error('exporter exploded'), async: true } as const],
+    ['answers something that is not an ExportResult', (() => ({ code: 'nope' })) as unknown as ExportStep],
   ])('drops the batch when the exporter %s, and goes on with the next', async (_, step) => {
     const { processor, errors } = setup({ maxBatchSize: 2 }, step);
     for (const e of events(4)) processor.record(e);
@@ -341,21 +346,21 @@ describe('permanent failures', () => {
 describe('too large', () => {
   it('halves a batch until each part fits', async () => {
     const { exporter, processor } = setup({ maxBatchSize: 16, maxConcurrentExports: 1 });
-    exporter.fallback = (b) => (b.events.length > 3 ? ExportResults.tooLarge() : ExportResults.ok());
+    exporter.otherwise((b) => (b.events.length > 3 ? ExportResults.tooLarge() : ExportResults.ok()));
     for (const e of events(16)) processor.record(e);
     const report = await processor.flush();
     expect(report).toMatchObject({ complete: true, exported: 16, dropped: 0 });
-    expect(exporter.calls.map((c) => c.size)).toEqual([16, 8, 4, 2, 2, 4, 2, 2, 8, 4, 2, 2, 4, 2, 2]);
-    expect(exporter.delivered.map((e) => e.name)).toEqual(events(16).map((e) => e.name));
+    expect(exporter.calls.map((c) => c.events.length)).toEqual([16, 8, 4, 2, 2, 4, 2, 2, 8, 4, 2, 2, 4, 2, 2]);
+    expect(exporter.events.map((e) => e.name)).toEqual(events(16).map((e) => e.name));
   });
 
   it('halves down to one event and drops that event alone as too_large', async () => {
     const { exporter, processor, errors } = setup({ maxBatchSize: 8 });
-    exporter.fallback = (b) => (b.events.some((e) => e.name === 'e5') ? ExportResults.tooLarge() : ExportResults.ok());
+    exporter.otherwise((b) => (b.events.some((e) => e.name === 'e5') ? ExportResults.tooLarge() : ExportResults.ok()));
     for (const e of events(8)) processor.record(e);
     const report = await processor.flush();
     expect(report).toMatchObject({ exported: 7, droppedByReason: { too_large: 1 } });
-    expect(exporter.delivered.map((e) => e.name).sort()).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e6', 'e7']);
+    expect(exporter.events.map((e) => e.name).sort()).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e6', 'e7']);
     expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_TOO_LARGE']);
   });
 });
@@ -371,16 +376,16 @@ describe('serialization', () => {
     processor.record({ name: 'c' });
     const report = await processor.flush();
     expect(report).toMatchObject({ complete: true, exported: 2, droppedByReason: { unserializable: 2 } });
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['a', 'c']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['a', 'c']);
     expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', 'TRACKPIPE_ERR_EVENT_UNSERIALIZABLE']);
   });
 
   it('passes each event serialized by the exporter encoder, with the batch byte size', async () => {
-    const exporter = new ScriptedExporter();
     const seen: { encoded: readonly string[]; bytes: number }[] = [];
-    exporter.fallback = (b) => (seen.push({ encoded: b.encoded, bytes: b.bytes }), ExportResults.ok());
-    const withEncoder = Object.assign(exporter, { encoder: (e: { name: string }) => `<${e.name}é>` });
-    const processor = new BatchProcessor(withEncoder, { logger: quiet });
+    const exporter = new MemoryExporter({ encoder: (e) => `<${e.name}é>` }).otherwise(
+      (b) => (seen.push({ encoded: b.encoded, bytes: b.bytes }), ExportResults.ok()),
+    );
+    const processor = new BatchProcessor(exporter, { logger: quiet });
     processor.record({ name: 'a' });
     processor.record({ name: 'bc' });
     await processor.flush();
@@ -391,7 +396,7 @@ describe('serialization', () => {
 describe('invalid input', () => {
   it('drops invalid events with reason invalid, never throws, and warns at most once per interval', async () => {
     const warn = vi.fn();
-    const processor = new BatchProcessor(new ScriptedExporter(), { logger: { warn, error: vi.fn() }, invalidWarningIntervalMs: 10_000 });
+    const processor = new BatchProcessor(new MemoryExporter(), { logger: { warn, error: vi.fn() }, invalidWarningIntervalMs: 10_000 });
     const bad = [null, undefined, 42, 'text', {}, { name: '' }, { name: 7 }];
     for (const b of bad) expect(() => processor.record(b as never)).not.toThrow();
     expect(processor.stats()).toMatchObject({ recorded: 7, dropped: 7, droppedByReason: { invalid: 7 }, queued: 0 });
@@ -408,8 +413,8 @@ describe('invalid input', () => {
     const frozen = Object.freeze({ name: 'frozen', attributes: Object.freeze({ a: 1 }) });
     expect(() => processor.record(frozen)).not.toThrow();
     await processor.flush();
-    expect(exporter.delivered).toHaveLength(1);
-    expect(exporter.delivered[0]).toMatchObject({ name: 'frozen', attributes: { a: 1 }, id: expect.any(String), timestamp: expect.any(Number) });
+    expect(exporter.events).toHaveLength(1);
+    expect(exporter.events[0]).toMatchObject({ name: 'frozen', attributes: { a: 1 }, id: expect.any(String), timestamp: expect.any(Number) });
     expect(frozen).toEqual({ name: 'frozen', attributes: { a: 1 } });
     expect(processor.stats().dropped).toBe(0);
   });
@@ -424,7 +429,7 @@ describe('invalid input', () => {
     [{ retry: { maxElapsedMs: -5 } }, 'retry.maxElapsedMs'],
     [{ retry: { multiplier: 0.5 } }, 'retry.multiplier'],
   ] as const)('rejects %j at construction, naming %s', (options, name) => {
-    expect(() => new BatchProcessor(new ScriptedExporter(), options as BatchProcessorOptions)).toThrow(
+    expect(() => new BatchProcessor(new MemoryExporter(), options as BatchProcessorOptions)).toThrow(
       expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(`${name} must be`) }),
     );
   });
@@ -440,12 +445,12 @@ describe('close', () => {
     for (const e of events(1_000)) processor.record(e);
     const report = await processor.close();
     expect(report).toMatchObject({ complete: true, exported: 1_000, dropped: 0, remaining: 0 });
-    expect(new Set(exporter.delivered.map((e) => e.id)).size).toBe(1_000);
+    expect(new Set(exporter.events.map((e) => e.id)).size).toBe(1_000);
   });
 
   it('drops and counts what is left when its deadline passes, and aborts the export in flight', async () => {
     const { exporter, processor, errors } = setup({ maxBatchSize: 10, exportTimeoutMs: 60_000 });
-    exporter.fallback = 'hang';
+    exporter.otherwise(HANG);
     const signals: AbortSignal[] = [];
     const originalExport = exporter.export.bind(exporter);
     exporter.export = (batch, signal) => (signals.push(signal), originalExport(batch, signal));
@@ -493,15 +498,15 @@ describe('flush', () => {
     for (const e of events(10)) processor.record(e);
     const reports = await Promise.all([processor.flush(), processor.flush(), processor.flush()]);
     for (const r of reports) expect(r.complete).toBe(true);
-    expect(exporter.delivered).toHaveLength(10);
-    expect(new Set(exporter.delivered.map((e) => e.id)).size).toBe(10);
+    expect(exporter.events).toHaveLength(10);
+    expect(new Set(exporter.events.map((e) => e.id)).size).toBe(10);
   });
 
   it('waits for an export already in flight', async () => {
-    const { exporter, processor } = setup({ maxBatchSize: 10 }, 'hold');
+    const { exporter, processor } = setup({ maxBatchSize: 10 }, HOLD);
     for (const e of events(10)) processor.record(e);
     await settle();
-    expect(exporter.heldCount).toBe(1);
+    expect(exporter.held).toBe(1);
     for (const e of events(3, 10)) processor.record(e);
     let done = false;
     const flushed = processor.flush().then((r) => ((done = true), r));
@@ -512,19 +517,19 @@ describe('flush', () => {
   });
 
   it('does not wait for events recorded after the call', async () => {
-    const { exporter, processor } = setup({ maxBatchSize: 5 }, ExportResults.ok(), 'hold');
+    const { exporter, processor } = setup({ maxBatchSize: 5 }, ExportResults.ok(), HOLD);
     for (const e of events(5)) processor.record(e);
     const flushed = processor.flush();
     for (const e of events(5, 5)) processor.record(e);
     expect((await flushed).complete).toBe(true);
     await settle();
-    expect(exporter.heldCount).toBe(1);
+    expect(exporter.held).toBe(1);
     exporter.release();
     await processor.flush();
   });
 
   it('answers complete: false when its timeout passes first', async () => {
-    const { processor } = setup({}, 'hold');
+    const { processor } = setup({}, HOLD);
     processor.record({ name: 'x' });
     const flushed = processor.flush({ timeoutMs: 100 });
     await vi.advanceTimersByTimeAsync(100);

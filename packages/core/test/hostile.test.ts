@@ -5,8 +5,9 @@ import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, type ExportResult, ExportResults, type Logger, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
-import { ScriptedExporter, type Step, events, identityHolds } from './support/scripted-exporter.js';
+import { BatchProcessor, type ExportResult, ExportResults, type Logger, type Recorded, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
+import { type ExportAnswer, type ExportStep, MemoryExporter } from '@trackpipe/core/testing';
+import { events, identityHolds, idsOf } from './support/events.js';
 
 // The promises users rely on, tried the way a skeptical user would: hostile events, malformed
 // exporter answers, timers, hints and deadlines. Nothing escapes record(), no rejection goes
@@ -20,8 +21,10 @@ const onUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeAll(() => process.on('unhandledRejection', onUnhandled));
 afterAll(() => process.off('unhandledRejection', onUnhandled));
 
-function setup(...steps: Step[]) {
-  const exporter = new ScriptedExporter(...steps);
+const HANG: ExportStep = { code: 'hang' };
+
+function setup(...steps: ExportStep[]) {
+  const exporter = new MemoryExporter({ name: 'scripted' }).script(...steps);
   const errors: TrackpipeError[] = [];
   const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e), flushIntervalMs: 60_000 });
   return { exporter, processor, errors };
@@ -52,11 +55,11 @@ describe('record() under hostile events', () => {
     await processor.flush();
     expect(processor.stats()).toMatchObject({ recorded: 2, exported: 1, dropped: 1, droppedByReason: { invalid: 1 } });
     expect(identityHolds(processor.stats())).toBe(true);
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['fine']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['fine']);
   });
 
   it('survives a logger that throws while warning about an invalid event', async () => {
-    const processor = new BatchProcessor(new ScriptedExporter(), {
+    const processor = new BatchProcessor(new MemoryExporter(), {
       logger: { warn: () => { throw new Error('logger down'); }, error: () => { throw new Error('logger down'); } },
     });
     expect(() => processor.record(null as never)).not.toThrow();
@@ -77,7 +80,7 @@ describe('record() under hostile events', () => {
     });
 
     it('delivers a frozen event that already has id and timestamp with the span ids, without mutating it', async () => {
-      const exporter = new ScriptedExporter();
+      const exporter = new MemoryExporter();
       const processor = new BatchProcessor(exporter, { logger: quiet, traceContext: true });
       const frozen = Object.freeze({ name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000 });
       const span = provider.getTracer('t').startSpan('work');
@@ -86,7 +89,7 @@ describe('record() under hostile events', () => {
       });
       span.end();
       await processor.flush();
-      expect(exporter.delivered).toEqual([
+      expect(exporter.events).toEqual([
         { name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000, traceId: span.spanContext().traceId, spanId: span.spanContext().spanId },
       ]);
       expect(frozen).toEqual({ name: 'frozen', id: 'given-id', timestamp: 1_700_000_000_000 });
@@ -115,7 +118,7 @@ describe('malformed exporter answers', () => {
 
   it.each(answers)('treats %s as a failed batch with a clear error, keeps the identity and leaves no rejection unhandled', async (_, answer) => {
     const { exporter, processor, errors } = setup();
-    exporter.fallback = ((batch) => (batch.events[0]?.name === 'e0' ? answer() : ExportResults.ok())) as Step;
+    exporter.otherwise(((batch) => (batch.events[0]?.name === 'e0' ? answer() : ExportResults.ok())) as ExportAnswer<Recorded<TelemetryEvent>>);
     for (const e of events(1_000)) processor.record(e);
     const flushed = await processor.flush();
     expect(flushed.complete).toBe(true);
@@ -143,8 +146,8 @@ describe('timers, hints and order', () => {
 
   it('retries two failed concurrent batches in their original order, whichever failed first', async () => {
     const gates: ((result: ExportResult) => void)[] = [];
-    const gate: Step = () => new Promise<ExportResult>((resolve) => gates.push(resolve));
-    const exporter = new ScriptedExporter(gate, gate);
+    const gate: ExportStep = () => new Promise<ExportResult>((resolve) => gates.push(resolve));
+    const exporter = new MemoryExporter().script(gate, gate);
     const draws = [0.1, 0.9]; // the later batch, answered first, draws the shorter delay
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 2, maxConcurrentExports: 2, random: () => draws.shift() ?? 0.5 });
     for (const e of events(4)) processor.record(e);
@@ -156,34 +159,34 @@ describe('timers, hints and order', () => {
     const flushed = processor.flush();
     await vi.advanceTimersByTimeAsync(2_000);
     await flushed;
-    const [first, second, ...retried] = exporter.calls.map((c) => c.ids.join());
+    const [first, second, ...retried] = exporter.calls.map((c) => idsOf(c).join());
     expect(retried).toEqual([first, second]);
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3']);
   });
 
   it('with one export at a time, a failed batch goes before anything recorded after it', async () => {
-    const exporter = new ScriptedExporter(ExportResults.retry());
+    const exporter = new MemoryExporter().script(ExportResults.retry());
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 1 });
     for (const e of events(5)) processor.record(e);
     const flushed = processor.flush();
     await vi.advanceTimersByTimeAsync(10_000);
     await flushed;
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
   });
 
   it('lets fresh batches flow past a batch waiting after an isolated failure', async () => {
-    const exporter = new ScriptedExporter(ExportResults.retry());
+    const exporter = new MemoryExporter().script(ExportResults.retry());
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, random: () => 0.999 });
     for (const e of events(5)) processor.record(e);
     await vi.advanceTimersByTimeAsync(10);
     // e0 failed and waits ~1 s; e1..e4 went through meanwhile.
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4']);
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4', 'e0']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4', 'e0']);
   });
 
   it('lets a hung export free its slot once it has run 10× longer than usual (at least 250 ms), so the rest keeps flowing', async () => {
-    const exporter = new ScriptedExporter(ExportResults.ok(), 'hang', 'hang');
+    const exporter = new MemoryExporter().script(ExportResults.ok(), HANG, HANG);
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
     processor.record({ name: 'first' });
     await processor.flush(); // one quick success: the exporter's typical duration is known
@@ -191,15 +194,14 @@ describe('timers, hints and order', () => {
     await vi.advanceTimersByTimeAsync(249);
     expect(exporter.calls).toHaveLength(3); // two hung exports hold both slots
     await vi.advanceTimersByTimeAsync(1);
-    expect(exporter.delivered.map((e) => e.name)).toEqual(['first', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
+    expect(exporter.events.map((e) => e.name)).toEqual(['first', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
     expect(processor.stats()).toMatchObject({ batchesInFlight: 2, inFlight: 2 });
     await vi.advanceTimersByTimeAsync(12_000); // the hung ones time out and are retried
     expect(processor.stats()).toMatchObject({ exported: 11, dropped: 0, inFlight: 0, failedExports: { timeout: 2 } });
   });
 
   it('bounds what stalled exports hold to maxQueueSize events', async () => {
-    const exporter = new ScriptedExporter(ExportResults.ok());
-    exporter.fallback = 'hang';
+    const exporter = new MemoryExporter().script(ExportResults.ok()).otherwise(HANG);
     const processor = new BatchProcessor(exporter, { logger: quiet, maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 2, exportTimeoutMs: 60_000 });
     processor.record({ name: 'first' });
     await processor.flush();
@@ -210,7 +212,7 @@ describe('timers, hints and order', () => {
   });
 
   it('close() keeps its deadline even when the exporter never finishes shutting down', async () => {
-    const exporter = new ScriptedExporter();
+    const exporter = new MemoryExporter();
     exporter.shutdown = () => new Promise<void>(() => undefined);
     const errors: TrackpipeError[] = [];
     const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e) });

@@ -5,12 +5,8 @@ import {
   BatchProcessor,
   type CollectorStats,
   DROP_REASONS,
-  type ExportBatch,
-  type ExportResult,
   ExportResults,
-  type Exporter,
   FunctionExporter,
-  type Recorded,
   type TelemetryEvent,
   silentLogger,
 } from '@trackpipe/core';
@@ -25,34 +21,7 @@ import {
   resolveRegistry,
   startMetricsServer,
 } from '@trackpipe/core/metrics';
-import { type Family, parseExposition, samples, valueOf } from '@trackpipe/core/testing';
-
-type Event = Recorded<TelemetryEvent>;
-type Step = 'ok' | 'retry' | 'reject-first' | 'hang';
-
-/** The far side of the Exporter contract, scripted: one step per call, then `ok`. */
-class ScriptedExporter implements Exporter<Event> {
-  readonly attempts: { events: number; bytes: number }[] = [];
-  constructor(
-    readonly name: string,
-    private readonly steps: Step[],
-  ) {}
-
-  async export(batch: ExportBatch<Event>, signal: AbortSignal): Promise<ExportResult> {
-    this.attempts.push({ events: batch.events.length, bytes: batch.bytes });
-    const step = this.steps.shift() ?? 'ok';
-    switch (step) {
-      case 'ok':
-        return ExportResults.ok();
-      case 'retry':
-        return ExportResults.retry({ error: new Error('503 from the far side') });
-      case 'reject-first':
-        return ExportResults.reject({ indexes: [0], error: new Error('400: first event refused') });
-      case 'hang':
-        return new Promise((resolve) => signal.addEventListener('abort', () => resolve(ExportResults.retry())));
-    }
-  }
-}
+import { type Family, MemoryExporter, parseExposition, samples, valueOf } from '@trackpipe/core/testing';
 
 const events = (n: number): TelemetryEvent[] => Array.from({ length: n }, (_, i) => ({ name: 'checkout.completed', attributes: { i } }));
 
@@ -110,7 +79,13 @@ afterEach(async () => {
 describe('self-metrics', () => {
   it('serves, over real HTTP, values equal to stats() after a run with retries, rejects, a timeout and overflow', async () => {
     vi.useFakeTimers();
-    const scripted = new ScriptedExporter('scripted', ['retry', 'ok', 'reject-first', 'hang', 'ok']);
+    const scripted = new MemoryExporter({ name: 'scripted' }).script(
+      ExportResults.retry({ error: new Error('503 from the far side') }),
+      ExportResults.ok(),
+      ExportResults.reject({ indexes: [0], error: new Error('400: first event refused') }),
+      { code: 'hang' },
+      ExportResults.ok(),
+    );
     const checkout = new BatchProcessor<TelemetryEvent>(scripted, {
       name: 'checkout',
       maxQueueSize: 8,
@@ -175,11 +150,11 @@ describe('self-metrics', () => {
       else expect(count.map((s) => s.value)).toEqual([expected]);
     }
     expectWellFormedHistogram(families, METRICS.duration.name, { ...checkoutLabels, outcome: 'ok' });
-    expect(valueOf(families, `${METRICS.batchEvents.name}_count`, checkoutLabels)).toBe(scripted.attempts.length);
+    expect(valueOf(families, `${METRICS.batchEvents.name}_count`, checkoutLabels)).toBe(scripted.calls.length);
     expect(valueOf(families, `${METRICS.batchEvents.name}_sum`, checkoutLabels)).toBe(
-      scripted.attempts.reduce((sum, a) => sum + a.events, 0),
+      scripted.calls.reduce((sum, c) => sum + c.events.length, 0),
     );
-    expect(valueOf(families, `${METRICS.batchBytes.name}_sum`, checkoutLabels)).toBe(scripted.attempts.reduce((sum, a) => sum + a.bytes, 0));
+    expect(valueOf(families, `${METRICS.batchBytes.name}_sum`, checkoutLabels)).toBe(scripted.calls.reduce((sum, c) => sum + c.bytes, 0));
     expectWellFormedHistogram(families, METRICS.batchEvents.name, checkoutLabels);
     expectWellFormedHistogram(families, METRICS.batchBytes.name, auditLabels);
     // The timed-out attempt took at least exportTimeoutMs.
