@@ -1,8 +1,6 @@
 import {
   type Collector,
   type CollectorStats,
-  DROP_REASONS,
-  type DropReason,
   type FlagEvaluationEvent,
   type FlushReport,
   type Recorded,
@@ -10,7 +8,7 @@ import {
   TrackpipeError,
   describeError,
 } from '@trackpipe/core';
-import { admit } from '@trackpipe/core/internal';
+import { Ledger, RingBuffer, admit } from '@trackpipe/core/internal';
 
 /** Options of a {@link MemoryCollector}. */
 export interface MemoryCollectorOptions {
@@ -131,37 +129,28 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
   /** Capacity of the ring. */
   readonly maxSize: number;
   readonly #waitForTimeoutMs: number;
-  /** The ring: `#size` events from `#head`, wrapping at `maxSize`. */
-  #items: (Recorded<E> | undefined)[];
-  #head = 0;
-  #size = 0;
-  #recorded = 0;
-  /** Events delivered into memory and not evicted since. */
-  #exported = 0;
+  /** The events held, oldest first. */
+  readonly #ring: RingBuffer<Recorded<E>>;
+  /** The books, as a BatchProcessor keeps them: recorded, exported (stored), dropped by reason, lastError. */
+  readonly #ledger = new Ledger();
   #evicted = 0;
-  readonly #dropped: Record<DropReason, number>;
-  #lastError: CollectorStats['lastError'];
-  #lastExportAt: number | undefined;
   readonly #waiters: Waiter<E>[] = [];
   #closed = false;
 
   constructor(options: MemoryCollectorOptions = {}) {
     this.maxSize = positiveInteger('maxSize', options.maxSize, 10_000);
     this.#waitForTimeoutMs = nonNegative('waitForTimeoutMs', options.waitForTimeoutMs, 4_000, false);
-    this.#items = new Array<Recorded<E> | undefined>(this.maxSize);
-    const dropped = {} as Record<DropReason, number>;
-    for (const reason of DROP_REASONS) dropped[reason] = 0;
-    this.#dropped = dropped;
+    this.#ring = new RingBuffer(this.maxSize);
   }
 
-  /** Events held now (at most `maxSize`). */
   /** Events the full ring discarded to make room for newer ones (they had been stored, so not drops). */
   get evicted(): number {
     return this.#evicted;
   }
 
+  /** Events held now (at most `maxSize`). */
   get size(): number {
-    return this.#size;
+    return this.#ring.size;
   }
 
   /** True once `close()` was called. */
@@ -175,32 +164,28 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
    * `closed`. A full ring discards its oldest event (counted in `evicted`).
    */
   record(event: E): void {
-    this.#recorded++;
+    const ledger = this.#ledger;
+    ledger.recorded++;
     if (this.#closed) {
-      this.#dropped.closed++;
+      ledger.drop('closed', 1);
       return;
     }
     const recorded = admit(event);
     if (typeof recorded === 'string') {
-      this.#invalid(recorded);
+      ledger.drop('invalid', 1);
+      ledger.noteError('TRACKPIPE_ERR_EVENT_INVALID', `TRACKPIPE_ERR_EVENT_INVALID: dropped an invalid event: ${recorded}`);
       return;
     }
-    const items = this.#items;
+    const ring = this.#ring;
     let evicted: Recorded<E> | undefined;
-    if (this.#size === this.maxSize) {
-      const head = this.#head;
-      evicted = items[head];
-      items[head] = recorded;
-      this.#head = head + 1 === this.maxSize ? 0 : head + 1;
+    if (ring.size === this.maxSize) {
+      evicted = ring.shift();
       this.#evicted++;
-    } else {
-      let i = this.#head + this.#size;
-      if (i >= this.maxSize) i -= this.maxSize;
-      items[i] = recorded;
-      this.#size++;
     }
-    this.#exported++;
-    this.#lastExportAt = recorded.timestamp;
+    ring.push(recorded);
+    // Stored is delivered. lastExportAt is the stored event's time (delivered() would read the clock).
+    ledger.exported++;
+    ledger.lastExportAt = recorded.timestamp;
     if (this.#waiters.length !== 0) this.#notify(recorded, evicted);
   }
 
@@ -212,7 +197,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
   getEvents(query: EventQuery<E> = {}): Recorded<E>[] {
     const limit = nonNegative('limit', query.limit, Number.POSITIVE_INFINITY, true);
     const matches = compile(query);
-    const size = this.#size;
+    const size = this.#ring.size;
     if (limit >= size && matches === undefined) {
       const all = new Array<Recorded<E>>(size);
       for (let i = 0; i < size; i++) all[i] = this.#at(i);
@@ -229,9 +214,10 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
   /** How many events held match `filter` (all held events without one). */
   count(filter?: EventFilter<E>): number {
     const matches = compile(filter);
-    if (matches === undefined) return this.#size;
+    const size = this.#ring.size;
+    if (matches === undefined) return size;
     let n = 0;
-    for (let i = 0; i < this.#size; i++) if (matches(this.#at(i))) n++;
+    for (let i = 0; i < size; i++) if (matches(this.#at(i))) n++;
     return n;
   }
 
@@ -245,12 +231,8 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
    * Pending `waitFor(count)` calls count again from zero.
    */
   clear(): number {
-    const n = this.#size;
-    this.#items.fill(undefined);
-    this.#head = 0;
-    this.#size = 0;
     for (const waiter of this.#waiters) waiter.held = 0;
-    return n;
+    return this.#ring.clear();
   }
 
   /**
@@ -294,9 +276,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       for (const waiter of this.#waiters.splice(0)) {
         this.#fail(waiter, `the collector was closed while waiting for ${waiter.describe}`);
       }
-      this.#items = [];
-      this.#head = 0;
-      this.#size = 0;
+      this.#ring.clear();
     }
     return Promise.resolve(EMPTY_REPORT);
   }
@@ -313,37 +293,14 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
 
   /** The collector's figures; see the class comment for how ring evictions are counted. */
   stats(): CollectorStats {
-    let dropped = 0;
-    for (const reason of DROP_REASONS) dropped += this.#dropped[reason];
-    return {
-      recorded: this.#recorded,
-      recovered: 0,
-      exported: this.#exported,
-      dropped,
-      droppedByReason: { ...this.#dropped },
-      queued: 0,
-      inFlight: 0,
-      batchesInFlight: 0,
-      queueCapacity: this.maxSize,
-      retries: 0,
-      failedExports: { retryable: 0, permanent: 0, timeout: 0, auth: 0 },
-      lastError: this.#lastError,
-      lastExportAt: this.#lastExportAt,
-    };
+    return this.#ledger.stats({ queued: 0, inFlight: 0, batchesInFlight: 0, queueCapacity: this.maxSize });
   }
 
   // ---- internals --------------------------------------------------------------------------------
 
-  /** The i-th event held, oldest first; `i < #size`. */
+  /** The i-th event held, oldest first; `i < size`. */
   #at(i: number): Recorded<E> {
-    let j = this.#head + i;
-    if (j >= this.maxSize) j -= this.maxSize;
-    return this.#items[j] as Recorded<E>;
-  }
-
-  #invalid(problem: string): void {
-    this.#dropped.invalid++;
-    this.#lastError = { code: 'TRACKPIPE_ERR_EVENT_INVALID', message: `TRACKPIPE_ERR_EVENT_INVALID: dropped an invalid event: ${problem}`, at: Date.now() };
+    return this.#ring.at(i) as Recorded<E>;
   }
 
   #waitFor(condition: number | ((event: Recorded<E>) => boolean), options: WaitForOptions<E>): Promise<Recorded<E>[] | Recorded<E>> {
@@ -383,7 +340,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       }
       // Already satisfied? (A throwing predicate rejects here, through the Promise executor.)
       if (count === undefined) {
-        for (let i = this.#size - 1; i >= 0; i--) {
+        for (let i = this.#ring.size - 1; i >= 0; i--) {
           const event = this.#at(i);
           if (matches(event)) {
             resolve(event);
@@ -391,7 +348,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
           }
         }
       } else {
-        waiter.held = filter === undefined ? this.#size : this.count(options);
+        waiter.held = filter === undefined ? this.#ring.size : this.count(options);
         if (waiter.held >= count) {
           resolve(this.getEvents(options));
           return;
@@ -446,13 +403,14 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
   /** Rejects a waiter with what the collector saw. */
   #fail(waiter: Waiter<E>, why: string): void {
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    const shown = Math.min(SHOWN_ON_FAILURE, this.#size);
+    const size = this.#ring.size;
+    const shown = Math.min(SHOWN_ON_FAILURE, size);
     const last: string[] = [];
-    for (let i = this.#size - shown; i < this.#size; i++) last.push(label(this.#at(i)));
+    for (let i = size - shown; i < size; i++) last.push(label(this.#at(i)));
     let matching = '';
-    if (waiter.count !== undefined && waiter.held !== this.#size) matching = `, ${waiter.held} matching`;
+    if (waiter.count !== undefined && waiter.held !== size) matching = `, ${waiter.held} matching`;
     const recent = shown === 0 ? '' : `; last ${shown}, oldest first: ${last.join(', ')}`;
-    const saw = `saw ${this.#size} event${this.#size === 1 ? '' : 's'} held${matching} (${this.#recorded} recorded)${recent}`;
+    const saw = `saw ${size} event${size === 1 ? '' : 's'} held${matching} (${this.#ledger.recorded} recorded)${recent}`;
     waiter.reject(new Error(`MemoryCollector.waitFor: ${why}; ${saw}`));
   }
 }

@@ -27,6 +27,14 @@ export class RingBuffer<T> {
     return this.#size === 0 ? undefined : this.#items[this.#head];
   }
 
+  /** The item `index` places after the oldest (0: the oldest), or undefined when `index` is not below `size`. */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.#size) return undefined;
+    let i = this.#head + index;
+    if (i >= this.capacity) i -= this.capacity;
+    return this.#items[i];
+  }
+
   /** Removes and returns the oldest item, or undefined when empty. */
   shift(): T | undefined {
     if (this.#size === 0) return undefined;

@@ -52,4 +52,15 @@ describe('RingBuffer', () => {
     expect(ring.clear()).toBe(1);
     expect(ring.size).toBe(0);
   });
+
+  it('reads the item at an index from the oldest across wrap-around, and nothing outside 0..size-1', () => {
+    const ring = new RingBuffer<string>(3);
+    ring.push('a');
+    ring.push('b');
+    ring.push('c');
+    ring.shift();
+    ring.push('d'); // wraps: holds b, c, d with the oldest at slot 1
+    expect([0, 1, 2].map((i) => ring.at(i))).toEqual(['b', 'c', 'd']);
+    expect([ring.at(-1), ring.at(3)]).toEqual([undefined, undefined]); // index 3 would wrap onto b's slot
+  });
 });
