@@ -26,9 +26,6 @@ import { type SendOutcome, SendPath } from './send-path.js';
  */
 export const DEFAULT_KAFKA_CLIENT: KafkaClientName = 'platformatic';
 
-/** At most one auth-failure log line per this many ms (the others are counted into the next line). */
-export const AUTH_LOG_INTERVAL_MS = 30_000;
-
 /**
  * Options of a {@link KafkaExporter}: the connection options of the built-in clients (`brokers`,
  * `clientId`, `ssl`, `sasl`, `gzip`, timeouts — `brokers` required unless `client` is a client object),
@@ -67,12 +64,13 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
    * When the cluster refuses the credentials or the permission to write (SASL authentication, topic or
    * cluster authorization): `true` answers `retry` (within the processor's retry budget: a rotated
    * credential or a fixed ACL loses nothing), `false` answers `reject` (the batch is dropped). Either way
-   * the failure is flagged `auth` and logged at error level, at most once per 30 s. Default `true`.
+   * the failure is flagged `auth`: the processor counts it and logs it at error level, at most once per
+   * 30 s. Default `true`.
    */
   retryAuthFailures?: boolean;
   /** Name in logs and metric labels. Default `"kafka"`. */
   name?: string;
-  /** Where auth failures (errors) and the client's own warnings go, secrets masked. Default: the console. */
+  /** Where the client's own warnings go, secrets masked. Default: the console. */
   logger?: Logger;
 }
 
@@ -105,10 +103,7 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
   readonly #schemaVersion: string;
   readonly #maxRecordBytes: number;
   readonly #retryAuthFailures: boolean;
-  readonly #logger: Logger;
   readonly #secrets: readonly string[];
-  #authLoggedAt = -Infinity;
-  #authSuppressed = 0;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: KafkaExporterOptions<E>) {
@@ -120,11 +115,10 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     this.#schemaVersion = options.schemaVersion ?? '1';
     this.#maxRecordBytes = options.maxRecordBytes ?? 1_048_576;
     this.#retryAuthFailures = options.retryAuthFailures ?? true;
-    this.#logger = options.logger ?? consoleLogger;
     this.#secrets = kafkaSecrets(options);
     this.encoder = options.encoder;
     this.name = options.name ?? 'kafka';
-    this.#path = new SendPath(clientFor(options, this.#logger));
+    this.#path = new SendPath(clientFor(options, options.logger ?? consoleLogger));
   }
 
   async export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {
@@ -176,7 +170,6 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
           : ExportResults.tooLarge({ error: this.#error('too_large', cause) });
       case 'auth': {
         const error = this.#error(this.#retryAuthFailures ? 'retry' : 'reject', cause, 'the cluster refused the credentials or the permission to write', true);
-        this.#logAuthFailure(error);
         return this.#retryAuthFailures ? ExportResults.retry({ error, auth: true }) : ExportResults.reject({ error, auth: true });
       }
     }
@@ -193,22 +186,6 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
       retriable: kind === 'retry',
       details: auth ? { exporter: this.name, auth: true } : { exporter: this.name },
     });
-  }
-
-  #logAuthFailure(error: TrackpipeError): void {
-    const now = Date.now();
-    if (now - this.#authLoggedAt < AUTH_LOG_INTERVAL_MS) {
-      this.#authSuppressed++;
-      return;
-    }
-    const suppressed = this.#authSuppressed;
-    this.#authLoggedAt = now;
-    this.#authSuppressed = 0;
-    const then = this.#retryAuthFailures
-      ? 'the batch will be retried within the retry budget: fix the credentials or the ACLs'
-      : 'the batch is dropped (retryAuthFailures: false)';
-    const more = suppressed > 0 ? ` (${suppressed} more since the last report)` : '';
-    this.#logger.error(`${error.message}; ${then}${more}`, { exporter: this.name, auth: true, suppressed });
   }
 
   /** An error naming the first record above `maxRecordBytes`, if any. */

@@ -7,7 +7,7 @@ export {
   SASL_MECHANISMS,
   kafkaExporterConfigSchema,
 } from './config.js';
-export { AUTH_LOG_INTERVAL_MS, DEFAULT_KAFKA_CLIENT, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from './exporter.js';
+export { DEFAULT_KAFKA_CLIENT, KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from './exporter.js';
 export { classifyKafkaJsError } from './kafkajs-classify.js';
 export { KafkaJsClient, type KafkaJsClientOptions, kafkaJsLogCreator } from './kafkajs-client.js';
 export { classifyPlatformaticError } from './platformatic-classify.js';
