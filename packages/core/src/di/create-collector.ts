@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { Container, type ContainerModule } from 'inversify';
 import { BatchProcessor } from '../batch-processor.js';
 import type { Environment } from '../config/env.js';

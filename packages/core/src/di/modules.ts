@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { ContainerModule } from 'inversify';
 import type { TrackpipeConfig } from '../config/schema.js';
 import type { Logger } from '../contracts.js';
