@@ -25,6 +25,8 @@ export const ErrorCodes = {
   TRACKPIPE_ERR_EXPORT_TOO_LARGE: 'an event too large to export on its own was dropped',
   /** `close()` reached its deadline with events still undelivered. */
   TRACKPIPE_ERR_SHUTDOWN_TIMEOUT: 'close() reached its deadline and dropped the rest',
+  /** The spool directory cannot be created, read or written; the message names it. */
+  TRACKPIPE_ERR_SPOOL_UNAVAILABLE: 'the spool directory cannot be used',
   /** A configuration failed validation; the message names the path. */
   TRACKPIPE_ERR_CONFIG_INVALID: 'the configuration is invalid',
 } as const;

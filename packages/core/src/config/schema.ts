@@ -54,6 +54,12 @@ export const pipelineSchema = z.strictObject({
   retry: retrySchema.optional(),
   /** Attach the active OpenTelemetry span's traceId and spanId to events. Default false. */
   traceContext: z.boolean().optional(),
+  /**
+   * Keep the pipeline's queues on disk (one spool per exporter): its keys (`path`, `maxBytes`, `sync`,
+   * ...) belong to the queue factory bound under `TOKENS.QueueFactory` (`@trackpipe/spool/di`), which
+   * validates them. Default: queues in memory.
+   */
+  spool: z.looseObject({}).optional(),
   /** At least one. Names unique within the pipeline. */
   exporters: z.array(exporterSchema).min(1, { error: 'must list at least one exporter' }),
 });

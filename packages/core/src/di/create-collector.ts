@@ -1,4 +1,5 @@
 import { Container, type ContainerModule } from 'inversify';
+import type * as z from 'zod';
 import { BatchProcessor } from '../batch-processor.js';
 import type { Environment } from '../config/env.js';
 import { type ConfigIssue, configError, issuesFromZod, issuesOf, safeErrorMap } from '../config/issues.js';
@@ -15,10 +16,11 @@ import { TrackpipeError } from '../errors.js';
 import type { Recorded, TelemetryEvent } from '../events.js';
 import type { ExportFunction } from '../exporters/function.js';
 import { FanoutCollector } from '../fanout.js';
+import type { EventQueue } from '../queue.js';
 import { type Instrumentation, type MetricsRegistry, enableDefaultMetrics, instrument } from '../metrics/instrument.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { coreModule } from './modules.js';
-import { type ExporterFactory, TOKENS } from './tokens.js';
+import { type ExporterFactory, type QueueFactory, TOKENS } from './tokens.js';
 
 /** Options of {@link createCollector}. */
 export interface CreateCollectorOptions<E extends TelemetryEvent = TelemetryEvent> {
@@ -124,7 +126,7 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
 ): Promise<TrackpipeCollector<E>> {
   const config = parseConfig(input, options.env === undefined ? {} : { env: options.env });
   const container = await compose(config, options);
-  const checked = checkExporters(config, factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory)));
+  const checked = checkConfig(config, container);
   // Every entry is checked before anything is built, so nothing is opened for a config that fails.
   if (checked.issues.length > 0) throw configError(checked.issues);
   const logger = container.get<Logger>(TOKENS.Logger);
@@ -147,9 +149,24 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
           void Promise.resolve(exporter?.shutdown?.()).catch(() => undefined);
           return;
         }
+        const spool = checked.spools[i];
+        let queue: EventQueue<never> | undefined;
+        if (spool !== undefined) {
+          try {
+            queue = spool.factory.open(spool.options, { path: spool.path, pipeline: pipeline.name, exporter: name, logger }) as EventQueue<never>;
+          } catch (error) {
+            void Promise.resolve(exporter.shutdown?.()).catch(() => undefined);
+            // Our own queue's errors name files, never secrets: say what went wrong.
+            const why = error instanceof TrackpipeError ? error.message : 'see the error\'s cause';
+            issues.push({ path: spool.path, message: `the spool of exporter "${name}" could not be opened (${why})` });
+            cause ??= error;
+            return;
+          }
+        }
         const processor = new BatchProcessor<E>(exporter, {
           ...toProcessorOptions(pipeline),
           logger,
+          ...(queue === undefined ? {} : { queue }),
           ...(options.onError === undefined ? {} : { onError: options.onError }),
         });
         processors.push(processor);
@@ -203,8 +220,7 @@ export async function validateConfig(
     if (listed.length > 0) return listed;
     throw error;
   }
-  const container = await compose(config, options);
-  return checkExporters(config, factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory))).issues;
+  return checkConfig(config, await compose(config, options)).issues;
 }
 
 async function compose(config: TrackpipeConfig, options: CreateCollectorOptions<never>): Promise<Container> {
@@ -223,10 +239,32 @@ interface CheckedEntry {
   readonly path: string;
 }
 
-/** Each exporter entry's factory and validated options, by pipeline and position; or the issues. */
-function checkExporters(config: TrackpipeConfig, factories: ReadonlyMap<string, ExporterFactory>): { issues: ConfigIssue[]; entries: CheckedEntry[][] } {
+interface CheckedSpool {
+  readonly factory: QueueFactory;
+  readonly options: unknown;
+  readonly path: string;
+}
+
+interface Checked {
+  readonly issues: ConfigIssue[];
+  /** Each exporter entry's factory and validated options, by pipeline and position. */
+  readonly entries: CheckedEntry[][];
+  /** Each pipeline's spool factory and validated options, when it has a `spool` section. */
+  readonly spools: (CheckedSpool | undefined)[];
+}
+
+/** Validates what the config asks of the loaded modules: exporter types and options, spool sections. */
+function checkConfig(config: TrackpipeConfig, container: Container): Checked {
+  const factories = factoriesByType(container.getAll<ExporterFactory>(TOKENS.ExporterFactory));
+  const queues = container.isBound(TOKENS.QueueFactory) ? container.get<QueueFactory>(TOKENS.QueueFactory) : undefined;
   const issues: ConfigIssue[] = [];
   const known = [...factories.keys()].sort().join(', ');
+  const validate = <O>(schema: z.ZodType<O>, value: unknown, path: string): { ok: true; value: O } | { ok: false } => {
+    const parsed = schema.safeParse(value, { error: safeErrorMap });
+    if (parsed.success) return { ok: true, value: parsed.data };
+    issues.push(...issuesFromZod(parsed.error, path));
+    return { ok: false };
+  };
   const entries = config.pipelines.map((pipeline, i) =>
     pipeline.exporters.flatMap((entry, j): CheckedEntry[] => {
       const path = `pipelines[${i}].exporters[${j}]`;
@@ -235,15 +273,21 @@ function checkExporters(config: TrackpipeConfig, factories: ReadonlyMap<string, 
         issues.push({ path: `${path}.type`, message: `unknown exporter type (known: ${known})` });
         return [];
       }
-      const parsed = factory.options.safeParse(exporterOptions(entry), { error: safeErrorMap });
-      if (!parsed.success) {
-        issues.push(...issuesFromZod(parsed.error, path));
-        return [];
-      }
-      return [{ factory, options: parsed.data, path }];
+      const parsed = validate(factory.options, exporterOptions(entry), path);
+      return parsed.ok ? [{ factory, options: parsed.value, path }] : [];
     }),
   );
-  return { issues, entries };
+  const spools = config.pipelines.map((pipeline, i): CheckedSpool | undefined => {
+    if (pipeline.spool === undefined) return undefined;
+    const path = `pipelines[${i}].spool`;
+    if (queues === undefined) {
+      issues.push({ path, message: 'needs a queue factory: load spoolModule from @trackpipe/spool/di (trackpipe serve does)' });
+      return undefined;
+    }
+    const parsed = validate(queues.options, pipeline.spool, path);
+    return parsed.ok ? { factory: queues, options: parsed.value, path } : undefined;
+  });
+  return { issues, entries, spools };
 }
 
 function factoriesByType(factories: readonly ExporterFactory[]): Map<string, ExporterFactory> {

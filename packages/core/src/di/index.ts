@@ -13,4 +13,4 @@ export {
   functionExporterFactory,
 } from './factories.js';
 export { coreModule, exporterModule } from './modules.js';
-export { type ExporterContext, type ExporterFactory, TOKENS } from './tokens.js';
+export { type ExporterContext, type ExporterFactory, type QueueContext, type QueueFactory, TOKENS } from './tokens.js';

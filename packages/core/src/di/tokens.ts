@@ -1,5 +1,6 @@
 import type * as z from 'zod';
 import type { Exporter, Logger } from '../contracts.js';
+import type { EventQueue } from '../queue.js';
 import type { Recorded, TelemetryEvent } from '../events.js';
 
 /**
@@ -20,6 +21,8 @@ export const TOKENS = {
    * a `Readonly<Record<string, ExportFunction>>`.
    */
   ExportFunctions: Symbol('@trackpipe/core:ExportFunctions'),
+  /** The {@link QueueFactory} that opens a pipeline's `spool` (bound by `@trackpipe/spool/di`). */
+  QueueFactory: Symbol('@trackpipe/core:QueueFactory'),
 } as const;
 
 /** What a factory is told about the exporter it builds. */
@@ -50,4 +53,28 @@ export interface ExporterFactory<O = unknown> {
   readonly options: z.ZodType<O>;
   /** Builds the exporter from validated options. Name it `context.name` and report to `context.logger`. */
   create(options: O, context: ExporterContext): Exporter<Recorded<TelemetryEvent>>;
+}
+
+/** What a {@link QueueFactory} is told about the queue it opens. */
+export interface QueueContext {
+  /** Config path of the pipeline's `spool` section, e.g. `pipelines[0].spool`. */
+  readonly path: string;
+  /** The pipeline the queue belongs to. */
+  readonly pipeline: string;
+  /** The exporter the queue feeds: each exporter of a pipeline has a queue of its own. */
+  readonly exporter: string;
+  /** Where the queue reports. */
+  readonly logger: Logger;
+}
+
+/**
+ * Opens the durable queue of a pipeline whose config has a `spool` section, once per exporter. Bound
+ * under `TOKENS.QueueFactory` by `@trackpipe/spool/di`; core validates the section with `options`
+ * before anything is opened, like an exporter entry.
+ */
+export interface QueueFactory<O = unknown> {
+  /** Schema of a pipeline's `spool` section. */
+  readonly options: z.ZodType<O>;
+  /** Opens (and recovers) the queue for one exporter of the pipeline. */
+  open(options: O, context: QueueContext): EventQueue<Recorded<TelemetryEvent>>;
 }
