@@ -28,7 +28,7 @@ function sequenced(count: number, keys: number, tag: string): TelemetryEvent[] {
     value: true,
     targetingKey: `user-${i % keys}`,
     attributes: { seq: Math.floor(i / keys) },
-  })) as TelemetryEvent[];
+  }));
 }
 
 /** Keys whose sequence numbers went down in delivery order (first copies only). */

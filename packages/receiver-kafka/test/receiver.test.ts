@@ -267,7 +267,7 @@ describe('KafkaReceiver', () => {
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
     const attempt = (options: Record<string, unknown>): TrackpipeError => {
       try {
-        new KafkaReceiver(options as KafkaReceiverOptions, collector);
+        new KafkaReceiver(options, collector);
       } catch (error) {
         return error as TrackpipeError;
       }

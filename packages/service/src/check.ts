@@ -6,6 +6,7 @@ import { TrackpipeError, silentLogger } from '@trackpipe/core';
 import { type ConfigIssue, type Environment, type TrackpipeConfigInput, issuesOf } from '@trackpipe/core/config';
 import { createCollector } from '@trackpipe/core/di';
 import { type ServiceConfig, exposureIssues, parseServiceConfig, readServiceDocument } from './config.js';
+import { checkReceivers, receiverFactories } from './receivers.js';
 import { type CreateServiceOptions, SERVICE_EXPORTER_MODULES } from './serve.js';
 import type { IngestEvent } from './validate.js';
 
@@ -23,9 +24,10 @@ export interface CheckServiceConfigOptions {
   checkConnections?: boolean;
   /** How long one connection attempt may take, in ms. Default 3 000. */
   connectTimeoutMs?: number;
-  /** Extra exporter modules and functions, as for `createService`. Default none. */
+  /** Extra exporter modules, functions and receiver factories, as for `createService`. Default none. */
   modules?: CreateServiceOptions['modules'];
   functions?: CreateServiceOptions['functions'];
+  receivers?: CreateServiceOptions['receivers'];
 }
 
 /** What {@link checkServiceConfig} found. */
@@ -42,8 +44,9 @@ export interface ServiceConfigCheck {
  * Checks a service configuration without starting anything: the schema and `${env:NAME}` references
  * of every section, ingest exposure (a non-loopback listener without API keys), each exporter's
  * options through its exporter factory (the exporters are built and shut down again; nothing
- * connects, no file is opened, no port is bound), and — with `checkConnections` — that files can be
- * written and brokers and URLs accept a TCP connection. Never throws for a bad configuration:
+ * connects, no file is opened, no port is bound), each receiver's options through its receiver
+ * factory's schema, and — with `checkConnections` — that files can be written and brokers (of
+ * exporters and receivers) and URLs accept a TCP connection. Never throws for a bad configuration:
  * every problem is an issue naming its path.
  */
 export async function checkServiceConfig(options: CheckServiceConfigOptions = {}): Promise<ServiceConfigCheck> {
@@ -63,6 +66,7 @@ export async function checkServiceConfig(options: CheckServiceConfigOptions = {}
   }
   const issues: ConfigIssue[] = [...exposureIssues(config.service)];
   issues.push(...(await exporterIssues(document, env, options)));
+  issues.push(...checkReceivers(config.receivers, receiverFactories(options.receivers)).issues);
   if (options.checkConnections === true) issues.push(...(await connectionIssues(config, options.connectTimeoutMs ?? 3_000)));
   return { source, issues, config };
 }
@@ -80,7 +84,7 @@ function issuesFrom(error: unknown, path: string): ConfigIssue[] {
  * The metrics server is left out (it would bind a port) and so are the self-metrics.
  */
 async function exporterIssues(document: unknown, env: Environment, options: CheckServiceConfigOptions): Promise<ConfigIssue[]> {
-  const { service: _service, ...core } = document as Record<string, unknown>;
+  const { service: _service, receivers: _receivers, ...core } = document as Record<string, unknown>;
   const metrics = typeof core.metrics === 'object' && core.metrics !== null ? (core.metrics as Record<string, unknown>) : {};
   const { port: _port, ...quiet } = metrics;
   try {
@@ -126,6 +130,15 @@ async function connectionIssues(config: ServiceConfig, timeoutMs: number): Promi
       }
     }),
   );
+  config.receivers.forEach((receiver, i) => {
+    const entry = receiver as Record<string, unknown>;
+    if (!Array.isArray(entry.brokers)) return;
+    entry.brokers.forEach((broker: unknown, k: number) => {
+      const at = `receivers[${i}].brokers[${k}]`;
+      const target = typeof broker === 'string' ? brokerTarget(at, broker) : undefined;
+      checks.push(target === undefined ? Promise.resolve({ path: at, message: 'is not host:port' }) : reachable(target, timeoutMs));
+    });
+  });
   return (await Promise.all(checks)).filter((issue): issue is ConfigIssue => issue !== undefined);
 }
 

@@ -7,7 +7,7 @@ import { configError } from '@trackpipe/core/config';
 import { checkServiceConfig } from './check.js';
 import { type ServiceConfig, exposureIssues, loadServiceConfig } from './config.js';
 import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
-import { createService, describePipelines } from './serve.js';
+import { createService, describePipelines, describeReceivers } from './serve.js';
 
 const HELP = `trackpipe — the Trackpipe collector service
 
@@ -18,7 +18,7 @@ Usage:
   trackpipe --version           show the version
 
 Options of serve:
-  -c, --config <file>     JSON or YAML configuration (service, pipelines, metrics).
+  -c, --config <file>     JSON or YAML configuration (service, receivers, pipelines, metrics).
                           Default: $TRACKPIPE_CONFIG (a path or the configuration itself),
                           else embedded defaults: NDJSON files in $TRACKPIPE_DATA_DIR
                           (./trackpipe-data), or Kafka when $KAFKA_BROKERS is set.
@@ -37,7 +37,7 @@ Options of validate:
       --check-connections also check that file exporters can write their files and that
                           Kafka brokers and HTTP exporter hosts accept a TCP connection
   Checks the schema, \${env:NAME} references, exposure without API keys and every
-  exporter's options (through its factory). Prints one line per problem (its path,
+  exporter's and receiver's options (through its factory). Prints one line per problem (its path,
   never a value) on stderr and exits 2; exits 0 when the configuration is good.
 
 Endpoints: POST /v1/track, /v1/batch, /v1/identify; GET /healthz, /readyz, /metrics;
@@ -120,7 +120,13 @@ async function serve(args: string[]): Promise<void> {
     return;
   }
   logger = jsonLogger({ level: config.service.logLevel });
-  logger.info('starting', { version: version(), config: config.source, pipelines: describePipelines(config) });
+  const receivers = describeReceivers(config);
+  logger.info('starting', {
+    version: version(),
+    config: config.source,
+    pipelines: describePipelines(config),
+    ...(receivers.length === 0 ? {} : { receivers }),
+  });
 
   let built: Awaited<ReturnType<typeof createService>>;
   try {
@@ -182,8 +188,9 @@ async function validate(args: string[]): Promise<void> {
   if (check.issues.length === 0 && check.config !== undefined) {
     const pipelines = check.config.core.pipelines;
     const exporters = pipelines.reduce((n, p) => n + p.exporters.length, 0);
+    const receivers = check.config.receivers.length === 0 ? '' : `, ${plural(check.config.receivers.length, 'receiver')}`;
     const reached = values['check-connections'] === true ? '; every file, broker and URL is reachable' : '';
-    process.stdout.write(`configuration is valid: ${check.source} (${plural(pipelines.length, 'pipeline')}, ${plural(exporters, 'exporter')})${reached}\n`);
+    process.stdout.write(`configuration is valid: ${check.source} (${plural(pipelines.length, 'pipeline')}, ${plural(exporters, 'exporter')}${receivers})${reached}\n`);
     return;
   }
   const lines = check.issues.map((i) => `${i.path === '' ? '(root)' : i.path}: ${i.message}\n`);

@@ -109,14 +109,49 @@ export const serviceSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
 });
 
+const RECEIVER_NAME_RULE = 'must be a name of 1 to 100 letters, digits, "_", ".", ":" or "-", starting with a letter, digit or "_"';
+const receiverNameSchema = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : RECEIVER_NAME_RULE) }).regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/, {
+  error: RECEIVER_NAME_RULE,
+});
+
+/**
+ * One entry of the `receivers` section: `type` picks the receiver factory (`kafka`), `name` labels
+ * it (default: the type), `pipelines` names the pipelines it feeds (default: all); every other key is
+ * the receiver's own option, which its factory validates.
+ */
+export const receiverEntrySchema = z.looseObject({
+  type: z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') }).min(1, { error: 'must not be empty' }),
+  name: receiverNameSchema.optional(),
+  pipelines: z.array(z.string().min(1)).min(1, { error: 'must name at least one pipeline (or leave it out: all of them)' }).optional(),
+});
+
+/** The `receivers` section: sources the service reads from besides its HTTP and gRPC ingest. Default none. */
+export const receiversSchema = z.array(receiverEntrySchema).default([]);
+
+/** One validated receiver entry (its own options included). */
+export type ReceiverConfig = z.output<typeof receiverEntrySchema>;
+
+/** The name a receiver entry is known by: its `name`, or its `type`. */
+export function receiverName(entry: ReceiverConfig): string {
+  return entry.name ?? entry.type;
+}
+
+/** A receiver entry's own options: everything but `type`, `name` and `pipelines`. */
+export function receiverOptions(entry: ReceiverConfig): Record<string, unknown> {
+  const { type: _type, name: _name, pipelines: _pipelines, ...options } = entry;
+  return options;
+}
+
 /** The validated `service` section, defaults applied. */
 export type ServiceSettings = z.output<typeof serviceSchema>;
 /** The `service` section as written. */
 export type ServiceSettingsInput = z.input<typeof serviceSchema>;
 
-/** A whole service configuration: the `service` section plus core's sections (`pipelines`, `metrics`). */
+/** A whole service configuration: the `service` and `receivers` sections plus core's sections (`pipelines`, `metrics`). */
 export interface ServiceConfig {
   readonly service: ServiceSettings;
+  /** The receivers (default none); each entry's own options are checked by its factory when the service is built. */
+  readonly receivers: readonly ReceiverConfig[];
   readonly core: TrackpipeConfig;
   /** Where it came from: a file path, `TRACKPIPE_CONFIG`, or `embedded defaults`. */
   readonly source: string;
@@ -135,21 +170,30 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Validates a service configuration object: the `service` section here, `pipelines` and `metrics`
- * with core's loader (`parseConfig`). `${env:NAME}` works in both. Throws
- * TRACKPIPE_ERR_CONFIG_INVALID listing every bad path of both parts (never a value).
+ * Validates a service configuration object: the `service` and `receivers` sections here,
+ * `pipelines` and `metrics` with core's loader (`parseConfig`). `${env:NAME}` works in all. Throws
+ * TRACKPIPE_ERR_CONFIG_INVALID listing every bad path (never a value). A receiver's own options are
+ * checked by its factory (`createService`, `checkServiceConfig`); here its `type`, `name` (unique)
+ * and `pipelines` (each must exist).
  */
 export function parseServiceConfig(input: unknown, options: ParseServiceConfigOptions = {}): ServiceConfig {
   const env = options.env ?? process.env;
   const source = options.source ?? 'configuration';
-  if (!isRecord(input)) throw configError([{ path: '', message: 'must be an object with pipelines (and optionally service, metrics)' }], source);
-  const { service: rawService, ...rest } = input;
+  if (!isRecord(input)) throw configError([{ path: '', message: 'must be an object with pipelines (and optionally service, receivers, metrics)' }], source);
+  const { service: rawService, receivers: rawReceivers, ...rest } = input;
   const issues: ConfigIssue[] = [];
   const substituted = substituteEnv(rawService ?? {}, env, issues, 'service');
   const parsed = serviceSchema.safeParse(substituted, { error: safeErrorMap });
   if (!parsed.success) {
     const missing = new Set(issues.map((i) => i.path));
     for (const issue of issuesFromZod(parsed.error, 'service')) if (!missing.has(issue.path)) issues.push(issue);
+  }
+  const receiverIssues: ConfigIssue[] = [];
+  const receivers = receiversSchema.safeParse(substituteEnv(rawReceivers ?? [], env, receiverIssues, 'receivers'), { error: safeErrorMap });
+  issues.push(...receiverIssues);
+  if (!receivers.success) {
+    const missing = new Set(receiverIssues.map((i) => i.path));
+    for (const issue of issuesFromZod(receivers.error, 'receivers')) if (!missing.has(issue.path)) issues.push(issue);
   }
   let core: TrackpipeConfig | undefined;
   try {
@@ -159,8 +203,28 @@ export function parseServiceConfig(input: unknown, options: ParseServiceConfigOp
     if (coreIssues.length === 0) throw error;
     issues.push(...coreIssues);
   }
-  if (issues.length > 0 || !parsed.success || core === undefined) throw configError(issues, source);
-  return { service: parsed.data, core, source };
+  if (receivers.success) issues.push(...receiverEntryIssues(receivers.data, core));
+  if (issues.length > 0 || !parsed.success || !receivers.success || core === undefined) throw configError(issues, source);
+  return { service: parsed.data, receivers: receivers.data, core, source };
+}
+
+/** Receiver names unique; every pipeline a receiver names exists. */
+function receiverEntryIssues(receivers: readonly ReceiverConfig[], core: TrackpipeConfig | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const names = new Set<string>();
+  const pipelines = core === undefined ? undefined : new Set(core.pipelines.map((p) => p.name));
+  receivers.forEach((entry, i) => {
+    const name = receiverName(entry);
+    if (names.has(name)) {
+      issues.push({ path: `receivers[${i}].${entry.name === undefined ? 'type' : 'name'}`, message: 'duplicate receiver name (give each receiver a distinct "name")' });
+    }
+    names.add(name);
+    if (pipelines === undefined) return;
+    entry.pipelines?.forEach((pipeline, j) => {
+      if (!pipelines.has(pipeline)) issues.push({ path: `receivers[${i}].pipelines[${j}]`, message: `no such pipeline (known: ${[...pipelines].join(', ')})` });
+    });
+  });
+  return issues;
 }
 
 /** The enabled ingest listeners of a `service` section. */

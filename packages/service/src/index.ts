@@ -4,6 +4,7 @@ export { type CheckServiceConfigOptions, type ServiceConfigCheck, checkServiceCo
 export {
   type LoadServiceConfigOptions,
   type ParseServiceConfigOptions,
+  type ReceiverConfig,
   type ServiceConfig,
   type ServiceSettings,
   type ServiceSettingsInput,
@@ -13,6 +14,10 @@ export {
   loadServiceConfig,
   parseServiceConfig,
   readServiceDocument,
+  receiverEntrySchema,
+  receiverName,
+  receiverOptions,
+  receiversSchema,
   serviceSchema,
 } from './config.js';
 export { type Listener, isLoopback } from './exposure.js';
@@ -39,7 +44,18 @@ export {
 export { HttpIngestServer, type HttpServerOptions, type HttpServerParts } from './http-server.js';
 export { type Admission, Ingestor, type IngestorOptions, type RefusedReason } from './ingest.js';
 export { type JsonLoggerOptions, LOG_LEVELS, type LogLevel, type ServiceLogger, jsonLogger, silentServiceLogger } from './logger.js';
-export { type ConfiguredService, type CreateServiceOptions, createService, describePipelines } from './serve.js';
+export { RECEIVER_METRICS, instrumentReceivers } from './receiver-metrics.js';
+export {
+  type Receiver,
+  type ReceiverContext,
+  type ReceiverFactory,
+  type ReceiverStats,
+  type ReceiverStopReport,
+  SERVICE_RECEIVER_FACTORIES,
+  checkReceivers,
+  receiverFactories,
+} from './receivers.js';
+export { type ConfiguredService, type CreateServiceOptions, createService, describePipelines, describeReceivers } from './serve.js';
 export {
   type ServiceAddresses,
   type ShutdownReport,

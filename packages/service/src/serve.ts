@@ -4,8 +4,10 @@ import { type CreateCollectorOptions, type TrackpipeCollector, createCollector }
 import { memoryExporterModule } from '@trackpipe/collector-memory/di';
 import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
-import type { ServiceConfig } from './config.js';
-import type { ServiceLogger } from './logger.js';
+import { configError } from '@trackpipe/core/config';
+import { type ServiceConfig, receiverName } from './config.js';
+import { type ServiceLogger, silentServiceLogger } from './logger.js';
+import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, receiverFactories, reorderingPipelines } from './receivers.js';
 import { TrackpipeService } from './service.js';
 import type { IngestEvent } from './validate.js';
 
@@ -24,6 +26,11 @@ export interface CreateServiceOptions {
   modules?: CreateCollectorOptions['modules'];
   /** Functions the `function` exporter type refers to. Default none. */
   functions?: CreateCollectorOptions<IngestEvent>['functions'];
+  /**
+   * Extra receiver factories (a receiver `type` of your own, or one replacing a built-in type). The
+   * `kafka` type is always available. Default none.
+   */
+  receivers?: readonly ReceiverFactory[];
 }
 
 /** A service built from a configuration, with the collector it feeds. */
@@ -33,13 +40,18 @@ export interface ConfiguredService {
 }
 
 /**
- * Builds a {@link TrackpipeService} from a validated {@link ServiceConfig}: creates the folders of
- * `file` exporters, builds the pipelines with core's `createCollector` (http, kafka, memory, console,
- * file and function exporter types), and puts the service in front of them, with admission watching
- * every exporter's queue and `/metrics` serving the pipelines' registry. Call `service.start()` next.
+ * Builds a {@link TrackpipeService} from a validated {@link ServiceConfig}: checks every receiver
+ * entry against its factory (before anything is built), creates the folders of `file` exporters,
+ * builds the pipelines with core's `createCollector` (http, kafka, memory, console, file and function
+ * exporter types), builds the receivers (`kafka`), each fed with the pipelines it names, and puts the
+ * service in front of them, with admission asking the collector's headroom and `/metrics` serving the
+ * pipelines' registry. Throws TRACKPIPE_ERR_CONFIG_INVALID naming every bad path. Call
+ * `service.start()` next.
  */
 export async function createService(config: ServiceConfig, options: CreateServiceOptions = {}): Promise<ConfiguredService> {
   const logger = options.logger;
+  const receivers = checkReceivers(config.receivers, receiverFactories(options.receivers));
+  if (receivers.issues.length > 0) throw configError(receivers.issues, config.source);
   for (const pipeline of config.core.pipelines) {
     for (const exporter of pipeline.exporters) {
       const path = (exporter as { path?: unknown }).path;
@@ -54,8 +66,16 @@ export async function createService(config: ServiceConfig, options: CreateServic
   const s = config.service;
   let service: TrackpipeService;
   try {
+    const built: Receiver[] = buildReceivers(receivers.checked, collector, logger ?? silentServiceLogger);
+    for (const { receiver, pipeline } of reorderingPipelines(config)) {
+      logger?.warn('a receiver feeds a pipeline that may reorder batches: set batch.maxConcurrentExports to 1 there to keep each partition in order', {
+        receiver,
+        pipeline,
+      });
+    }
     service = new TrackpipeService({
       collector,
+      receivers: built,
       registry: collector.registry,
       metricsEndpoint: s.metricsEndpoint,
       ...(logger === undefined ? {} : { logger }),
@@ -87,4 +107,9 @@ export async function createService(config: ServiceConfig, options: CreateServic
 /** Names and types of the configured exporters, for a start-up log line (no options: they may hold secrets). */
 export function describePipelines(config: ServiceConfig): { pipeline: string; exporters: string[] }[] {
   return config.core.pipelines.map((p) => ({ pipeline: p.name, exporters: p.exporters.map((e) => `${e.name ?? e.type} (${e.type})`) }));
+}
+
+/** Names and types of the configured receivers and the pipelines each feeds, for a start-up log line. */
+export function describeReceivers(config: ServiceConfig): { receiver: string; pipelines: string[] }[] {
+  return config.receivers.map((r) => ({ receiver: `${receiverName(r)} (${r.type})`, pipelines: [...(r.pipelines ?? config.core.pipelines.map((p) => p.name))] }));
 }

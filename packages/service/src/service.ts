@@ -8,6 +8,8 @@ import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
 import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
 import { Ingestor } from './ingest.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
+import { instrumentReceivers } from './receiver-metrics.js';
+import type { Receiver, ReceiverStopReport } from './receivers.js';
 import { type PromRegistry, ServiceMetrics } from './service-metrics.js';
 import { type IngestEvent, type ValidationLimits, resolveLimits } from './validate.js';
 
@@ -18,6 +20,12 @@ export interface TrackpipeServiceOptions {
    * when a request is answered. The service closes it on shutdown. Required.
    */
   collector: Collector<IngestEvent>;
+  /**
+   * Receivers: sources read besides HTTP and gRPC (a Kafka consumer group, ...), each already given
+   * the pipelines it feeds. Started after the listeners; stopped (drained, committed) on shutdown,
+   * before the collector closes. Default none.
+   */
+  receivers?: readonly Receiver[];
   /** Registry for the service's own metrics, served at `GET /metrics`. Default: a fresh prom-client `Registry`. */
   registry?: PromRegistry;
   /** Serve `GET /metrics` on the HTTP port. Default true. */
@@ -70,6 +78,8 @@ export interface ShutdownReport {
   readonly accepted: number;
   /** How long the shutdown took, in ms. */
   readonly durationMs: number;
+  /** How each receiver stopped: drained and committed, or not (what it did not commit is read again). */
+  readonly receivers: readonly ({ readonly name: string } & ReceiverStopReport)[];
   /**
    * True when every accepted event was exported: nothing was dropped since the start — for any
    * reason, before the shutdown or during it (`stats.dropped`) — and nothing was left (`report.complete`).
@@ -92,6 +102,7 @@ export class TrackpipeService {
   readonly #http: HttpIngestServer | undefined;
   readonly #grpc: GrpcIngestServer | undefined;
   readonly #shutdownTimeoutMs: number;
+  readonly #receivers: readonly Receiver[];
   /** Listeners reachable from other hosts without authentication (allowed explicitly), for a warning at start. */
   readonly #openTo: readonly string[];
   #state: 'new' | 'starting' | 'ready' | 'draining' | 'stopped' = 'new';
@@ -114,6 +125,8 @@ export class TrackpipeService {
     this.#logger = options.logger ?? silentServiceLogger;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.registry = options.registry ?? new Registry();
+    this.#receivers = [...(options.receivers ?? [])];
+    if (this.#receivers.length > 0) instrumentReceivers(this.registry, this.#receivers);
     const idempotency = isStore(options.idempotency) ? options.idempotency : new MemoryIdempotencyStore(options.idempotency);
     const metrics = new ServiceMetrics(this.registry, {
       ready: () => this.ready,
@@ -172,17 +185,26 @@ export class TrackpipeService {
     return this.#collector.stats();
   }
 
-  /** Starts the listeners; resolves once both listen. On failure, stops what started and rethrows. */
+  /** The receivers, as given. */
+  get receivers(): readonly Receiver[] {
+    return this.#receivers;
+  }
+
+  /**
+   * Starts the listeners, then the receivers; resolves once all run. On failure, stops what started
+   * and rethrows.
+   */
   async start(): Promise<ServiceAddresses> {
     if (this.#state !== 'new') throw new Error('TrackpipeService.start() can be called once');
     this.#state = 'starting';
     try {
       const [http, grpc] = await Promise.all([this.#http?.listen(), this.#grpc?.listen()]);
       this.#addresses = { http, grpc };
+      await Promise.all(this.#receivers.map((r) => r.start()));
     } catch (error) {
       this.#state = 'stopped';
       this.#ingestor.startDraining();
-      await Promise.allSettled([this.#http?.stop(0), this.#grpc?.stop(0)]);
+      await Promise.allSettled([this.#http?.stop(0), this.#grpc?.stop(0), ...this.#receivers.map((r) => r.stop({ timeoutMs: 2_000 }))]);
       throw error;
     }
     if (this.#shutdown === undefined) this.#state = 'ready';
@@ -190,6 +212,7 @@ export class TrackpipeService {
       http: this.#addresses.http?.url,
       grpc: this.#addresses.grpc?.address,
       metrics: this.#addresses.http === undefined ? undefined : `${this.#addresses.http.url}/metrics`,
+      ...(this.#receivers.length === 0 ? {} : { receivers: this.#receivers.map((r) => r.name) }),
     });
     if (this.#openTo.length > 0) {
       this.#logger.warn('accepting events without authentication on a non-loopback address (allowUnauthenticated)', { listeners: this.#openTo });
@@ -199,7 +222,8 @@ export class TrackpipeService {
 
   /**
    * Graceful shutdown, within `timeoutMs` (default `shutdownTimeoutMs`): marks the service not
-   * ready and refuses new requests (503 / UNAVAILABLE), closes the listeners, then closes the
+   * ready and refuses new requests (503 / UNAVAILABLE), closes the listeners and stops the receivers
+   * (each stops fetching, drains what it handed over, commits, leaves its group), then closes the
    * collector, which flushes every exporter. Idempotent: later calls answer the same report.
    */
   shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownReport> {
@@ -213,8 +237,15 @@ export class TrackpipeService {
     this.#ingestor.startDraining();
     this.#logger.info('draining: refusing new requests, closing listeners', { timeoutMs });
     // Requests never wait for exporters, so the listeners close quickly; keep most of the time for the flush.
+    // Receivers drain what they handed over (that flush is most of the pipelines' work) and commit it,
+    // within the deadline minus a little for closing the collector.
     const listenerBudget = Math.min(5_000, timeoutMs / 2);
-    await Promise.all([this.#http?.stop(listenerBudget), this.#grpc?.stop(listenerBudget)]);
+    const receiverBudget = Math.max(0, timeoutMs - Math.min(1_000, timeoutMs / 10));
+    const [, , receivers] = await Promise.all([
+      this.#http?.stop(listenerBudget),
+      this.#grpc?.stop(listenerBudget),
+      Promise.all(this.#receivers.map((r) => stopOne(r, receiverBudget, this.#logger))),
+    ]);
     const remaining = Math.max(0, timeoutMs - (Date.now() - started));
     let report: FlushReport;
     try {
@@ -229,7 +260,7 @@ export class TrackpipeService {
     // Every drop since the start counts, not only those of the close: an exporter that rejected
     // events an hour ago lost them as surely as a shutdown deadline does.
     const clean = report.complete && stats.dropped === 0;
-    const result: ShutdownReport = { report, stats, accepted: this.#ingestor.accepted, durationMs: Date.now() - started, clean };
+    const result: ShutdownReport = { report, stats, accepted: this.#ingestor.accepted, durationMs: Date.now() - started, clean, receivers };
     const fields = {
       accepted: result.accepted,
       exported: stats.exported,
@@ -238,10 +269,22 @@ export class TrackpipeService {
       remaining: report.remaining,
       complete: report.complete,
       durationMs: result.durationMs,
+      ...(receivers.length === 0 ? {} : { receivers }),
     };
     if (clean) this.#logger.info('stopped: every accepted event was flushed', fields);
     else this.#logger.warn('stopped: some events were not delivered (dropped counts every drop since the start, by reason)', fields);
     return result;
+  }
+}
+
+/** Names a receiver's stop report; a receiver that throws is reported as neither drained nor committed. */
+async function stopOne(receiver: Receiver, timeoutMs: number, logger: ServiceLogger): Promise<{ name: string } & ReceiverStopReport> {
+  const started = Date.now();
+  try {
+    return { name: receiver.name, ...(await receiver.stop({ timeoutMs })) };
+  } catch (error) {
+    logger.error('stopping a receiver failed', { receiver: receiver.name, error: describeError(error) });
+    return { name: receiver.name, drained: false, committed: false, durationMs: Date.now() - started };
   }
 }
 

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Recorded } from '@trackpipe/core';
 import { type Family, parseExposition } from '@trackpipe/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IngestEvent, type TrackpipeService, createService, parseServiceConfig, silentServiceLogger } from '../src/index.js';
+import { KafkaReceiver, kafkaReceiverConfigSchema } from '@trackpipe/receiver-kafka';
+import { FakeClient, eventRecord, rawRecord } from '../../receiver-kafka/test/helpers/fake-consumer.js';
+import { type IngestEvent, type ReceiverFactory, type TrackpipeService, createService, parseServiceConfig, silentServiceLogger } from '../src/index.js';
 import { grpcClient, post, waitFor } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -65,10 +67,19 @@ let families: Map<string, Family>;
 
 beforeAll(async () => {
   // A service with one healthy exporter and one whose destination refuses everything, so that
-  // every family (exports, failures, drops, latency) has samples.
+  // every family (exports, failures, drops, latency) has samples; and a Kafka receiver whose
+  // consumer is a fake of the seam (our own contract), so that the receiver families have samples.
+  const kafkaClient = new FakeClient();
+  const kafka: ReceiverFactory = {
+    type: 'kafka',
+    options: kafkaReceiverConfigSchema,
+    create: (options, context) =>
+      new KafkaReceiver({ ...(options as object), client: kafkaClient, name: context.name, logger: context.logger }, context.collector),
+  };
   const config = parseServiceConfig(
     {
       service: { http: { port: 0 }, grpc: { port: 0 }, auth: { apiKeys: ['dash-key'] } },
+      receivers: [{ type: 'kafka', name: 'events', brokers: ['127.0.0.1:9'], topic: 'dash', commitIntervalMs: 20, lagIntervalMs: 100 }],
       pipelines: [
         {
           name: 'flags',
@@ -84,6 +95,7 @@ beforeAll(async () => {
   );
   const built = await createService(config, {
     logger: silentServiceLogger,
+    receivers: [kafka],
     functions: {
       good: () => undefined,
       refusing: (_events: readonly Recorded<IngestEvent>[]) => {
@@ -101,6 +113,13 @@ beforeAll(async () => {
   const client = grpcClient(grpc!.address);
   await client.call('TrackEvent', { event: { name: 'g' } }, auth);
   client.close();
+  kafkaClient.adminClient.offsetsAnswer = [{ topic: 'dash', partition: 0, start: '0', end: '3', committed: undefined }];
+  const consumer = kafkaClient.last;
+  consumer.append('dash', 0, (offset) => (offset === 1 ? rawRecord(1, Buffer.from('not json')) : eventRecord(offset, { name: 'from.kafka' })), 3);
+  consumer.assign([{ topic: 'dash', partition: 0 }]);
+  consumer.fetch();
+  await waitFor(() => consumer.committed('dash', 0) === '3', 10_000, 'the receiver to commit');
+  await waitFor(() => service.receivers[0]!.stats().lag.length === 1, 10_000, 'the lag figures');
   await waitFor(() => built.collector.stats().exported >= 3, 10_000, 'the good exporter');
   await waitFor(() => built.collector.stats().dropped + built.collector.stats().retries > 0, 10_000, 'the refusing exporter to fail');
   families = parseExposition(await (await fetch(`${url}/metrics`)).text());
