@@ -32,7 +32,7 @@ export interface SpoolOptions {
   /**
    * Committed events the spool keeps in memory for the head of the queue, so that batches are taken
    * without reading the disk. During an outage the rest waits on disk only. At least `sync.maxEvents`.
-   * Default 16 384.
+   * Default 32 768.
    */
   memoryEvents?: number;
   /** Where the spool reports recovery, moved-aside files and failed commits. Default: the console. */
@@ -58,7 +58,7 @@ export const SPOOL_DEFAULTS = {
   maxEvents: 4096,
   overflow: 'drop-oldest',
   maxPendingEvents: 100_000,
-  memoryEvents: 16_384,
+  memoryEvents: 32_768,
 } as const;
 
 function invalid(field: string, problem: string): TrackpipeError {
