@@ -73,3 +73,39 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** Reads `topic` from the beginning with a group of its own until `count` records were read: each record's id (from its JSON value), partition and offset. */
+export async function readBack(brokers: string, topic: string, count: number, timeoutMs = 60_000): Promise<Map<string, { partition: number; offset: bigint }>> {
+  const consumer = new Kafka({ clientId: 'trackpipe-test-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).consumer({
+    groupId: fresh('reader'),
+    maxWaitTimeInMs: 250,
+  });
+  const found = new Map<string, { partition: number; offset: bigint }>();
+  let read = 0;
+  let done: () => void = () => undefined;
+  const complete = new Promise<void>((resolve) => (done = resolve));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          read++;
+          try {
+            const id = (JSON.parse(message.value?.toString() ?? '') as { id?: unknown }).id;
+            if (typeof id === 'string') found.set(id, { partition: batch.partition, offset: BigInt(message.offset) });
+          } catch {
+            // not an event (a poison record): no id to map
+          }
+        }
+        if (read >= count) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  } finally {
+    await consumer.disconnect();
+  }
+  return found;
+}
