@@ -31,7 +31,7 @@ const TRANSIENT = new Set(['ENOSPC', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
  * events without one). Counts what it wrote in `written`. A plain class: it classifies failures and
  * leaves retries, batching and accounting to the processor, like every exporter.
  */
-export class AuditExporter implements Exporter<Event> {
+class AuditExporter implements Exporter<Event> {
   constructor(
     readonly name: string,
     private readonly path: string,

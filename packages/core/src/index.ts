@@ -51,7 +51,6 @@ export {
   type SummarizingOptions,
   type SummarizingStats,
   type SummaryWindowListener,
-  resolveSummarizingOptions,
 } from './summaries/summarizing-collector.js';
 export {
   FLAG_EVALUATION_SUMMARY_EVENT,

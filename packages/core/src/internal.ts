@@ -2,11 +2,11 @@
 // without notice. Applications use the root entry.
 export { admit } from './admission.js';
 export { recordTime } from './id.js';
-export { checkNumber, resolveOptions } from './options.js';
+export { resolveOptions } from './options.js';
 export { type Answer, Thrown, readAnswer } from './processor/answer.js';
 export { Batcher, type PoisonHandler, type Work } from './processor/batcher.js';
 export { type FlushSource, FlushTracker } from './processor/flush-tracker.js';
-export { Ledger, type LedgerSnapshot, type LedgerView, mergeReports, sumStats, zeroDrops } from './processor/ledger.js';
+export { Ledger, type LedgerSnapshot, type LedgerView, mergeReports, sumStats } from './processor/ledger.js';
 export { type RetrySchedule, type RetryState, RetryPolicy, backoffDelay } from './processor/retry-policy.js';
 export { RingBuffer } from './ring.js';
-export { type SpanIds, activeSpanIds } from './trace-context.js';
+export { resolveSummarizingOptions } from './summaries/summarizing-collector.js';

@@ -1,4 +1,5 @@
-import { consoleLogger, type Logger, type SummarizingOptions, TrackpipeError, resolveSummarizingOptions } from '@trackpipe/core';
+import { consoleLogger, type Logger, type SummarizingOptions, TrackpipeError } from '@trackpipe/core';
+import { resolveSummarizingOptions } from '@trackpipe/core/internal';
 
 /** What the hook does with the evaluation context's targeting key. */
 export type TargetingKeyMode = 'copy' | 'hash' | 'omit';

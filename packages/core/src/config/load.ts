@@ -80,7 +80,7 @@ export interface ConfigSource {
 }
 
 /** How errors and logs name a configuration file whose path came from `TRACKPIPE_CONFIG` (the path itself is never shown). */
-export const CONFIG_ENV_FILE = `the file named by ${CONFIG_ENV}`;
+const CONFIG_ENV_FILE = `the file named by ${CONFIG_ENV}`;
 
 /**
  * Reads the configuration document from `file`, or else from `TRACKPIPE_CONFIG`, which holds either

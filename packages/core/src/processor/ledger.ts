@@ -2,7 +2,7 @@ import type { CollectorStats, DropReason, FailureCounts, FlushReport } from '../
 import { DROP_REASONS } from '../contracts.js';
 
 /** Counts by drop reason, all zero. */
-export function zeroDrops(): Record<DropReason, number> {
+function zeroDrops(): Record<DropReason, number> {
   const drops = {} as Record<DropReason, number>;
   for (const reason of DROP_REASONS) drops[reason] = 0;
   return drops;

@@ -9,7 +9,7 @@
 // O(256).
 
 /** Index bits: 2^8 = 256 registers. */
-export const DISTINCT_PRECISION = 8;
+const DISTINCT_PRECISION = 8;
 /** Registers (and bytes) per estimator. */
 export const DISTINCT_REGISTERS = 1 << DISTINCT_PRECISION;
 const RANK_BITS = 32 - DISTINCT_PRECISION;
