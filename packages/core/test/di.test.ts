@@ -53,8 +53,9 @@ const listOptions = z.strictObject({ capacity: z.number().int().min(1).default(1
 
 /**
  * A class the container constructs: every constructor parameter names its token with inject(), so
- * no emitted decorator metadata is needed. (decorate() applies the decorators: the test transform
- * does not lower parameter decorator syntax.)
+ * no emitted decorator metadata is needed. decorate() applies the decorators without decorator
+ * syntax; examples/custom-exporter writes the same with @injectable() and @inject() (which need
+ * `experimentalDecorators`, set in tsconfig.base.json).
  */
 class ListExporterFactory implements ExporterFactory<z.output<typeof listOptions>> {
   readonly type = 'list';
