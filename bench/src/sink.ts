@@ -2,12 +2,20 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzip } from 'node:zlib';
 
-/** Failures the sink produces on purpose. Each request draws one number: resets first, then 503s. */
+/** Failures the sink produces on purpose. Each request draws one number: resets first, then 503s, then hangs. */
 export interface SinkFaults {
   /** Fraction of requests answered 503 (body read, events not counted). Default 0. */
   failRate?: number;
   /** Fraction of requests whose connection is destroyed before the body is read (nothing counted). Default 0. */
   resetRate?: number;
+  /**
+   * Fraction of requests that hang: the body is read, then nothing is answered for {@link hangMs};
+   * then the request is answered as any other (200, events counted) — unless the client gave up and
+   * closed the connection meanwhile (counted as `abandoned`, events not counted). Default 0.
+   */
+  hangRate?: number;
+  /** How long a hanging request waits before its answer, in ms. Default 5 000. */
+  hangMs?: number;
   /** Seed of the fault draws, so a run's fault pattern can be repeated. Default 1. */
   seed?: number;
 }
@@ -22,6 +30,10 @@ export interface SinkCounts {
   readonly failed: number;
   /** Connections destroyed on purpose. */
   readonly resets: number;
+  /** Requests held without an answer on purpose (see {@link SinkFaults.hangRate}). */
+  readonly hung: number;
+  /** Hung requests whose client closed the connection before the answer (nothing counted). */
+  readonly abandoned: number;
   /** Bodies that could not be decoded or parsed (answered 400). */
   readonly malformed: number;
   /** Events in accepted requests (with or without an id). */
@@ -138,7 +150,9 @@ export class Sink {
   #listening = false;
   #ids = new Set<string>();
   #waiters: Waiter[] = [];
-  #faults: Required<SinkFaults> = { failRate: 0, resetRate: 0, seed: 1 };
+  #faults: Required<SinkFaults> = { failRate: 0, resetRate: 0, hangRate: 0, hangMs: 5_000, seed: 1 };
+  /** Hung requests waiting for their answer: their timers, and the request to close on reset. */
+  readonly #hanging = new Map<NodeJS.Timeout, http.IncomingMessage>();
   #random: () => number = mulberry32(1);
   #lastNewAt = 0;
   #counts = {
@@ -146,6 +160,8 @@ export class Sink {
     accepted: 0,
     failed: 0,
     resets: 0,
+    hung: 0,
+    abandoned: 0,
     malformed: 0,
     events: 0,
     withId: 0,
@@ -197,10 +213,18 @@ export class Sink {
     return `http://127.0.0.1:${this.#port}`;
   }
 
-  /** Forgets everything counted and sets the faults for what comes next. Pending waiters are dropped. */
+  /**
+   * Forgets everything counted and sets the faults for what comes next. Pending waiters are dropped;
+   * requests still hanging are closed unanswered (they belong to what came before).
+   */
   reset(faults: SinkFaults = {}): void {
-    this.#faults = { failRate: faults.failRate ?? 0, resetRate: faults.resetRate ?? 0, seed: faults.seed ?? 1 };
+    this.#faults = { failRate: faults.failRate ?? 0, resetRate: faults.resetRate ?? 0, hangRate: faults.hangRate ?? 0, hangMs: faults.hangMs ?? 5_000, seed: faults.seed ?? 1 };
     this.#random = mulberry32(this.#faults.seed);
+    for (const [timer, request] of this.#hanging) {
+      clearTimeout(timer);
+      request.socket.destroy();
+    }
+    this.#hanging.clear();
     this.#ids = new Set();
     this.#waiters = [];
     this.#lastNewAt = 0;
@@ -210,7 +234,13 @@ export class Sink {
 
   /** Changes the faults without forgetting the counts. */
   setFaults(faults: SinkFaults): void {
-    this.#faults = { failRate: faults.failRate ?? 0, resetRate: faults.resetRate ?? 0, seed: faults.seed ?? this.#faults.seed };
+    this.#faults = {
+      failRate: faults.failRate ?? 0,
+      resetRate: faults.resetRate ?? 0,
+      hangRate: faults.hangRate ?? 0,
+      hangMs: faults.hangMs ?? this.#faults.hangMs,
+      seed: faults.seed ?? this.#faults.seed,
+    };
   }
 
   /** The counts since the last reset. */
@@ -244,6 +274,7 @@ export class Sink {
       return;
     }
     const fail = draw < this.#faults.resetRate + this.#faults.failRate;
+    const hang = !fail && draw < this.#faults.resetRate + this.#faults.failRate + this.#faults.hangRate;
     const chunks: Buffer[] = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
@@ -263,17 +294,31 @@ export class Sink {
         return;
       }
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      const encoding = request.headers['content-encoding'];
-      if (encoding === 'gzip') {
-        gunzip(body, (error, decoded) => {
-          if (error) this.#malformed(response);
-          else {
-            counts.gzipped++;
-            this.#accept(decoded, request.headers['content-type'], response);
-          }
-        });
-      } else {
-        this.#accept(body, request.headers['content-type'], response);
+      if (hang) {
+        counts.hung++;
+        const timer = setTimeout(() => {
+          this.#hanging.delete(timer);
+          if (request.socket.destroyed) counts.abandoned++;
+          else this.#decode(body, request, response);
+        }, this.#faults.hangMs);
+        this.#hanging.set(timer, request);
+        return;
+      }
+      this.#decode(body, request, response);
+    });
+  }
+
+  /** Decodes (gunzip when compressed) and accepts a body. */
+  #decode(body: Buffer, request: http.IncomingMessage, response: http.ServerResponse): void {
+    if (request.headers['content-encoding'] !== 'gzip') {
+      this.#accept(body, request.headers['content-type'], response);
+      return;
+    }
+    gunzip(body, (error, decoded) => {
+      if (error) this.#malformed(response);
+      else {
+        this.#counts.gzipped++;
+        this.#accept(decoded, request.headers['content-type'], response);
       }
     });
   }

@@ -91,6 +91,39 @@ describe('Sink', () => {
     expect(sink.counts()).toMatchObject({ resets: 1, distinct: 0 });
   });
 
+  it('holds a hanging request for hangMs, then answers 200 and counts its events', async () => {
+    sink.reset({ hangRate: 1, hangMs: 300 });
+    const started = performance.now();
+    expect(await post('/v1/events', JSON.stringify([{ id: 'a' }, { id: 'b' }]))).toEqual({ status: 200 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(sink.counts()).toMatchObject({ hung: 1, abandoned: 0, accepted: 1, distinct: 2 });
+  });
+
+  it('does not count a hanging request whose client gave up before the answer', async () => {
+    sink.reset({ hangRate: 1, hangMs: 300 });
+    const gaveUp = await new Promise<string>((resolve) => {
+      const request = http.request(new URL('/v1/events', sink.url), { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } });
+      request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      request.on('response', () => resolve('answered'));
+      request.end(JSON.stringify([{ id: 'a' }]));
+      setTimeout(() => request.destroy(Object.assign(new Error('aborted'), { code: 'ABORTED' })), 50);
+    });
+    expect(gaveUp).toBe('ABORTED');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(sink.counts()).toMatchObject({ hung: 1, abandoned: 1, accepted: 0, distinct: 0 });
+  });
+
+  it('hangs about the fraction asked for and answers the rest at once', async () => {
+    sink.reset({ hangRate: 0.1, hangMs: 50, seed: 3 });
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => post('/v1/events', JSON.stringify([{ id: String(i) }]))));
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    const { hung, distinct, failed } = sink.counts();
+    expect(hung).toBeGreaterThan(5);
+    expect(hung).toBeLessThan(40);
+    expect(failed).toBe(0);
+    expect(distinct).toBe(200);
+  });
+
   it('fails about the fraction asked for, the same way for the same seed', async () => {
     const outcomes = async (): Promise<number> => {
       sink.reset({ failRate: 0.2, seed: 7 });
