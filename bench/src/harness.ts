@@ -1,10 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BenchClient, ClientSettings } from './clients/types.js';
+import type { BenchClient, ClientInfo, ClientSettings } from './clients/types.js';
 import type { Sink } from './sink.js';
 
-/** One figure of one run. `null` means "not measured / not applicable". */
-export type Metric = number | boolean | string | null;
+/** One figure of one run. `null` means "not measured / not applicable"; a list is a series (e.g. one value per minute). */
+export type Metric = number | boolean | string | null | readonly number[];
 
 /** The figures of one run of one client in one scenario. */
 export type Metrics = Record<string, Metric>;
@@ -87,6 +87,10 @@ export interface Scenario<P = unknown> {
   params(quick: boolean): P;
   /** The clients of one round, in order (A B C, A B C, ...). */
   clients(params: P): readonly string[];
+  /** Rounds of this scenario when `requested` were asked for (e.g. one for a 15-minute scenario). Default: `requested`. */
+  runs?(requested: number, params: P): number;
+  /** Labels of the clients only this scenario knows (its `createClient` names), for the report. */
+  clientInfo?(): Record<string, ClientInfo>;
   /** Whether `--clients` may name this client for this scenario. Default: any HTTP client the registry knows. */
   accepts?(client: string): boolean;
   /** Builds a client this scenario needs that the HTTP registry does not know (Kafka clients). */

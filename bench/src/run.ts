@@ -60,7 +60,7 @@ function codeVersion(): string {
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: BENCH_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     const commit = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--', '../packages/core/src', '../packages/exporter-http/src', '../packages/exporter-kafka/src');
+    const dirty = git('status', '--porcelain', '--', '../packages/core/src', '../packages/exporter-http/src', '../packages/exporter-kafka/src', '../packages/spool/src');
     const packages = [...new Set(dirty.split('\n').filter((line) => line !== '').map((line) => line.slice(3).split('/').slice(0, 2).join('/')))];
     return packages.length === 0 ? `commit ${commit}` : `commit ${commit} + uncommitted changes in ${packages.join(', ')}`;
   } catch {
@@ -121,6 +121,8 @@ function writeReport(rawFile: string, out: string): void {
       notes = undefined;
     }
   }
+  const labels = clientInfo();
+  for (const scenario of SCENARIOS) Object.assign(labels, scenario.clientInfo?.());
   const written = writeReportFiles(out, {
     command: meta.command,
     code: meta.code ?? 'not recorded',
@@ -129,7 +131,7 @@ function writeReport(rawFile: string, out: string): void {
     startedAt: new Date(meta.startedAt),
     finishedAt: new Date(end?.finishedAt ?? results.at(-1)?.at ?? meta.startedAt),
     machine: { ...meta.machine, load: [meta.machine.load[0], end?.load ?? meta.machine.load[1]] },
-    clients: clientInfo(),
+    clients: labels,
     scenarios: outcomes,
     rawPath: relative(dirname(out), rawFile),
     readmePath: relative(dirname(out), join(BENCH_DIR, 'README.md')),
@@ -197,7 +199,8 @@ async function main(): Promise<void> {
       continue;
     }
     try {
-      for (let run = 0; run < runs; run++) {
+      const rounds = scenario.runs?.(runs, params) ?? runs;
+      for (let run = 0; run < rounds; run++) {
         for (const client of clients) {
           const idPrefix = `${(sequence++).toString(36)}${Math.random().toString(36).slice(2, 6)}-`;
           const started = performance.now();
@@ -221,11 +224,11 @@ async function main(): Promise<void> {
               },
             });
             result = { scenario: scenario.id, client, run, at: new Date().toISOString(), params, metrics: { ...metrics, load: loadavg()[0] ?? 0 } };
-            log(`[${scenario.id}] round ${run + 1}/${runs} ${client}: ${brief(scenario, metrics)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+            log(`[${scenario.id}] round ${run + 1}/${rounds} ${client}: ${brief(scenario, metrics)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             result = { scenario: scenario.id, client, run, at: new Date().toISOString(), params, error: message };
-            log(`[${scenario.id}] round ${run + 1}/${runs} ${client}: FAILED: ${message}`);
+            log(`[${scenario.id}] round ${run + 1}/${rounds} ${client}: FAILED: ${message}`);
           } finally {
             for (const handle of handles) await handle.kill();
             if (!sink.up) await sink.start();

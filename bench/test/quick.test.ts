@@ -26,7 +26,7 @@ async function deliver(client: ClientName, events: number, idPrefix: string) {
 }
 
 describe('quick bench, in process', () => {
-  it.each(['floor', 'trackpipe-json', 'trackpipe-otlp', 'trackpipe-otlp-direct'] as const)('the sink counts every one of 5 000 events sent by %s', async (client) => {
+  it.each(['floor', 'trackpipe-json', 'trackpipe-otlp', 'trackpipe-otlp-direct', 'trackpipe-json-spool'] as const)('the sink counts every one of 5 000 events sent by %s', async (client) => {
     const { outcome, counts } = await deliver(client, 5_000, `${client}-`);
     expect(outcome.returned).toBe(true);
     expect(counts.distinct).toBe(5_000);

@@ -1,5 +1,9 @@
-import { BatchProcessor, type FlagEvaluationEvent, type Recorded, type RetryOptions, silentLogger } from '@trackpipe/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchProcessor, type EventQueue, type FlagEvaluationEvent, type Recorded, type RetryOptions, silentLogger } from '@trackpipe/core';
 import { HttpExporter, type HttpSerializer, otlpEnvelope } from '@trackpipe/exporter-http';
+import { Spool } from '@trackpipe/spool';
 import { encodeOtlpLogRecordDirect } from './otlp-direct.js';
 import { withDeadline } from '../workload.js';
 import type { BenchClient, ClientSettings, ShutdownOutcome } from './types.js';
@@ -18,6 +22,12 @@ export interface TrackpipeHttpVariant {
   readonly concurrency?: number;
   /** The processor's retry options. Default: the processor's defaults. */
   readonly retry?: RetryOptions;
+  /**
+   * The processor's queue is a `Spool` (@trackpipe/spool) in a fresh temporary directory, removed at
+   * shutdown: `true` with the spool's defaults, or with this `maxBytes`. `queueSize` then does not
+   * apply (the spool has its own bounds).
+   */
+  readonly spool?: boolean | { readonly maxBytes: number };
 }
 
 /**
@@ -27,6 +37,8 @@ export interface TrackpipeHttpVariant {
 export class TrackpipeHttpClient implements BenchClient {
   readonly name: string;
   readonly processor: BatchProcessor<FlagEvaluationEvent>;
+  /** The spool's directory, when the variant has one. */
+  readonly #spoolDir: string | undefined;
 
   constructor(name: string, settings: ClientSettings, variant: TrackpipeHttpVariant) {
     this.name = name;
@@ -48,10 +60,14 @@ export class TrackpipeHttpClient implements BenchClient {
       ...(variant.gzip ? {} : { gzipThresholdBytes: false as const }),
       ...(variant.format === 'otlp' ? { otlp: { serviceName: 'trackpipe-bench' } } : {}),
     });
+    const spool = variant.spool === undefined || variant.spool === false ? undefined : variant.spool === true ? {} : variant.spool;
+    this.#spoolDir = spool === undefined ? undefined : mkdtempSync(join(tmpdir(), 'trackpipe-bench-spool-'));
     this.processor = new BatchProcessor<FlagEvaluationEvent>(exporter, {
       name: 'bench',
       maxBatchSize: settings.batchSize,
       maxQueueSize: settings.queueSize,
+      // The cast: core's option is typed EventQueue<never>, which no queue of real events satisfies (reported to the lead).
+      ...(this.#spoolDir === undefined ? {} : { queue: new Spool<Recorded<FlagEvaluationEvent>>({ ...spool, path: this.#spoolDir, logger: silentLogger }) as unknown as EventQueue<never> }),
       ...(variant.concurrency === undefined ? {} : { maxConcurrentExports: variant.concurrency }),
       ...(variant.retry === undefined ? {} : { retry: variant.retry }),
       logger: silentLogger,
@@ -68,10 +84,15 @@ export class TrackpipeHttpClient implements BenchClient {
 
   async shutdown(deadlineMs: number): Promise<ShutdownOutcome> {
     const outcome = await withDeadline(this.processor.close({ timeoutMs: deadlineMs }), deadlineMs + 1_000);
+    if (this.#spoolDir !== undefined && outcome.returned) rmSync(this.#spoolDir, { recursive: true, force: true });
     return { ...outcome, reportedDrops: this.processor.stats().dropped };
   }
 
   reportedDrops(): number {
     return this.processor.stats().dropped;
+  }
+
+  backlog(): number {
+    return this.processor.stats().queued;
   }
 }

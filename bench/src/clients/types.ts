@@ -34,6 +34,8 @@ export interface BenchClient {
   shutdown(deadlineMs: number): Promise<ShutdownOutcome>;
   /** Events the client says it dropped so far, when it counts them (undefined when it does not expose a count). */
   reportedDrops(): number | undefined;
+  /** Events recorded and not yet taken for export, for clients that say (a producer that keeps a bounded backlog uses it). */
+  backlog?(): number;
 }
 
 /** Describes a client for the results. */

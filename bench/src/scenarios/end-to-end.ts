@@ -21,7 +21,7 @@ export const endToEnd: Scenario<EndToEndParams> = {
   id: 'end-to-end',
   title: '2. End to end: delivered events per second',
   params: (quick) => (quick ? { events: 20_000, deadlineMs: 30_000, budgetMs: 20_000 } : { events: 500_000, deadlineMs: 60_000, budgetMs: 60_000 }),
-  clients: () => [...HTTP_CLIENTS, 'trackpipe-json-gzip'],
+  clients: () => [...HTTP_CLIENTS, 'trackpipe-json-gzip', 'trackpipe-json-spool'],
   timeoutMs: (p) => p.budgetMs + p.deadlineMs + 120_000,
   describe: (p) =>
     `${p.events.toLocaleString('en')} events (ids from the harness) recorded in bursts of ${BURST.toLocaleString('en')} with a yield between bursts, then the client is shut down (flush + close). ` +
@@ -29,7 +29,8 @@ export const endToEnd: Scenario<EndToEndParams> = {
     `a client that cannot record every event within ${p.budgetMs / 1000} s, or has not delivered everything when its shutdown deadline (${p.deadlineMs / 1000} s) passes, is rated on the ids it delivered until the last one arrived (**all in** counts the runs that delivered every event). ` +
     '**CPU µs/event** is the client process\'s user + system CPU (all threads, `process.cpuUsage`) from `go` until its shutdown returned, over the events. ' +
     '**peak RSS** is the client process\'s maximum resident set (`process.resourceUsage().maxRSS`); **base RSS** its RSS once the client was built. ' +
-    'Every client sends uncompressed JSON (like the floor); the row *Trackpipe JSON + gzip (default)* shows the exporter with its default gzip threshold (1 KiB).',
+    'Every client sends uncompressed bodies (like the floor); the row *Trackpipe JSON, defaults* is the exporter as shipped (gzip level 1 for bodies of 1 KiB and more), ' +
+    'and *Trackpipe JSON + spool* is Trackpipe JSON with its queue on disk (`queue: new Spool({ path })`, the spool\'s defaults).',
   columns: [
     { key: 'eventsPerSec', label: 'events/s', digits: 0, ratio: true },
     { key: 'cpuUsPerEvent', label: 'CPU µs/event', digits: 2, ratio: true },

@@ -33,13 +33,14 @@ export const hotPath: Scenario<HotPathParams> = {
   id: 'hot-path',
   title: '1. Hot path: the cost of one record() call',
   params: (quick) => (quick ? { events: 50_000, allocBursts: 5, allocBurst: 1_000, budgetMs: 20_000 } : { events: 1_000_000, allocBursts: 40, allocBurst: 1_000, budgetMs: 90_000 }),
-  clients: () => HTTP_CLIENTS,
+  clients: () => [...HTTP_CLIENTS, 'trackpipe-json-spool'],
   timeoutMs: (p) => p.budgetMs + 120_000,
   describe: (p) =>
     `${p.events.toLocaleString('en')} events (or as many as a client records in ${p.budgetMs / 1000} s) recorded in bursts of ${BURST.toLocaleString('en')}, yielding to the event loop (setImmediate) between bursts so that exports run in between. ` +
     'Inputs are built before each burst; only the record() loop is timed. **ns/call** is the total time of the loops over the calls; **p50 burst** the median burst. ' +
     '**GC ms inside the bursts** is the garbage-collection time (`PerformanceObserver` gc entries) that fell inside the timed loops: the mean includes it, the p50 burst mostly not. ' +
     `**B/call** is heap allocated per call during the loop (\`heapUsed\` delta, \`--expose-gc\`, gc() before each of ${p.allocBursts} bursts of ${p.allocBurst.toLocaleString('en')}; windows with a GC inside are discarded). ` +
+    '**B/call, event complete** is the same with events that already carry an `id` and a `timestamp` (the harness sets them before the call): what the call allocates beyond the event itself. ' +
     'Only the synchronous part of the call is measured: posthog-node prepares each message in promise callbacks after the call returns, so its figures understate its cost (scenario 2 has every client\'s total CPU per event). ' +
     'Each client identifies events its own way here (no ids from the harness): Trackpipe assigns a UUIDv7 in record(). Queues hold every event (nobody drops).',
   columns: [
@@ -47,19 +48,20 @@ export const hotPath: Scenario<HotPathParams> = {
     { key: 'nsPerCallP50Burst', label: 'ns/call, p50 burst', digits: 1 },
     { key: 'nsPerCallBestBurst', label: 'ns/call, best burst', digits: 1 },
     { key: 'bytesPerCall', label: 'B/call', digits: 0 },
+    { key: 'bytesPerCallComplete', label: 'B/call, event complete', digits: 0 },
     { key: 'gcMsInBursts', label: 'GC ms inside the bursts', digits: 0 },
     { key: 'drops', label: 'drops', digits: 0 },
   ],
 
   async runOne({ sink, spawn, params }) {
     sink.reset();
-    const child = await spawn({ sinkUrl: sink.url, queueSize: params.events + params.allocBursts * params.allocBurst, batchSize: BATCH_SIZE });
+    const child = await spawn({ sinkUrl: sink.url, queueSize: params.events + 2 * params.allocBursts * params.allocBurst, batchSize: BATCH_SIZE });
     child.send({ type: 'go' });
     const metrics = await child.result();
     return { ...metrics, sinkEvents: sink.counts().events };
   },
 
-  async child({ client, params }) {
+  async child({ client, params, idPrefix }) {
     const gcs: { start: number; end: number }[] = [];
     const observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) gcs.push({ start: entry.startTime, end: entry.startTime + entry.duration });
@@ -89,14 +91,21 @@ export const hotPath: Scenario<HotPathParams> = {
       recorded += n;
     }
 
-    // Allocation phase.
+    // Allocation phase: events as the application makes them, then events that already carry an id
+    // and a timestamp (what the call allocates beyond the event itself).
     const windows: Window[] = [];
+    const completeWindows: Window[] = [];
     let allocated = 0;
     const collect = typeof gc === 'function' ? gc : undefined;
     const small: unknown[] = new Array<unknown>(params.allocBurst);
     const allocStart = performance.now();
-    for (let b = 0; b < params.allocBursts && performance.now() - allocStart < params.budgetMs / 4; b++) {
-      for (let i = 0; i < params.allocBurst; i++) small[i] = client.prepare(flagEvaluationAt(recorded + i));
+    for (let b = 0; b < 2 * params.allocBursts && performance.now() - allocStart < params.budgetMs / 4; b++) {
+      const complete = b >= params.allocBursts;
+      for (let i = 0; i < params.allocBurst; i++) {
+        const event = flagEvaluationAt(recorded + i, complete ? idPrefix : undefined);
+        if (complete) event.timestamp = Date.now();
+        small[i] = client.prepare(event);
+      }
       collect?.();
       const start = performance.now();
       const h0 = process.memoryUsage().heapUsed;
@@ -105,13 +114,15 @@ export const hotPath: Scenario<HotPathParams> = {
       await nextTurn();
       const h2 = process.memoryUsage().heapUsed;
       const end = performance.now();
-      windows.push({ start, end, sync: h1 - h0, turn: h2 - h0 });
+      (complete ? completeWindows : windows).push({ start, end, sync: h1 - h0, turn: h2 - h0 });
       recorded += params.allocBurst;
       allocated += params.allocBurst;
     }
     await sleep(50); // let the observer deliver the last GC entries
     observer.disconnect();
-    const clean = windows.filter((w) => !gcs.some((g) => g.start < w.end && g.end > w.start));
+    const noGc = (w: Window): boolean => !gcs.some((g) => g.start < w.end && g.end > w.start);
+    const clean = windows.filter(noGc);
+    const cleanComplete = completeWindows.filter(noGc);
     let gcMsInBursts = 0;
     for (const burst of timed) {
       for (const g of gcs) gcMsInBursts += Math.max(0, Math.min(g.end, burst.end) - Math.max(g.start, burst.start));
@@ -128,6 +139,8 @@ export const hotPath: Scenario<HotPathParams> = {
       bytesPerCall: orNull(median(clean.map((w) => w.sync / params.allocBurst))),
       bytesPerEventTurn: orNull(median(clean.map((w) => w.turn / params.allocBurst))),
       cleanAllocWindows: clean.length,
+      bytesPerCallComplete: orNull(median(cleanComplete.map((w) => w.sync / params.allocBurst))),
+      cleanCompleteWindows: cleanComplete.length,
       gcExposed: collect !== undefined,
       drops: orNull(client.reportedDrops()),
     };
