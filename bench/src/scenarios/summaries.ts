@@ -1,6 +1,7 @@
 import { BatchProcessor, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, SummarizingCollector, silentLogger } from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
-import type { BenchClient, ClientSettings, ShutdownOutcome } from '../clients/types.js';
+import { packageVersion } from '../clients/index.js';
+import type { BenchClient, ClientInfo, ClientSettings, ShutdownOutcome } from '../clients/types.js';
 import { type Metrics, type Scenario, median } from '../harness.js';
 import { BATCH_SIZE, BURST, nextTurn, sleep, withDeadline } from '../workload.js';
 import { orNull } from './common.js';
@@ -143,6 +144,14 @@ export const summaries: Scenario<SummariesParams> = {
   clients: () => CLIENTS,
   accepts: (client) => (CLIENTS as readonly string[]).includes(client),
   createClient: (name, settings) => Promise.resolve(new SummariesClient(name, settings)),
+  clientInfo: (): Record<string, ClientInfo> => {
+    const version = `@trackpipe/core ${packageVersion('@trackpipe/core')} + @trackpipe/exporter-http ${packageVersion('@trackpipe/exporter-http')}`;
+    const bound = 'maxKeys (1 000) keys, then an overflow bucket; nothing dropped';
+    return {
+      'trackpipe-summaries': { label: 'Trackpipe summaries', version, bound },
+      'trackpipe-summaries-no-distinct': { label: 'Trackpipe summaries, no distinct estimate', version, bound },
+    };
+  },
   timeoutMs: (p) => 2 * p.deadlineMs + 300_000,
   describe: (p) =>
     `${(p.events + p.allocBursts * p.allocBurst).toLocaleString('en')} flag evaluations over 16 flags (2 to 4 variants each, 100 000 users, each with a stable variant per flag; about 250 bytes each as a full event; as requests make them: one user's context evaluates the 16 flags in a row, sharing its targeting key string) ` +
