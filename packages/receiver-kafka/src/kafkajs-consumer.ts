@@ -128,15 +128,18 @@ class KafkaJsConsumer implements ConsumerSeam {
         if (!payload.isRunning() || payload.isStale()) return;
         const { batch } = payload;
         const messages = batch.messages;
-        const taken = listener.batch({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, records: messages });
+        const heartbeat = async (): Promise<void> => {
+          try {
+            await payload.heartbeat();
+          } catch (error) {
+            // Our heartbeat heard of the rebalance first: drain and commit before kafkajs rejoins.
+            if (isRebalancing(error)) await listener.revoke();
+            throw error;
+          }
+        };
+        const taken = await listener.batch({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, records: messages }, heartbeat);
         if (taken > 0) payload.resolveOffset(messages[taken - 1]!.offset);
-        try {
-          await payload.heartbeat();
-        } catch (error) {
-          // Our heartbeat heard of the rebalance first: drain and commit before kafkajs rejoins.
-          if (isRebalancing(error)) await listener.revoke();
-          throw error;
-        }
+        await heartbeat();
       },
     });
   }

@@ -9,6 +9,7 @@ import type {
   ConsumerListener,
   ConsumerSeam,
   FetchedBatch,
+  FetchedRecord,
   KafkaConsumerClient,
   TopicPartition,
   TopicPartitionOffset,
@@ -115,6 +116,11 @@ interface PartitionState extends TopicPartition {
   readonly key: string;
   /** The offset after the last record handed over or dropped. */
   handed: bigint | undefined;
+  /** The offset of the next record to hand over (the first one fetched, until one is handed over). */
+  position: bigint | undefined;
+  /** Fetched records waiting for room in the pipelines, in offset order, from `pendingHead`. */
+  pending: FetchedRecord[];
+  pendingHead: number;
   /** The offset this member last committed. */
   committed: bigint | undefined;
   /** The group's committed offset as the cluster last said. */
@@ -132,6 +138,15 @@ interface Mark {
 
 /** How often paused partitions check for room, at most, in ms. */
 const RESUME_CHECK_MS = 50;
+/** How often fetched records waiting for room are offered to the pipelines again, in ms. */
+const ROOM_CHECK_MS = 5;
+/**
+ * Fetched records that may wait in memory for room in the pipelines (plus at most one fetch). Past
+ * it the receiver stops taking fetched batches (the client fetches nothing more) until they drain.
+ */
+const MAX_PENDING = 10_000;
+/** When no record found room for this long, the partitions holding records are paused, in ms. */
+const PAUSE_AFTER_MS = 1_000;
 /** Repeated warnings of one kind (drops, commit failures, unsettled flushes) are logged at most this often, in ms. */
 const WARN_INTERVAL_MS = 30_000;
 /** Pause and resume lines are logged at most this often, in ms (counts say what happened in between). */
@@ -182,10 +197,11 @@ class Throttled {
  *   settled: every `commitIntervalMs` it notes the offsets handed over, flushes the collector, and
  *   commits them once the flush reports `complete` (everything recorded before it exported or dropped
  *   with a counted reason); an incomplete flush commits nothing.
- * - **Backpressure.** Before handing a batch over it asks `collector.headroom(highWaterMark)`; what
- *   does not fit stays in Kafka: the partition is paused and fetched again once
- *   `collector.headroom(lowWaterMark)` says the fullest queue is below the low-water mark. Nothing is
- *   dropped for a full queue.
+ * - **Backpressure.** It hands records over only as far as `collector.headroom(highWaterMark)`
+ *   allows; the rest waits in memory (bounded: past 10 000 records the client fetches nothing more)
+ *   and goes over as room appears. When nothing found room for a second, the partitions holding
+ *   records are paused (the rest stays in Kafka) until `collector.headroom(lowWaterMark)` says the
+ *   fullest queue is below the low-water mark. Nothing is dropped for a full queue.
  * - **Order.** One partition's records are recorded in offset order (the pipelines keep that order
  *   to an exporter that keeps it: see the README).
  * - **Rebalance and stop.** It stops handing records over, flushes within `drainTimeoutMs` (or the
@@ -221,6 +237,13 @@ export class KafkaReceiver {
   #lagTimer: NodeJS.Timeout | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
   #pausedSince: number | undefined;
+  /** Fetched records waiting for room, all partitions. */
+  #pendingTotal = 0;
+  #pumpTimer: NodeJS.Timeout | undefined;
+  /** Where the next pump starts, so that no partition waits behind the others for ever. */
+  #pumpStart = 0;
+  /** When the pipelines last took a record (for the pause decision). */
+  #progressAt = 0;
   // Figures.
   readonly #consumed = new Map<string, number>();
   #handed = 0;
@@ -343,7 +366,7 @@ export class KafkaReceiver {
   // ---- what the consumer calls -------------------------------------------------------------------
 
   readonly #listener: ConsumerListener = {
-    batch: (batch) => this.#take(batch),
+    batch: (batch, heartbeat) => this.#take(batch, heartbeat),
     revoke: () => this.#revoke(),
     assigned: (partitions) => this.#assigned(partitions),
     crashed: (error, restarting) => {
@@ -354,20 +377,81 @@ export class KafkaReceiver {
     },
   };
 
-  /** Hands over as many records of the batch as fit below the high-water mark; pauses the partition when not all fit. */
-  #take(batch: FetchedBatch): number {
-    if (!this.#handOver) return 0;
+  /**
+   * Takes a fetched batch: what fits below the high-water mark goes to the pipelines at once, the
+   * rest waits in memory (in order, per partition) and is handed over by the pump as room appears,
+   * so that the client fetches the next records while the pipelines export these. While more than
+   * MAX_PENDING records wait, it holds the client (heartbeating); when no record found room for
+   * PAUSE_AFTER_MS, it pauses the partitions holding records instead.
+   */
+  async #take(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<number> {
     const p = this.#partitions.get(keyOf(batch.topic, batch.partition));
-    if (p === undefined) return 0;
+    if (p === undefined || !this.#handOver) return 0;
     const records = batch.records;
-    const n = records.length;
     if (batch.highWatermark !== '') p.end = BigInt(batch.highWatermark);
-    if (n === 0) return 0;
-    const room = this.#collector.headroom(this.#options.highWaterMark);
-    const take = room >= n ? n : Math.max(0, Math.floor(room));
+    if (records.length === 0) return 0;
+    // Records before the position were taken already (a client may fetch from the start of a compressed batch).
+    let from = 0;
+    if (p.position === undefined) p.position = BigInt(records[0]!.offset);
+    else while (from < records.length && BigInt(records[from]!.offset) < p.position) from++;
+    for (let i = from; i < records.length; i++) p.pending.push(records[i]!);
+    this.#pendingTotal += records.length - from;
+    this.#pump();
+    let waitingSince: number | undefined;
+    while (this.#pendingTotal > MAX_PENDING && this.#handOver && this.#partitions.get(p.key) === p) {
+      const now = Date.now();
+      waitingSince ??= now;
+      if (this.#pausedSince !== undefined || now - Math.max(waitingSince, this.#progressAt) >= PAUSE_AFTER_MS) {
+        for (const q of this.#partitions.values()) if (q.pendingHead < q.pending.length) this.#pause(q);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
+      this.#pump();
+      await heartbeat();
+    }
+    return records.length;
+  }
+
+  /** Hands waiting records to the pipelines while they have room below the high-water mark; comes back while records wait. */
+  #pump(): void {
+    clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = undefined;
+    if (this.#pendingTotal === 0 || !this.#handOver) return;
+    const waiting = [...this.#partitions.values()].filter((q) => q.pendingHead < q.pending.length);
+    const n = waiting.length;
+    for (let k = 0; k < n; k++) {
+      const q = waiting[(this.#pumpStart + k) % n]!;
+      const room = Math.floor(this.#collector.headroom(this.#options.highWaterMark));
+      if (!(room > 0)) break;
+      const count = Math.min(room, q.pending.length - q.pendingHead);
+      this.#handOverRecords(q, count);
+      this.#progressAt = Date.now();
+    }
+    this.#pumpStart++;
+    if (this.#pendingTotal > 0) {
+      this.#pumpTimer = setTimeout(() => this.#pump(), ROOM_CHECK_MS);
+      this.#pumpTimer.unref();
+    }
+  }
+
+  /** Forgets the records waiting for room (revoke, stop): they were never handed over, so they are fetched again from `position`. */
+  #discardPending(): void {
+    clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = undefined;
+    for (const q of this.#partitions.values()) {
+      q.pending = [];
+      q.pendingHead = 0;
+    }
+    this.#pendingTotal = 0;
+  }
+
+  /** Records the next `count` waiting records of the partition (decoding each; dropping what is not an event) and moves its mark past them. */
+  #handOverRecords(p: PartitionState, count: number): void {
+    const records = p.pending;
     const collector = this.#collector;
+    const from = p.pendingHead;
     let handed = 0;
-    for (let i = 0; i < take; i++) {
+    for (let i = from; i < from + count; i++) {
       const record = records[i]!;
       const decoded = decodeRecord(record);
       if (decoded.ok) {
@@ -380,26 +464,31 @@ export class KafkaReceiver {
             receiver: this.name,
             reason: decoded.reason,
             problem: decoded.message,
-            topic: batch.topic,
-            partition: batch.partition,
+            topic: p.topic,
+            partition: p.partition,
             offset: record.offset,
             ...(suppressed > 0 ? { droppedSinceLastLine: suppressed } : {}),
           }),
         );
       }
     }
-    if (take > 0) {
-      this.#handed += handed;
-      this.#consumed.set(batch.topic, (this.#consumed.get(batch.topic) ?? 0) + take);
-      p.handed = BigInt(records[take - 1]!.offset) + 1n;
+    this.#handed += handed;
+    this.#consumed.set(p.topic, (this.#consumed.get(p.topic) ?? 0) + count);
+    p.handed = BigInt(records[from + count - 1]!.offset) + 1n;
+    p.position = p.handed;
+    this.#pendingTotal -= count;
+    if (from + count === records.length) {
+      p.pending = [];
+      p.pendingHead = 0;
+    } else {
+      p.pendingHead = from + count;
     }
-    if (take < n) this.#pause(p);
-    return take;
   }
 
   /** The group rebalances: stop handing over, settle what was handed over (within drainTimeoutMs), commit it. */
   #revoke(): Promise<void> {
     this.#handOver = false;
+    this.#discardPending();
     this.#revoking ??= (async () => {
       const started = Date.now();
       const marks = this.#marks();
@@ -429,6 +518,9 @@ export class KafkaReceiver {
     const consumer = this.#consumer;
     if (consumer === undefined) return;
     this.#rebalances++;
+    // Records fetched and not handed over are fetched again from each kept partition's position (a
+    // rejoin after a crash of the client comes without a revoke).
+    this.#discardPending();
     const previous = this.#partitions;
     const next = new Map<string, PartitionState>();
     const fresh: TopicPartition[] = [];
@@ -438,11 +530,25 @@ export class KafkaReceiver {
       const kept = previous.get(key);
       if (kept !== undefined) {
         next.set(key, kept);
-        // The group's committed offset may be older than what this member handed over already: go on after it.
-        if (kept.handed !== undefined) consumer.seek({ topic, partition, offset: kept.handed.toString() });
+        // The group's committed offset may be older than what this member handed over already, and the
+        // client's position newer (records fetched and then discarded): go on from the next record to hand over.
+        if (kept.position !== undefined) consumer.seek({ topic, partition, offset: kept.position.toString() });
         if (kept.paused) toPause.push(kept);
       } else {
-        next.set(key, { topic, partition, key, handed: undefined, committed: undefined, groupCommitted: undefined, start: undefined, end: undefined, paused: false });
+        next.set(key, {
+          topic,
+          partition,
+          key,
+          handed: undefined,
+          position: undefined,
+          pending: [],
+          pendingHead: 0,
+          committed: undefined,
+          groupCommitted: undefined,
+          start: undefined,
+          end: undefined,
+          paused: false,
+        });
         fresh.push({ topic, partition });
       }
     }
@@ -483,7 +589,8 @@ export class KafkaReceiver {
 
   #maybeResume(): void {
     const paused = [...this.#partitions.values()].filter((p) => p.paused);
-    if (paused.length > 0 && this.#collector.headroom(this.#options.lowWaterMark) <= 0) return;
+    // Resume once the records waiting in memory found room and the pipelines are below the low-water mark.
+    if (paused.length > 0 && (this.#pendingTotal > 0 || this.#collector.headroom(this.#options.lowWaterMark) <= 0)) return;
     clearInterval(this.#resumeTimer);
     this.#resumeTimer = undefined;
     if (paused.length === 0) return;
@@ -627,6 +734,7 @@ export class KafkaReceiver {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
     this.#handOver = false;
+    this.#discardPending();
     clearInterval(this.#commitTimer);
     clearInterval(this.#lagTimer);
     clearInterval(this.#resumeTimer);

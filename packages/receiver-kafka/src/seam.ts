@@ -38,11 +38,13 @@ export interface FetchedBatch {
 /** What the consumer tells the receiver. Called by one consumer, never concurrently with itself. */
 export interface ConsumerListener {
   /**
-   * A fetched batch. Synchronous: answers how many of its records (from the first) were taken. The
-   * consumer moves its fetch position past those only; the rest are fetched again (after the receiver
-   * resumes the partition, which it paused while taking fewer than all).
+   * A fetched batch. Resolves with how many of its records (from the first) were taken; the consumer
+   * moves its fetch position past those only, and the rest are fetched again (after the receiver
+   * resumes the partition, which it paused while taking fewer than all). While it waits for room the
+   * receiver calls `heartbeat`, which keeps the member in its group and rejects when the group is
+   * rebalancing (after the consumer ran `revoke()`): the rejection must reach the client.
    */
-  batch(batch: FetchedBatch): number;
+  batch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<number>;
   /**
    * The group is rebalancing and this member is about to rejoin (its partitions may move). Resolves
    * when the receiver has drained and committed what it could; a consumer that can, waits for it

@@ -81,7 +81,7 @@ describe('KafkaReceiver', () => {
     consumer.append('t', 0, seq('a'), 12);
     consumer.append('t', 1, seq('b'), 3);
     consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
-    expect(consumer.fetch()).toBe(15);
+    expect(await consumer.fetch()).toBe(15);
     expect(processor.stats().recorded).toBe(15);
     // The destination holds everything: ticks flush, nothing settles, nothing is committed.
     await new Promise((resolve) => setTimeout(resolve, 120));
@@ -94,26 +94,57 @@ describe('KafkaReceiver', () => {
     expect(consumer.calls.filter((c) => c.startsWith('commit')).length).toBeGreaterThanOrEqual(1);
   });
 
-  it('pauses a partition when the pipeline is above its high-water mark, hands over only what fits, and resumes below the low-water mark, dropping nothing', async () => {
+  it('keeps fetched records beyond the pipelines\' room in memory, hands them over in order as room appears, and holds the client (heartbeating) while more than 10 000 wait', async () => {
+    const { client, dest, processor, receiver } = await setup({ highWaterMark: 0.5, lowWaterMark: 0.2 }, { maxQueueSize: 100, maxBatchSize: 10, flushIntervalMs: 5 });
+    const consumer = client.last;
+    dest.open();
+    consumer.append('t', 0, seq('w'), 12_000);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    expect(await consumer.fetch()).toBe(12_000);
+    expect(consumer.heartbeats).toBeGreaterThan(0); // it waited until no more than 10 000 were left
+    await until(() => dest.delivered.length === 12_000, 'every record to be delivered', 20_000);
+    expect(dest.delivered).toEqual(Array.from({ length: 12_000 }, (_, i) => `w-${i}`));
+    expect(receiver.stats()).toMatchObject({ pauses: 0, pausedPartitions: 0, handed: 12_000 });
+    expect(processor.stats().dropped).toBe(0);
+  });
+
+  it('pauses the partitions when more than 10 000 fetched records wait and none found room for a second, and resumes once they did, dropping nothing', async () => {
     const { client, dest, processor, receiver } = await setup({ highWaterMark: 0.5, lowWaterMark: 0.2 }, { maxQueueSize: 100, maxBatchSize: 10, maxConcurrentExports: 1 });
     const consumer = client.last;
-    consumer.append('t', 0, seq('p'), 400);
-    consumer.assign([{ topic: 't', partition: 0 }]);
-    const first = consumer.fetch();
-    expect(first).toBe(50); // 50 % of a queue of 100
+    const total = 10_400;
+    consumer.append('t', 0, seq('p'), total);
+    consumer.append('t', 1, seq('q'), 100);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    const first = await consumer.fetch();
+    expect(first).toBe(total + 100); // taken: the first records into the pipeline, the rest waiting in memory
     expect(consumer.paused.has('t/0')).toBe(true);
-    expect(receiver.stats()).toMatchObject({ pausedPartitions: 1, pauses: 1 });
-    expect(consumer.fetch()).toBe(0); // paused: nothing fetched
+    expect(consumer.paused.has('t/1')).toBe(true); // it holds records waiting too
+    expect(receiver.stats()).toMatchObject({ pausedPartitions: 2, pauses: 2 });
+    expect(await consumer.fetch()).toBe(0); // paused: nothing fetched
     dest.open();
-    // Fetch whenever the partition is resumed, as a consumer does, until the log is read.
-    await until(() => {
-      if (!consumer.paused.has('t/0')) consumer.fetch();
-      return dest.delivered.length === 400;
-    }, 'every record to be delivered');
-    expect(dest.delivered).toEqual(Array.from({ length: 400 }, (_, i) => `p-${i}`));
+    const deadline = Date.now() + 20_000;
+    while (dest.delivered.length < total + 100) {
+      if (Date.now() > deadline) throw new Error(`not every record was delivered (${dest.delivered.length})`);
+      await processor.flush();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await until(() => !consumer.paused.has('t/0') && !consumer.paused.has('t/1'), 'the partitions to be resumed');
+    expect(dest.delivered.filter((id) => id.startsWith('p-'))).toEqual(Array.from({ length: total }, (_, i) => `p-${i}`));
+    expect(dest.delivered.filter((id) => id.startsWith('q-'))).toEqual(Array.from({ length: 100 }, (_, i) => `q-${i}`));
     expect(processor.stats().dropped).toBe(0);
-    expect(receiver.stats().pauses).toBeGreaterThan(1);
-    expect(consumer.calls.some((c) => c.startsWith('resume t/0'))).toBe(true);
+  });
+
+  it('hears of a rebalance while waiting for room: drains and commits what it handed over before the rejoin goes on', async () => {
+    const { client, dest } = await setup({ commitIntervalMs: 60_000 }, { maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 1 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('b'), 10_200);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.rebalanceOnHeartbeat = true;
+    setTimeout(() => dest.open(), 50);
+    await expect(consumer.fetch()).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+    const committed = Number(consumer.committed('t', 0));
+    expect(committed).toBeGreaterThanOrEqual(18); // what it had handed over when the heartbeat came
+    expect(dest.delivered).toEqual(Array.from({ length: committed }, (_, i) => `b-${i}`));
   });
 
   it('drops records that are not our encoding with a counted reason, and commits past them', async () => {
@@ -133,7 +164,7 @@ describe('KafkaReceiver', () => {
     ];
     consumer.append('t', 0, (offset) => records[offset]!, records.length);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    expect(consumer.fetch()).toBe(10);
+    expect(await consumer.fetch()).toBe(10);
     dest.open();
     await until(() => consumer.committed('t', 0) === '10', 'the commit past the poison records');
     expect(dest.delivered).toEqual(['ok-0', 'ok-8']);
@@ -151,11 +182,11 @@ describe('KafkaReceiver', () => {
     consumer.append('t', 0, seq('r0'), 5);
     consumer.append('t', 1, seq('r1'), 5);
     consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
-    consumer.fetch();
+    await consumer.fetch();
     const revoking = consumer.listener!.revoke();
     // While it revokes, fetched records are left in Kafka.
     consumer.append('t', 0, seq('r0'), 3);
-    expect(consumer.fetch()).toBe(0);
+    expect(await consumer.fetch()).toBe(0);
     expect(consumer.commits).toEqual([]); // not before the destination settled them
     dest.open();
     await revoking;
@@ -169,7 +200,7 @@ describe('KafkaReceiver', () => {
     consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 2 }]);
     expect(consumer.calls).toContain('seek t/0@5');
     consumer.append('t', 2, seq('r2'), 2);
-    expect(consumer.fetch()).toBe(5);
+    expect(await consumer.fetch()).toBe(5);
     await processor.flush();
     expect(dest.delivered).toHaveLength(15);
     expect(dest.delivered.slice(10).sort()).toEqual(['r0-5', 'r0-6', 'r0-7', 'r2-0', 'r2-1']);
@@ -180,7 +211,7 @@ describe('KafkaReceiver', () => {
     const consumer = client.last;
     consumer.append('t', 0, seq('x'), 4);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     await consumer.listener!.revoke();
     expect(consumer.commits).toEqual([]);
     expect(lines.some((l) => l.level === 'warn' && l.message.includes('did not settle within drainTimeoutMs'))).toBe(true);
@@ -191,7 +222,7 @@ describe('KafkaReceiver', () => {
     const consumer = client.last;
     consumer.append('t', 0, seq('s'), 7);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     const stopping = receiver.stop({ timeoutMs: 5_000 });
     setTimeout(() => dest.open(), 30);
     const report = await stopping;
@@ -207,7 +238,7 @@ describe('KafkaReceiver', () => {
     const consumer = client.last;
     consumer.append('t', 0, seq('u'), 3);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     const report = await receiver.stop({ timeoutMs: 300 });
     expect(report).toMatchObject({ drained: false, committed: false });
     expect(consumer.commits).toEqual([]);
@@ -221,7 +252,7 @@ describe('KafkaReceiver', () => {
     dest.open();
     consumer.append('t', 0, seq('c'), 3);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     await until(() => consumer.committed('t', 0) === '3', 'a commit that succeeds');
     expect(receiver.stats()).toMatchObject({ commitFailures: 1 });
     expect(receiver.stats().commits).toBeGreaterThanOrEqual(1);
@@ -244,7 +275,7 @@ describe('KafkaReceiver', () => {
     consumer.append('t', 0, seq('l'), 10);
     consumer.positions.set('t/0', 4);
     dest.open();
-    consumer.fetch();
+    await consumer.fetch();
     await until(() => consumer.committed('t', 0) === '10', 'the commit');
     expect(receiver.stats().lag[0]).toEqual({ topic: 't', partition: 0, records: 0 });
     expect(receiver.stats().assignedPartitions).toBe(2);
@@ -253,9 +284,9 @@ describe('KafkaReceiver', () => {
   it('counts every (re)join and clears the pause of partitions it lost', async () => {
     const { client, receiver } = await setup({ highWaterMark: 0.1, lowWaterMark: 0.05 }, { maxQueueSize: 10 });
     const consumer = client.last;
-    consumer.append('t', 0, seq('q'), 50);
+    consumer.append('t', 0, seq('q'), 10_100);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     expect(consumer.paused.has('t/0')).toBe(true);
     consumer.assign([{ topic: 't', partition: 1 }]);
     expect(consumer.paused.has('t/0')).toBe(false);

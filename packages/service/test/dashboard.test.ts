@@ -117,7 +117,7 @@ beforeAll(async () => {
   const consumer = kafkaClient.last;
   consumer.append('dash', 0, (offset) => (offset === 1 ? rawRecord(1, Buffer.from('not json')) : eventRecord(offset, { name: 'from.kafka' })), 3);
   consumer.assign([{ topic: 'dash', partition: 0 }]);
-  consumer.fetch();
+  await consumer.fetch();
   await waitFor(() => consumer.committed('dash', 0) === '3', 10_000, 'the receiver to commit');
   await waitFor(() => service.receivers[0]!.stats().lag.length === 1, 10_000, 'the lag figures');
   await waitFor(() => built.collector.stats().exported >= 3, 10_000, 'the good exporter');

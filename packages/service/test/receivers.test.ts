@@ -91,7 +91,7 @@ describe('the receivers section', () => {
     expect(consumer.calls.slice(0, 2)).toEqual(['connect', 'run']);
     consumer.append('t', 0, (offset) => eventRecord(offset, { id: `k-${offset}`, name: 'from.kafka' }), 25);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    consumer.fetch();
+    await consumer.fetch();
     expect((await post(`${http!.url}/v1/track`, { name: 'from.http', id: 'h-1' })).status).toBe(202);
 
     const report = await service.shutdown({ timeoutMs: 10_000 });

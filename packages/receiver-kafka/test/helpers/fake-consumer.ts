@@ -73,9 +73,22 @@ export class FakeConsumer implements ConsumerSeam {
     this.listener!.assigned(partitions);
   }
 
-  /** One fetch: every assigned, unpaused partition with records from its position, up to `max` each. Answers the records taken. */
-  fetch(max = Number.POSITIVE_INFINITY): number {
+  /** Heartbeats the receiver sent while waiting for room. */
+  heartbeats = 0;
+  /** Makes the next heartbeat reject as a rebalance does (after `revoke()`, as the kafkajs adapter does). */
+  rebalanceOnHeartbeat = false;
+
+  /** One fetch: every assigned, unpaused partition with records from its position, up to `max` each, one after another. Answers the records taken. */
+  async fetch(max = Number.POSITIVE_INFINITY): Promise<number> {
     let taken = 0;
+    const heartbeat = async (): Promise<void> => {
+      this.heartbeats++;
+      if (this.rebalanceOnHeartbeat) {
+        this.rebalanceOnHeartbeat = false;
+        await this.listener!.revoke();
+        throw Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), { type: 'REBALANCE_IN_PROGRESS' });
+      }
+    };
     for (const { topic, partition } of this.assignment) {
       const k = key(topic, partition);
       if (this.paused.has(k)) continue;
@@ -83,7 +96,7 @@ export class FakeConsumer implements ConsumerSeam {
       const from = this.positions.get(k) ?? 0;
       const records = log.slice(from, from + max);
       if (records.length === 0) continue;
-      const n = this.listener!.batch({ topic, partition, highWatermark: String(log.length), records });
+      const n = await this.listener!.batch({ topic, partition, highWatermark: String(log.length), records }, heartbeat);
       if (!(n >= 0 && n <= records.length)) throw new Error(`the listener took ${n} of ${records.length}`);
       this.positions.set(k, from + n);
       taken += n;
