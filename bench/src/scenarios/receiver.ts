@@ -170,13 +170,13 @@ const NO_CLIENT: BenchClient = {
 };
 
 /**
- * Scenario 8, the Kafka receiver: a topic filled beforehand, read by a raw kafkajs consumer that only
+ * Scenario 12, the Kafka receiver: a topic filled beforehand, read by a raw kafkajs consumer that only
  * reads, and by `trackpipe serve` with the Kafka receiver delivering to the sink over HTTP, as one
  * instance and as three in one consumer group.
  */
 export const receiver: Scenario<ReceiverParams> = {
   id: 'receiver',
-  title: '8. Kafka receiver: a topic read and delivered by one and by three instances',
+  title: '12. Kafka receiver: a topic read and delivered by one and by three instances',
   params: (quick) =>
     quick ? { events: 100_000, partitions: 6, deadlineMs: 120_000, onlyExternal: true } : { events: 300_000, partitions: 6, deadlineMs: 300_000, onlyExternal: false },
   clients: () => CLIENTS,
