@@ -64,6 +64,18 @@ describe('the receivers section', () => {
     await expect(createService(config, { logger: silentServiceLogger })).rejects.toThrow(/receivers\[0\]\.topic: give either topic or topics[\s\S]*receivers\[0\]\.lowWaterMark: must be less than highWaterMark/);
   });
 
+  it('validates a good receiver entry without connecting, and with --check-connections names an unreachable broker by path', async () => {
+    const document = {
+      receivers: [{ type: 'kafka', brokers: ['127.0.0.1:1'], topic: 't', groupId: 'g', sasl: { mechanism: 'plain', username: 'u', password: 'hidden-pw-9' } }],
+      pipelines: [{ exporters: [{ type: 'console' }] }],
+    };
+    const env = { TRACKPIPE_CONFIG: JSON.stringify(document) };
+    expect((await checkServiceConfig({ env })).issues).toEqual([]);
+    const reached = await checkServiceConfig({ env, checkConnections: true, connectTimeoutMs: 1_000 });
+    expect(reached.issues).toEqual([{ path: 'receivers[0].brokers[0]', message: expect.stringMatching(/^cannot connect/) as string }]);
+    expect(JSON.stringify(reached.issues)).not.toContain('hidden-pw-9');
+  });
+
   it('feeds a receiver only the pipelines it names, starts it with the service and stops it, drained and committed, before the pipelines close', async () => {
     const client = new FakeClient();
     const delivered: Record<string, string[]> = { a: [], b: [] };
