@@ -27,6 +27,8 @@ export const ErrorCodes = {
   TRACKPIPE_ERR_SHUTDOWN_TIMEOUT: 'close() reached its deadline and dropped the rest',
   /** The spool directory cannot be created, read or written; the message names it. */
   TRACKPIPE_ERR_SPOOL_UNAVAILABLE: 'the spool directory cannot be used',
+  /** A receiver (e.g. the Kafka receiver) could not connect to its source or join its consumer group; the message names the receiver. */
+  TRACKPIPE_ERR_RECEIVER_UNAVAILABLE: 'a receiver could not connect to its source',
   /** A configuration failed validation; the message names the path. */
   TRACKPIPE_ERR_CONFIG_INVALID: 'the configuration is invalid',
 } as const;

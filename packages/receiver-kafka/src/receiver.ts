@@ -293,7 +293,7 @@ export class KafkaReceiver {
   }
 
   /**
-   * Connects, joins the group and starts handing records over. Rejects (TRACKPIPE_ERR_EXPORT_RETRYABLE,
+   * Connects, joins the group and starts handing records over. Rejects (TRACKPIPE_ERR_RECEIVER_UNAVAILABLE,
    * the cause redacted) when the cluster cannot be reached; the receiver is then stopped.
    */
   async start(): Promise<void> {
@@ -319,7 +319,8 @@ export class KafkaReceiver {
       this.#state = 'stopped';
       this.#handOver = false;
       await consumer.disconnect().catch(() => undefined);
-      throw new TrackpipeError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `receiver ${this.name}: could not join group ${o.groupId}: ${this.#describe(error)}`, {
+      throw new TrackpipeError('TRACKPIPE_ERR_RECEIVER_UNAVAILABLE', `receiver ${this.name}: could not join group ${o.groupId}: ${this.#describe(error)}`, {
+        retriable: true,
         details: { receiver: this.name },
       });
     }

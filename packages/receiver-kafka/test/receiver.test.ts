@@ -338,6 +338,7 @@ describe('KafkaReceiver', () => {
       () => undefined,
       (e: unknown) => e as Error,
     );
+    expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_RECEIVER_UNAVAILABLE', retriable: true });
     expect(error?.message).toContain('receiver in: could not join group grp');
     expect(error?.message).not.toContain('pa55word-x');
     expect(client.last.disconnected).toBe(true);
