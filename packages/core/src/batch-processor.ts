@@ -311,10 +311,14 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       let work = this.#takePending(now);
       if (work === undefined) {
         if ((this.#ordered && this.#pending.length > 0) || !this.#batchDue()) break;
+        const head = this.#queue.head;
         const taken = this.#batcher.take();
         work = taken[0];
         for (let i = 1; i < taken.length; i++) this.#addPending(taken[i]!);
-        if (work === undefined) continue; // every event it took was poison
+        if (work === undefined) {
+          if (this.#queue.head === head) break; // nothing could be taken after all (a queue's ready count ran ahead)
+          continue; // every event it took was poison
+        }
       }
       this.#start(work, now);
     }

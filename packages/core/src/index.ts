@@ -44,7 +44,7 @@ export {
 export { type EventQueue, MemoryQueue, type OverflowPolicy, type QueueListener } from './queue.js';
 export { REDACTED, excerpt, isSecretName, redact, redactUrl, secretsOf } from './redact.js';
 export { type CloseOnSignalsOptions, type Closeable, closeOnSignals } from './shutdown.js';
-export { type ExporterContext, type ExporterFactory, TOKENS } from './di/tokens.js';
+export { type ExporterContext, type ExporterFactory, type QueueContext, type QueueFactory, TOKENS } from './di/tokens.js';
 export {
   type ResolvedSummarizingOptions,
   SummarizingCollector,

@@ -5,9 +5,5 @@
  */
 export const SPOOL_FORMAT = 1;
 
-/**
- * The code of the error thrown when the spool directory cannot be created, read or written.
- * Proposed: a code of its own, `TRACKPIPE_ERR_SPOOL_UNAVAILABLE`; until core has it, the spool uses
- * the code of an invalid option (the `path` option names a directory the process cannot use).
- */
-export const SPOOL_UNAVAILABLE = 'TRACKPIPE_ERR_OPTIONS_INVALID' as const;
+/** The code of the error thrown when the spool directory cannot be created, read or written. */
+export const SPOOL_UNAVAILABLE = 'TRACKPIPE_ERR_SPOOL_UNAVAILABLE' as const;

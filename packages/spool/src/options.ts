@@ -1,43 +1,51 @@
 import { type Logger, type OverflowPolicy, TrackpipeError, consoleLogger } from '@trackpipe/core';
+import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import * as z from 'zod';
 
-/** When the spool writes its group commits. */
-export interface SpoolSyncOptions {
-  /** Milliseconds between the starts of two group commits (at most one commit runs at a time). Default 5. */
-  intervalMs?: number;
-  /**
-   * A group is committed at once when it holds this many events; it is also the most events one
-   * stored value holds (a commit of a backlog writes up to four). Default 4096.
-   */
-  maxEvents?: number;
-}
+const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
-/** Options of a {@link Spool}. */
-export interface SpoolOptions {
+/**
+ * The options of a spool as data: the one source of their bounds and defaults, used by `new Spool()`
+ * and, as a pipeline's `spool` section, by the configuration (`@trackpipe/spool/di`).
+ */
+export const spoolOptionsSchema = z.strictObject({
   /** Directory of the spool; created when absent. One process and one spool per directory. Required. */
-  path: string;
+  path: z.string().min(1),
   /** Bound on the stored events, in bytes of their encoded (JSON) form. Default 1 GiB. */
-  maxBytes?: number;
+  maxBytes: int(1024).default(1024 * 1024 * 1024),
   /** Group commits. */
-  sync?: SpoolSyncOptions;
-  /**
-   * What a full spool drops: `'drop-oldest'` (default: the oldest waiting event makes room) or
-   * `'drop-newest'` (the event being pushed). Counted as `spool_full`.
-   */
-  overflow?: OverflowPolicy;
+  sync: z
+    .strictObject({
+      /** Milliseconds between the starts of two group commits (at most one commit runs at a time). Default 5. */
+      intervalMs: int(0, 60_000).default(5),
+      /** A group is committed at once when it holds this many events; also the most events one stored value holds. Default 4096. */
+      maxEvents: int(1, 1_000_000).default(4096),
+    })
+    .prefault({}),
+  /** What a full spool drops: the oldest waiting event, or the one being pushed. Counted as `spool_full`. Default `"drop-oldest"`. */
+  overflow: z.enum(['drop-oldest', 'drop-newest']).default('drop-oldest'),
   /**
    * Events waiting for their group commit, at most. Reached only when the disk cannot keep up; new
    * events are then dropped (counted as `queue_full`) whatever the overflow policy. Default 100 000.
    */
-  maxPendingEvents?: number;
+  maxPendingEvents: int(1).default(100_000),
   /**
-   * Committed events the spool keeps in memory for the head of the queue, so that batches are taken
-   * without reading the disk. During an outage the rest waits on disk only. At least `sync.maxEvents`.
-   * Default 32 768.
+   * Committed events kept in memory for the head of the queue, so that batches are taken without
+   * reading the disk; during an outage the rest waits on disk only. At least `sync.maxEvents`. Default 32 768.
    */
-  memoryEvents?: number;
-  /** Where the spool reports recovery, moved-aside files and failed commits. Default: the console. */
+  memoryEvents: int(1, 100_000_000).default(32_768),
+});
+
+/** When the spool writes its group commits. */
+export type SpoolSyncOptions = z.input<typeof spoolOptionsSchema>['sync'];
+
+/** Options of a {@link Spool}: the data options (see {@link spoolOptionsSchema}) plus code-only ones. */
+export type SpoolOptions = z.input<typeof spoolOptionsSchema> & {
+  /** Where the spool reports moved-aside files and failed commits. Default: the console. */
   logger?: Logger;
-}
+  /** Called with the duration of every successful group commit, in seconds (metrics use it). */
+  onCommit?: (seconds: number) => void;
+};
 
 /** {@link SpoolOptions} with every default applied. */
 export interface ResolvedSpoolOptions {
@@ -49,59 +57,34 @@ export interface ResolvedSpoolOptions {
   readonly maxPendingEvents: number;
   readonly memoryEvents: number;
   readonly logger: Logger;
+  readonly onCommit: ((seconds: number) => void) | undefined;
 }
 
-/** The defaults, one place. */
-export const SPOOL_DEFAULTS = {
-  maxBytes: 1024 * 1024 * 1024,
-  intervalMs: 5,
-  maxEvents: 4096,
-  overflow: 'drop-oldest',
-  maxPendingEvents: 100_000,
-  memoryEvents: 32_768,
-} as const;
-
-function invalid(field: string, problem: string): TrackpipeError {
-  return new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `spool.${field} ${problem}`, { details: { field: `spool.${field}` } });
-}
-
-function integer(value: unknown, field: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, `must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw invalid(field, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
-  return value as T;
-}
-
-/** Applies defaults and checks every option; a bad one throws a TrackpipeError naming its path (`spool.<field>`). */
+/** Applies defaults and checks every option; a bad one throws TRACKPIPE_ERR_OPTIONS_INVALID naming its path (`spool.<field>`), never its value. */
 export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('path', 'is required (options must be an object)');
-  if (typeof options.path !== 'string' || options.path.length === 0) throw invalid('path', 'must be a non-empty string');
-  const sync = options.sync ?? {};
-  if (typeof sync !== 'object' || sync === null) throw invalid('sync', 'must be an object');
-  const maxEvents = integer(sync.maxEvents, 'sync.maxEvents', SPOOL_DEFAULTS.maxEvents, 1, 1_000_000);
-  const logger = options.logger ?? consoleLogger;
-  let memoryEvents = integer(options.memoryEvents, 'memoryEvents', SPOOL_DEFAULTS.memoryEvents, 1, 100_000_000);
-  if (memoryEvents < maxEvents) {
-    logger.warn(`spool.memoryEvents (${memoryEvents}) is below spool.sync.maxEvents (${maxEvents}); using ${maxEvents}`, {
-      path: options.path,
+  const { logger = consoleLogger, onCommit, ...data } = (typeof options === 'object' && options !== null ? options : {}) as SpoolOptions;
+  const parsed = spoolOptionsSchema.safeParse(data, { error: safeErrorMap });
+  if (!parsed.success) {
+    const issues = issuesFromZod(parsed.error, 'spool');
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', issues.map((i) => `${i.path} ${i.message}`).join('; '), {
+      details: { field: issues[0]?.path ?? 'spool', issues },
     });
-    memoryEvents = maxEvents;
+  }
+  const o = parsed.data;
+  let memoryEvents = o.memoryEvents;
+  if (memoryEvents < o.sync.maxEvents) {
+    logger.warn(`spool.memoryEvents (${memoryEvents}) is below spool.sync.maxEvents (${o.sync.maxEvents}); using ${o.sync.maxEvents}`, { path: o.path });
+    memoryEvents = o.sync.maxEvents;
   }
   return {
-    path: options.path,
-    maxBytes: integer(options.maxBytes, 'maxBytes', SPOOL_DEFAULTS.maxBytes, 1024),
-    intervalMs: integer(sync.intervalMs, 'sync.intervalMs', SPOOL_DEFAULTS.intervalMs, 0, 60_000),
-    maxEvents,
-    overflow: oneOf<OverflowPolicy>(options.overflow, 'overflow', ['drop-oldest', 'drop-newest'], SPOOL_DEFAULTS.overflow),
-    maxPendingEvents: integer(options.maxPendingEvents, 'maxPendingEvents', SPOOL_DEFAULTS.maxPendingEvents, 1),
+    path: o.path,
+    maxBytes: o.maxBytes,
+    intervalMs: o.sync.intervalMs,
+    maxEvents: o.sync.maxEvents,
+    overflow: o.overflow,
+    maxPendingEvents: o.maxPendingEvents,
     memoryEvents,
     logger,
+    onCommit,
   };
 }

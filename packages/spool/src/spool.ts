@@ -215,13 +215,6 @@ export class Spool<E> implements EventQueue<E> {
     this.#groupLimit = this.#computeGroupLimit();
     this.#window = new RingBuffer(o.memoryEvents);
     this.#pending = new RingBuffer(o.maxPendingEvents);
-    if (s.recovered > 0) {
-      o.logger.warn(`spool ${this.path}: recovered ${s.recovered} events from a previous run; they are exported first`, {
-        path: this.path,
-        recovered: s.recovered,
-        bytes: s.bytes,
-      });
-    }
   }
 
   /** Estimated capacity in events: `maxBytes` over the average stored size of an event. */
@@ -637,7 +630,13 @@ export class Spool<E> implements EventQueue<E> {
       // Durable once flushed to the device (the commit promise itself may come first).
       Promise.resolve(this.#store.root.flushed).then(
         () => {
-          this.#commitSeconds.observe((performance.now() - started) / 1000);
+          const seconds = (performance.now() - started) / 1000;
+          this.#commitSeconds.observe(seconds);
+          try {
+            this.#o.onCommit?.(seconds);
+          } catch {
+            // An observer must not break the commit.
+          }
           this.#durableTo(end);
         },
         () => this.#notDurable(end),
