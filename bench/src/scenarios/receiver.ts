@@ -185,7 +185,7 @@ export const receiver: Scenario<ReceiverParams> = {
   describe: (p) =>
     `${p.events.toLocaleString('en')} flag evaluations are written beforehand to a fresh ${p.partitions}-partition topic, as the Kafka exporter writes them (JSON values, its headers, gzip), on a single-node Apache Kafka 3.9 broker on 127.0.0.1. ` +
     '`kafkajs-consumer` is a raw kafkajs consumer (its defaults) that only reads: **events/s** = events ÷ time from its join of the group to the last record read. ' +
-    '`trackpipe-serve-1` and `trackpipe-serve-3` are `trackpipe serve` processes with the Kafka receiver (defaults: commit every second after a flush, pause at 90 % of the queue) in one consumer group, each delivering to the sink over HTTP (JSON, no compression, batches of 512, one export at a time so that each partition stays in order): ' +
+    '`trackpipe-serve-1` and `trackpipe-serve-3` are `trackpipe serve` processes with the Kafka receiver (its defaults: records handed over up to 90 % of the queue, offsets committed every second after a flush) in one consumer group, each delivering to the sink over HTTP (JSON, no compression, batches of 512, one export at a time so that each partition stays in order): ' +
     '**events/s** = events ÷ time from the first join of the group to the last event at the sink (consumed, decoded, recorded, exported over HTTP and acknowledged). **CPU µs/event** is the CPU of the consumer process from `go`, or of all the service processes after they started listening. ' +
     'On a 2-core machine the broker, the sink and three instances share the cores: three instances show that the partitions and the work are shared with nothing lost or repeated, not a 3× speed-up.',
   columns: [
