@@ -48,6 +48,12 @@ export interface EventQueue<E> {
   peek(): E | undefined;
   /** Takes the next event, or undefined when none is ready. */
   shift(): E | undefined;
+  /**
+   * Optional: the next event's JSON (exactly what core's `jsonEncoder` writes), when the queue holds it
+   * already — a spool encoded it for its commit. The processor then uses it instead of encoding the
+   * event again (for exporters whose per-event encoder is `jsonEncoder`).
+   */
+  peekEncoded?(): string | undefined;
   /** The events with sequence numbers in `[from, to)` are settled: the queue may forget them. */
   release(from: number, to: number): void;
   /** Drops every waiting event (the processor counts them); returns how many. */

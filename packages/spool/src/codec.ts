@@ -6,26 +6,30 @@ const NEWLINE = 0x0a;
 const CLOSE_BRACKET = 0x5d;
 
 /**
- * Encodes a group. An event JSON cannot encode (a cycle, a BigInt, a throwing `toJSON`) is stored as
- * `null`: it stays in memory for the processor (which drops it as unserializable when it exports it),
- * and a spool that reads it back from disk drops it, counted, as `unserializable`.
+ * Encodes each event to its JSON (as core's `jsonEncoder` writes it), or `undefined` for an event JSON
+ * cannot encode (a cycle, a BigInt, a throwing `toJSON`): it stays in memory for the processor (which
+ * drops it as unserializable when it exports it), and is stored as `null`, which a spool reading it
+ * back from disk drops, counted, as `unserializable`. The texts are kept with the events in memory, so
+ * the processor need not encode them again.
  */
-export function encodeGroup(events: readonly unknown[]): string {
-  let json: string;
-  try {
-    json = JSON.stringify(events);
-  } catch {
-    const parts = new Array<string>(events.length);
-    for (let i = 0; i < events.length; i++) {
-      try {
-        parts[i] = JSON.stringify(events[i]) ?? 'null';
-      } catch {
-        parts[i] = 'null';
-      }
+export function encodeEach(events: readonly unknown[]): (string | undefined)[] {
+  const texts = new Array<string | undefined>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    try {
+      const text = JSON.stringify(events[i]);
+      texts[i] = typeof text === 'string' ? text : undefined;
+    } catch {
+      texts[i] = undefined;
     }
-    json = `[${parts.join(',')}]`;
   }
-  return `${events.length}\n${json}`;
+  return texts;
+}
+
+/** The stored value of the events whose texts are `texts[from..to)`: `<count>\n[<json>,...]`. */
+export function groupValue(texts: readonly (string | undefined)[], from: number, to: number): string {
+  let json = '';
+  for (let i = from; i < to; i++) json += i === from ? (texts[i] ?? 'null') : `,${texts[i] ?? 'null'}`;
+  return `${to - from}\n[${json}]`;
 }
 
 /**

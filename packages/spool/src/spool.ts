@@ -1,7 +1,7 @@
 import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError } from '@trackpipe/core';
 import { RingBuffer } from '@trackpipe/core/internal';
 import { resolve as resolvePath } from 'node:path';
-import { decodeGroup, encodeGroup, readCount } from './codec.js';
+import { decodeGroup, encodeEach, groupValue, readCount } from './codec.js';
 import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
 import { RangeSet } from './ranges.js';
@@ -67,6 +67,8 @@ interface Sealed<E> {
   readonly start: number;
   readonly end: number;
   readonly events: E[];
+  /** Each event's JSON, as stored (undefined: it could not be encoded). */
+  readonly texts: (string | undefined)[];
   /** `clear()` dropped its events while it was being committed. */
   cleared: boolean;
   /** Set by `clear()` while this group was in flight: every key below it is settled once this group is done. */
@@ -135,6 +137,8 @@ export class Spool<E> implements EventQueue<E> {
   #committedEnd: number;
   /** Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. */
   readonly #window: RingBuffer<E>;
+  /** The JSON of each event in the window, index for index (undefined when read back from disk). */
+  readonly #windowTexts: RingBuffer<string | undefined>;
   /** The group last decoded from disk, kept while the head is inside it. */
   #decoded: { start: number; events: unknown[] } | undefined;
   /** Events waiting for their group commit, in key order (preallocated: `push()` allocates nothing). */
@@ -214,6 +218,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#avgBytes = s.recovered > 0 ? Math.max(1, s.bytes / s.recovered) : INITIAL_AVG_BYTES;
     this.#groupLimit = this.#computeGroupLimit();
     this.#window = new RingBuffer(o.memoryEvents);
+    this.#windowTexts = new RingBuffer(o.memoryEvents);
     this.#pending = new RingBuffer(o.maxPendingEvents);
   }
 
@@ -300,6 +305,7 @@ export class Spool<E> implements EventQueue<E> {
     const w = this.#window;
     if (w.size > 0) {
       w.shift();
+      this.#windowTexts.shift();
       this.#released.add(this.#head, this.#head + 1);
       this.#head++;
     } else {
@@ -330,7 +336,13 @@ export class Spool<E> implements EventQueue<E> {
     const key = this.#head++;
     this.#ready--;
     this.#taken.add(key, key + 1);
+    this.#windowTexts.shift();
     return w.shift();
+  }
+
+  /** The head event's JSON when the spool holds it already (it encoded it for its commit): the processor reuses it. */
+  peekEncoded(): string | undefined {
+    return this.#window.size === 0 ? undefined : this.#windowTexts.peek();
   }
 
   release(from: number, to: number): void {
@@ -362,6 +374,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#room = 0;
     this.#pendingStart = this.#tail;
     this.#window.clear();
+    this.#windowTexts.clear();
     this.#decoded = undefined;
     this.#ready = 0;
     this.#dropHead = 0;
@@ -519,16 +532,15 @@ export class Spool<E> implements EventQueue<E> {
     const start = this.#pendingStart;
     this.#pendingCount -= events.length;
     this.#pendingStart += events.length;
-    const group: Sealed<E> = { start, end: start + events.length, events, cleared: false, settledTo: 0 };
+    const texts = encodeEach(events);
+    const group: Sealed<E> = { start, end: start + events.length, events, texts, cleared: false, settledTo: 0 };
     this.#committing = group;
     this.#committingCount = events.length;
     this.#room = 0; // pending room grew: recompute on the next push
     // Stored as values of at most one group each: bounds a value's size, and the bytes a partly
     // released value keeps on disk.
     const values: string[] = [];
-    for (let i = 0; i < events.length; i += limit) {
-      values.push(encodeGroup(events.length <= limit ? events : events.slice(i, i + limit)));
-    }
+    for (let i = 0; i < events.length; i += limit) values.push(groupValue(texts, i, Math.min(events.length, i + limit)));
     const started = performance.now();
     let outcome: TxnOutcome | undefined;
     const recount = this.#recount;
@@ -688,9 +700,12 @@ export class Spool<E> implements EventQueue<E> {
         this.#decoded = undefined;
       }
       if (this.#head + w.size === group.start) {
-        const events = group.events;
+        const { events, texts } = group;
         const room = Math.min(events.length, w.capacity - w.size);
-        for (let i = 0; i < room; i++) w.push(events[i]!);
+        for (let i = 0; i < room; i++) {
+          w.push(events[i]!);
+          this.#windowTexts.push(texts[i]);
+        }
       }
     }
     this.#listener.ready();
@@ -792,6 +807,7 @@ export class Spool<E> implements EventQueue<E> {
         }
         if (w.size === 0) this.#head = k;
         w.push(event as E);
+        this.#windowTexts.push(undefined);
       }
       if (w.size === 0) this.#head = k;
       if (k >= end) this.#decoded = undefined;

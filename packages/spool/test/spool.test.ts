@@ -48,6 +48,18 @@ describe('Spool as an EventQueue', () => {
     expect([spool.head, spool.tail, spool.size, spool.ready]).toEqual([3, 3, 0, 0]);
   });
 
+  it('hands the processor the JSON of each committed event, so it is not encoded twice', async () => {
+    const { spool } = spoolAt();
+    pushN(spool, 2);
+    expect(spool.peekEncoded()).toBeUndefined(); // not committed yet
+    await spool.persisted();
+    for (let i = 0; i < 2; i++) {
+      const text = spool.peekEncoded();
+      expect(text).toBe(JSON.stringify(spool.shift()));
+    }
+    expect(spool.peekEncoded()).toBeUndefined();
+  });
+
   it('commits a group as soon as it holds sync.maxEvents events, before the interval ends', async () => {
     const { spool } = spoolAt({ sync: { intervalMs: 60_000, maxEvents: 100 } });
     pushN(spool, 1); // first commit starts at once (none ran for an interval)

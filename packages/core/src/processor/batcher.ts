@@ -1,4 +1,4 @@
-import type { BatchEncoder, Encoder, ExportBatch } from '../contracts.js';
+import { type BatchEncoder, type Encoder, type ExportBatch, jsonEncoder } from '../contracts.js';
 import type { EventQueue } from '../queue.js';
 
 /** A batch taken off the queue, with what the processor needs to retry, split and release it. */
@@ -34,6 +34,8 @@ export class Batcher<E> {
   readonly #maxBatchSize: number;
   readonly #maxBatchBytes: number;
   readonly #poison: PoisonHandler<E>;
+  /** The queue holds each event's JSON already, and the exporter wants exactly that: reuse it. */
+  readonly #reuse: boolean;
 
   constructor(
     queue: EventQueue<E>,
@@ -47,11 +49,13 @@ export class Batcher<E> {
     this.#maxBatchSize = limits.maxBatchSize;
     this.#maxBatchBytes = limits.maxBatchBytes;
     this.#poison = poison;
+    this.#reuse = queue.peekEncoded !== undefined && encoding.encoder === jsonEncoder;
   }
 
   /** Takes the next batch off the queue (several, when it had to be split); empty when no event was ready or all were poison. */
   take(): Work<E>[] {
-    return this.#encodeBatch === undefined ? this.#takeEncodingEach() : this.#takeEncodingWhole(this.#encodeBatch);
+    // Encoded texts from the queue beat one batch encoding: the batch is then framed, not encoded.
+    return this.#encodeBatch === undefined || this.#reuse ? this.#takeEncodingEach() : this.#takeEncodingWhole(this.#encodeBatch);
   }
 
   /** Splits a batch the destination found too large into two halves (re-encoded when encoded whole). */
@@ -59,7 +63,7 @@ export class Batcher<E> {
     const { events, encoded } = work.batch;
     const half = Math.ceil(events.length / 2);
     const parts =
-      this.#encodeBatch !== undefined
+      this.#encodeBatch !== undefined && work.batch.payload !== undefined
         ? [...this.#encodeWhole(this.#encodeBatch, events.slice(0, half), work.from), ...this.#encodeWhole(this.#encodeBatch, events.slice(half), work.from + half)]
         : [this.#each(events.slice(0, half), encoded.slice(0, half), work.from), this.#each(events.slice(half), encoded.slice(half), work.from + half)];
     for (const part of parts) {
@@ -78,9 +82,9 @@ export class Batcher<E> {
     while (events.length < this.#maxBatchSize) {
       const event = queue.peek();
       if (event === undefined) break;
-      let text: string;
+      let text = this.#reuse ? queue.peekEncoded!() : undefined;
       try {
-        text = this.#encode(event);
+        text ??= this.#encode(event);
         if (typeof text !== 'string') throw new TypeError(`the encoder returned ${typeof text}, not a string`);
       } catch (error) {
         if (events.length > 0) break; // the batch ends before it; it is dropped when it reaches the head

@@ -72,3 +72,23 @@ describe('Batcher', () => {
     ]);
   });
 });
+
+describe('Batcher with a queue that holds encoded events', () => {
+  it('frames the texts the queue holds instead of encoding again, for an exporter whose encoder is jsonEncoder', () => {
+    const queue = queueOf([{ name: 'a' }, { name: 'b' }]);
+    const texts = ['{"name":"a","from":"queue"}', '{"name":"b","from":"queue"}'];
+    const withTexts = Object.assign(queue, { peekEncoded: () => texts[queue.head] });
+    const batcher = new Batcher(withTexts, { encoder: jsonEncoder, encodeBatch: wholeJson }, { maxBatchSize: 10, maxBatchBytes: 1_000 }, () => undefined);
+    const [work] = batcher.take();
+    expect(work!.batch.payload).toBeUndefined();
+    expect(work!.batch.encoded).toEqual(texts);
+  });
+
+  it('encodes as usual for an exporter with its own encoder', () => {
+    const queue = queueOf([{ name: 'a' }]);
+    const withTexts = Object.assign(queue, { peekEncoded: () => '{"from":"queue"}' });
+    const own = (e: Event) => `<${e.name}>`;
+    const batcher = new Batcher(withTexts, { encoder: own, encodeBatch: undefined }, { maxBatchSize: 10, maxBatchBytes: 1_000 }, () => undefined);
+    expect(batcher.take()[0]!.batch.encoded).toEqual(['<a>']);
+  });
+});
