@@ -351,7 +351,7 @@ export class GrpcIngestServer {
         const answer = respond(admission.ids);
         void ingestor
           .persisted()
-          .then(() => finish(status.OK, undefined, undefined, answer))
+          .then((ok) => (ok ? finish(status.OK, undefined, undefined, answer) : finish(status.UNAVAILABLE, 'the events could not be committed to disk yet; retry')))
           .catch((error: unknown) => logger.error('gRPC answer failed', { method, error: describeError(error) }));
         return;
       }

@@ -304,7 +304,7 @@ export class HttpIngestServer {
         metrics?.idempotent('http', 'first');
       }
       // 202 only once the events are durable (a spool's group commit; at once in memory).
-      await this.#parts.ingestor.persisted();
+      if (!(await this.#parts.ingestor.persisted())) return this.#storageFailed(response, events);
       return sendJson(response, 202, { accepted: admission.ids.length, ids: admission.ids });
     }
     metrics?.refused('http', admission.reason, events);
@@ -335,9 +335,16 @@ export class HttpIngestServer {
     }
     this.#parts.metrics?.idempotent('http', 'replayed');
     // The original may still wait for its events to be persisted: never acknowledge before it would.
-    await this.#parts.ingestor.persisted();
+    if (!(await this.#parts.ingestor.persisted())) return this.#storageFailed(response, ids.length);
     response.setHeader('idempotent-replayed', 'true');
     return sendJson(response, 202, { accepted: ids.length, ids });
+  }
+
+  /** The spool could not commit: 503 with Retry-After; the events stay queued and are committed again. */
+  #storageFailed(response: ServerResponse, events: number): void {
+    this.#parts.metrics?.refused('http', 'storage', events);
+    response.setHeader('retry-after', '1');
+    sendError(response, 503, { code: 'storage_unavailable', message: 'the events could not be committed to disk yet; retry' });
   }
 
   /** Answers 413 at once, then reads and discards at most `maxBodyBytes` more so the client can read it; past that, cuts the connection. */

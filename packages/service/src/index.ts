@@ -66,7 +66,6 @@ export {
   HTTP_ROUTES,
   type IdempotencyOutcome,
   type PromRegistry,
-  type RefusalReason,
   SERVICE_METRICS,
   ServiceMetrics,
   type Transport,

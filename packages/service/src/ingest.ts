@@ -19,10 +19,16 @@ export interface IngestorOptions {
    * its high-water mark writes one line every few seconds, not one per request). Default 5 000.
    */
   logIntervalMs?: number;
+  /**
+   * Every pipeline keeps its queues on disk (a spool): an acknowledgement means "on disk", so a
+   * failed commit (`persisted()` answering false) must not be acknowledged. Default false: queues in
+   * memory, whose `persisted()` answers false by nature.
+   */
+  durable?: boolean;
 }
 
-/** Why a request's events were not accepted. */
-export type RefusedReason = 'overloaded' | 'draining' | 'too_large';
+/** Why a request's events were not accepted (or acknowledged): they could never fit, the queue was full, the service was draining, or a spool could not commit them (`storage`). */
+export type RefusedReason = 'overloaded' | 'draining' | 'too_large' | 'storage';
 
 /** What {@link Ingestor.admit} answers. */
 export type Admission =
@@ -42,6 +48,7 @@ export class Ingestor {
   readonly #retryAfterSeconds: number;
   readonly #pressure: PressureLog;
   readonly #logger: ServiceLogger;
+  readonly #durable: boolean;
   /** The most room the collector has had (at its high-water mark) since the start: a larger request can never fit. */
   #limit: number;
   #draining = false;
@@ -70,6 +77,7 @@ export class Ingestor {
       });
     }
     this.#logger = options.logger ?? silentServiceLogger;
+    this.#durable = options.durable === true;
     this.#pressure = new PressureLog(this.#logger, logIntervalMs);
     // A collector starts with empty queues: its room now is its high-water limit.
     this.#limit = Math.max(1, collector.headroom(highWaterMark));
@@ -133,17 +141,21 @@ export class Ingestor {
   }
 
   /**
-   * Resolves once every event accepted so far is durable (`Collector.persisted()`): at once with
-   * in-memory queues, after the group commit with a spool. Answer 202 / OK only after it. Never
-   * rejects: a failing collector is logged and answered `false`.
+   * Waits until every event accepted so far may be acknowledged (`Collector.persisted()`): at once
+   * with in-memory queues, after the group commit with a spool. Answer 202 / OK only after it, and
+   * only when it says `true`: `false` means a durable service could not commit (answer 503, the client
+   * retries; the events stay queued and the spool commits them again). Never rejects.
    */
   async persisted(): Promise<boolean> {
+    let durable: boolean;
     try {
-      return await this.#collector.persisted();
+      durable = await this.#collector.persisted();
     } catch (error) {
       this.#logger.error('the collector could not say whether events are persisted', { error: describeError(error) });
-      return false;
+      durable = false;
     }
+    if (!durable && this.#durable) this.#logger.error('the spool could not commit accepted events; answering 503 until it can');
+    return durable || !this.#durable;
   }
 
   #refuse(reason: RefusedReason, message: string): Admission {

@@ -4,6 +4,7 @@ import { type CreateCollectorOptions, type TrackpipeCollector, createCollector }
 import { memoryExporterModule } from '@trackpipe/collector-memory/di';
 import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
+import { spoolModule } from '@trackpipe/spool/di';
 import { configError } from '@trackpipe/core/config';
 import { type ServiceConfig, receiverName } from './config.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
@@ -11,8 +12,8 @@ import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, re
 import { TrackpipeService } from './service.js';
 import type { IngestEvent } from './validate.js';
 
-/** The exporter types the service always knows besides core's: `http`, `kafka`, `memory`. */
-export const SERVICE_EXPORTER_MODULES: NonNullable<CreateCollectorOptions['modules']> = [httpExporterModule, kafkaExporterModule, memoryExporterModule];
+/** What the service always loads besides core's: the `http`, `kafka` and `memory` exporter types, and the spool (a pipeline's `spool` section). */
+export const SERVICE_EXPORTER_MODULES: NonNullable<CreateCollectorOptions['modules']> = [httpExporterModule, kafkaExporterModule, memoryExporterModule, spoolModule];
 
 /** Options of {@link createService}. Every field is optional; defaults follow each. */
 export interface CreateServiceOptions {
@@ -73,6 +74,12 @@ export async function createService(config: ServiceConfig, options: CreateServic
         pipeline,
       });
     }
+    const spooled = config.core.pipelines.filter((p) => p.spool !== undefined);
+    if (spooled.length > 0 && spooled.length < config.core.pipelines.length) {
+      logger?.warn('some pipelines keep their queues in memory: a 202 does not mean "on disk" until every pipeline has a spool', {
+        inMemory: config.core.pipelines.filter((p) => p.spool === undefined).map((p) => p.name),
+      });
+    }
     service = new TrackpipeService({
       collector,
       receivers: built,
@@ -91,6 +98,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
       apiKeys: s.auth.apiKeys,
       allowUnauthenticated: s.auth.allowUnauthenticated,
       highWaterMark: s.backpressure.highWaterMark,
+      durable: spooled.length === config.core.pipelines.length,
       retryAfterSeconds: s.backpressure.retryAfterSeconds,
       backpressureLogIntervalMs: s.backpressure.logIntervalMs,
       limits: s.limits,

@@ -1,13 +1,11 @@
 import { Counter, Gauge, type OpenMetricsContentType, type PrometheusContentType, type Registry } from 'prom-client';
+import type { RefusedReason } from './ingest.js';
 
 /** A prom-client registry of either exposition format. */
 export type PromRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
 /** How a request reached the service. */
 export type Transport = 'http' | 'grpc';
-
-/** Why valid events were refused: they could never fit, the queue was full, or the service was draining. */
-export type RefusalReason = 'too_large' | 'overloaded' | 'draining';
 
 /** What became of a request with an `Idempotency-Key`: queued (`first`), answered from memory (`replayed`), or refused for another body (`conflict`). */
 export type IdempotencyOutcome = 'first' | 'replayed' | 'conflict';
@@ -55,7 +53,7 @@ export class ServiceMetrics {
     });
     this.#refused = new Counter({
       name: SERVICE_METRICS.refused,
-      help: 'Valid events refused, by transport and reason (too_large, overloaded, draining). Invalid and unauthenticated requests are counted by trackpipe_service_requests_total.',
+      help: 'Valid events refused, by transport and reason (too_large, overloaded, draining, storage: a spool could not commit). Invalid and unauthenticated requests are counted by trackpipe_service_requests_total.',
       labelNames: ['transport', 'reason'],
       registers,
     });
@@ -118,7 +116,7 @@ export class ServiceMetrics {
   }
 
   /** Counts refused events. */
-  refused(transport: Transport, reason: RefusalReason, events: number): void {
+  refused(transport: Transport, reason: RefusedReason, events: number): void {
     if (events > 0) this.#refused.inc({ transport, reason }, events);
   }
 }

@@ -45,6 +45,12 @@ export interface TrackpipeServiceOptions {
   allowUnauthenticated?: boolean;
   /** Share of each queue's capacity that accepted events may fill, in (0, 1]; past it, requests are refused. Default 1. */
   highWaterMark?: number;
+  /**
+   * Every pipeline keeps its queues on disk: a request is acknowledged only once its events are
+   * committed, and answered 503 (`storage_unavailable`) when the commit fails. `createService` sets it
+   * when every pipeline has a `spool` section. Default false.
+   */
+  durable?: boolean;
   /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
   retryAfterSeconds?: number;
   /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
@@ -135,6 +141,7 @@ export class TrackpipeService {
     });
     this.#ingestor = new Ingestor(options.collector, {
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+      durable: options.durable === true,
       ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
       ...(options.backpressureLogIntervalMs === undefined ? {} : { logIntervalMs: options.backpressureLogIntervalMs }),
       logger: this.#logger,
