@@ -12,6 +12,13 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// A full collection before the half-way sample and the last one, so that they compare what is
+// retained, not how lazily this Node line's collector works (Node 24 and later collect later).
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc');
 
 const { Spool } = await import(process.env.SPOOL_BENCH_SOURCE ? '../src/index.ts' : '../dist/index.js');
 const total = Number(process.argv[2] ?? 5_000_000);
@@ -63,17 +70,25 @@ const base = memory();
 // Each event carries the sequence number it gets (`tail` at push).
 let t = performance.now();
 let anonAtHalf = 0;
+let heapAtHalf = 0;
 while (spool.tail < total) {
   const end = Math.min(total, spool.tail + 10_000);
   while (spool.tail < end) spool.push(event(spool.tail));
   sample();
-  if (anonAtHalf === 0 && spool.tail >= total / 2) anonAtHalf = memory().anon;
+  if (anonAtHalf === 0 && spool.tail >= total / 2) {
+    collect();
+    anonAtHalf = memory().anon;
+    heapAtHalf = process.memoryUsage().heapUsed;
+  }
   if (spool.stats().uncommitted >= 20_000) await spool.persisted();
   else await yieldToLoop();
 }
 await spool.persisted();
 sample();
 const writeSeconds = (performance.now() - t) / 1000;
+collect();
+const anonAtEnd = memory().anon;
+const heapAtEnd = process.memoryUsage().heapUsed;
 const written = spool.stats();
 const dataFile = statSync(join(dir, 'data.mdb')).size;
 const writePeak = takePeak();
@@ -122,6 +137,9 @@ console.log(
       eventsPerSecond: Math.round(total / writeSeconds),
       commits: written.commits,
       anonAtHalfMB: mb(anonAtHalf),
+      anonAtEndMB: mb(anonAtEnd),
+      heapUsedAtHalfMB: mb(heapAtHalf),
+      heapUsedAtEndMB: mb(heapAtEnd),
       ...writePeak,
     },
     stored: { bytes: written.bytes, bytesPerEvent: +(written.bytes / total).toFixed(1), dataFileBytes: dataFile },

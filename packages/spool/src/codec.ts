@@ -51,7 +51,9 @@ export function readCount(value: Uint8Array): number {
 /** Decodes a stored group: its events in order (`null` for those that could not be encoded). Throws when corrupt. */
 export function decodeGroup(value: Buffer, count: number): unknown[] {
   const start = value.indexOf(NEWLINE) + 1;
-  const events: unknown = JSON.parse(value.toString('utf8', start));
+  // The end is explicit: the buffer lmdb's getBinaryFast returns is a view whose implicit end, on
+  // Node 24 and later, runs past the value into the rest of lmdb's shared buffer.
+  const events: unknown = JSON.parse(value.toString('utf8', start, value.length));
   if (!Array.isArray(events) || events.length !== count) throw new Error('group length does not match its header');
   return events;
 }
