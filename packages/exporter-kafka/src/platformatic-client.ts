@@ -47,7 +47,9 @@ export class PlatformaticKafkaClient implements KafkaClient {
       retries: 2,
       retryDelay: 100,
       autocreateTopics: true,
-      ...(tls === undefined ? {} : { tls, tlsServerName: typeof tls.servername === 'string' ? tls.servername : true }),
+      // Only an explicit server name: Node's TLS already sends the broker's host name (never an IP,
+      // which Node 26 refuses as a server name) and checks the certificate against it.
+      ...(tls === undefined ? {} : { tls, ...(typeof tls.servername === 'string' ? { tlsServerName: tls.servername } : {}) }),
       ...(sasl === undefined ? {} : { sasl: { mechanism: SASL_MECHANISMS[sasl.mechanism], username: sasl.username, password: sasl.password } }),
     };
   }
