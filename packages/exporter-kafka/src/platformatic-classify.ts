@@ -53,6 +53,17 @@ function some(error: unknown, test: (error: Fields) => boolean, depth = 0): bool
   return test(e) || children(e).some((child) => some(child, test, depth + 1));
 }
 
+/**
+ * The library's answer to UNKNOWN_TOPIC_OR_PARTITION in a metadata response: a UserError whose only
+ * trace of the broker's code is its message. Kafka counts that code as retriable — a topic the broker
+ * is creating on first use answers it until its leader is elected — so it is retried (an absent topic
+ * without auto-creation ends as `retries_exhausted`, as with kafkajs). The one decision on a message.
+ */
+function isUnknownTopic(error: Fields): boolean {
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' && message.startsWith('Unknown topic ');
+}
+
 function transientOrPermanent(error: unknown, depth: number): 'retry' | 'reject' {
   const e = fields(error);
   if (e === undefined) return 'reject';
@@ -67,6 +78,7 @@ function transientOrPermanent(error: unknown, depth: number): 'retry' | 'reject'
     return e.canRetry === true ? 'retry' : 'reject';
   }
   if (code !== undefined && TRANSIENT_CODES.has(code)) return 'retry';
+  if (code === 'PLT_KFK_USER' && isUnknownTopic(e)) return 'retry';
   if (code !== undefined && code.startsWith('PLT_KFK_')) return 'reject'; // user errors, unsupported features, ...
   return isRetriable(error) ? 'retry' : 'reject';
 }
@@ -78,10 +90,12 @@ function transientOrPermanent(error: unknown, depth: number): 'retry' | 'reject'
  *   anywhere in the error (connection errors wrap it as their cause);
  * - `too_large`: MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE anywhere in the error;
  * - `retry`: connection loss, timeouts, truncated responses, broker errors the library marks retriable,
+ *   an unknown topic (being created on first use),
  *   producer-state errors; an aggregate (attempts, brokers) when any part is transient;
  * - `reject`: every other library error (user errors, unsupported features) and unknown errors
  *   (unless they carry `retriable: true`).
- * Decides on `code`, `apiId` and `canRetry`, never on `name` or message.
+ * Decides on `code`, `apiId` and `canRetry`, never on `name`, and on a message only for the unknown
+ * topic (see `isUnknownTopic`).
  */
 export function classifyPlatformaticError(error: unknown): KafkaFailureKind {
   if (some(error, (e) => e.code === 'PLT_KFK_AUTHENTICATION' || (typeof e.apiId === 'string' && AUTH_IDS.has(e.apiId)))) return 'auth';

@@ -45,4 +45,22 @@ describe.runIf(kafka.brokers !== null).each(CLIENTS)('KafkaExporter (client %s) 
     const misplaced = records.filter((record) => record.partition !== javaPartition(record.key!, 3));
     expect(misplaced).toEqual([]);
   });
+
+  it('delivers to a topic nobody created: the broker creates it on first use, and nothing is dropped meanwhile', { timeout: 90_000 }, async () => {
+    const topic = freshTopic('autocreate'); // not created: the test broker has auto.create.topics.enable
+    const processor = new BatchProcessor(new KafkaExporter<Recorded<FlagEvaluationEvent>>({ brokers: brokers.split(','), topic, client }), {
+      logger: memoryLogger(),
+    });
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const event = evaluation(i);
+      ids.add(event.id);
+      processor.record(event);
+    }
+    const report = await processor.close({ timeoutMs: 60_000 });
+    expect(report).toMatchObject({ complete: true, exported: 200, dropped: 0 });
+    const { missing, unexpected } = tally(await consumeUntil(brokers, topic, ids), ids);
+    expect(missing).toEqual([]);
+    expect(unexpected).toBe(0);
+  });
 });

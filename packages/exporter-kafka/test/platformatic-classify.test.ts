@@ -51,6 +51,7 @@ describe('classifyPlatformaticError', () => {
     ['NOT_LEADER_OR_FOLLOWER (retriable)', produce(6), 'retry'],
     ['NOT_ENOUGH_REPLICAS (retriable)', produce(19), 'retry'],
     ['UNKNOWN_TOPIC_OR_PARTITION (retriable)', produce(3), 'retry'],
+    ['an unknown topic in metadata (a topic created on first use; the library reports a UserError)', new UserError('Unknown topic flag-evaluations-2.'), 'retry'],
     ['OUT_OF_ORDER_SEQUENCE_NUMBER (fixed by a new producer)', produce(45), 'retry'],
     ['INVALID_PRODUCER_EPOCH (fixed by a new producer)', produce(47), 'retry'],
     ['retries exhausted over transient errors', attempts(new NetworkError('Connection closed'), new TimeoutError('Request timed out'), produce(6)), 'retry'],
