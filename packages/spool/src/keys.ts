@@ -1,0 +1,73 @@
+import type { Logger } from '@trackpipe/core';
+import type { Database, RootDatabase } from 'lmdb';
+import { type EnvKind, openChecked } from './lmdb-env.js';
+
+/**
+ * The version of a {@link KeyStore}'s layout: a named database `records` (key: a string; value, JSON:
+ * `{ at, value }`) beside `meta` (`format`).
+ */
+export const KEY_STORE_FORMAT = 1;
+
+/** A record of a {@link KeyStore}: a JSON value and when it was written (ms since the epoch). */
+export interface KeptRecord<V> {
+  readonly at: number;
+  readonly value: V;
+}
+
+type Records = Database<KeptRecord<unknown>, string>;
+
+const KIND: EnvKind<{ root: RootDatabase; records: Records }> = {
+  what: 'idempotency key store',
+  databases: ['records'],
+  format: KEY_STORE_FORMAT,
+  recover: (root) => ({ root, records: root.openDB<KeptRecord<unknown>, string>({ name: 'records', encoding: 'json' }) }),
+};
+
+function isRecord(value: unknown): value is KeptRecord<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { at?: unknown }).at === 'number' && 'value' in value;
+}
+
+/**
+ * A small map on disk, kept beside a spool for state that must survive a restart with the events:
+ * the service keeps its recent idempotency keys here. It is written through (the caller keeps the
+ * map in memory and bounds it); `put`s share LMDB's asynchronous commits. Opening it is as safe as
+ * opening a spool: unreadable files are moved aside and it starts empty.
+ */
+export class KeyStore<V> {
+  readonly #root: RootDatabase;
+  readonly #records: Records;
+
+  private constructor(opened: { root: RootDatabase; records: Records }) {
+    this.#root = opened.root;
+    this.#records = opened.records;
+  }
+
+  /** Opens (or creates) the store in the directory `path`. Throws TRACKPIPE_ERR_SPOOL_UNAVAILABLE when the directory cannot be used. */
+  static open<V>(path: string, logger: Logger): KeyStore<V> {
+    return new KeyStore<V>(openChecked(path, KIND, logger));
+  }
+
+  /** Every record, oldest first; records that are not `{ at, value }` are skipped. */
+  load(): [string, KeptRecord<V>][] {
+    const out: [string, KeptRecord<V>][] = [];
+    for (const { key, value } of this.#records.getRange({})) {
+      if (typeof key === 'string' && isRecord(value)) out.push([key, value as KeptRecord<V>]);
+    }
+    return out.sort((a, b) => a[1].at - b[1].at);
+  }
+
+  /** Writes a record; resolves once it is committed (rejects when the commit failed). */
+  async put(key: string, record: KeptRecord<V>): Promise<void> {
+    await this.#records.put(key, record);
+  }
+
+  /** Removes a record (committed with the next writes; nothing waits for it). */
+  remove(key: string): void {
+    this.#records.remove(key).catch(() => undefined);
+  }
+
+  /** Commits what is pending and closes the files. */
+  async close(): Promise<void> {
+    await this.#root.close();
+  }
+}

@@ -1,0 +1,204 @@
+// Opening an LMDB environment this package keeps (the spool, the service's idempotency keys): the
+// directory checks, the crash-proof probe of existing files, the format marker, and moving unreadable
+// files aside so that a process starts empty instead of crash-looping.
+import { spawnSync } from 'node:child_process';
+import { constants, accessSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { type Logger, TrackpipeError, describeError } from '@trackpipe/core';
+import { type Database, type RootDatabase, open } from 'lmdb';
+import { SPOOL_UNAVAILABLE } from './constants.js';
+
+/** What a directory holds: its named databases and the version of their layout. */
+export interface EnvKind<T> {
+  /** What it is, in messages: `spool`, `idempotency key store`. */
+  readonly what: string;
+  /** Its named databases besides `meta` (JSON; holds the `format` marker and whatever the kind keeps there). */
+  readonly databases: readonly string[];
+  /** The layout version written to `meta.format`; files of another version are moved aside. */
+  readonly format: number;
+  /** Opens the databases and reads back what the kind needs. Throws {@link Corrupt} when the contents do not add up. */
+  readonly recover: (root: RootDatabase, meta: Database<unknown, string>) => T;
+}
+
+/** "a spool", "an idempotency key store". */
+const aWhat = (kind: EnvKind<unknown>): string => `${/^[aeiou]/.test(kind.what) ? 'an' : 'a'} ${kind.what}`;
+
+/** Thrown by a recovery that found contents it cannot trust: the files are moved aside. */
+export class Corrupt extends Error {}
+
+function unavailable(dir: string, what: string, problem: string, cause?: unknown): TrackpipeError {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return new TrackpipeError(SPOOL_UNAVAILABLE, `spool.path: the ${what} directory ${dir} ${problem}${typeof code === 'string' ? ` (${code})` : ''}`, {
+    cause,
+    details: { field: 'spool.path', path: dir },
+  });
+}
+
+const UNAVAILABLE_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP', 'EMFILE', 'ENFILE']);
+
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  return /permission denied|read-only file system|no space left/i.test(describeError(error));
+}
+
+/** Creates the directory and checks the process can write in it; throws a TrackpipeError naming it. */
+function ensureWritable(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw unavailable(dir, what, 'cannot be created', error);
+  }
+  try {
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+    // access() says yes to root on a read-only mount; a real write does not.
+    const probe = join(dir, `.trackpipe-write-test-${process.pid}`);
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (error) {
+    throw unavailable(dir, what, 'is not writable', error);
+  }
+  for (const file of ['data.mdb', 'lock.mdb']) {
+    const p = join(dir, file);
+    if (!existsSync(p)) continue;
+    try {
+      accessSync(p, constants.R_OK | constants.W_OK);
+    } catch (error) {
+      throw unavailable(dir, what, `holds ${file}, which cannot be read and written`, error);
+    }
+  }
+}
+
+// LMDB trusts its file: a truncated or garbled data.mdb makes it crash the process (SIGSEGV, SIGBUS)
+// instead of failing. So an existing file is first opened and walked by a child process; if that child
+// dies, the file is moved aside and this process never maps it.
+const PROBE = `
+const [lmdbPath, dir, format, names, what] = process.argv.slice(1);
+const { statSync } = require('node:fs');
+const answer = (o) => process.stdout.write(JSON.stringify(o));
+const expected = JSON.parse(names);
+let env;
+try {
+  const { open } = require(lmdbPath);
+  env = open({ path: dir, maxDbs: 8, readOnly: true });
+  const stats = env.getStats();
+  const size = statSync(dir + '/data.mdb').size;
+  if ((stats.lastPageNumber + 1) * stats.pageSize > size) { answer({ ok: false, reason: 'the data file is truncated' }); process.exit(0); }
+  for (const name of env.getKeys({})) if (name !== 'meta' && !expected.includes(name)) { answer({ ok: false, reason: 'it holds a database that is not ' + what + "'s" }); process.exit(0); }
+  const meta = env.openDB({ name: 'meta', encoding: 'json' });
+  if (meta) { const f = meta.get('format'); if (f !== undefined && f !== Number(format)) { answer({ ok: false, reason: 'format ' + JSON.stringify(f) + ', expected ' + format }); process.exit(0); } for (const key of meta.getKeys({})) meta.get(key); }
+  for (const name of expected) {
+    const db = env.openDB({ name, encoding: 'binary' });
+    if (db) for (const key of db.getKeys({})) { const b = db.getBinaryFast(key); if (b && b.length > 0) b[b.length - 1]; }
+  }
+  answer({ ok: true });
+} catch (error) {
+  answer({ ok: false, reason: String(error && error.message || error), code: error && error.code });
+}
+`;
+
+type ProbeAnswer = { ok: true } | { ok: false; reason: string; code?: unknown };
+
+/** Runs the probe on an existing data file: undefined when sound, else why not. Throws when the files are not accessible. */
+function probe(dir: string, kind: EnvKind<unknown>, logger: Logger): string | undefined {
+  const lmdbEntry = createRequire(import.meta.url).resolve('lmdb');
+  const result = spawnSync(process.execPath, ['-e', PROBE, lmdbEntry, dir, String(kind.format), JSON.stringify(kind.databases), aWhat(kind)], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (result.error !== undefined) {
+    // Could not run the probe (or it ran too long): open in-process, with LMDB's own checks only.
+    logger.warn(`${kind.what} ${dir}: could not check the files before opening them (${describeError(result.error)})`, { path: dir });
+    return undefined;
+  }
+  if (result.signal !== null) return `reading it crashed LMDB (${result.signal})`;
+  let answer: ProbeAnswer;
+  try {
+    answer = JSON.parse(result.stdout) as ProbeAnswer;
+  } catch {
+    return `reading it failed (exit code ${result.status})`;
+  }
+  if (answer.ok) return undefined;
+  if (isUnavailable(answer)) throw unavailable(dir, kind.what, 'cannot be read', answer);
+  return answer.reason;
+}
+
+/** Moves the files aside (the whole directory, or into a subdirectory when that fails); returns where. */
+function moveAside(dir: string, what: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const sibling = `${dir}.corrupt-${stamp}`;
+  try {
+    renameSync(dir, sibling);
+    mkdirSync(dir, { recursive: true });
+    return sibling;
+  } catch {
+    const inside = join(dir, `corrupt-${stamp}`);
+    try {
+      mkdirSync(inside, { recursive: true });
+      for (const file of ['data.mdb', 'lock.mdb']) {
+        if (existsSync(join(dir, file))) renameSync(join(dir, file), join(inside, file));
+      }
+      return inside;
+    } catch (error) {
+      throw unavailable(dir, what, 'holds unreadable files that cannot be moved aside', error);
+    }
+  }
+}
+
+/** Opens the environment, checks its databases and format marker (writing it when new), then recovers. */
+function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
+  const root = open({ path: dir, maxDbs: 8 });
+  try {
+    for (const name of root.getKeys({})) {
+      if (name !== 'meta' && !kind.databases.includes(String(name))) throw new Corrupt(`it holds a database that is not ${aWhat(kind)}'s`);
+    }
+    const meta = root.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
+    const format = meta.get('format');
+    if (format === undefined) {
+      const used = meta.getKeysCount({ limit: 1 }) > 0 || kind.databases.some((name) => root.openDB({ name }).getKeysCount({ limit: 1 }) > 0);
+      if (used) throw new Corrupt('it has no format marker');
+      meta.putSync('format', kind.format);
+    } else if (format !== kind.format) {
+      throw new Corrupt(`its format is ${JSON.stringify(format)}, this version reads ${kind.format}`);
+    }
+    return kind.recover(root, meta);
+  } catch (error) {
+    void root.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Opens (or creates) the LMDB environment of `kind` in `path`. Files that cannot be read — not LMDB,
+ * truncated or garbled, another format or kind — are moved aside (logged as an error naming both
+ * paths) and an empty environment is created. A directory that cannot be created, read or written
+ * throws a TrackpipeError (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it.
+ */
+export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): T {
+  const dir = resolve(path);
+  ensureWritable(dir, kind.what);
+  let problem: string | undefined;
+  const data = join(dir, 'data.mdb');
+  if (existsSync(data) && statSync(data).size > 0) problem = probe(dir, kind, logger);
+  if (problem === undefined) {
+    try {
+      return openAndRecover(dir, kind);
+    } catch (error) {
+      if (!(error instanceof Corrupt) && isUnavailable(error)) throw unavailable(dir, kind.what, 'cannot be opened', error);
+      problem = error instanceof Corrupt ? error.message : `LMDB could not open it: ${describeError(error)}`;
+    }
+  }
+  const movedTo = moveAside(dir, kind.what);
+  logger.error(`${kind.what} ${dir} could not be read (${problem}); its files were moved to ${movedTo} and the ${kind.what} starts empty`, {
+    path: dir,
+    movedTo,
+    reason: problem,
+  });
+  try {
+    return openAndRecover(dir, kind);
+  } catch (error) {
+    throw unavailable(dir, kind.what, `cannot hold a new ${kind.what}`, error);
+  }
+}
