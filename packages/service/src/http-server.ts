@@ -303,8 +303,9 @@ export class HttpIngestServer {
         this.#parts.idempotency.set(remember.key, { fingerprint: remember.fingerprint, ids: admission.ids });
         metrics?.idempotent('http', 'first');
       }
-      // 202 only once the events are durable (a spool's group commit; at once in memory).
+      // 202 only once the events are durable (a spool's group commit; at once in memory), and the key with them.
       if (!(await this.#parts.ingestor.persisted())) return this.#storageFailed(response, events);
+      if (remember !== undefined) await this.#keyPersisted();
       return sendJson(response, 202, { accepted: admission.ids.length, ids: admission.ids });
     }
     metrics?.refused('http', admission.reason, events);
@@ -319,6 +320,17 @@ export class HttpIngestServer {
         response.setHeader('retry-after', String(admission.retryAfterSeconds));
         return sendError(response, 503, { code: 'overloaded', message: admission.message });
     }
+  }
+
+  /** Waits for a store on disk to commit the keys set so far; a failed write only weakens dedup after a restart: logged, not refused. */
+  async #keyPersisted(): Promise<void> {
+    let kept: boolean;
+    try {
+      kept = (await this.#parts.idempotency.persisted?.()) ?? true;
+    } catch {
+      kept = false;
+    }
+    if (!kept) this.#parts.logger.warn('could not keep an idempotency key on disk: a repeat of this request after a restart would be queued again');
   }
 
   /**

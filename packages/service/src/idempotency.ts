@@ -11,16 +11,40 @@ export interface RememberedAnswer {
 
 /**
  * Where recent idempotency keys are remembered. Keys arrive already scoped and hashed (see
- * {@link scopedKey}): a store never sees a client's key or credentials. Small on purpose, so
- * that another store (one kept in the spool, surviving restarts) can take the in-memory one's place.
+ * {@link scopedKey}): a store never sees a client's key or credentials.
  */
 export interface IdempotencyStore {
   /** The answer remembered under `key`, or undefined when unknown or forgotten. */
   get(key: string): RememberedAnswer | undefined;
   /** Remembers `answer` under `key`. */
   set(key: string, answer: RememberedAnswer): void;
+  /**
+   * For a store that keeps keys on disk: resolves once every key set so far is committed (`false`
+   * when a write failed). A request's acknowledgement waits for it as for its events'.
+   */
+  persisted?(): Promise<boolean>;
   /** Keys remembered now. */
   readonly size: number;
+  /** Releases the store's files, if it has any; the service calls it last when it stops. */
+  close?(): Promise<void>;
+}
+
+/** What a remembered answer is on disk: the fingerprint, and the ids as one JSON string. */
+export interface PersistedAnswer {
+  readonly fingerprint: string;
+  readonly ids: string;
+}
+
+/**
+ * Where a {@link MemoryIdempotencyStore} writes its keys through, so that a restarted service still
+ * knows the answers it gave: a `KeyStore` of @trackpipe/spool, kept beside the spool.
+ */
+export interface IdempotencyPersistence {
+  /** Every record, oldest first. */
+  load(): Iterable<readonly [string, { readonly at: number; readonly value: unknown }]>;
+  put(key: string, record: { at: number; value: PersistedAnswer }): Promise<void>;
+  remove(key: string): void;
+  close(): Promise<void>;
 }
 
 /** Options of a {@link MemoryIdempotencyStore}. Every field is optional; defaults follow each. */
@@ -36,6 +60,8 @@ export interface MemoryIdempotencyStoreOptions {
   maxBytes?: number;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
+  /** Writes every key through to disk and loads the ones still fresh at start. Default: memory only. */
+  persistence?: IdempotencyPersistence;
 }
 
 interface Entry {
@@ -55,16 +81,24 @@ function positiveInteger(option: string, value: number): number {
   return value;
 }
 
+function isPersistedAnswer(value: unknown): value is PersistedAnswer {
+  return typeof value === 'object' && value !== null && typeof (value as PersistedAnswer).fingerprint === 'string' && typeof (value as PersistedAnswer).ids === 'string';
+}
+
 /**
  * The default {@link IdempotencyStore}: recent keys in memory, bounded by count, age and bytes;
  * the oldest go first. A forgotten key only means a late repeat is queued again — downstream
- * dedup on the event id still catches it.
+ * dedup on the event id still catches it. With `persistence` every key is also written to disk
+ * (and forgotten there with the same bounds), and the keys still fresh are loaded at start.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #maxKeys: number;
   readonly #ttlMs: number;
   readonly #maxBytes: number;
   readonly #now: () => number;
+  readonly #persistence: IdempotencyPersistence | undefined;
+  /** The last write to disk: true once committed, false when it failed (writes commit in order). */
+  #written: Promise<boolean> = Promise.resolve(true);
   /** In insertion order, which is age order. */
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
@@ -74,6 +108,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#ttlMs = positiveInteger('ttlMs', options.ttlMs ?? 600_000);
     this.#maxBytes = positiveInteger('maxBytes', options.maxBytes ?? 32 * 1024 * 1024);
     this.#now = options.now ?? Date.now;
+    this.#persistence = options.persistence;
+    if (this.#persistence !== undefined) this.#load(this.#persistence);
   }
 
   get size(): number {
@@ -89,15 +125,54 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   get(key: string): RememberedAnswer | undefined {
     this.#expire(this.#now());
     const entry = this.#entries.get(key);
-    return entry === undefined ? undefined : { fingerprint: entry.fingerprint, ids: JSON.parse(entry.ids) as string[] };
+    if (entry === undefined) return undefined;
+    let ids: unknown;
+    try {
+      ids = JSON.parse(entry.ids);
+    } catch {
+      return undefined; // a record read from disk that is not ours: as if forgotten
+    }
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? { fingerprint: entry.fingerprint, ids } : undefined;
   }
 
   set(key: string, answer: RememberedAnswer): void {
     const now = this.#now();
     this.#expire(now);
-    this.#delete(key);
     const ids = JSON.stringify(answer.ids);
-    const entry: Entry = { fingerprint: answer.fingerprint, ids, at: now, bytes: key.length + answer.fingerprint.length + ids.length + 64 };
+    this.#add(key, answer.fingerprint, ids, now);
+    const persistence = this.#persistence;
+    if (persistence === undefined) return;
+    this.#written = (async () => {
+      try {
+        await persistence.put(key, { at: now, value: { fingerprint: answer.fingerprint, ids } });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+  }
+
+  /** Resolves once every key set so far is on disk (at once without persistence); false when a write failed. */
+  persisted(): Promise<boolean> {
+    return this.#written;
+  }
+
+  /** Releases the persistence's files (commits what is pending first). */
+  async close(): Promise<void> {
+    await this.#persistence?.close();
+  }
+
+  #load(persistence: IdempotencyPersistence): void {
+    const now = this.#now();
+    for (const [key, { at, value }] of persistence.load()) {
+      if (isPersistedAnswer(value) && now - at < this.#ttlMs) this.#add(key, value.fingerprint, value.ids, at);
+      else persistence.remove(key);
+    }
+  }
+
+  #add(key: string, fingerprint: string, ids: string, at: number): void {
+    this.#delete(key, false);
+    const entry: Entry = { fingerprint, ids, at, bytes: key.length + fingerprint.length + ids.length + 64 };
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
     for (const oldest of this.#entries.keys()) {
@@ -113,11 +188,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  #delete(key: string): void {
+  /** Forgets `key`; on disk too unless it is about to be written again. */
+  #delete(key: string, onDisk = true): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
     this.#bytes -= entry.bytes;
+    if (onDisk) this.#persistence?.remove(key);
   }
 }
 

@@ -34,8 +34,10 @@ export {
 } from './grpc-server.js';
 export {
   type IdempotencyStore,
+  type IdempotencyPersistence,
   MemoryIdempotencyStore,
   type MemoryIdempotencyStoreOptions,
+  type PersistedAnswer,
   type RememberedAnswer,
   fingerprintOf,
   isValidIdempotencyKey,

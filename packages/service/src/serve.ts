@@ -1,14 +1,16 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type CreateCollectorOptions, type TrackpipeCollector, createCollector } from '@trackpipe/core/di';
 import { memoryExporterModule } from '@trackpipe/collector-memory/di';
 import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
+import { KeyStore } from '@trackpipe/spool';
 import { spoolModule } from '@trackpipe/spool/di';
 import { configError } from '@trackpipe/core/config';
 import { type ServiceConfig, receiverName } from './config.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, receiverFactories, reorderingPipelines } from './receivers.js';
+import { type IdempotencyPersistence, MemoryIdempotencyStore, type PersistedAnswer } from './idempotency.js';
 import { TrackpipeService } from './service.js';
 import type { IngestEvent } from './validate.js';
 
@@ -80,6 +82,10 @@ export async function createService(config: ServiceConfig, options: CreateServic
         inMemory: config.core.pipelines.filter((p) => p.spool === undefined).map((p) => p.name),
       });
     }
+    const durable = spooled.length === config.core.pipelines.length;
+    // A durable service keeps its idempotency keys beside the first pipeline's spool: a repeat of a
+    // request acknowledged before a restart is answered, not queued again.
+    const keys = durable ? keyStoreBeside((spooled[0]!.spool as { path: string }).path, logger ?? silentServiceLogger) : undefined;
     service = new TrackpipeService({
       collector,
       receivers: built,
@@ -98,11 +104,11 @@ export async function createService(config: ServiceConfig, options: CreateServic
       apiKeys: s.auth.apiKeys,
       allowUnauthenticated: s.auth.allowUnauthenticated,
       highWaterMark: s.backpressure.highWaterMark,
-      durable: spooled.length === config.core.pipelines.length,
+      durable,
       retryAfterSeconds: s.backpressure.retryAfterSeconds,
       backpressureLogIntervalMs: s.backpressure.logIntervalMs,
       limits: s.limits,
-      idempotency: s.idempotency,
+      idempotency: keys === undefined ? s.idempotency : new MemoryIdempotencyStore({ ...s.idempotency, persistence: keys }),
       shutdownTimeoutMs: s.shutdownTimeoutMs,
     });
   } catch (error) {
@@ -110,6 +116,11 @@ export async function createService(config: ServiceConfig, options: CreateServic
     throw error;
   }
   return { service, collector };
+}
+
+/** The idempotency key store of a durable service: `<spool path>/.idempotency` (no pipeline name starts with a dot). */
+function keyStoreBeside(spoolPath: string, logger: ServiceLogger): IdempotencyPersistence {
+  return KeyStore.open<PersistedAnswer>(join(spoolPath, '.idempotency'), logger);
 }
 
 /** Names and types of the configured exporters, for a start-up log line (no options: they may hold secrets). */

@@ -104,6 +104,7 @@ export class TrackpipeService {
   readonly registry: PromRegistry;
   readonly #collector: Collector<IngestEvent>;
   readonly #ingestor: Ingestor;
+  readonly #idempotency: IdempotencyStore;
   readonly #logger: ServiceLogger;
   readonly #http: HttpIngestServer | undefined;
   readonly #grpc: GrpcIngestServer | undefined;
@@ -134,6 +135,7 @@ export class TrackpipeService {
     this.#receivers = [...(options.receivers ?? [])];
     if (this.#receivers.length > 0) instrumentReceivers(this.registry, this.#receivers);
     const idempotency = isStore(options.idempotency) ? options.idempotency : new MemoryIdempotencyStore(options.idempotency);
+    this.#idempotency = idempotency;
     const metrics = new ServiceMetrics(this.registry, {
       ready: () => this.ready,
       draining: () => this.draining,
@@ -238,6 +240,15 @@ export class TrackpipeService {
     return this.#shutdown;
   }
 
+  /** Releases the idempotency store's files (no request can reach it any more). Never throws. */
+  async #closeIdempotency(): Promise<void> {
+    try {
+      await this.#idempotency.close?.();
+    } catch (error) {
+      this.#logger.warn('closing the idempotency store failed', { error: describeError(error) });
+    }
+  }
+
   async #stop(timeoutMs: number): Promise<ShutdownReport> {
     const started = Date.now();
     this.#state = 'draining';
@@ -257,7 +268,9 @@ export class TrackpipeService {
     let report: FlushReport;
     try {
       report = await this.#collector.close({ timeoutMs: remaining });
+      await this.#closeIdempotency();
     } catch (error) {
+      await this.#closeIdempotency();
       this.#logger.error('closing the collector failed', { error: describeError(error) });
       const stats = this.#collector.stats();
       report = { complete: false, exported: 0, dropped: 0, droppedByReason: {}, remaining: stats.queued + stats.inFlight };

@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FunctionExporter, type Recorded } from '@trackpipe/core';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type IngestEvent, MemoryIdempotencyStore } from '../src/index.js';
+import { KeyStore } from '@trackpipe/spool';
+import { type IngestEvent, MemoryIdempotencyStore, type PersistedAnswer } from '../src/index.js';
 import { post, startService, waitFor } from './support.js';
 
 type Started = Awaited<ReturnType<typeof startService>>;
@@ -167,6 +171,62 @@ describe('MemoryIdempotencyStore', () => {
     expect(store.bytes).toBeLessThanOrEqual(6_000);
     expect(store.get('big1')).toBeUndefined();
     expect(store.get('big2')?.ids).toEqual(big);
+  });
+
+  it('with a KeyStore, finds its fresh keys again after a restart; expired and evicted keys are gone from disk too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trackpipe-idempotency-'));
+    const silent = { warn: () => undefined, error: () => undefined };
+    try {
+      let now = 1_000;
+      const options = { ttlMs: 1_000, maxKeys: 3, now: () => now };
+      const first = new MemoryIdempotencyStore({ ...options, persistence: KeyStore.open<PersistedAnswer>(dir, silent) });
+      for (const [i, key] of ['k1', 'k2', 'k3', 'k4'].entries()) {
+        now += 100;
+        first.set(key, { fingerprint: `f${i}`, ids: [`id-${i}`, 'ü"\\'] });
+      }
+      expect(await first.persisted()).toBe(true);
+      expect(first.get('k1')).toBeUndefined(); // evicted: maxKeys 3
+      await first.close();
+
+      now += 750; // k2 is 950 ms old: still fresh; k3 and k4 too
+      const second = new MemoryIdempotencyStore({ ...options, persistence: KeyStore.open<PersistedAnswer>(dir, silent) });
+      expect(second.size).toBe(3);
+      expect(second.get('k1')).toBeUndefined();
+      expect(second.get('k2')).toEqual({ fingerprint: 'f1', ids: ['id-1', 'ü"\\'] });
+      expect(second.get('k4')).toEqual({ fingerprint: 'f3', ids: ['id-3', 'ü"\\'] });
+      await second.close();
+
+      now += 100; // k2 expired before this start: not loaded, and removed from disk
+      const keys = KeyStore.open<PersistedAnswer>(dir, silent);
+      const third = new MemoryIdempotencyStore({ ...options, persistence: keys });
+      expect(third.get('k2')).toBeUndefined();
+      expect(third.get('k3')?.fingerprint).toBe('f2');
+      await third.close();
+      const onDisk = KeyStore.open<PersistedAnswer>(dir, silent);
+      expect(onDisk.load().map(([key]) => key)).toEqual(['k3', 'k4']);
+      await onDisk.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('treats a record on disk that is not an answer as forgotten', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trackpipe-idempotency-'));
+    const silent = { warn: () => undefined, error: () => undefined };
+    try {
+      const raw = KeyStore.open<unknown>(dir, silent);
+      await raw.put('number', { at: Date.now(), value: 42 });
+      await raw.put('bad-ids', { at: Date.now(), value: { fingerprint: 'f', ids: '{not json' } });
+      await raw.put('not-strings', { at: Date.now(), value: { fingerprint: 'f', ids: '[1,2]' } });
+      await raw.close();
+      const store = new MemoryIdempotencyStore({ persistence: KeyStore.open<PersistedAnswer>(dir, silent) });
+      expect(store.get('number')).toBeUndefined();
+      expect(store.get('bad-ids')).toBeUndefined();
+      expect(store.get('not-strings')).toBeUndefined();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses options that are not positive integers', () => {
