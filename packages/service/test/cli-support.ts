@@ -1,5 +1,7 @@
 // Runs the built `trackpipe` CLI as a child process and reads its JSON log lines.
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,4 +93,30 @@ export async function runToEnd(
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
   return { code, stdout, stderr };
+}
+
+/**
+ * A destination for the service's HTTP exporter: a real server on 127.0.0.1 that answers 503 while
+ * `refuse()` says so and otherwise counts every event of the JSON body it stored, by id.
+ */
+export async function countingSink(refuse: () => boolean): Promise<{ url: string; received: Map<string, number>; close(): Promise<void> }> {
+  const received = new Map<string, number>();
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (refuse()) {
+        response.writeHead(503).end();
+        return;
+      }
+      for (const event of JSON.parse(Buffer.concat(chunks).toString()) as { id: string }[]) received.set(event.id, (received.get(event.id) ?? 0) + 1);
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

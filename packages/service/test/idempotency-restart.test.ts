@@ -1,37 +1,17 @@
 // A durable service (a spool on every pipeline) keeps its idempotency keys on disk beside the spool:
 // a client that never saw the 202 of a request (the service was killed after answering) sends it
 // again to the restarted service and gets the original answer — its events are not queued twice.
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, exitOf, run, waitForLine } from './cli-support.js';
+import { buildCli, countingSink, exitOf, run, waitForLine } from './cli-support.js';
 
 /** A destination that refuses everything until `open()`, then counts every event it stores by id. */
 async function destination() {
-  const received = new Map<string, number>();
   let accepting = false;
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      if (!accepting) {
-        response.writeHead(503).end();
-        return;
-      }
-      for (const event of JSON.parse(Buffer.concat(chunks).toString()) as { id: string }[]) received.set(event.id, (received.get(event.id) ?? 0) + 1);
-      response.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`,
-    received,
-    open: () => (accepting = true),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  const sink = await countingSink(() => !accepting);
+  return { ...sink, open: () => (accepting = true) };
 }
 
 let dir: string;

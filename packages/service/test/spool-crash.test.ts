@@ -1,10 +1,8 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, exitOf, run, waitForLine } from './cli-support.js';
+import { buildCli, countingSink, exitOf, run, waitForLine } from './cli-support.js';
 
 // `trackpipe serve` with a spool, under many concurrent clients, killed with SIGKILL at seeded random
 // moments while its destination refuses a third of the requests, and started again on the same
@@ -25,29 +23,11 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** The destination: a real HTTP server counting the events it stored, refusing a share of requests. */
+/** The destination: counts the events it stored, refusing a third of the requests until healed. */
 async function destination(random: () => number) {
-  const received = new Map<string, number>();
   let refuse = 1 / 3;
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      if (random() < refuse) {
-        response.writeHead(503).end();
-        return;
-      }
-      for (const event of JSON.parse(Buffer.concat(chunks).toString()) as { id: string }[]) received.set(event.id, (received.get(event.id) ?? 0) + 1);
-      response.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`,
-    received,
-    heal: () => (refuse = 0),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  const sink = await countingSink(() => random() < refuse);
+  return { ...sink, heal: () => (refuse = 0) };
 }
 
 let dir: string;
