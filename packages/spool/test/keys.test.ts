@@ -53,7 +53,7 @@ describe('KeyStore', () => {
   it('refuses a spool directory as a key store (another kind of files), moving it aside', async () => {
     const { Spool } = await import('../src/index.js');
     const spool = new Spool({ path: dir });
-    spool.push({ name: 'a' }, 1, 1);
+    spool.push({ name: 'a' });
     await spool.persisted();
     await spool.close();
     const logger = new RecordingLogger();
