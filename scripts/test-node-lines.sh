@@ -76,7 +76,8 @@ for line in "${lines[@]}"; do
   started=$SECONDS
   # PATH first: tests that start `node` by name get this line's binary too (most use process.execPath).
   # A deadline, so that a test that never yields cannot hang the whole run without saying where.
-  if PATH="$(dirname "$node_bin"):$PATH" timeout --kill-after=30 "$LINE_DEADLINE_S" "$node_bin" node_modules/vitest/vitest.mjs run --project unit "${extra[@]}" 2>&1 | tee "$log"; then
+  # The crash tests kill their child 10 times in the main run; 3 kills per line check the same recovery on this Node.
+  if TRACKPIPE_CRASH_RUNS=3 PATH="$(dirname "$node_bin"):$PATH" timeout --kill-after=30 "$LINE_DEADLINE_S" "$node_bin" node_modules/vitest/vitest.mjs run --project unit "${extra[@]}" 2>&1 | tee "$log"; then
     outcome=passed
   else
     outcome=FAILED

@@ -10,7 +10,8 @@ import { tempDir } from './helpers.js';
 // persisted() acknowledged reaches the destination.
 
 const SEED = Number(process.env.TRACKPIPE_SPOOL_CRASH_SEED ?? 20261127);
-const RUNS = 10;
+// 10 kills in the main run; TRACKPIPE_CRASH_RUNS lowers it where the same test runs again (the other Node lines).
+const RUNS = Number(process.env.TRACKPIPE_CRASH_RUNS ?? 10);
 
 /** The destination: a real HTTP server on 127.0.0.1 counting the events it stored. */
 async function sink(random: () => number) {

@@ -7,7 +7,8 @@ import { openSpool, take, tempDir } from './helpers.js';
 // The seed of the whole test; set TRACKPIPE_SPOOL_CRASH_SEED to replay a failure.
 const SEED = Number(process.env.TRACKPIPE_SPOOL_CRASH_SEED ?? 20261126);
 
-const RUNS = 10;
+// 10 kills in the main run; TRACKPIPE_CRASH_RUNS lowers it where the same test runs again (the other Node lines).
+const RUNS = Number(process.env.TRACKPIPE_CRASH_RUNS ?? 10);
 
 describe('a process writing to a spool, killed with SIGKILL', () => {
   it(`loses no event persisted() acknowledged, across ${RUNS} kills at random moments (seed ${SEED})`, async () => {
