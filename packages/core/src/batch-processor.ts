@@ -22,6 +22,8 @@ interface Flight<E> {
   timer: NodeJS.Timeout | undefined;
   /** It ran far longer than this exporter's exports usually do: it no longer holds a slot. */
   stalled: boolean;
+  /** When it counts as stalled, in ms after its start (`exportTimeoutMs` when it cannot stall). */
+  stallMs: number;
   done: boolean;
 }
 
@@ -344,6 +346,9 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
    */
   #start(work: Work<Recorded<E>>, now: number): void {
     if (work.firstAttemptAt === 0) work.firstAttemptAt = now;
+    const timeoutMs = this.options.exportTimeoutMs;
+    const typical = this.#ordered ? undefined : this.#typicalMs;
+    const stallMs = typical === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_STALL_MS, STALL_FACTOR * typical));
     const flight: Flight<Recorded<E>> = {
       work,
       controller: new AbortController(),
@@ -351,13 +356,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       epoch: this.#policy.epoch,
       timer: undefined,
       stalled: false,
+      stallMs,
       done: false,
     };
     this.#flights.add(flight);
     this.#inFlightEvents += work.batch.events.length;
-    const timeoutMs = this.options.exportTimeoutMs;
-    const typical = this.#ordered ? undefined : this.#typicalMs;
-    const stallMs = typical === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_STALL_MS, STALL_FACTOR * typical));
     this.#armFlight(flight, stallMs, stallMs < timeoutMs ? () => this.#stall(flight, timeoutMs - stallMs) : () => this.#settle(flight, TIMED_OUT));
     // The exporter runs in a microtask, so a synchronous throw becomes a rejection like any other.
     Promise.resolve(work.batch)
@@ -412,7 +415,13 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     } else {
       const answer = readAnswer(outcome, n);
       const durationMs = this.#reporter.exported(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
-      if (answer.kind === 'ok') this.#typicalMs = this.#typicalMs === undefined ? durationMs : this.#typicalMs + 0.2 * (durationMs - this.#typicalMs);
+      if (answer.kind === 'ok') {
+        // A stalled export counts as lasting its stall threshold: hung requests that end well do not
+        // raise the threshold out of reach, while a destination that became slow for every request
+        // raises it (by 2.8× per export) until its exports stop stalling.
+        const sample = Math.min(durationMs, flight.stallMs);
+        this.#typicalMs = this.#typicalMs === undefined ? sample : this.#typicalMs + 0.2 * (sample - this.#typicalMs);
+      }
       this.#act(work, flight.epoch, answer);
     }
     this.#pump();

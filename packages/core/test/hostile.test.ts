@@ -200,6 +200,23 @@ describe('timers, hints and order', () => {
     expect(processor.stats()).toMatchObject({ exported: 11, dropped: 0, inFlight: 0, failedExports: { timeout: 2 } });
   });
 
+  it('keeps freeing slots when hung exports end in success (a stalled export counts as lasting its stall threshold)', async () => {
+    const SLOW: ExportStep = { code: 'ok', delayMs: 5_000 };
+    const exporter = new MemoryExporter().script(ExportResults.ok(), SLOW, SLOW, SLOW).otherwise(ExportResults.ok());
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
+    processor.record({ name: 'first' });
+    await processor.flush(); // typical: one quick export
+    processor.record({ name: 'a' }); // hangs 5 s (stalled at 250 ms), then succeeds
+    await vi.advanceTimersByTimeAsync(5_100);
+    expect(processor.stats()).toMatchObject({ exported: 2, inFlight: 0 });
+    for (const name of ['b', 'c', 'd']) processor.record({ name }); // b and c hang and hold both slots; d is quick
+    await vi.advanceTimersByTimeAsync(1_000);
+    // Had a's 5 s entered the typical duration, the stall threshold would be 10 s: b and c would hold both slots for 5 s.
+    expect(processor.stats()).toMatchObject({ exported: 3, inFlight: 2 });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(processor.stats()).toMatchObject({ exported: 5, inFlight: 0, dropped: 0 });
+  });
+
   it('bounds what stalled exports hold to maxQueueSize events', async () => {
     const exporter = new MemoryExporter().script(ExportResults.ok()).otherwise(HANG);
     const processor = new BatchProcessor(exporter, { logger: quiet, maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 2, exportTimeoutMs: 60_000 });
