@@ -252,6 +252,22 @@ describe('retry', () => {
     expect(processor.stats().exported).toBe(10);
   });
 
+  it('sends a destination that refuses everything no more than the backoff allows', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 10, maxConcurrentExports: 2, random: () => 0.999 });
+    exporter.otherwise(ExportResults.retry());
+    for (const e of events(1_000)) processor.record(e); // 100 batches
+    await vi.advanceTimersByTimeAsync(60_000);
+    const starts = exporter.calls.map((c) => c.at - exporter.calls[0]!.at);
+    // Two failed rounds of two requests, then one probe per pause: pauses of up to 2, 4, then 5 s
+    // (random 0.999 takes each ceiling): 16 requests in a minute, not thousands.
+    expect(starts.length).toBeGreaterThanOrEqual(10);
+    expect(starts.length).toBeLessThanOrEqual(20);
+    const probes = starts.slice(4);
+    const gaps = probes.slice(1).map((t, i) => t - probes[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1_990); // probes, one at a time, each at least a pause apart
+    expect(processor.stats()).toMatchObject({ exported: 0, dropped: 0 });
+  });
+
   it('drops a batch with retries_exhausted when its retry budget runs out', async () => {
     const { exporter, processor, errors } = setup({ retry: { initialBackoffMs: 100, maxBackoffMs: 100, maxElapsedMs: 1_000 }, random: () => 0.999 });
     exporter.otherwise(ExportResults.retry());
