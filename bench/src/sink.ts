@@ -93,6 +93,31 @@ export function eventsOf(doc: unknown): unknown[] {
 const OTLP_ID_KEYS = new Set(['event.id', 'log.record.uid']);
 
 /**
+ * A set of ids without a Set's 2^24-entry limit (the flapping scenario alone delivers 18 million
+ * ids): 64 Sets, chosen by the id's last two characters.
+ */
+class IdSet {
+  readonly #shards: Set<string>[] = Array.from({ length: 64 }, () => new Set<string>());
+  size = 0;
+
+  #shard(id: string): Set<string> {
+    const n = id.length;
+    return this.#shards[((n > 0 ? id.charCodeAt(n - 1) : 0) + 31 * (n > 1 ? id.charCodeAt(n - 2) : 0)) & 63]!;
+  }
+
+  add(id: string): void {
+    const shard = this.#shard(id);
+    const before = shard.size;
+    shard.add(id);
+    this.size += shard.size - before;
+  }
+
+  has(id: string): boolean {
+    return this.#shard(id).has(id);
+  }
+}
+
+/**
  * The id an event carries: `id`, posthog/segment `properties.id`, segment `messageId`, posthog
  * `uuid`, or an OTLP log record's `event.id` / `log.record.uid` attribute, in that order.
  */
@@ -148,7 +173,7 @@ export class Sink {
   readonly #sockets = new Set<Socket>();
   #port = 0;
   #listening = false;
-  #ids = new Set<string>();
+  #ids = new IdSet();
   #waiters: Waiter[] = [];
   #faults: Required<SinkFaults> = { failRate: 0, resetRate: 0, hangRate: 0, hangMs: 5_000, seed: 1 };
   /** Hung requests waiting for their answer: their timers, and the request to close on reset. */
@@ -225,7 +250,7 @@ export class Sink {
       request.socket.destroy();
     }
     this.#hanging.clear();
-    this.#ids = new Set();
+    this.#ids = new IdSet();
     this.#waiters = [];
     this.#lastNewAt = 0;
     const counts = this.#counts;

@@ -24,10 +24,10 @@ export interface TrackpipeHttpVariant {
   readonly retry?: RetryOptions;
   /**
    * The processor's queue is a `Spool` (@trackpipe/spool) in a fresh temporary directory, removed at
-   * shutdown: `true` with the spool's defaults, or with this `maxBytes`. `queueSize` then does not
+   * shutdown: `true` with the spool's defaults, or with these options. `queueSize` then does not
    * apply (the spool has its own bounds).
    */
-  readonly spool?: boolean | { readonly maxBytes: number };
+  readonly spool?: boolean | { readonly maxBytes?: number; readonly maxPendingEvents?: number };
 }
 
 /**
