@@ -60,6 +60,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   /** Batches waiting for an attempt (retries, halves, the rest of a split), in sequence order. */
   readonly #pending: Work<Recorded<E>>[] = [];
   #pendingEvents = 0;
+  /**
+   * Waiting batches count against the queue's capacity, so that a failing destination cannot make the
+   * processor hold more than `maxQueueSize` waiting events. A durable queue bounds them itself: it
+   * keeps every event until it is released.
+   */
+  readonly #pendingCounts: boolean;
   readonly #flights = new Set<Flight<Recorded<E>>>();
   #inFlightEvents = 0;
   /** Stalled flights and their events: they run on, but hold no slot (see #start). */
@@ -87,6 +93,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.name = this.options.name;
     this.#queue = (options.queue as EventQueue<Recorded<E>> | undefined) ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
     this.#ordered = exporter.ordered === true || this.options.maxConcurrentExports === 1;
+    this.#pendingCounts = !this.#queue.durable;
     this.#policy = new RetryPolicy(this.options.retry, this.options.random);
     this.#reporter = new Reporter({ ...this.options, pipeline: this.name, exporter: exporter.name, ledger: this.#ledger });
     this.#spanIds = this.options.traceContext ? activeSpanIds : undefined;
@@ -132,6 +139,10 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       return;
     }
     const queue = this.#queue;
+    if (this.#pendingEvents > 0 && this.#pendingCounts && queue.size + this.#pendingEvents >= queue.capacity && !this.#makeRoom()) {
+      ledger.drop('queue_full', 1);
+      return;
+    }
     queue.push(admitted);
     if (this.#intervalTimer === undefined) this.#startIntervalTimer();
     if (queue.ready >= this.options.maxBatchSize && this.#flights.size - this.#stalledFlights < this.options.maxConcurrentExports) this.#schedulePump();
@@ -153,7 +164,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   headroom(fill = 1): number {
     if (this.#state !== 'open') return 0;
     const share = typeof fill === 'number' && fill > 0 && fill < 1 ? fill : 1;
-    return Math.max(0, Math.floor(this.#queue.capacity * share) - this.#queue.size);
+    const waiting = this.#queue.size + (this.#pendingCounts ? this.#pendingEvents : 0);
+    return Math.max(0, Math.floor(this.#queue.capacity * share) - waiting);
   }
 
   persisted(): Promise<boolean> {
@@ -271,6 +283,21 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     pending.splice(i, 0, work);
     for (let j = i + 1; j < pending.length && pending[j]!.notBefore < work.notBefore; j++) pending[j]!.notBefore = work.notBefore;
     this.#pendingEvents += work.batch.events.length;
+  }
+
+  /**
+   * The queue and the batches waiting for a retry hold `capacity` events between them: the overflow
+   * policy makes room for one more. drop-oldest drops the oldest waiting batch (all of it: its events
+   * are encoded together) and returns true; drop-newest returns false (the new event is dropped).
+   */
+  #makeRoom(): boolean {
+    if (this.options.overflow === 'drop-newest') return false;
+    const work = this.#pending.shift()!;
+    const n = work.batch.events.length;
+    this.#pendingEvents -= n;
+    this.#drop('queue_full', work.from, n);
+    if (this.#flushes.waiting) this.#flushes.check();
+    return true;
   }
 
   /** The first pending batch that may go now: the head only when ordered, else the first whose time has come. */

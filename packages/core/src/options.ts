@@ -22,7 +22,7 @@ const number = (min: number, defaultValue: number, doc: string): NumericOption =
 
 /** The queue and batching options of a processor (a pipeline's `batch` section in config). */
 export const BATCH_OPTIONS = {
-  maxQueueSize: integer(1, 10_000, 'Queue capacity in events (per exporter).'),
+  maxQueueSize: integer(1, 10_000, 'Capacity in events of the queue and the batches waiting for a retry (per exporter).'),
   maxBatchSize: integer(1, 512, 'Events per batch at most; a full batch is exported at once (clamped to maxQueueSize).'),
   maxBatchBytes: integer(1, 1_048_576, 'Encoded bytes per batch at most; an event larger than this travels alone.'),
   flushIntervalMs: number(1, 5_000, 'A non-empty queue is exported at least this often, in ms.'),

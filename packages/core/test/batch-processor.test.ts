@@ -116,6 +116,33 @@ describe('overflow', () => {
     expect(identityHolds(processor.stats())).toBe(true);
   });
 
+  it.each([
+    ['drop-oldest', 20, 39],
+    ['drop-newest', 0, 19],
+  ] as const)('counts batches waiting for a retry against maxQueueSize (%s keeps e%i to e%i)', async (overflow, first, last) => {
+    const { exporter, processor } = setup(
+      { maxQueueSize: 20, maxBatchSize: 10, maxConcurrentExports: 2, overflow, retry: { initialBackoffMs: 10_000, maxBackoffMs: 10_000 }, random: () => 0.5 },
+      ExportResults.retry(),
+      ExportResults.retry(),
+    );
+    for (const e of events(20)) processor.record(e);
+    await settle();
+    // Both batches failed in one round (an isolated failure): they wait 5 s each, the queue is empty.
+    expect(exporter.calls).toHaveLength(2);
+    expect(processor.stats()).toMatchObject({ queued: 20, inFlight: 0, exported: 0 });
+    for (const e of events(20, 20)) processor.record(e); // synchronously: no export starts in between
+    // The waiting batches and the queue hold maxQueueSize events between them, not 40.
+    expect(processor.stats()).toMatchObject({ recorded: 40, queued: 20, dropped: 20 });
+    expect(processor.stats().droppedByReason.queue_full).toBe(20);
+    expect(processor.headroom()).toBe(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    await processor.flush();
+    const names = Array.from({ length: last - first + 1 }, (_, i) => `e${first + i}`);
+    expect(exporter.events.map((e) => e.name).sort()).toEqual(names.sort());
+    expect(processor.stats()).toMatchObject({ exported: 20, dropped: 20, queued: 0 });
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+
   it('clamps maxBatchSize to maxQueueSize with a warning', () => {
     const warn = vi.fn();
     const processor = new BatchProcessor(new MemoryExporter(), { maxQueueSize: 5, maxBatchSize: 10, logger: { warn, error: vi.fn() } });
