@@ -274,14 +274,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#queue.release(from, from + n);
   }
 
-  /** Files a batch among the waiting ones, in sequence order; none is due before one recorded earlier. */
+  /** Files a batch among the waiting ones, in sequence order. */
   #addPending(work: Work<Recorded<E>>): void {
     const pending = this.#pending;
     let i = pending.length;
     while (i > 0 && pending[i - 1]!.from > work.from) i--;
-    if (i > 0) work.notBefore = Math.max(work.notBefore, pending[i - 1]!.notBefore);
     pending.splice(i, 0, work);
-    for (let j = i + 1; j < pending.length && pending[j]!.notBefore < work.notBefore; j++) pending[j]!.notBefore = work.notBefore;
     this.#pendingEvents += work.batch.events.length;
   }
 
@@ -300,14 +298,17 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     return true;
   }
 
-  /** The first pending batch that may go now: the head only when ordered, else the first whose time has come. */
+  /**
+   * The waiting batch that goes next, if one may go now: the oldest, once its time or that of any
+   * waiting batch has come (ordered: its own time). So retries keep their order, and each retry time
+   * sends one batch: batches recorded later never wait for an older one's growing backoff.
+   */
   #takePending(now: number): Work<Recorded<E>> | undefined {
     const pending = this.#pending;
     const last = this.#ordered ? Math.min(1, pending.length) : pending.length;
     for (let i = 0; i < last; i++) {
-      const work = pending[i]!;
-      if (work.notBefore <= now) {
-        pending.splice(i, 1);
+      if (pending[i]!.notBefore <= now) {
+        const work = pending.shift()!;
         this.#pendingEvents -= work.batch.events.length;
         return work;
       }

@@ -185,6 +185,40 @@ describe('timers, hints and order', () => {
     expect(exporter.events.map((e) => e.name)).toEqual(['e1', 'e2', 'e3', 'e4', 'e0']);
   });
 
+  it('sends a batch when its retry time comes, even while an older batch keeps failing with a growing backoff', async () => {
+    const attempts = new Map<string, number>();
+    const exporter = new MemoryExporter().otherwise(((batch) => {
+      const name = batch.events[0]!.name;
+      const n = (attempts.get(name) ?? 0) + 1;
+      attempts.set(name, n);
+      return name === 'bad' || (name === 'once' && n === 1) ? ExportResults.retry() : ExportResults.ok();
+    }));
+    const processor = new BatchProcessor(exporter, {
+      logger: quiet,
+      maxBatchSize: 1,
+      maxConcurrentExports: 2,
+      retry: { initialBackoffMs: 1_000, maxBackoffMs: 5_000 },
+      random: () => 0.5,
+    });
+    const names = () => exporter.calls.map((c) => `${c.events[0]!.name}@${c.at}`);
+    const t0 = Date.now();
+    processor.record({ name: 'bad' });
+    processor.record({ name: 'ok1' });
+    await vi.advanceTimersByTimeAsync(510); // bad failed at 0 (waits 500 ms) and at 500 (waits 1 000 ms)
+    processor.record({ name: 'ok2' }); // successes between the failures: the exporter is up
+    await vi.advanceTimersByTimeAsync(90);
+    processor.record({ name: 'once' }); // fails at 600: waits 500 ms, until 1 100
+    processor.record({ name: 'ok3' });
+    await vi.advanceTimersByTimeAsync(550);
+    // At 1 100 'once' went, and the older 'bad' went with it, first: retries keep their order.
+    expect(names().slice(-2)).toEqual([`bad@${t0 + 1_100}`, `once@${t0 + 1_100}`]);
+    expect(exporter.events.map((e) => e.name)).toEqual(['ok1', 'ok2', 'ok3', 'once']);
+    expect(processor.stats()).toMatchObject({ exported: 4, queued: 1, dropped: 0 });
+    const closed = processor.close({ timeoutMs: 0 });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await closed).toMatchObject({ complete: false, droppedByReason: { shutdown_timeout: 1 } });
+  });
+
   it('lets a hung export free its slot once it has run 10× longer than usual (at least 250 ms), so the rest keeps flowing', async () => {
     const exporter = new MemoryExporter().script(ExportResults.ok(), HANG, HANG);
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });

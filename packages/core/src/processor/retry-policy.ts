@@ -24,7 +24,7 @@ export interface RetryState {
 }
 
 /** Failed rounds in a row after which the exporter counts as down. */
-const DOWN_AFTER_ROUNDS = 2;
+const DOWN_AFTER_ROUNDS = 3;
 
 /**
  * When to try again, per batch and per exporter.
@@ -32,8 +32,9 @@ const DOWN_AFTER_ROUNDS = 2;
  * - An **isolated failure** delays only its batch: it may be tried again after a full-jitter backoff
  *   drawn from its own attempt count; fresh batches keep flowing.
  * - The exporter **looks down** after {@link DOWN_AFTER_ROUNDS} failed rounds in a row, or when the
- *   destination asked to wait (Retry-After). Then the whole exporter pauses — full jitter on the number
- *   of failed rounds — and afterwards probes with one export at a time until one succeeds.
+ *   destination asked to wait (Retry-After). Then the whole exporter pauses — full jitter from the first
+ *   ceiling, one step higher per further failed round (or the batch's own attempt count, if higher) —
+ *   and afterwards probes with one export at a time until one succeeds.
  * - A **round** is the set of exports in flight together: when two concurrent exports fail, the
  *   second one started before the first failure was known, so it does not count again. This keeps the
  *   backoff from growing with the concurrency, and recovery from taking longer than the outage.
@@ -101,7 +102,7 @@ export class RetryPolicy {
     const hinted = hintMs !== undefined && hintMs >= 0; // Infinity too: it is clamped
     let notBefore: number;
     if (hinted || this.#probing || this.#streak >= DOWN_AFTER_ROUNDS) {
-      const pause = hinted ? Math.min(Math.ceil(hintMs), this.#schedule.maxBackoffMs) : backoffDelay(this.#schedule, this.#streak - 1, this.#random);
+      const pause = hinted ? Math.min(Math.ceil(hintMs), this.#schedule.maxBackoffMs) : backoffDelay(this.#schedule, Math.max(attempt, this.#streak - DOWN_AFTER_ROUNDS), this.#random);
       this.#pausedUntil = Math.max(this.#pausedUntil, now + pause);
       this.#probing = true;
       notBefore = this.#pausedUntil;

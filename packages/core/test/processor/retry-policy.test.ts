@@ -29,13 +29,20 @@ describe('RetryPolicy', () => {
     expect(policy.pausedUntil).toBe(0); // one round so far: not down
   });
 
-  it('pauses the whole exporter after two failed rounds in a row, then probes until a success', () => {
+  it('pauses the whole exporter after three failed rounds in a row, from the first ceiling, then probes until a success', () => {
     const policy = new RetryPolicy(schedule, top);
     policy.failed({ attempts: 0, firstAttemptAt: 0 }, policy.epoch, undefined, 1_000);
-    const notBefore = policy.failed({ attempts: 0, firstAttemptAt: 0 }, policy.epoch, undefined, 1_100);
-    expect(policy.pausedUntil).toBe(1_100 + 199);
+    policy.failed({ attempts: 0, firstAttemptAt: 0 }, policy.epoch, undefined, 1_100);
+    expect(policy.pausedUntil).toBe(0); // two rounds: an unlucky streak, not yet down
+    const notBefore = policy.failed({ attempts: 0, firstAttemptAt: 0 }, policy.epoch, undefined, 1_200);
+    expect(policy.pausedUntil).toBe(1_200 + 99);
     expect(notBefore).toBe(policy.pausedUntil);
     expect(policy.probing).toBe(true);
+    // Each failed probe raises the ceiling by a round, or to the batch's own attempt count if higher.
+    policy.failed({ attempts: 0, firstAttemptAt: 0 }, policy.epoch, undefined, 1_300);
+    expect(policy.pausedUntil).toBe(1_300 + 199);
+    policy.failed({ attempts: 3, firstAttemptAt: 0 }, policy.epoch, undefined, 1_500);
+    expect(policy.pausedUntil).toBe(1_500 + 799);
     policy.succeeded(policy.epoch);
     expect(policy.pausedUntil).toBe(0);
     expect(policy.probing).toBe(false);
