@@ -5,6 +5,7 @@ import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
 import { type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type Answer, Thrown, readAnswer } from './processor/answer.js';
+import { Durations } from './processor/durations.js';
 import { Batcher, type Work } from './processor/batcher.js';
 import { FlushTracker } from './processor/flush-tracker.js';
 import { Ledger, type LedgerSnapshot } from './processor/ledger.js';
@@ -22,16 +23,16 @@ interface Flight<E> {
   timer: NodeJS.Timeout | undefined;
   /** It ran far longer than this exporter's exports usually do: it no longer holds a slot. */
   stalled: boolean;
-  /** When it counts as stalled, in ms after its start (`exportTimeoutMs` when it cannot stall). */
-  stallMs: number;
   done: boolean;
 }
 
 const TIMED_OUT = Symbol('timed out');
 /** An export counts as stalled once it has run this many times longer than the exporter's typical export… */
-const STALL_FACTOR = 10;
+const STALL_FACTOR = 5;
 /** …and at least this long. */
-const MIN_STALL_MS = 250;
+const MIN_STALL_MS = 50;
+/** Stalled exports hold at most this many times `maxQueueSize` events between them. */
+const STALLED_QUEUES = 4;
 
 /**
  * The batching processor: a bounded queue in front of one exporter. It batches by count, bytes and
@@ -71,8 +72,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   /** Stalled flights and their events: they run on, but hold no slot (see #start). */
   #stalledFlights = 0;
   #stalledEvents = 0;
-  /** Typical duration of a successful export (moving average), once one succeeded. */
-  #typicalMs: number | undefined;
+  /** Durations of the last successful exports: their median is the typical one. */
+  readonly #durations = new Durations();
   /** Events a durable queue keeps for the next start after a close() deadline. */
   #kept = 0;
   /** Drain regardless of batch size while the queue's head is below this mark (timer, flush, close). */
@@ -358,11 +359,12 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   }
 
   /**
-   * A free export slot: fewer than `limit` flights that are not stalled, and stalled ones holding no
-   * more than `maxQueueSize` events between them (the memory bound of a hang-heavy destination).
+   * A free export slot: fewer than `limit` flights that are not stalled, and stalled ones holding
+   * fewer than {@link STALLED_QUEUES} × `maxQueueSize` events between them (the memory bound of a
+   * hang-heavy destination).
    */
   #hasSlot(limit: number): boolean {
-    return this.#flights.size - this.#stalledFlights < limit && this.#stalledEvents < this.options.maxQueueSize;
+    return this.#flights.size - this.#stalledFlights < limit && this.#stalledEvents < STALLED_QUEUES * this.options.maxQueueSize;
   }
 
   /**
@@ -375,7 +377,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #start(work: Work<Recorded<E>>, now: number): void {
     if (work.firstAttemptAt === 0) work.firstAttemptAt = now;
     const timeoutMs = this.options.exportTimeoutMs;
-    const typical = this.#ordered ? undefined : this.#typicalMs;
+    const typical = this.#ordered ? undefined : this.#durations.typical;
     const stallMs = typical === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_STALL_MS, STALL_FACTOR * typical));
     const flight: Flight<Recorded<E>> = {
       work,
@@ -384,7 +386,6 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       epoch: this.#policy.epoch,
       timer: undefined,
       stalled: false,
-      stallMs,
       done: false,
     };
     this.#flights.add(flight);
@@ -443,13 +444,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     } else {
       const answer = readAnswer(outcome, n);
       const durationMs = this.#reporter.exported(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
-      if (answer.kind === 'ok') {
-        // A stalled export counts as lasting its stall threshold: hung requests that end well do not
-        // raise the threshold out of reach, while a destination that became slow for every request
-        // raises it (by 2.8× per export) until its exports stop stalling.
-        const sample = Math.min(durationMs, flight.stallMs);
-        this.#typicalMs = this.#typicalMs === undefined ? sample : this.#typicalMs + 0.2 * (sample - this.#typicalMs);
-      }
+      if (answer.kind === 'ok') this.#durations.add(durationMs);
       this.#act(work, flight.epoch, answer);
     }
     this.#pump();

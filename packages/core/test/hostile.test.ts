@@ -219,13 +219,13 @@ describe('timers, hints and order', () => {
     expect(await closed).toMatchObject({ complete: false, droppedByReason: { shutdown_timeout: 1 } });
   });
 
-  it('lets a hung export free its slot once it has run 10× longer than usual (at least 250 ms), so the rest keeps flowing', async () => {
+  it('lets a hung export free its slot once it has run 5× longer than usual (at least 50 ms), so the rest keeps flowing', async () => {
     const exporter = new MemoryExporter().script(ExportResults.ok(), HANG, HANG);
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
     processor.record({ name: 'first' });
     await processor.flush(); // one quick success: the exporter's typical duration is known
     for (const e of events(10)) processor.record(e);
-    await vi.advanceTimersByTimeAsync(249);
+    await vi.advanceTimersByTimeAsync(49);
     expect(exporter.calls).toHaveLength(3); // two hung exports hold both slots
     await vi.advanceTimersByTimeAsync(1);
     expect(exporter.events.map((e) => e.name)).toEqual(['first', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
@@ -234,32 +234,56 @@ describe('timers, hints and order', () => {
     expect(processor.stats()).toMatchObject({ exported: 11, dropped: 0, inFlight: 0, failedExports: { timeout: 2 } });
   });
 
-  it('keeps freeing slots when hung exports end in success (a stalled export counts as lasting its stall threshold)', async () => {
+  it('keeps freeing slots when hung exports end in success (the typical duration is a median)', async () => {
     const SLOW: ExportStep = { code: 'ok', delayMs: 5_000 };
     const exporter = new MemoryExporter().script(ExportResults.ok(), SLOW, SLOW, SLOW).otherwise(ExportResults.ok());
     const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
     processor.record({ name: 'first' });
     await processor.flush(); // typical: one quick export
-    processor.record({ name: 'a' }); // hangs 5 s (stalled at 250 ms), then succeeds
+    processor.record({ name: 'a' }); // hangs 5 s (stalled at 50 ms), then succeeds
     await vi.advanceTimersByTimeAsync(5_100);
     expect(processor.stats()).toMatchObject({ exported: 2, inFlight: 0 });
     for (const name of ['b', 'c', 'd']) processor.record({ name }); // b and c hang and hold both slots; d is quick
     await vi.advanceTimersByTimeAsync(1_000);
-    // Had a's 5 s entered the typical duration, the stall threshold would be 10 s: b and c would hold both slots for 5 s.
+    // Had a's 5 s entered a mean, the stall threshold would be seconds: b and c would hold both slots for 5 s.
     expect(processor.stats()).toMatchObject({ exported: 3, inFlight: 2 });
     await vi.advanceTimersByTimeAsync(5_000);
     expect(processor.stats()).toMatchObject({ exported: 5, inFlight: 0, dropped: 0 });
   });
 
-  it('bounds what stalled exports hold to maxQueueSize events', async () => {
+  it('raises the stall threshold within half a window when every export became slow', async () => {
+    const exporter = new MemoryExporter().otherwise(ExportResults.ok());
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxBatchSize: 1, maxConcurrentExports: 2, exportTimeoutMs: 10_000 });
+    processor.record({ name: 'first' });
+    await processor.flush(); // typical: one quick export
+    exporter.otherwise({ code: 'ok', delayMs: 400 }); // from now on every export takes 400 ms
+    for (let i = 0; i < 40; i++) {
+      processor.record({ name: `slow${i}` });
+      await vi.advanceTimersByTimeAsync(500);
+    }
+    // The first exports stalled (beyond 50 ms) and ran beside others; once most recent exports took
+    // 400 ms, the threshold is 2 s and they keep their slots: one at a time, as this load needs.
+    for (const name of ['x', 'y', 'z']) processor.record({ name });
+    await vi.advanceTimersByTimeAsync(300);
+    expect(processor.stats()).toMatchObject({ batchesInFlight: 2, inFlight: 2 });
+    await vi.advanceTimersByTimeAsync(150);
+    expect(processor.stats()).toMatchObject({ batchesInFlight: 1, inFlight: 1 });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(processor.stats()).toMatchObject({ exported: 44, dropped: 0, inFlight: 0 });
+  });
+
+  it('bounds what stalled exports hold to 4 × maxQueueSize events', async () => {
     const exporter = new MemoryExporter().script(ExportResults.ok()).otherwise(HANG);
-    const processor = new BatchProcessor(exporter, { logger: quiet, maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 2, exportTimeoutMs: 60_000 });
+    const processor = new BatchProcessor(exporter, { logger: quiet, maxQueueSize: 20, maxBatchSize: 5, maxConcurrentExports: 2, exportTimeoutMs: 600_000 });
     processor.record({ name: 'first' });
     await processor.flush();
-    for (const e of events(100)) processor.record(e);
-    await vi.advanceTimersByTimeAsync(5_000);
-    // Four stalled exports of 5 events each reach the bound: nothing else starts.
-    expect(processor.stats()).toMatchObject({ batchesInFlight: 4, inFlight: 20 });
+    for (let i = 0; i < 30; i++) {
+      for (const e of events(5, 5 * i)) processor.record(e);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    // Sixteen stalled exports of 5 events each reach the bound (80): nothing else starts; the queue fills.
+    expect(processor.stats()).toMatchObject({ batchesInFlight: 16, inFlight: 80, queued: 20 });
+    expect(processor.stats().droppedByReason.queue_full).toBe(150 - 80 - 20);
   });
 
   it('close() keeps its deadline even when the exporter never finishes shutting down', async () => {
