@@ -55,7 +55,7 @@ export interface HttpExporterOptions<E extends TelemetryEvent = Recorded<Telemet
   gzipThresholdBytes?: number | false;
   /** Keep connections open between requests. Default `true`. */
   keepAlive?: boolean;
-  /** Connections to the endpoint at most; further requests wait for a free one. Default 8. */
+  /** Connections to the endpoint at most; further requests wait for a free one. Default 128 (the processor bounds its requests). */
   maxSockets?: number;
   /** TLS settings for `https:` URLs. */
   tls?: HttpTlsOptions;
@@ -127,7 +127,7 @@ const configShape = {
   compressionLevel: z.int().min(1).max(MAX_ZSTD_LEVEL).optional(),
   gzipThresholdBytes: z.union([z.number().min(0), z.literal(false)], { error: 'must be a number >= 0, or false' }).default(1024),
   keepAlive: z.boolean().default(true),
-  maxSockets: z.int().min(1).default(8),
+  maxSockets: z.int().min(1).default(128),
   tls: z.strictObject({ ca: z.union([pem, z.array(pem)], { error: 'must be a PEM string or a list of them' }).optional(), cert: pem.optional(), key: pem.optional(), rejectUnauthorized: z.boolean().optional() }).optional(),
   retryAuthFailures: z.boolean().default(true),
   idempotencyKeyHeader: z.union([headerName, z.literal(false)], { error: 'must be a valid HTTP header name, or false' }).default('Idempotency-Key'),
