@@ -183,6 +183,43 @@ describe('one summary per key per window', () => {
       'trackpipe.summary.last_timestamp': T0 + 2_500,
     });
   });
+
+  it('reads the clock afresh in every task, and at least every 64 evaluations within one', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner);
+    s.record(evaluation('task'));
+    vi.setSystemTime(T0 + 5);
+    await Promise.resolve(); // a later task (the microtask queue has run)
+    s.record(evaluation('task'));
+    vi.setSystemTime(T0 + 9); // the same synchronous run from here on
+    for (let i = 0; i < 64; i++) s.record(evaluation('run'));
+    vi.setSystemTime(T0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const byFlag = Object.fromEntries(inner.summaries().map((e) => [e.attributes['feature_flag.key'], e.attributes]));
+    expect(byFlag.task).toMatchObject({ 'trackpipe.summary.first_timestamp': T0, 'trackpipe.summary.last_timestamp': T0 + 5 });
+    expect(byFlag.run?.['trackpipe.summary.first_timestamp']).toBeGreaterThanOrEqual(T0 + 5);
+    expect(byFlag.run?.['trackpipe.summary.last_timestamp']).toBe(T0 + 9);
+  });
+
+  it('counts each flag under its own key whatever order flags come in, also after the flag last seen next to another was let go', () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    const window = (flags: string[]): Record<string, number> => {
+      const before = inner.summaries().length;
+      for (const f of flags) s.record(evaluation(f));
+      vi.advanceTimersByTime(1_000);
+      return countsByFlag(inner.summaries().slice(before));
+    };
+    // 'b' follows 'x'; then a window without 'b' lets it go while 'x' still names it as the flag after it.
+    expect(window(['x', 'b', 'x', 'b', 'c'])).toEqual({ x: 2, b: 2, c: 1 });
+    expect(window(['c', 'x'])).toEqual({ c: 1, x: 1 });
+    expect(s.stats().keys).toBe(2);
+    // A flag key built at run time is another string object with the same text: the same flag.
+    const built = ['chec', 'kout'].join('');
+    expect(window(['b', 'b', 'x', 'b', 'checkout', built, 'x', 'checkout', 'c', 'b'])).toEqual({ b: 4, x: 2, checkout: 3, c: 1 });
+    expect(window(['b', 'x', 'c', 'checkout'].reverse())).toEqual({ b: 1, x: 1, c: 1, checkout: 1 });
+    expect(s.stats()).toMatchObject({ recorded: 21, exported: 21, queued: 0, dropped: 0, keys: 4 });
+  });
 });
 
 describe('distinct targeting keys', () => {
@@ -402,6 +439,25 @@ describe('other events and bad input', () => {
     s.record(null as unknown as FlagEvaluationEvent);
     expect(logger.warnings).toHaveLength(2);
     expect(logger.warnings[1]!.fields).toMatchObject({ reason: 'invalid', unreportedSinceLastWarning: 10 });
+  });
+
+  it('counts nothing of an evaluation whose targeting key or timestamp getter throws, also for a key already held', () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    s.record(evaluation('f', { targetingKey: 'u1' }));
+    for (const field of ['targetingKey', 'timestamp']) {
+      const hostile = evaluation('f', { targetingKey: 'u1' });
+      Object.defineProperty(hostile, field, {
+        get() {
+          throw new Error(`${field} exploded`);
+        },
+      });
+      expect(() => s.record(hostile)).not.toThrow();
+    }
+    expect(identityOf(s.stats())).toEqual({ recorded: 3, accounted: 3 });
+    vi.advanceTimersByTime(1_000);
+    expect(inner.summaries().map((e) => e.attributes['trackpipe.summary.count'])).toEqual([1]);
+    expect(s.stats()).toMatchObject({ recorded: 3, exported: 1, dropped: 2, queued: 0, droppedByReason: { invalid: 2 } });
   });
 
   it('counts the evaluations of a summary the inner collector refused (threw) as dropped (rejected), and keeps going', () => {

@@ -2,7 +2,6 @@ import type { Collector, CollectorStats, DropReason, FlushReport, Logger } from 
 import { DROP_REASONS } from '../contracts.js';
 import { TrackpipeError, describeError } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
-import { recordTime } from '../id.js';
 import { consoleLogger } from '../logger.js';
 import { DISTINCT_REGISTERS, distinctSlot, estimateDistinct, markDistinct } from './distinct.js';
 import {
@@ -79,6 +78,8 @@ const WARNING_INTERVAL_MS = 60_000;
 const DIMS = 8;
 /** A level scans at most this many keys; beyond, it becomes a map on its next dimension. */
 const SCAN_LIMIT = 8;
+/** Records reuse one reading of the clock at most this many times in a row (and never across tasks). */
+const CLOCK_REUSE = 64;
 /** The key of NaN values (NaN !== NaN, and JSON writes it as null anyway). */
 const NAN = Symbol('NaN');
 
@@ -164,8 +165,6 @@ class KeyNode extends Key {
   count = 0;
   first = Number.POSITIVE_INFINITY;
   last = Number.NEGATIVE_INFINITY;
-  /** Targeting keys were added to `registers` this window. */
-  targeted = false;
   level: Level | undefined;
   /** Position in `level.nodes`. */
   slot = -1;
@@ -191,7 +190,8 @@ class KeyNode extends Key {
  * list (scanned, comparing dimensions `d ..`) while it holds at most SCAN_LIMIT keys, then as a map on
  * dimension `d` to levels at depth `d + 1`. The root is a map on the flag key. Lookups are thus
  * bounded (at most DIMS map lookups and SCAN_LIMIT comparisons), and in the common case one map
- * lookup plus one comparison with the key the level found last.
+ * lookup plus one comparison with the key the level found last. Flag levels are also chained by
+ * `next` (the flag counted after each one), which most evaluations follow instead of the root's map.
  */
 class Level {
   readonly depth: number;
@@ -200,6 +200,14 @@ class Level {
   nodes: KeyNode[] | undefined = [];
   children: Map<unknown, Level> | undefined;
   last: KeyNode | undefined;
+  /**
+   * Flag levels (and the root): the flag level counted right after this one, last time. Requests
+   * evaluate their flags in the order of the code, so this usually names the next flag's level
+   * without a map lookup. Undefined once this level has left the index.
+   */
+  next: Level | undefined;
+  /** False once the level has left the index (a `next` pointing here is then stale). */
+  live = true;
 
   constructor(depth: number, parent: Level | undefined, keyInParent: unknown) {
     this.depth = depth;
@@ -271,7 +279,8 @@ function scalar(value: unknown): AttributeValue {
  * per key into the inner collector (a `BatchProcessor`, a fan-out: the same exporters, batching,
  * retry and accounting). `flush()` and `close()` first close the open window, then delegate.
  *
- * `record()` is O(1) and allocates nothing for a key already held: a map lookup on the flag key and a
+ * `record()` is O(1) and allocates nothing for a key already held: the flag's level (usually the one
+ * that followed the previous evaluation's flag last time, else a map lookup on the flag key), then a
  * comparison with the last key of that flag, or a short scan. At most `maxKeys` keys are held; the
  * evaluations of keys that find no room are counted into one overflow bucket, never dropped. Events
  * other than flag evaluations pass through to the inner collector unchanged. The evaluation events
@@ -303,6 +312,16 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
   #idle: KeyNode[] = [];
   #idleSize = 0;
   #keys = 0;
+  /** The flag level of the last evaluation counted (the root before any): its `next` predicts the next one. */
+  #prevLevel: Level = this.#root;
+  /** The clock's last reading, reused by the next #clockUses records of the same task (see CLOCK_REUSE). */
+  #now = 0;
+  #clockUses = 0;
+  #clockExpiryQueued = false;
+  readonly #expireClock = (): void => {
+    this.#clockUses = 0;
+    this.#clockExpiryQueued = false;
+  };
   /** The last targeting key hashed, and its register slot (consecutive evaluations often share one). */
   #lastTargetingKey: string | undefined;
   #lastSlot = 0;
@@ -377,9 +396,18 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         version = attributes[SummaryAttributes.VERSION];
         setId = attributes[SummaryAttributes.SET_ID];
       }
+      // The last fields read: a getter that throws finds nothing counted yet (nothing below throws).
+      let timestamp = event.timestamp;
+      const targetingKey = event.targetingKey;
+      // The flag's level: usually the one counted after the previous flag last time, else from the map.
+      const prev = this.#prevLevel;
+      let level = prev.next;
+      if (level === undefined || level.keyInParent !== flagKey || !level.live) {
+        level = this.#flags.get(flagKey);
+        if (level !== undefined && prev.live) prev.next = level;
+      }
       // Fast path, the common case: the flag's keys are a short list; compare with locals, no probe.
       let node: KeyNode | undefined;
-      const level = this.#flags.get(flagKey);
       if (level !== undefined && level.nodes !== undefined) {
         const last = level.last;
         if (
@@ -427,25 +455,34 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         node = this.#lookup(probe) ?? this.#insert(probe);
         if (node === undefined) return this.#drop('unserializable', 1);
       }
-      let timestamp = event.timestamp;
-      if (typeof timestamp !== 'number' || timestamp !== timestamp) timestamp = recordTime();
+      if (level !== undefined) this.#prevLevel = level;
+      if (typeof timestamp !== 'number' || timestamp !== timestamp) {
+        // Reading the clock costs as much as the rest of record() on some machines: like recordTime(),
+        // reuse a reading for up to CLOCK_REUSE records of one task (fields here: faster than module variables).
+        if (this.#clockUses === 0) {
+          this.#now = Date.now();
+          this.#clockUses = CLOCK_REUSE;
+          if (!this.#clockExpiryQueued) {
+            this.#clockExpiryQueued = true;
+            queueMicrotask(this.#expireClock);
+          }
+        }
+        this.#clockUses--;
+        timestamp = this.#now;
+      }
       // The overflow bucket is not in the active list: it is emitted on its own, after the keys.
       if (node.count === 0 && node !== this.#other) this.#active[this.#activeSize++] = node;
       node.count++;
       if (timestamp < node.first) node.first = timestamp;
       if (timestamp > node.last) node.last = timestamp;
       const registers = node.registers;
-      if (registers !== undefined) {
-        const targetingKey = event.targetingKey;
-        if (typeof targetingKey === 'string') {
-          // One request evaluates many flags for the same context: hash its targeting key once.
-          if (targetingKey !== this.#lastTargetingKey) {
-            this.#lastSlot = distinctSlot(targetingKey);
-            this.#lastTargetingKey = targetingKey;
-          }
-          markDistinct(registers, this.#lastSlot);
-          node.targeted = true;
+      if (registers !== undefined && typeof targetingKey === 'string') {
+        // One request evaluates many flags for the same context: hash its targeting key once.
+        if (targetingKey !== this.#lastTargetingKey) {
+          this.#lastSlot = distinctSlot(targetingKey);
+          this.#lastTargetingKey = targetingKey;
         }
+        markDistinct(registers, this.#lastSlot);
       }
       if (node === this.#other) this.#overflowed++;
       this.#pending++;
@@ -639,6 +676,8 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     // Remove empty levels up to (not including) the root.
     while (level.parent !== undefined && (level.nodes === undefined ? level.children?.size === 0 : level.nodes.length === 0)) {
       level.parent.children?.delete(level.keyInParent);
+      level.live = false;
+      level.next = undefined;
       level = level.parent;
     }
   }
@@ -741,16 +780,19 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       [SummaryAttributes.LAST_TIMESTAMP]: node.last,
       [SummaryAttributes.WINDOW_START]: start,
     } as FlagEvaluationSummaryAttributes;
-    if (node.registers !== undefined && node.targeted) {
-      attributes[SummaryAttributes.DISTINCT_TARGETING_KEYS] = estimateDistinct(node.registers);
-      node.registers.fill(0);
+    if (node.registers !== undefined) {
+      // 0 when no evaluation carried a targeting key (every register still 0).
+      const distinct = estimateDistinct(node.registers);
+      if (distinct > 0) {
+        attributes[SummaryAttributes.DISTINCT_TARGETING_KEYS] = distinct;
+        node.registers.fill(0);
+      }
     }
     const summary: FlagEvaluationSummaryEvent = { name: FLAG_EVALUATION_SUMMARY_EVENT, timestamp: end, attributes };
     const count = node.count;
     node.count = 0;
     node.first = Number.POSITIVE_INFINITY;
     node.last = Number.NEGATIVE_INFINITY;
-    node.targeted = false;
     this.#pending -= count;
     try {
       this.inner.record(summary);
@@ -775,6 +817,8 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
   /** After close: lets every key go. */
   #release(): void {
     this.#lastTargetingKey = undefined;
+    this.#prevLevel = this.#root;
+    this.#root.next = undefined;
     for (let i = 0; i < this.#idleSize; i++) {
       const node = this.#idle[i] as KeyNode;
       if (node.level !== undefined) this.#evict(node);
