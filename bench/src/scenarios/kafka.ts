@@ -1,17 +1,10 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import kafkajs from 'kafkajs';
 import { DEFAULT_KAFKA_CLIENT } from '@trackpipe/exporter-kafka';
 import { RawKafkaClient, TrackpipeKafkaClient, type TrackpipeKafkaVariant } from '../clients/kafka.js';
 import type { BenchClient, ClientSettings } from '../clients/types.js';
 import { type Metrics, type Scenario, processFigures } from '../harness.js';
-import { BATCH_SIZE, BURST, sleep } from '../workload.js';
+import { BATCH_SIZE, BURST } from '../workload.js';
+import { benchBroker, kafkaAt } from './broker.js';
 import { orNull, recordInBursts } from './common.js';
-
-const { Kafka, logLevel } = kafkajs;
 
 /** The Trackpipe clients of this scenario by name (the default one, each Kafka library, and an experiment). */
 const TRACKPIPE_VARIANTS: Readonly<Record<string, TrackpipeKafkaVariant>> = {
@@ -31,40 +24,12 @@ export interface KafkaParams {
   readonly onlyExternal: boolean;
 }
 
-const BROKER_SCRIPT = fileURLToPath(new URL('../../../tools/kafka/broker.sh', import.meta.url));
-
 /** The broker of this run (parent process only). */
 let brokers: string | undefined;
 
-function run(command: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${[command, ...args].join(' ')} failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || error.message}`));
-      else resolve(stdout.trim());
-    });
-  });
-}
-
-async function waitForBroker(address: string, timeoutMs: number): Promise<void> {
-  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await admin.connect();
-      await admin.listTopics();
-      await admin.disconnect();
-      return;
-    } catch (error) {
-      await admin.disconnect().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`Kafka at ${address} did not answer within ${timeoutMs} ms: ${String(error)}`, { cause: error });
-    }
-    await sleep(250);
-  }
-}
-
 /** Sum of the topic's partition high watermarks: the records written to it. */
 async function recordsIn(address: string, topic: string): Promise<number> {
-  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING }).admin();
+  const admin = kafkaAt(address, 'bench-check').admin();
   await admin.connect();
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
@@ -75,7 +40,7 @@ async function recordsIn(address: string, topic: string): Promise<number> {
 }
 
 async function createTopic(address: string, topic: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING }).admin();
+  const admin = kafkaAt(address, 'bench-check').admin();
   await admin.connect();
   try {
     await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
@@ -106,29 +71,12 @@ export const kafka: Scenario<KafkaParams> = {
   ],
 
   async setup(params, log) {
-    const external = process.env.KAFKA_BROKERS;
-    if (external !== undefined && external !== '') {
-      brokers = external.split(',')[0];
-      await waitForBroker(brokers as string, 30_000);
-      log(`kafka: using KAFKA_BROKERS=${external}`);
-      return { teardown: async () => undefined };
-    }
-    if (params.onlyExternal) return { teardown: async () => undefined, skip: 'skipped: a quick run starts no broker (set KAFKA_BROKERS to include Kafka)' };
-    const dir = await mkdtemp(join(tmpdir(), 'trackpipe-bench-kafka-'));
-    log('kafka: starting a broker (tools/kafka/broker.sh) ...');
-    try {
-      brokers = await run('bash', [BROKER_SCRIPT, 'start', dir], 300_000);
-      await waitForBroker(brokers, 60_000);
-    } catch (error) {
-      await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-      return { teardown: async () => undefined, skip: `skipped: no broker could be started (${error instanceof Error ? error.message : String(error)})` };
-    }
-    log(`kafka: broker ready at ${brokers}`);
+    const broker = await benchBroker('kafka', params.onlyExternal, log);
+    brokers = broker.address;
     return {
+      ...broker,
       teardown: async () => {
-        await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
+        await broker.teardown();
         brokers = undefined;
       },
     };

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,9 @@ import kafkajs from 'kafkajs';
 import type { BenchClient, ShutdownOutcome } from '../clients/types.js';
 import { type Metrics, type Scenario, processFigures } from '../harness.js';
 import { BATCH_SIZE, flagEvaluationAt, sleep, withDeadline } from '../workload.js';
+import { benchBroker, kafkaAt } from './broker.js';
 
-const { CompressionTypes, Kafka, logLevel } = kafkajs;
+const { CompressionTypes } = kafkajs;
 
 /** Parameters of the receiver scenario. */
 export interface ReceiverParams {
@@ -26,41 +27,10 @@ export interface ReceiverParams {
 /** The clients: a raw kafkajs consumer that only reads, and `trackpipe serve` with the Kafka receiver, one instance or three. */
 const CLIENTS = ['kafkajs-consumer', 'trackpipe-serve-1', 'trackpipe-serve-3'] as const;
 
-const BROKER_SCRIPT = fileURLToPath(new URL('../../../tools/kafka/broker.sh', import.meta.url));
 const SERVICE_CLI = fileURLToPath(new URL('../../../packages/service/dist/cli.js', import.meta.url));
 
 /** The broker of this run (parent process only). */
 let brokers: string | undefined;
-
-function run(command: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${[command, ...args].join(' ')} failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || error.message}`));
-      else resolve(stdout.trim());
-    });
-  });
-}
-
-function kafkaAt(address: string, clientId: string): InstanceType<typeof Kafka> {
-  return new Kafka({ clientId, brokers: [address], logLevel: logLevel.NOTHING });
-}
-
-async function waitForBroker(address: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const admin = new Kafka({ clientId: 'bench-check', brokers: [address], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
-    try {
-      await admin.connect();
-      await admin.listTopics();
-      await admin.disconnect();
-      return;
-    } catch (error) {
-      await admin.disconnect().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`Kafka at ${address} did not answer within ${timeoutMs} ms: ${String(error)}`, { cause: error });
-    }
-    await sleep(250);
-  }
-}
 
 /**
  * Writes `events` flag evaluations to a new topic as the Kafka exporter does (key = targeting key,
@@ -196,29 +166,12 @@ export const receiver: Scenario<ReceiverParams> = {
   ],
 
   async setup(params, log) {
-    const external = process.env.KAFKA_BROKERS;
-    if (external !== undefined && external !== '') {
-      brokers = external.split(',')[0];
-      await waitForBroker(brokers as string, 30_000);
-      log(`receiver: using KAFKA_BROKERS=${external}`);
-      return { teardown: async () => undefined };
-    }
-    if (params.onlyExternal) return { teardown: async () => undefined, skip: 'skipped: a quick run starts no broker (set KAFKA_BROKERS to include Kafka)' };
-    const dir = await mkdtemp(join(tmpdir(), 'trackpipe-bench-receiver-'));
-    log('receiver: starting a broker (tools/kafka/broker.sh) ...');
-    try {
-      brokers = await run('bash', [BROKER_SCRIPT, 'start', dir], 300_000);
-      await waitForBroker(brokers, 60_000);
-    } catch (error) {
-      await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-      return { teardown: async () => undefined, skip: `skipped: no broker could be started (${error instanceof Error ? error.message : String(error)})` };
-    }
-    log(`receiver: broker ready at ${brokers}`);
+    const broker = await benchBroker('receiver', params.onlyExternal, log);
+    brokers = broker.address;
     return {
+      ...broker,
       teardown: async () => {
-        await run('bash', [BROKER_SCRIPT, 'stop', dir], 60_000).catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
+        await broker.teardown();
         brokers = undefined;
       },
     };
