@@ -16,10 +16,15 @@ export const RECORD_DROP_REASONS: readonly RecordDropReason[] = ['undecodable', 
 export type Decoded = { readonly ok: true; readonly event: TelemetryEvent } | { readonly ok: false; readonly reason: RecordDropReason; readonly message: string };
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+/** What the Kafka exporter writes: compared as bytes, it spares a string and a regular expression per record. */
+const EXPORTER_TYPE = Buffer.from('application/json');
 
-function headerText(value: HeaderValue): string | undefined {
+/** True when the `content-type` header is absent or names JSON. */
+function namesJson(value: HeaderValue): boolean {
   const first = Array.isArray(value) ? (value as readonly (Buffer | string)[])[0] : (value as Buffer | string | undefined);
-  return first === undefined ? undefined : typeof first === 'string' ? first : first.toString('utf8');
+  if (first === undefined) return true;
+  if (typeof first === 'string') return JSON_TYPE.test(first);
+  return EXPORTER_TYPE.equals(first) || JSON_TYPE.test(first.toString('utf8'));
 }
 
 /**
@@ -32,12 +37,15 @@ function headerText(value: HeaderValue): string | undefined {
 export function decodeRecord(record: FetchedRecord): Decoded {
   const value = record.value;
   if (value === null || value === undefined) return { ok: false, reason: 'undecodable', message: 'the record has no value (a tombstone)' };
-  const type = record.headers === undefined ? undefined : headerText(record.headers['content-type']);
-  if (type !== undefined && !JSON_TYPE.test(type)) return { ok: false, reason: 'undecodable', message: 'the content-type header does not name JSON' };
-  if (!isUtf8(value)) return { ok: false, reason: 'undecodable', message: 'the value is not UTF-8 text' };
+  if (record.headers !== undefined && !namesJson(record.headers['content-type'])) {
+    return { ok: false, reason: 'undecodable', message: 'the content-type header does not name JSON' };
+  }
+  const text = value.toString('utf8');
+  // Invalid UTF-8 decodes to U+FFFD; only then is the value checked byte by byte (valid text may hold U+FFFD too).
+  if (text.includes('\uFFFD') && !isUtf8(value)) return { ok: false, reason: 'undecodable', message: 'the value is not UTF-8 text' };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     return { ok: false, reason: 'undecodable', message: 'the value is not JSON' };
   }

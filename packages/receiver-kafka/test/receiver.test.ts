@@ -161,14 +161,19 @@ describe('KafkaReceiver', () => {
       rawRecord(7, Buffer.from('{"name":"x"}'), { 'content-type': 'text/plain' }),
       rawRecord(8, Buffer.from('{"name":"x","id":"ok-8"}'), { 'content-type': 'application/vnd.acme+json; charset=utf-8' }),
       rawRecord(9, Buffer.from(`${'['.repeat(20_000)}${']'.repeat(20_000)}`)),
+      // Valid UTF-8 that holds U+FFFD itself, with the exporter's content-type as bytes: an event.
+      rawRecord(10, Buffer.from('{"name":"x\uFFFD","id":"ok-10"}'), { 'content-type': Buffer.from('application/json') }),
+      // Invalid UTF-8 inside a JSON string: it would parse (as U+FFFD), but it is not text.
+      rawRecord(11, Buffer.concat([Buffer.from('{"name":"x'), Buffer.from([0xc3, 0x28]), Buffer.from('","id":"bad-11"}')])),
+      rawRecord(12, Buffer.from('{"name":"x","id":"bad-12"}'), { 'content-type': Buffer.from('text/plain') }),
     ];
     consumer.append('t', 0, (offset) => records[offset]!, records.length);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    expect(await consumer.fetch()).toBe(10);
+    expect(await consumer.fetch()).toBe(13);
     dest.open();
-    await until(() => consumer.committed('t', 0) === '10', 'the commit past the poison records');
-    expect(dest.delivered).toEqual(['ok-0', 'ok-8']);
-    expect(receiver.stats()).toMatchObject({ consumed: { t: 10 }, handed: 2, dropped: { undecodable: 4, invalid: 4 } });
+    await until(() => consumer.committed('t', 0) === '13', 'the commit past the poison records');
+    expect(dest.delivered).toEqual(['ok-0', 'ok-8', 'ok-10']);
+    expect(receiver.stats()).toMatchObject({ consumed: { t: 13 }, handed: 3, dropped: { undecodable: 6, invalid: 4 } });
     // Logged once (then throttled), naming the reason and the offset, never the record.
     const dropLines = lines.filter((l) => l.message.includes('dropped a record'));
     expect(dropLines).toHaveLength(1);
