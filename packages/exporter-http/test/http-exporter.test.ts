@@ -243,6 +243,8 @@ describe('request bodies', () => {
   it.each([
     ['its UTF-8 size', (encoded: string[]) => encoded.reduce((n, t) => n + Buffer.byteLength(t), 0)],
     ['a wrong size', () => 0],
+    ['its length in characters, as if it were ASCII', (encoded: string[]) => encoded.join('').length],
+    ['one byte short', (encoded: string[]) => encoded.reduce((n, t) => n + Buffer.byteLength(t), 0) - 1],
   ])('writes non-ASCII encoded text intact whatever the batch says of its bytes (%s)', async (_, bytes: (encoded: string[]) => number) => {
     const s = await server();
     const e = exporter({ url: s.url(), gzipThresholdBytes: false });
