@@ -322,11 +322,15 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
-      this.#pumpScheduled = false;
-      this.#pump();
-    });
+    queueMicrotask(this.#scheduledPump);
   }
+
+  // Made once: a closure written inside #schedulePump would make every call allocate its context,
+  // also the calls that return at once (every record() once a batch is full: 40 B each).
+  readonly #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    this.#pump();
+  };
 
   /** True when the queue holds a full batch, or a flush, close or the timer asked to drain it. */
   #batchDue(): boolean {
