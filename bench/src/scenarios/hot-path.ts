@@ -23,8 +23,6 @@ interface Window {
   readonly turn: number;
 }
 
-declare const gc: (() => void) | undefined;
-
 /**
  * Scenario 1, the hot path: what one `record()` call costs the caller. Each client's own ids (Trackpipe
  * assigns a UUIDv7; posthog and segment their own uuids), so every library pays its natural price.
@@ -39,7 +37,7 @@ export const hotPath: Scenario<HotPathParams> = {
     `${p.events.toLocaleString('en')} events (or as many as a client records in ${p.budgetMs / 1000} s) recorded in bursts of ${BURST.toLocaleString('en')}, yielding to the event loop (setImmediate) between bursts so that exports run in between. ` +
     'Inputs are built before each burst; only the record() loop is timed. **ns/call** is the total time of the loops over the calls; **p50 burst** the median burst. ' +
     '**GC ms inside the bursts** is the garbage-collection time (`PerformanceObserver` gc entries) that fell inside the timed loops: the mean includes it, the p50 burst mostly not. ' +
-    `**B/call** is heap allocated per call during the loop (\`heapUsed\` delta, \`--expose-gc\`, gc() before each of ${p.allocBursts} bursts of ${p.allocBurst.toLocaleString('en')}; windows with a GC inside are discarded). ` +
+    `**B/call** is heap allocated per call during the loop (\`heapUsed\` delta over each of ${p.allocBursts} bursts of ${p.allocBurst.toLocaleString('en')}, one per turn of the event loop; windows with a GC inside are discarded; no \`gc()\` before a window: a forced GC made V8 compile the measured function again, which showed up as hundreds of bytes per call). ` +
     '**B/call, event complete** is the same with events that already carry an `id` and a `timestamp` (the harness sets them before the call): what the call allocates beyond the event itself. ' +
     'Only the synchronous part of the call is measured: posthog-node prepares each message in promise callbacks after the call returns, so its figures understate its cost (scenario 2 has every client\'s total CPU per event). ' +
     'Each client identifies events its own way here (no ids from the harness): Trackpipe assigns a UUIDv7 in record(). Queues hold every event (nobody drops).',
@@ -96,7 +94,6 @@ export const hotPath: Scenario<HotPathParams> = {
     const windows: Window[] = [];
     const completeWindows: Window[] = [];
     let allocated = 0;
-    const collect = typeof gc === 'function' ? gc : undefined;
     const small: unknown[] = new Array<unknown>(params.allocBurst);
     const allocStart = performance.now();
     // The two kinds alternate, so that both get windows when the time budget cuts the phase short.
@@ -107,7 +104,6 @@ export const hotPath: Scenario<HotPathParams> = {
         if (complete) event.timestamp = Date.now();
         small[i] = client.prepare(event);
       }
-      collect?.();
       const start = performance.now();
       const h0 = process.memoryUsage().heapUsed;
       for (let i = 0; i < params.allocBurst; i++) client.record(small[i]);
@@ -142,7 +138,6 @@ export const hotPath: Scenario<HotPathParams> = {
       cleanAllocWindows: clean.length,
       bytesPerCallComplete: orNull(median(cleanComplete.map((w) => w.sync / params.allocBurst))),
       cleanCompleteWindows: cleanComplete.length,
-      gcExposed: collect !== undefined,
       drops: orNull(client.reportedDrops()),
     };
     return metrics;

@@ -113,8 +113,6 @@ class SummariesClient implements BenchClient {
   }
 }
 
-declare const gc: (() => void) | undefined;
-
 /** Records `count` evaluations from `start` in bursts, timing only the loops; returns the ns per call of each burst. */
 async function timedBursts(record: (event: FlagEvaluationEvent) => void, start: number, count: number): Promise<number[]> {
   const perBurst: number[] = [];
@@ -157,7 +155,7 @@ export const summaries: Scenario<SummariesParams> = {
     `${(p.events + p.allocBursts * p.allocBurst).toLocaleString('en')} flag evaluations over 16 flags (2 to 4 variants each, 100 000 users, each with a stable variant per flag; about 250 bytes each as a full event; as requests make them: one user's context evaluates the 16 flags in a row, sharing its targeting key string) ` +
     `are recorded into a \`SummarizingCollector\` (defaults: 10 s windows, maxKeys 1 000) over a \`BatchProcessor\` and the HTTP exporter (JSON, uncompressed), in bursts of ${BURST.toLocaleString('en')} with a yield between bursts; then it is closed (the partial window is delivered). ` +
     'Then the same child records the same evaluations as full events through a `BatchProcessor` and the same exporter, and closes it. ' +
-    '**ns/call** as in scenario 1: the median burst (steady state) and the mean over all bursts; **B/call** heap allocated per call in summary mode (small bursts after `gc()`, windows with a GC discarded). ' +
+    '**ns/call** as in scenario 1: the median burst (steady state) and the mean over all bursts; **B/call** heap allocated per call in summary mode (small bursts, one per turn of the event loop, windows with a GC discarded; no `gc()` before them, as in scenario 1). ' +
     '**wire bytes** are the request bodies the sink received for each; **× fewer** is full events ÷ summaries. ' +
     '*no distinct* turns off the per-key HyperLogLog of targeting keys (one hash of the targeting key per call).',
   columns: [
@@ -200,13 +198,12 @@ export const summaries: Scenario<SummariesParams> = {
     // Summary mode: the timed phase.
     const perBurst = await timedBursts(record, 0, params.events);
     // Allocation phase: heap allocated per call in summary mode.
-    const collect = typeof gc === 'function' ? gc : undefined;
     const allocated: number[] = [];
     const small = new Array<FlagEvaluationEvent>(params.allocBurst);
     for (let b = 0; b < params.allocBursts; b++) {
       const start = params.events + b * params.allocBurst;
       for (let i = 0; i < params.allocBurst; i++) small[i] = summaryWorkloadAt(start + i);
-      collect?.();
+      await nextTurn();
       const h0 = process.memoryUsage().heapUsed;
       for (let i = 0; i < params.allocBurst; i++) c.record(small[i]);
       const h1 = process.memoryUsage().heapUsed;
