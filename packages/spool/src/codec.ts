@@ -5,31 +5,67 @@
 const NEWLINE = 0x0a;
 const CLOSE_BRACKET = 0x5d;
 
-/**
- * Encodes each event to its JSON (as core's `jsonEncoder` writes it), or `undefined` for an event JSON
- * cannot encode (a cycle, a BigInt, a throwing `toJSON`): it stays in memory for the processor (which
- * drops it as unserializable when it exports it), and is stored as `null`, which a spool reading it
- * back from disk drops, counted, as `unserializable`. The texts are kept with the events in memory, so
- * the processor need not encode them again.
- */
-export function encodeEach(events: readonly unknown[]): (string | undefined)[] {
-  const texts = new Array<string | undefined>(events.length);
-  for (let i = 0; i < events.length; i++) {
-    try {
-      const text = JSON.stringify(events[i]);
-      texts[i] = typeof text === 'string' ? text : undefined;
-    } catch {
-      texts[i] = undefined;
-    }
-  }
-  return texts;
-}
+/** The separator between two events in a stored group: JSON.stringify never writes a raw newline, so each event is one line. */
+const SEPARATOR = ',\n';
+/** Events whose texts are joined before one write into the buffer (a joined chunk stays a small string). */
+const CHUNK_EVENTS = 64;
+/** A group writer keeps its buffer for the next group up to this size; a larger one is dropped after use. */
+const KEEP_BYTES = 4 * 1024 * 1024;
 
-/** The stored value of the events whose texts are `texts[from..to)`: `<count>\n[<json>,...]`. */
-export function groupValue(texts: readonly (string | undefined)[], from: number, to: number): string {
-  let json = '';
-  for (let i = from; i < to; i++) json += i === from ? (texts[i] ?? 'null') : `,${texts[i] ?? 'null'}`;
-  return `${to - from}\n[${json}]`;
+/**
+ * Encodes events to stored groups in one reused buffer: `<count>\n[<json>,\n<json>,\n...]` (a JSON
+ * array with one event per line). Each event is encoded as core's `jsonEncoder` writes it; an event
+ * JSON cannot encode (a cycle, a BigInt, a throwing `toJSON`) is stored as `null`, which a spool reading
+ * it back drops, counted, as `unserializable`. The buffer returned is valid until the next `write()`:
+ * LMDB copies a value during `put()` inside a write transaction, so a group costs no string and no
+ * buffer of its own, and an event's JSON lives only as long as the caller keeps it.
+ */
+export class GroupWriter {
+  #buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  readonly #chunk: string[] = [];
+
+  /**
+   * The stored value of `events[from..to)`. The JSON of each event below `keep` goes to `texts` at its
+   * index (undefined: it could not be encoded), for the processor to reuse.
+   */
+  write(events: readonly unknown[], from: number, to: number, texts: (string | undefined)[], keep: number): Buffer {
+    let b = this.#buffer;
+    let at = b.write(`${to - from}\n[`, 0, 'latin1');
+    // Texts are joined a chunk at a time: one buffer write per chunk instead of one per event.
+    const chunk = this.#chunk;
+    for (let i = from; i < to; ) {
+      const end = Math.min(to, i + CHUNK_EVENTS);
+      let units = 0;
+      chunk.length = 0;
+      for (; i < end; i++) {
+        let text: string | undefined;
+        try {
+          const json = JSON.stringify(events[i]);
+          if (typeof json === 'string') text = json;
+        } catch {
+          // stored as null
+        }
+        if (i < keep) texts[i] = text;
+        const stored = text ?? 'null';
+        units += stored.length + 2;
+        chunk.push(stored);
+      }
+      // At most 3 UTF-8 bytes per UTF-16 unit.
+      if (at + units * 3 + 1 > b.length) b = this.#grow(b, at, at + units * 3 + 1);
+      at += b.write(chunk.join(SEPARATOR), at, 'utf8');
+      if (i < to) at += b.write(SEPARATOR, at, 'latin1');
+    }
+    chunk.length = 0;
+    b[at++] = CLOSE_BRACKET;
+    return b.subarray(0, at);
+  }
+
+  #grow(b: Buffer, used: number, needed: number): Buffer {
+    const next = Buffer.allocUnsafe(Math.max(needed, b.length * 2));
+    b.copy(next, 0, 0, used);
+    if (next.length <= KEEP_BYTES) this.#buffer = next;
+    return next;
+  }
 }
 
 /**
@@ -48,12 +84,38 @@ export function readCount(value: Uint8Array): number {
   return -1;
 }
 
-/** Decodes a stored group: its events in order (`null` for those that could not be encoded). Throws when corrupt. */
-export function decodeGroup(value: Buffer, count: number): unknown[] {
+/** A stored group read back: its events in order (`null` for those that could not be encoded) and, when the group keeps one event per line, each event's JSON. */
+export interface DecodedGroup {
+  readonly events: unknown[];
+  readonly texts: string[] | undefined;
+}
+
+/** Decodes a stored group. Throws when corrupt. */
+export function decodeGroup(value: Buffer, count: number): DecodedGroup {
   const start = value.indexOf(NEWLINE) + 1;
   // The end is explicit: the buffer lmdb's getBinaryFast returns is a view whose implicit end, on
   // Node 24 and later, runs past the value into the rest of lmdb's shared buffer.
-  const events: unknown = JSON.parse(value.toString('utf8', start, value.length));
+  const json = value.toString('utf8', start, value.length);
+  const events: unknown = JSON.parse(json);
   if (!Array.isArray(events) || events.length !== count) throw new Error('group length does not match its header');
-  return events;
+  return { events, texts: splitTexts(json, count) };
+}
+
+/**
+ * Each event's JSON from a group's array with one event per line (as {@link GroupWriter} writes it),
+ * or undefined for a group without (older versions wrote the array on one line). The JSON parsed, so
+ * each line is exactly one element's text.
+ */
+function splitTexts(json: string, count: number): string[] | undefined {
+  const texts = new Array<string>(count);
+  let from = 1; // after '['
+  for (let i = 0; i < count - 1; i++) {
+    const nl = json.indexOf('\n', from);
+    if (nl < 0) return undefined;
+    texts[i] = json.slice(from, nl - 1); // without the ','
+    from = nl + 1;
+  }
+  if (json.indexOf('\n', from) >= 0) return undefined;
+  texts[count - 1] = json.slice(from, json.length - 1); // without the ']'
+  return texts;
 }

@@ -31,9 +31,10 @@ export const spoolOptionsSchema = z.strictObject({
   maxPendingEvents: int(1).default(100_000),
   /**
    * Committed events kept in memory for the head of the queue, so that batches are taken without
-   * reading the disk; during an outage the rest waits on disk only. At least `sync.maxEvents`. Default 32 768.
+   * reading the disk; during an outage the rest waits on disk only. At least `sync.maxEvents`. Default 4096
+   * (eight batches of 512): memory does not grow with the backlog.
    */
-  memoryEvents: int(1, 100_000_000).default(32_768),
+  memoryEvents: int(1, 100_000_000).default(4096),
 });
 
 /** When the spool writes its group commits. */

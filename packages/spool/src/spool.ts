@@ -1,7 +1,7 @@
 import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError } from '@trackpipe/core';
 import { RingBuffer } from '@trackpipe/core/internal';
 import { resolve as resolvePath } from 'node:path';
-import { decodeGroup, encodeEach, groupValue, readCount } from './codec.js';
+import { GroupWriter, decodeGroup, readCount } from './codec.js';
 import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
 import { RangeSet } from './ranges.js';
@@ -37,8 +37,8 @@ const RESOLVED_TRUE = Promise.resolve(true);
 const INITIAL_AVG_BYTES = 256;
 /** A group closes early once its estimated bytes reach this share of `maxBytes`. */
 const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
-/** One commit writes at most this many full groups (a backlog is written a few groups per flush). */
-const GROUPS_PER_COMMIT = 4;
+/** One commit writes at most this many full groups: a burst is written in few commits, so commits keep up with it. */
+const GROUPS_PER_COMMIT = 16;
 /** Failed commits are retried after 10 ms, doubling up to this. */
 const MAX_RETRY_DELAY_MS = 2_000;
 
@@ -67,7 +67,11 @@ interface Sealed<E> {
   readonly start: number;
   readonly end: number;
   readonly events: E[];
-  /** Each event's JSON, as stored (undefined: it could not be encoded). */
+  /**
+   * Each event's JSON, as stored, for those the window will probably take (the rest is encoded into
+   * the stored value only, so that an outage keeps no JSON in memory); undefined: not kept, or it
+   * could not be encoded.
+   */
   readonly texts: (string | undefined)[];
   /** `clear()` dropped its events while it was being committed. */
   cleared: boolean;
@@ -137,10 +141,12 @@ export class Spool<E> implements EventQueue<E> {
   #committedEnd: number;
   /** Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. */
   readonly #window: RingBuffer<E>;
-  /** The JSON of each event in the window, index for index (undefined when read back from disk). */
+  /** The JSON of each event in the window, index for index (undefined when not kept, or not encodable). */
   readonly #windowTexts: RingBuffer<string | undefined>;
-  /** The group last decoded from disk, kept while the head is inside it. */
-  #decoded: { start: number; events: unknown[] } | undefined;
+  /** The group last decoded from disk, kept while the head is inside it (with each event's JSON when the group has it). */
+  #decoded: { start: number; events: unknown[]; texts: string[] | undefined } | undefined;
+  /** Writes the stored values of a commit (one buffer, reused). */
+  readonly #writer = new GroupWriter();
   /** Events waiting for their group commit, in key order (preallocated: `push()` allocates nothing). */
   readonly #pending: RingBuffer<E>;
   /** A group whose commit failed: committed again before anything in `#pending`. */
@@ -532,21 +538,16 @@ export class Spool<E> implements EventQueue<E> {
     const start = this.#pendingStart;
     this.#pendingCount -= events.length;
     this.#pendingStart += events.length;
-    const texts = encodeEach(events);
-    const group: Sealed<E> = { start, end: start + events.length, events, texts, cleared: false, settledTo: 0 };
+    const group: Sealed<E> = { start, end: start + events.length, events, texts: [], cleared: false, settledTo: 0 };
     this.#committing = group;
     this.#committingCount = events.length;
     this.#room = 0; // pending room grew: recompute on the next push
-    // Stored as values of at most one group each: bounds a value's size, and the bytes a partly
-    // released value keeps on disk.
-    const values: string[] = [];
-    for (let i = 0; i < events.length; i += limit) values.push(groupValue(texts, i, Math.min(events.length, i + limit)));
     const started = performance.now();
     let outcome: TxnOutcome | undefined;
     const recount = this.#recount;
     this.#inflight = this.#store.events
       .transaction(() => {
-        outcome = this.#write(group, values, limit, recount);
+        outcome = this.#write(group, limit, recount);
       })
       .then(
         () => this.#committed(group, outcome!, started),
@@ -556,15 +557,19 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
-  #write(group: Sealed<E>, values: readonly string[], limit: number, recount: boolean): TxnOutcome {
+  #write(group: Sealed<E>, limit: number, recount: boolean): TxnOutcome {
     const { events, meta } = this.#store;
     let written = 0;
     if (!group.cleared) {
-      for (let i = 0; i < values.length; i++) {
-        const key = group.start + i * limit;
-        void events.put(key, values[i]!);
-        // The stored size, read back from the transaction (cheaper than measuring the string's UTF-8).
-        written += events.getBinaryFast(key)?.length ?? 0;
+      // Stored as values of at most one group each: bounds a value's size, and the bytes a partly
+      // released value keeps on disk. Each value is written into the writer's buffer, which LMDB
+      // copies during put() (this runs inside the write transaction).
+      const n = group.events.length;
+      const keep = this.#windowRoom(group.start);
+      for (let i = 0; i < n; i += limit) {
+        const value = this.#writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep);
+        void events.put(group.start + i, value);
+        written += value.length;
       }
     }
     this.#resolveDrops();
@@ -577,6 +582,13 @@ export class Spool<E> implements EventQueue<E> {
       for (const key of events.getKeys({})) total += events.getBinaryFast(key)?.length ?? 0;
     }
     return { written, freed, removed, recount: total };
+  }
+
+  /** How many events of a group starting at `start` the window would take now (it continues the window). */
+  #windowRoom(start: number): number {
+    const w = this.#window;
+    if (w.size !== this.#ready || (w.size > 0 && this.#head + w.size !== start)) return 0;
+    return w.capacity - w.size;
   }
 
   /** Deletes the stored groups that are released entirely; returns the released ranges still needed. */
@@ -776,7 +788,7 @@ export class Spool<E> implements EventQueue<E> {
         const value = this.#store.events.getBinaryFast(g.start);
         try {
           if (value === undefined) throw new Error('missing');
-          decoded = { start: g.start, events: decodeGroup(value, g.end - g.start) };
+          decoded = { start: g.start, ...decodeGroup(value, g.end - g.start) };
         } catch {
           const from = Math.max(this.#head, g.start);
           const live = g.end - from - released.countIn(from, g.end);
@@ -807,7 +819,7 @@ export class Spool<E> implements EventQueue<E> {
         }
         if (w.size === 0) this.#head = k;
         w.push(event as E);
-        this.#windowTexts.push(undefined);
+        this.#windowTexts.push(decoded.texts?.[k - decoded.start]);
       }
       if (w.size === 0) this.#head = k;
       if (k >= end) this.#decoded = undefined;

@@ -18,7 +18,7 @@ export interface PersistedState {
 /** An open spool store and what the recovery scan found in it. */
 export interface OpenedStore {
   readonly root: RootDatabase;
-  readonly events: Database<string, number>;
+  readonly events: Database<string | Uint8Array, number>;
   readonly meta: Database<unknown, string>;
   /** The sequence number the next event gets. */
   readonly next: number;
@@ -48,7 +48,7 @@ function readState(value: unknown): PersistedState {
 
 /** Reads and checks everything the spool needs from an open environment. Throws Corrupt when it does not add up. */
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
-  const env = { root, meta, events: root.openDB<string, number>({ name: 'events', encoding: 'string' }) };
+  const env = { root, meta, events: root.openDB<string | Uint8Array, number>({ name: 'events', encoding: 'string' }) };
   const state = readState(env.meta.get('state'));
   const released = RangeSet.from(state.released);
   let events = 0;
