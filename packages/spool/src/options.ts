@@ -18,8 +18,8 @@ export const spoolOptionsSchema = z.strictObject({
     .strictObject({
       /** Milliseconds between the starts of two group commits (at most one commit runs at a time). Default 5. */
       intervalMs: int(0, 60_000).default(5),
-      /** A group is committed at once when it holds this many events; also the most events one stored value holds. Default 4096. */
-      maxEvents: int(1, 1_000_000).default(4096),
+      /** A group is committed at once when it holds this many events; also the most events one stored value holds. Default 512. */
+      maxEvents: int(1, 1_000_000).default(512),
     })
     .prefault({}),
   /** What a full spool drops: the oldest waiting event, or the one being pushed. Counted as `spool_full`. Default `"drop-oldest"`. */

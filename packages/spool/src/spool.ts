@@ -37,8 +37,8 @@ const RESOLVED_TRUE = Promise.resolve(true);
 const INITIAL_AVG_BYTES = 256;
 /** A group closes early once its estimated bytes reach this share of `maxBytes`. */
 const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
-/** One commit writes at most this many full groups: a burst is written in few commits, so commits keep up with it. */
-const GROUPS_PER_COMMIT = 16;
+/** One commit writes at most this many events (or one group, when larger): a burst is written in few commits, so commits keep up with it. */
+const COMMIT_EVENTS = 65_536;
 /** Failed commits are retried after 10 ms, doubling up to this. */
 const MAX_RETRY_DELAY_MS = 2_000;
 
@@ -531,7 +531,7 @@ export class Spool<E> implements EventQueue<E> {
     const limit = this.#groupLimit;
     if (events === undefined) {
       const pending = this.#pending;
-      const n = Math.min(pending.size, limit * GROUPS_PER_COMMIT);
+      const n = Math.min(pending.size, Math.max(limit, COMMIT_EVENTS));
       events = new Array<E>(n);
       for (let i = 0; i < n; i++) events[i] = pending.shift()!;
     }
