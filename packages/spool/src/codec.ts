@@ -1,6 +1,8 @@
 // How a group of events is stored: one LMDB value per group commit, keyed by the sequence number of
 // its first event. The value is `<count>\n<JSON array>`: the count lets the spool size a group (for
-// recovery, release and drop bookkeeping) by reading a few bytes instead of parsing the array.
+// recovery, release and drop bookkeeping) by reading a few bytes instead of parsing the array. This
+// version writes the array with one event per line, so that each event's JSON is found again when the
+// group is read back; arrays on one line (earlier versions) are read as well.
 
 const NEWLINE = 0x0a;
 const CLOSE_BRACKET = 0x5d;
