@@ -2,6 +2,7 @@ import type { Collector, CollectorStats, DropReason, FlushReport, Logger } from 
 import { DROP_REASONS } from '../contracts.js';
 import { TrackpipeError, describeError } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
+import { RecordClock } from '../id.js';
 import { consoleLogger } from '../logger.js';
 import { DISTINCT_REGISTERS, distinctSlot, estimateDistinct, markDistinct } from './distinct.js';
 import {
@@ -78,8 +79,6 @@ const WARNING_INTERVAL_MS = 60_000;
 const DIMS = 8;
 /** A level scans at most this many keys; beyond, it becomes a map on its next dimension. */
 const SCAN_LIMIT = 8;
-/** Records reuse one reading of the clock at most this many times in a row (and never across tasks). */
-const CLOCK_REUSE = 64;
 /** The key of NaN values (NaN !== NaN, and JSON writes it as null anyway). */
 const NAN = Symbol('NaN');
 
@@ -314,14 +313,8 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
   #keys = 0;
   /** The flag level of the last evaluation counted (the root before any): its `next` predicts the next one. */
   #prevLevel: Level = this.#root;
-  /** The clock's last reading, reused by the next #clockUses records of the same task (see CLOCK_REUSE). */
-  #now = 0;
-  #clockUses = 0;
-  #clockExpiryQueued = false;
-  readonly #expireClock = (): void => {
-    this.#clockUses = 0;
-    this.#clockExpiryQueued = false;
-  };
+  /** Timestamps of evaluations that carry none (its own: read as cheaply as these fields). */
+  readonly #clock = new RecordClock();
   /** The last targeting key hashed, and its register slot (consecutive evaluations often share one). */
   #lastTargetingKey: string | undefined;
   #lastSlot = 0;
@@ -456,20 +449,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         if (node === undefined) return this.#drop('unserializable', 1);
       }
       if (level !== undefined) this.#prevLevel = level;
-      if (typeof timestamp !== 'number' || timestamp !== timestamp) {
-        // Reading the clock costs as much as the rest of record() on some machines: like recordTime(),
-        // reuse a reading for up to CLOCK_REUSE records of one task (fields here: faster than module variables).
-        if (this.#clockUses === 0) {
-          this.#now = Date.now();
-          this.#clockUses = CLOCK_REUSE;
-          if (!this.#clockExpiryQueued) {
-            this.#clockExpiryQueued = true;
-            queueMicrotask(this.#expireClock);
-          }
-        }
-        this.#clockUses--;
-        timestamp = this.#now;
-      }
+      if (typeof timestamp !== 'number' || timestamp !== timestamp) timestamp = this.#clock.now();
       // The overflow bucket is not in the active list: it is emitted on its own, after the keys.
       if (node.count === 0 && node !== this.#other) this.#active[this.#activeSize++] = node;
       node.count++;
