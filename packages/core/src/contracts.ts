@@ -125,12 +125,34 @@ export interface Collector<E extends TelemetryEvent = TelemetryEvent> {
 /** Serializes one event to its wire form (a JSON document by default). Throwing marks it unserializable. */
 export type Encoder<E> = (event: E) => string;
 
-/** The default encoder: one JSON document per event. Throws on cycles and BigInts (the event is then dropped as unserializable). */
+/**
+ * The default encoder: one JSON object per event. Throws on cycles and BigInts, and when a `toJSON`
+ * makes the event something other than an object (undefined, a string, a list): the event is then
+ * dropped as unserializable instead of reaching the destination as `null` or `"text"`.
+ */
 export const jsonEncoder: Encoder<unknown> = (event) => {
   const json = JSON.stringify(event);
-  if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text');
+  if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text (a toJSON returned undefined?)');
+  if (json.charCodeAt(0) !== 0x7b) throw new TypeError(`the event's JSON is not an object (its toJSON returned ${kindOfJson(json)})`);
   return json;
 };
+
+/** What a JSON text that is not an object is (never its content: events may hold personal data). */
+function kindOfJson(json: string): string {
+  switch (json[0]) {
+    case '"':
+      return 'a string';
+    case '[':
+      return 'a list';
+    case 'n':
+      return 'null';
+    case 't':
+    case 'f':
+      return 'a boolean';
+    default:
+      return 'a number';
+  }
+}
 
 /** Encodes a whole batch in one call (e.g. one `JSON.stringify` of the array). Throwing makes the processor find the poison event. */
 export type BatchEncoder<E> = (events: readonly E[]) => Uint8Array;

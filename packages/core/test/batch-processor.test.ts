@@ -424,6 +424,23 @@ describe('serialization', () => {
     expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', 'TRACKPIPE_ERR_EVENT_UNSERIALIZABLE']);
   });
 
+  it('drops alone an event whose toJSON throws or makes it something other than an object', async () => {
+    const { exporter, processor, errors } = setup();
+    processor.record({ name: 'a' });
+    processor.record({ name: 'throws', toJSON: () => { throw new Error('no'); } } as never);
+    processor.record({ name: 'undefined', toJSON: () => undefined } as never);
+    processor.record({ name: 'text', toJSON: () => 'text' } as never);
+    processor.record({ name: 'list', toJSON: () => [1] } as never);
+    processor.record({ name: 'number', toJSON: () => 42 } as never);
+    processor.record({ name: 'object', toJSON: () => ({ name: 'object', id: 'x' }) } as never);
+    processor.record({ name: 'c' });
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 3, droppedByReason: { unserializable: 5 } });
+    expect(exporter.events.map((e) => e.name)).toEqual(['a', 'object', 'c']);
+    expect(errors.map((e) => e.code)).toEqual(Array(5).fill('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE'));
+    expect(errors[2]?.message).toContain("the event's JSON is not an object (its toJSON returned a string)");
+  });
+
   it('passes each event serialized by the exporter encoder, with the batch byte size', async () => {
     const seen: { encoded: readonly string[]; bytes: number }[] = [];
     const exporter = new MemoryExporter({ encoder: (e) => `<${e.name}é>` }).otherwise(

@@ -34,6 +34,10 @@ export interface BodyFormatOptions<E> {
   readonly otlp?: OtlpOptions | undefined;
 }
 
+function hasToJSON(event: unknown): boolean {
+  return typeof (event as { toJSON?: unknown }).toJSON === 'function';
+}
+
 function toBytes(body: string | Uint8Array): Uint8Array {
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
 }
@@ -72,8 +76,12 @@ export function bodyFormat<E extends TelemetryEvent>(options: BodyFormatOptions<
       const key = options.envelopeKey;
       const frame: Frame = key === undefined ? { open: '[', separator: ',', close: ']' } : { open: `{${JSON.stringify(key)}:[`, separator: ',', close: ']}' };
       const around: Frame = key === undefined ? { open: '', separator: '', close: '' } : { open: `{${JSON.stringify(key)}:`, separator: '', close: '}' };
+      // An event with a toJSON may stringify to something that is not an object (inside a list, undefined
+      // becomes null): such batches are encoded event by event, so the one that is not is found and dropped.
       const encodeBatch: BatchEncoder<E> | undefined =
-        options.encoder === undefined ? (events) => framed(around, [JSON.stringify(events)]) : undefined;
+        options.encoder === undefined
+          ? (events) => (events.some(hasToJSON) ? framed(frame, events.map(jsonEncoder)) : framed(around, [JSON.stringify(events)]))
+          : undefined;
       return framedFormat('application/json', options.encoder ?? jsonEncoder, frame, encodeBatch);
     }
     case 'ndjson':

@@ -72,6 +72,27 @@ describe('HttpExporter under a real BatchProcessor', () => {
     expectIdentity(stats);
   });
 
+  it('sends no null or text for events whose toJSON is not an object: they are dropped alone as unserializable', async () => {
+    const bodies: unknown[] = [];
+    server = await TestServer.start({
+      handler: (request) => {
+        bodies.push(request.json());
+        return { status: 200 };
+      },
+    });
+    processor = new BatchProcessor(new HttpExporter({ url: server.url() }), { logger: silentLogger });
+    processor.record({ name: 'a' });
+    processor.record({ name: 'undefined', toJSON: () => undefined } as TelemetryEvent);
+    processor.record({ name: 'text', toJSON: () => 'text' } as TelemetryEvent);
+    processor.record({ name: 'object', toJSON: () => ({ name: 'object' }) } as TelemetryEvent);
+    processor.record({ name: 'b' });
+    await processor.flush({ timeoutMs: 20_000 });
+    expect(bodies.flat().map((e) => (e as { name?: string } | null)?.name ?? e)).toEqual(['a', 'object', 'b']);
+    const stats = processor.stats();
+    expect(stats).toMatchObject({ exported: 3, droppedByReason: expect.objectContaining({ unserializable: 2 }) });
+    expectIdentity(stats);
+  });
+
   it('drops a batch the server rejects permanently, without retrying it', async () => {
     server = await TestServer.start({ handler: () => ({ status: 400, body: 'schema mismatch' }) });
     const messages: string[] = [];
