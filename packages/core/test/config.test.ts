@@ -215,6 +215,31 @@ describe('config errors', () => {
       ],
     },
     {
+      what: 'a __proto__ key (it would have become the prototype, its keys reported under the wrong path or passed to the exporter)',
+      input: JSON.parse(
+        '{"pipelines":[{"batch":{"__proto__":{"maxBatchSize":0}},"exporters":[{"type":"console","__proto__":{"stream":"stdout"}}]}]}',
+      ) as unknown,
+      issues: [
+        { path: 'pipelines[0].batch.__proto__', message: 'is not allowed as a key' },
+        { path: 'pipelines[0].exporters[0].__proto__', message: 'is not allowed as a key' },
+      ],
+    },
+    {
+      what: 'a YAML alias cycle',
+      input: parseConfigText('pipelines:\n  - &p\n    exporters: [{ type: console, again: *p }]\n', 'cycle.yaml'),
+      issues: [{ path: 'pipelines[0].exporters[0].again', message: 'contains itself (a YAML alias cycle or a circular object)' }],
+    },
+    {
+      what: 'nesting too deep to walk',
+      input: { pipelines: [{ exporters: [{ type: 'console', deep: JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unknown }] }] },
+      issues: [{ path: `pipelines[0].exporters[0].deep${'[0]'.repeat(59)}`, message: 'is nested deeper than 64 levels' }],
+    },
+    {
+      what: 'a getter that throws',
+      input: { pipelines: [{ get exporters(): never { throw new Error(SECRET); } }] },
+      issues: [{ path: 'pipelines[0]', message: 'could not be read (a getter or proxy threw)' }],
+    },
+    {
       what: 'something that is not an object',
       input: 'pipelines',
       issues: [{ path: '', message: 'must be an object' }],
