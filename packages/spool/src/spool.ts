@@ -398,7 +398,8 @@ export class Spool<E> implements EventQueue<E> {
     if (last !== undefined && last.mark === mark) return last.deferred.promise;
     const waiter = { mark, deferred: deferred() };
     this.#waiters.push(waiter);
-    // Someone waits for the next commit: its timer keeps the process alive until then.
+    // Someone waits for the next commit: it starts as soon as none runs, and keeps the process alive until then.
+    this.#schedule();
     this.#timer?.ref();
     this.#immediate?.ref();
     return waiter.deferred.promise;
@@ -495,14 +496,18 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   /**
-   * Arranges the next commit: at most one runs; they start at most every `intervalMs`, or at once for
-   * a full group. The timer does not keep the process alive, unless a `persisted()` call waits for it.
+   * Arranges the next commit: at most one runs; they start at most every `intervalMs`, or as soon as
+   * none runs for a full group or for a `persisted()` call waiting for pending events (its caller waits
+   * for the commit anyway: the interval would only add to its wait; those that call while a commit
+   * runs share the next one). The timer does not keep the process alive, unless a `persisted()` call
+   * waits for it.
    */
   #schedule(): void {
     if (this.#committing !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
     const now = performance.now();
-    const full = this.#pendingCount >= this.#groupLimit;
-    const wait = Math.max(this.#retryAt - now, full ? 0 : this.#lastCommitAt + this.#o.intervalMs - now);
+    const waiter = this.#waiters.at(-1);
+    const due = this.#pendingCount >= this.#groupLimit || (waiter !== undefined && waiter.mark > this.#pendingStart);
+    const wait = Math.max(this.#retryAt - now, due ? 0 : this.#lastCommitAt + this.#o.intervalMs - now);
     const keepAlive = this.#waiters.length > 0;
     if (wait <= 0) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);

@@ -133,6 +133,18 @@ describe('Spool as an EventQueue', () => {
     expect(spool.ready).toBe(101);
   });
 
+  it('starts the commit a persisted() call waits for as soon as none runs, not at the end of the interval', async () => {
+    const { spool } = spoolAt({ sync: { intervalMs: 60_000, maxEvents: 100 } });
+    pushN(spool, 1);
+    await spool.persisted(); // the next commit would wait a minute for the interval
+    pushN(spool, 5);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(spool.ready).toBe(1); // nobody waits: the interval holds
+    expect(await spool.persisted()).toBe(true); // somebody waits: no interval (the test would time out)
+    expect(spool.ready).toBe(6);
+    expect(spool.stats().commits).toBe(2);
+  });
+
   it('shares one commit between persisted() callers and resolves at once when nothing is pending', async () => {
     const { spool } = spoolAt();
     expect(await spool.persisted()).toBe(true);
