@@ -3,7 +3,7 @@ import type { Collector, CollectorStats, ExportObserver, Exporter, FlushReport }
 import { jsonEncoder } from './contracts.js';
 import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
-import { type BatchProcessorOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type BatchProcessorOptions, type ResolvedOptions, callerTimeout, resolveOptions } from './options.js';
 import { type Answer, Thrown, readAnswer } from './processor/answer.js';
 import { Durations } from './processor/durations.js';
 import { Batcher, type Work } from './processor/batcher.js';
@@ -152,13 +152,13 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
     const mark = this.#queue.tail;
     if (mark > this.#drainMark) this.#drainMark = mark;
-    const done = this.#flushes.wait(mark, options.timeoutMs);
+    const done = this.#flushes.wait(mark, callerTimeout(options?.timeoutMs));
     this.#pump();
     return done;
   }
 
   close(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
-    this.#closing ??= this.#close(options.timeoutMs ?? this.options.closeTimeoutMs);
+    this.#closing ??= this.#close(callerTimeout(options?.timeoutMs) ?? this.options.closeTimeoutMs);
     return this.#closing;
   }
 
@@ -243,7 +243,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     ]);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+      if (deadline !== Number.POSITIVE_INFINITY) timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
     });
     const outcome = await Promise.race([parts, late]);
     clearTimeout(timer);

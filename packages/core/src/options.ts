@@ -12,31 +12,41 @@ export interface NumericOption {
   readonly kind: 'integer' | 'number';
   /** Smallest allowed value (inclusive). */
   readonly min: number;
+  /** Largest allowed value (inclusive), when there is one besides the largest safe integer. */
+  readonly max?: number;
   readonly default: number;
   /** One line: what the option means. */
   readonly doc: string;
 }
 
-const integer = (min: number, defaultValue: number, doc: string): NumericOption => ({ kind: 'integer', min, default: defaultValue, doc });
-const number = (min: number, defaultValue: number, doc: string): NumericOption => ({ kind: 'number', min, default: defaultValue, doc });
+/**
+ * The longest delay a Node.js timer can wait, in ms (about 24.8 days). A longer one fires after 1 ms:
+ * a timeout or backoff option above it would time every export out, or retry in a hot loop.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const integer = (min: number, defaultValue: number, doc: string, max?: number): NumericOption =>
+  max === undefined ? { kind: 'integer', min, default: defaultValue, doc } : { kind: 'integer', min, max, default: defaultValue, doc };
+const number = (min: number, defaultValue: number, doc: string, max?: number): NumericOption =>
+  max === undefined ? { kind: 'number', min, default: defaultValue, doc } : { kind: 'number', min, max, default: defaultValue, doc };
 
 /** The queue and batching options of a processor (a pipeline's `batch` section in config). */
 export const BATCH_OPTIONS = {
-  maxQueueSize: integer(1, 10_000, 'Capacity in events of the queue and the batches waiting for a retry (per exporter).'),
+  maxQueueSize: integer(1, 10_000, 'Capacity in events of the queue and the batches waiting for a retry (per exporter).', 1_000_000_000),
   maxBatchSize: integer(1, 512, 'Events per batch at most; a full batch is exported at once (clamped to maxQueueSize).'),
   maxBatchBytes: integer(1, 1_048_576, 'Encoded bytes per batch at most; an event larger than this travels alone.'),
-  flushIntervalMs: number(1, 5_000, 'A non-empty queue is exported at least this often, in ms.'),
+  flushIntervalMs: number(1, 5_000, 'A non-empty queue is exported at least this often, in ms.', MAX_TIMER_MS),
   maxConcurrentExports: integer(1, 2, 'Exports in flight at once.'),
-  exportTimeoutMs: number(1, 10_000, 'An export still running after this many ms is aborted and retried.'),
-  closeTimeoutMs: number(0, 10_000, 'Default deadline of close(), in ms.'),
+  exportTimeoutMs: number(1, 10_000, 'An export still running after this many ms is aborted and retried.', MAX_TIMER_MS),
+  closeTimeoutMs: number(0, 10_000, 'Default deadline of close(), in ms.', MAX_TIMER_MS),
   invalidWarningIntervalMs: number(0, 60_000, 'Invalid events are warned about at most once per this many ms.'),
 } as const satisfies Record<string, NumericOption>;
 
 /** The retry options of a processor (a pipeline's `retry` section in config). */
 export const RETRY_OPTIONS = {
-  initialBackoffMs: number(0, 1_000, 'First backoff ceiling in ms.'),
+  initialBackoffMs: number(0, 1_000, 'First backoff ceiling in ms.', MAX_TIMER_MS),
   multiplier: number(1, 2, 'Growth of the ceiling per consecutive failure.'),
-  maxBackoffMs: number(0, 5_000, 'Largest backoff ceiling in ms; Retry-After hints are clamped to it.'),
+  maxBackoffMs: number(0, 5_000, 'Largest backoff ceiling in ms; Retry-After hints are clamped to it.', MAX_TIMER_MS),
   maxElapsedMs: number(0, 300_000, 'A batch still failing this many ms after its first attempt is dropped (retries_exhausted).'),
 } as const satisfies Record<string, NumericOption>;
 
@@ -93,9 +103,26 @@ export function checkNumber(option: NumericOption, value: unknown): string | und
     typeof value === 'number' &&
     Number.isFinite(value) &&
     value >= option.min &&
-    (option.kind === 'number' || Number.isInteger(value));
+    (option.max === undefined || value <= option.max) &&
+    (option.kind === 'number' || Number.isSafeInteger(value));
   if (ok) return undefined;
-  return option.kind === 'integer' ? `must be an integer >= ${option.min}` : `must be a finite number >= ${option.min}`;
+  return `must be ${describeBounds(option)}`;
+}
+
+/** The bounds of an option in words: `an integer >= 1`, `a finite number from 1 to 2147483647`. */
+function describeBounds(option: NumericOption): string {
+  const kind = option.kind === 'integer' ? 'an integer' : 'a finite number';
+  return option.max === undefined ? `${kind} >= ${option.min}` : `${kind} from ${option.min} to ${option.max}`;
+}
+
+/**
+ * The `timeoutMs` given to flush() or close(), made safe for a timer: undefined when it is not a
+ * number (NaN included: the caller's default applies), at least 0, and Infinity for anything longer
+ * than a timer can wait (no deadline; `Infinity` is the way to ask for none).
+ */
+export function callerTimeout(value: unknown): number | undefined {
+  if (typeof value !== 'number' || Number.isNaN(value)) return undefined;
+  return value > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : Math.max(0, value);
 }
 
 function resolveTable<T extends Record<string, NumericOption>>(

@@ -489,6 +489,12 @@ describe('invalid input', () => {
     [{ overflow: 'drop-random' }, 'overflow'],
     [{ retry: { maxElapsedMs: -5 } }, 'retry.maxElapsedMs'],
     [{ retry: { multiplier: 0.5 } }, 'retry.multiplier'],
+    // Longer than a timer can wait (it would fire after 1 ms), or a queue no array can hold.
+    [{ exportTimeoutMs: 3_000_000_000 }, 'exportTimeoutMs'],
+    [{ flushIntervalMs: 2 ** 31 }, 'flushIntervalMs'],
+    [{ retry: { maxBackoffMs: 1e12 } }, 'retry.maxBackoffMs'],
+    [{ maxQueueSize: 1e12 }, 'maxQueueSize'],
+    [{ maxBatchSize: 2 ** 53 + 2 }, 'maxBatchSize'],
   ] as const)('rejects %j at construction, naming %s', (options, name) => {
     expect(() => new BatchProcessor(new MemoryExporter(), options as BatchProcessorOptions)).toThrow(
       expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(`${name} must be`) }),
@@ -524,6 +530,17 @@ describe('close', () => {
     expect(signals.every((s) => s.aborted)).toBe(true);
     expect(errors.map((e) => e.code)).toContain('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT');
     expect(identityHolds(processor.stats())).toBe(true);
+  });
+
+  it.each([Number.POSITIVE_INFINITY, 3_000_000_000])('drops nothing for a deadline of %d ms (longer than a timer can wait): it waits', async (timeoutMs) => {
+    const { exporter, processor } = setup({}, HOLD);
+    processor.record({ name: 'x' });
+    let done = false;
+    const closing = processor.close({ timeoutMs }).then((r) => ((done = true), r));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(done).toBe(false);
+    exporter.release();
+    expect(await closing).toMatchObject({ complete: true, exported: 1, dropped: 0 });
   });
 
   it('keeps retrying while closing until the deadline', async () => {
@@ -587,6 +604,28 @@ describe('flush', () => {
     expect(exporter.held).toBe(1);
     exporter.release();
     await processor.flush();
+  });
+
+  it.each([Number.POSITIVE_INFINITY, 3_000_000_000])('waits without a deadline for timeoutMs %d (longer than a timer can wait)', async (timeoutMs) => {
+    const { exporter, processor } = setup({}, HOLD);
+    processor.record({ name: 'x' });
+    let done = false;
+    const flushed = processor.flush({ timeoutMs }).then((r) => ((done = true), r));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(done).toBe(false);
+    exporter.release();
+    expect(await flushed).toMatchObject({ complete: true, exported: 1, remaining: 0 });
+  });
+
+  it.each([Number.NaN, '100', null])('treats a timeoutMs of %s as none given', async (timeoutMs) => {
+    const { exporter, processor } = setup({}, HOLD);
+    processor.record({ name: 'x' });
+    let done = false;
+    const flushed = processor.flush({ timeoutMs } as never).then((r) => ((done = true), r));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(done).toBe(false);
+    exporter.release();
+    expect(await flushed).toMatchObject({ complete: true, exported: 1 });
   });
 
   it('answers complete: false when its timeout passes first', async () => {

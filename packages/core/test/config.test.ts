@@ -128,8 +128,9 @@ describe('config reference', () => {
     for (const field of fields) expect(rows.has(field), field).toBe(true);
     // The rows of processor options are exactly what the option tables (options.ts) say: bounds, default, meaning.
     const number = (n: number) => n.toLocaleString('en-US').replaceAll(',', ' ');
+    const bounds = (o: NumericOption) => (o.max === undefined ? `${o.kind} ≥ ${o.min}` : `${o.kind} from ${o.min} to ${number(o.max)}`);
     const expected = (section: string, table: Record<string, NumericOption>) =>
-      Object.entries(table).map(([key, o]) => `| \`pipelines[].${section}.${key}\` | ${o.kind} ≥ ${o.min} | ${number(o.default)} | ${o.doc} |`);
+      Object.entries(table).map(([key, o]) => `| \`pipelines[].${section}.${key}\` | ${bounds(o)} | ${number(o.default)} | ${o.doc} |`);
     for (const row of [...expected('batch', BATCH_OPTIONS), ...expected('retry', RETRY_OPTIONS)]) expect(doc.split('\n')).toContain(row);
     const defaults = resolveOptions({ logger: silentLogger });
     expect(rows.get('pipelines[].batch.overflow')).toContain(`| \`"${defaults.overflow}"\` |`);
@@ -146,7 +147,15 @@ describe('config errors', () => {
     {
       what: 'a negative size',
       input: withBatch({ maxQueueSize: -5 }),
-      issues: [{ path: 'pipelines[0].batch.maxQueueSize', message: 'must be an integer >= 1' }],
+      issues: [{ path: 'pipelines[0].batch.maxQueueSize', message: 'must be an integer from 1 to 1000000000' }],
+    },
+    {
+      what: 'a delay longer than a timer can wait (it would fire after 1 ms)',
+      input: { pipelines: [{ batch: { exportTimeoutMs: 1e12 }, retry: { maxBackoffMs: 2 ** 31 }, exporters: [{ type: 'console' }] }] },
+      issues: [
+        { path: 'pipelines[0].batch.exportTimeoutMs', message: 'must be a finite number from 1 to 2147483647' },
+        { path: 'pipelines[0].retry.maxBackoffMs', message: 'must be a finite number from 0 to 2147483647' },
+      ],
     },
     {
       what: 'a fraction where an integer belongs',
@@ -547,9 +556,10 @@ describe('README option list', () => {
   it('states the bounds and default of every processor option as the option tables do', async () => {
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
     const headings = readme.split('\n').filter((line) => line.startsWith('### `'));
+    const bounds = (o: NumericOption) => (o.max === undefined ? `${o.kind} ≥ ${o.min}` : `${o.kind} from ${o.min} to ${o.max}`);
     const expected = [
-      ...Object.entries(BATCH_OPTIONS).map(([key, o]) => `### \`${key}\` — ${o.kind} ≥ ${o.min}, default \`${o.default}\``),
-      ...Object.entries(RETRY_OPTIONS).map(([key, o]) => `### \`retry.${key}\` — ${o.kind} ≥ ${o.min}, default \`${o.default}\``),
+      ...Object.entries(BATCH_OPTIONS).map(([key, o]) => `### \`${key}\` — ${bounds(o)}, default \`${o.default}\``),
+      ...Object.entries(RETRY_OPTIONS).map(([key, o]) => `### \`retry.${key}\` — ${bounds(o)}, default \`${o.default}\``),
     ];
     for (const heading of expected) expect(headings).toContain(heading);
   });

@@ -38,13 +38,13 @@ export class FlushTracker<S> {
     return this.#waiters.length > 0;
   }
 
-  /** Resolves once everything below `mark` is settled, or (incomplete) after `timeoutMs`. */
+  /** Resolves once everything below `mark` is settled, or (incomplete) after `timeoutMs` (undefined or Infinity: no limit). */
   wait(mark: number, timeoutMs: number | undefined): Promise<FlushReport> {
     const before = this.#source.snapshot();
     if (this.#source.settledBelow(mark)) return Promise.resolve(this.#source.reportSince(before, true));
     return new Promise((resolve) => {
       const waiter: Waiter<S> = { mark, before, resolve, timer: undefined };
-      if (timeoutMs !== undefined) waiter.timer = setTimeout(() => this.#release(waiter, false), timeoutMs);
+      if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) waiter.timer = setTimeout(() => this.#release(waiter, false), timeoutMs);
       this.#waiters.push(waiter);
       if (this.#waiters.length === 1) this.#source.waiting(true);
     });
