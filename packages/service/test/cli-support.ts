@@ -1,5 +1,6 @@
 // Runs the built `trackpipe` CLI as a child process and reads its JSON log lines.
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -60,6 +61,36 @@ export async function waitForLine(c: Child, msg: string, timeoutMs = 30_000): Pr
     if (Date.now() > deadline) throw new Error(`no "${msg}" line: ${JSON.stringify(c.lines)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Starts `trackpipe serve --config <config>` in `cwd` (TRACKPIPE_CONFIG unset) and waits for its `listening` line: the CLI and its HTTP URL. */
+export async function serve(config: string, cwd: string, timeoutMs?: number): Promise<{ service: Child; url: string }> {
+  const service = run(['serve', '--config', config], cwd, { TRACKPIPE_CONFIG: undefined });
+  return { service, url: String((await waitForLine(service, 'listening', timeoutMs)).http) };
+}
+
+/**
+ * Writes `<dir>/service.json` and answers its path: HTTP ingest on a free port, no gRPC, one pipeline
+ * `events` with a spool at `<dir>/spool`, `batch` as given, short retries, and an HTTP exporter to `sinkUrl`.
+ */
+export function writeSpooledConfig(dir: string, sinkUrl: string, batch: Record<string, unknown>): string {
+  const config = join(dir, 'service.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      service: { http: { port: 0 }, grpc: { enabled: false } },
+      pipelines: [
+        {
+          name: 'events',
+          spool: { path: join(dir, 'spool') },
+          batch,
+          retry: { initialBackoffMs: 20, maxBackoffMs: 200 },
+          exporters: [{ type: 'http', url: sinkUrl, compression: 'none' }],
+        },
+      ],
+    }),
+  );
+  return config;
 }
 
 /** Waits for the CLI to exit on its own; past `timeoutMs` kills it (SIGKILL) and fails. */

@@ -5,7 +5,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseExposition, samples } from '@trackpipe/core/testing';
-import { type Child, run, waitForLine } from './cli-support.js';
+import { type Child, serve } from './cli-support.js';
 
 /** One event as the sink received it. */
 export interface Arrival {
@@ -121,9 +121,7 @@ export async function startInstance(name: string, dir: string, s: InstanceSettin
   };
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const child = run(['serve', '--config', file], dir, { TRACKPIPE_CONFIG: undefined });
-  const listening = await waitForLine(child, 'listening', 60_000);
-  const url = String(listening.http);
+  const { service: child, url } = await serve(file, dir, 60_000);
   return {
     name,
     child,

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, countingSink, exitOf, run, waitForLine } from './cli-support.js';
+import { buildCli, countingSink, exitOf, serve, writeSpooledConfig } from './cli-support.js';
 
 // `trackpipe serve` with a spool, under many concurrent clients, killed with SIGKILL at seeded random
 // moments while its destination refuses a third of the requests, and started again on the same
@@ -42,28 +42,12 @@ describe('trackpipe serve with a spool, killed with SIGKILL', () => {
   it(`delivers every event it answered 202 for, across ${RUNS} kills at random moments (seed ${SEED})`, async () => {
     const random = seeded(SEED);
     const sink = await destination(random);
-    const config = join(dir, 'service.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        service: { http: { port: 0 }, grpc: { enabled: false } },
-        pipelines: [
-          {
-            name: 'events',
-            spool: { path: join(dir, 'spool') },
-            batch: { maxBatchSize: 200, flushIntervalMs: 50 },
-            retry: { initialBackoffMs: 20, maxBackoffMs: 200 },
-            exporters: [{ type: 'http', url: sink.url, compression: 'none' }],
-          },
-        ],
-      }),
-    );
+    const config = writeSpooledConfig(dir, sink.url, { maxBatchSize: 200, flushIntervalMs: 50 });
     const acknowledged = new Set<string>();
     let refused = 0;
     try {
       for (let runNo = 0; runNo < RUNS; runNo++) {
-        const service = run(['serve', '--config', config], dir, { TRACKPIPE_CONFIG: undefined });
-        const url = String((await waitForLine(service, 'listening')).http);
+        const { service, url } = await serve(config, dir);
         let stop = false;
         const client = async (c: number): Promise<void> => {
           for (let n = 0; !stop; n++) {
@@ -88,8 +72,7 @@ describe('trackpipe serve with a spool, killed with SIGKILL', () => {
 
       // The destination recovers; the last start delivers what the spool holds, then stops cleanly.
       sink.heal();
-      const last = run(['serve', '--config', config], dir, { TRACKPIPE_CONFIG: undefined });
-      await waitForLine(last, 'listening');
+      const { service: last } = await serve(config, dir);
       const deadline = Date.now() + 120_000;
       const missing = () => [...acknowledged].filter((id) => !sink.received.has(id));
       while (missing().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
