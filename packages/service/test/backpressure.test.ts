@@ -1,8 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { FunctionExporter, type Recorded } from '@trackpipe/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { IngestEvent } from '../src/index.js';
-import { grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
+import { gatedExporter, grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
 
 type Started = Awaited<ReturnType<typeof startService>>;
 const running: Started[] = [];
@@ -12,18 +10,6 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
 });
-
-/** A slow destination: every export waits until the test opens the gate. */
-function gatedExporter(): { exporter: FunctionExporter<Recorded<IngestEvent>>; delivered: string[]; open(): void } {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const delivered: string[] = [];
-  const exporter = new FunctionExporter<Recorded<IngestEvent>>(async (events) => {
-    await gate;
-    delivered.push(...events.map((e) => e.id));
-  });
-  return { exporter, delivered, open };
-}
 
 /**
  * Queue of 10, batches of 10, one export at a time, no timer flush: the first 10 events leave as

@@ -1,19 +1,11 @@
 import { request } from 'node:http';
 import { status } from '@grpc/grpc-js';
-import { FunctionExporter, type Recorded } from '@trackpipe/core';
 import { describe, expect, it } from 'vitest';
-import type { IngestEvent } from '../src/index.js';
-import { grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
+import { gatedExporter, grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
 
 describe('graceful shutdown', () => {
   it('marks the service not ready, answers a request still arriving with 503, refuses new connections, then flushes', async () => {
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const delivered: string[] = [];
-    const exporter = new FunctionExporter<Recorded<IngestEvent>>(async (events) => {
-      await gate;
-      delivered.push(...events.map((e) => e.id));
-    });
+    const { exporter, delivered, open } = gatedExporter();
     const { service, url, processor } = await startService({ exporter, grpc: false });
     const accepted = await post(`${url}/v1/batch`, { batch: [{ name: 'a' }, { name: 'b' }] });
     expect(accepted.status).toBe(202);

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { type Client, Metadata, type ServiceError, credentials } from '@grpc/grpc-js';
 import { MemoryExporter } from '@trackpipe/collector-memory';
-import { BatchProcessor, type BatchProcessorOptions, type Exporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { BatchProcessor, type BatchProcessorOptions, type Exporter, FunctionExporter, type Recorded, silentLogger } from '@trackpipe/core';
 import { type IngestEvent, TrackpipeService, type TrackpipeServiceOptions, loadAnalyticsService } from '../src/index.js';
 
 type Event = Recorded<IngestEvent>;
@@ -31,6 +31,18 @@ export async function startService(
   });
   const addresses = await service.start();
   return { service, processor, memory, url: addresses.http?.url ?? '', grpcAddress: addresses.grpc?.address ?? '' };
+}
+
+/** A slow destination: every export waits until the test opens the gate. */
+export function gatedExporter(): { exporter: FunctionExporter<Event>; delivered: string[]; open(): void } {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const delivered: string[] = [];
+  const exporter = new FunctionExporter<Event>(async (events) => {
+    await gate;
+    delivered.push(...events.map((e) => e.id));
+  });
+  return { exporter, delivered, open };
 }
 
 /** The JSON answers of the HTTP API, as the tests read them. */
