@@ -98,27 +98,41 @@ function join(path: string, key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? (path === '' ? key : `${path}.${key}`) : `${path}[${JSON.stringify(key)}]`;
 }
 
-/** Depth of a parsed JSON value (a scalar is 0); stops counting past `limit`. */
-function depthOf(value: unknown, limit: number, depth = 0): number {
-  if (depth > limit || typeof value !== 'object' || value === null) return depth;
-  let deepest = depth;
-  for (const item of Array.isArray(value) ? value : Object.values(value)) {
-    if (typeof item === 'object' && item !== null) {
-      deepest = Math.max(deepest, depthOf(item, limit, depth + 1));
-      if (deepest > limit) break;
+const TOO_DEEP = Symbol('too deep');
+
+/**
+ * What is wrong inside a parsed JSON value, if anything: nesting past `limit` ({@link TOO_DEEP}; a
+ * scalar is at depth 0), or a number that is not finite (JSON's `1e400` parses as Infinity, a gRPC
+ * Struct may hold NaN; JSON cannot carry either, so it would reach the destination as `null`): the
+ * keys leading to it, built only when there is one.
+ */
+function problemIn(value: unknown, limit: number, depth = 0): typeof TOO_DEEP | (string | number)[] | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : [];
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (depth > limit) return TOO_DEEP;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = problemIn(value[i], limit, depth + 1);
+      if (problem !== undefined) return problem === TOO_DEEP ? problem : [i, ...problem];
     }
+    return undefined;
   }
-  return deepest;
+  for (const key of Object.keys(value)) {
+    const problem = problemIn((value as Record<string, unknown>)[key], limit, depth + 1);
+    if (problem !== undefined) return problem === TOO_DEEP ? problem : [key, ...problem];
+  }
+  return undefined;
 }
 
 /** A JSON-compatible value (as JSON.parse or the gRPC decoder produce), within the nesting limit. */
 function checkJsonValue(value: unknown, path: string, limits: ResolvedValidationLimits, issues: Issues): value is AttributeValue {
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    issues.add(path, 'must be a finite number');
+  const problem = problemIn(value, limits.maxDepth);
+  if (problem === TOO_DEEP) {
+    issues.add(path, `is nested more than ${limits.maxDepth} levels deep`);
     return false;
   }
-  if (typeof value === 'object' && value !== null && depthOf(value, limits.maxDepth) > limits.maxDepth) {
-    issues.add(path, `is nested more than ${limits.maxDepth} levels deep`);
+  if (problem !== undefined) {
+    issues.add(problem.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : join(at, key)), path), 'must be a finite number');
     return false;
   }
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
@@ -152,11 +166,14 @@ function checkString(value: unknown, path: string, max: number, issues: Issues):
   return true;
 }
 
+/** The latest date a JavaScript Date can hold, in epoch ms (year 275760). */
+const MAX_DATE_MS = 8_640_000_000_000_000;
+
 /** Epoch ms from a number or an ISO 8601 string; undefined (with an issue) otherwise. */
 function checkTimestamp(value: unknown, path: string, issues: Issues): number | undefined {
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && value >= 0) return value;
-    issues.add(path, 'must be epoch milliseconds (a finite number >= 0)');
+    if (value >= 0 && value <= MAX_DATE_MS) return value;
+    issues.add(path, `must be epoch milliseconds (a number from 0 to ${MAX_DATE_MS}, a date JavaScript can hold)`);
     return undefined;
   }
   if (typeof value === 'string') {

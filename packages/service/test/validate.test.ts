@@ -61,6 +61,22 @@ describe('validateEvent', () => {
     expect(issuesOf(validateEvent({ name: 'x', attributes: deep }, limits))).toBe('attributes: is nested more than 16 levels deep');
   });
 
+  it('refuses numbers JSON cannot carry anywhere in a value, naming their path (they would reach the destination as null)', () => {
+    // JSON.parse reads 1e400 as Infinity; a gRPC Struct may hold NaN.
+    const body = JSON.parse('{"name":"x","attributes":{"ok":1,"list":[1,{"big":1e400}]},"context":{"n":-1e400}}') as unknown;
+    expect(issuesOf(validateEvent(body, limits))).toBe('attributes.list[1].big: must be a finite number; context.n: must be a finite number');
+    expect(issuesOf(validateEvent({ name: 'feature_flag.evaluation', flagKey: 'k', value: { 'odd key': [Number.NaN] } }, limits))).toBe(
+      'value["odd key"][0]: must be a finite number',
+    );
+  });
+
+  it('refuses a timestamp later than any date (it has no time to export)', () => {
+    expect(issuesOf(validateEvent({ name: 'x', timestamp: 1e300 }, limits))).toBe(
+      'timestamp: must be epoch milliseconds (a number from 0 to 8640000000000000, a date JavaScript can hold)',
+    );
+    expect(validateEvent({ name: 'x', timestamp: 8_640_000_000_000_000 }, limits).ok).toBe(true);
+  });
+
   it('refuses a body that is not an object', () => {
     expect(issuesOf(validateEvent([1, 2], limits))).toBe('must be an event object, got a list');
     expect(issuesOf(validateEvent(null, limits))).toBe('must be an event object, got null');
