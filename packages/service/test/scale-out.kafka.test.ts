@@ -45,6 +45,18 @@ describe.runIf(kafka.brokers !== null)('trackpipe serve instances sharing a topi
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** A fresh topic of `partitions` partitions, a fresh group id, and a started sink (stopped after the test). */
+  async function topicAndSink(label: string, partitions: number): Promise<{ brokers: string; topic: string; groupId: string; sink: Sink }> {
+    const brokers = kafka.brokers!;
+    const topic = fresh(label);
+    const groupId = fresh('group');
+    await createTopic(brokers, topic, partitions);
+    const sink = new Sink();
+    await sink.start();
+    sinks.push(sink);
+    return { brokers, topic, groupId, sink };
+  }
+
   async function cluster(n: number, settings: { topic: string; groupId: string; sink: Sink; receiver?: Record<string, unknown>; batch?: Record<string, unknown> }): Promise<Instance[]> {
     const instances = await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -63,13 +75,7 @@ describe.runIf(kafka.brokers !== null)('trackpipe serve instances sharing a topi
   }
 
   it('delivers 100 000 events from a 6-partition topic through three instances: every event, a share each, in order per key', { timeout: 300_000 }, async () => {
-    const brokers = kafka.brokers!;
-    const topic = fresh('scale-out');
-    const groupId = fresh('group');
-    await createTopic(brokers, topic, 6);
-    const sink = new Sink();
-    await sink.start();
-    sinks.push(sink);
+    const { brokers, topic, groupId, sink } = await topicAndSink('scale-out', 6);
     const instances = await cluster(3, { topic, groupId, sink });
     const partitions = await untilGroupStable(instances, 6);
 
@@ -95,13 +101,7 @@ describe.runIf(kafka.brokers !== null)('trackpipe serve instances sharing a topi
   });
 
   it('loses nothing when one of three is killed (SIGKILL) mid-stream: the group rebalances, duplicates stay within the uncommitted window', { timeout: 300_000 }, async () => {
-    const brokers = kafka.brokers!;
-    const topic = fresh('scale-out-kill');
-    const groupId = fresh('group');
-    await createTopic(brokers, topic, 6);
-    const sink = new Sink();
-    await sink.start();
-    sinks.push(sink);
+    const { brokers, topic, groupId, sink } = await topicAndSink('scale-out-kill', 6);
     const instances = await cluster(3, { topic, groupId, sink });
     await untilGroupStable(instances, 6);
 
@@ -159,13 +159,7 @@ describe.runIf(kafka.brokers !== null)('trackpipe serve instances sharing a topi
   });
 
   it('pauses partitions while the sink is down for 20 s, drops nothing, and lag grows and recovers; a poison record is committed past', { timeout: 300_000 }, async () => {
-    const brokers = kafka.brokers!;
-    const topic = fresh('scale-out-outage');
-    const groupId = fresh('group');
-    await createTopic(brokers, topic, 3);
-    const sink = new Sink();
-    await sink.start();
-    sinks.push(sink);
+    const { brokers, topic, groupId, sink } = await topicAndSink('scale-out-outage', 3);
     const [instance] = await cluster(1, { topic, groupId, sink, batch: { maxQueueSize: 2_000 } });
     await untilGroupStable([instance!], 3);
     await produce(brokers, topic, sequencedEvents(5_000, 100, 'before'));
