@@ -81,3 +81,19 @@ export async function benchBroker(label: string, onlyExternal: boolean, log: (li
     return { address: undefined, teardown: async () => undefined, skip: `skipped: no broker could be started (${error instanceof Error ? error.message : String(error)})` };
   }
 }
+
+/**
+ * A Kafka scenario's `setup`: {@link benchBroker}, with its address handed to `hold` for the scenario's
+ * runs, and `hold(undefined)` once `teardown` has given the broker back.
+ */
+export async function heldBroker(label: string, onlyExternal: boolean, log: (line: string) => void, hold: (address: string | undefined) => void): Promise<BenchBroker> {
+  const broker = await benchBroker(label, onlyExternal, log);
+  hold(broker.address);
+  return {
+    ...broker,
+    teardown: async () => {
+      await broker.teardown();
+      hold(undefined);
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { RawKafkaClient, TrackpipeKafkaClient, type TrackpipeKafkaVariant } from
 import type { BenchClient, ClientSettings } from '../clients/types.js';
 import { type Metrics, type Scenario, processFigures } from '../harness.js';
 import { BATCH_SIZE, BURST } from '../workload.js';
-import { benchBroker, kafkaAt } from './broker.js';
+import { heldBroker, kafkaAt } from './broker.js';
 import { orNull, recordInBursts } from './common.js';
 
 /** The Trackpipe clients of this scenario by name (the default one, each Kafka library, and an experiment). */
@@ -70,17 +70,7 @@ export const kafka: Scenario<KafkaParams> = {
     { key: 'recordsInTopic', label: 'records in topic', digits: 0 },
   ],
 
-  async setup(params, log) {
-    const broker = await benchBroker('kafka', params.onlyExternal, log);
-    brokers = broker.address;
-    return {
-      ...broker,
-      teardown: async () => {
-        await broker.teardown();
-        brokers = undefined;
-      },
-    };
-  },
+  setup: (params, log) => heldBroker('kafka', params.onlyExternal, log, (address) => (brokers = address)),
 
   async createClient(name: string, settings: ClientSettings): Promise<BenchClient> {
     if (name === 'kafkajs-raw') return RawKafkaClient.create(settings);

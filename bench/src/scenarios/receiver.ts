@@ -8,7 +8,7 @@ import kafkajs from 'kafkajs';
 import type { BenchClient, ShutdownOutcome } from '../clients/types.js';
 import { type Metrics, type Scenario, processFigures } from '../harness.js';
 import { BATCH_SIZE, flagEvaluationAt, sleep, withDeadline } from '../workload.js';
-import { benchBroker, kafkaAt } from './broker.js';
+import { heldBroker, kafkaAt } from './broker.js';
 
 const { CompressionTypes } = kafkajs;
 
@@ -165,17 +165,7 @@ export const receiver: Scenario<ReceiverParams> = {
     { key: 'duplicates', label: 'duplicates', digits: 0 },
   ],
 
-  async setup(params, log) {
-    const broker = await benchBroker('receiver', params.onlyExternal, log);
-    brokers = broker.address;
-    return {
-      ...broker,
-      teardown: async () => {
-        await broker.teardown();
-        brokers = undefined;
-      },
-    };
-  },
+  setup: (params, log) => heldBroker('receiver', params.onlyExternal, log, (address) => (brokers = address)),
 
   async createClient(name: string): Promise<BenchClient> {
     if (name !== 'kafkajs-consumer') throw new Error(`${name} runs as trackpipe serve processes, not as a bench client`);
