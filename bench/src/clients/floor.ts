@@ -3,19 +3,18 @@ import type { FlagEvaluationEvent } from '@trackpipe/core';
 import { withDeadline } from '../workload.js';
 import type { BenchClient, ClientSettings, ShutdownOutcome } from './types.js';
 
-/** POSTs one body; resolves true on 2xx, false on anything else (never rejects). */
-export function postJson(agent: http.Agent, url: URL, body: string): Promise<boolean> {
+/** POSTs one JSON body; resolves with the status once the answer is read, 0 on a network error (never rejects). */
+export function postJson(agent: http.Agent, url: URL, body: string): Promise<number> {
   return new Promise((resolve) => {
     const request = http.request(url, {
       method: 'POST',
       agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     });
-    request.on('error', () => resolve(false));
+    request.on('error', () => resolve(0));
     request.on('response', (response) => {
-      const ok = response.statusCode !== undefined && response.statusCode >= 200 && response.statusCode < 300;
-      response.on('error', () => resolve(false));
-      response.on('end', () => resolve(ok));
+      response.on('error', () => resolve(0));
+      response.on('end', () => resolve(response.statusCode ?? 0));
       response.resume();
     });
     request.end(body);
@@ -56,8 +55,8 @@ export class FloorClient implements BenchClient {
     const events = this.#batch;
     this.#batch = [];
     const body = JSON.stringify(events);
-    const sent = postJson(this.#agent, this.#url, body).then((ok) => {
-      if (!ok) this.#failed += events.length;
+    const sent = postJson(this.#agent, this.#url, body).then((status) => {
+      if (status < 200 || status >= 300) this.#failed += events.length;
       this.#inFlight.delete(sent);
     });
     this.#inFlight.add(sent);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlagEvaluationEvent } from '@trackpipe/core';
+import { postJson } from '../clients/floor.js';
 import { packageVersion } from '../clients/index.js';
 import type { BenchClient, ClientInfo, ClientSettings, ShutdownOutcome } from '../clients/types.js';
 import { type Metrics, type Scenario, median, processFigures } from '../harness.js';
@@ -105,20 +106,7 @@ class IngestLoad implements BenchClient {
   post(events: readonly FlagEvaluationEvent[]): Promise<{ status: number; ms: number }> {
     const body = JSON.stringify({ batch: events });
     const started = performance.now();
-    return new Promise((resolve) => {
-      const request = http.request(this.#url, {
-        method: 'POST',
-        agent: this.#agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      });
-      request.on('error', () => resolve({ status: 0, ms: performance.now() - started }));
-      request.on('response', (response) => {
-        response.resume();
-        response.on('error', () => resolve({ status: 0, ms: performance.now() - started }));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, ms: performance.now() - started }));
-      });
-      request.end(body);
-    });
+    return postJson(this.#agent, this.#url, body).then((status) => ({ status, ms: performance.now() - started }));
   }
 
   prepare(event: FlagEvaluationEvent): unknown {
