@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import { type ExporterContext, type ExporterFactory, type Logger, TOKENS, TrackpipeError, silentLogger } from '@trackpipe/core';
@@ -6,6 +5,7 @@ import { issuesOf } from '@trackpipe/core/config';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
 import { buildExporter } from '@trackpipe/core/testing';
+import { closedPort } from './helpers/closed-port.js';
 
 const context: ExporterContext = { path: 'pipelines[0].exporters[2]', pipeline: 'flags', logger: silentLogger, name: 'kafka' };
 const valid = { brokers: ['127.0.0.1:9092'], topic: 'flag-evaluations' };
@@ -26,14 +26,6 @@ function failure(options: Record<string, unknown>): TrackpipeError {
     return error as TrackpipeError;
   }
   throw new Error('expected the factory to throw');
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('kafkaExporterModule', () => {

@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import kafkajs, { type LogEntry } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '@trackpipe/core';
 import { KafkaJsClient, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import { kafkaJsLogCreator } from '../src/kafkajs-client.js';
+import { closedPort, connectError } from './helpers/closed-port.js';
 
 const { logLevel } = kafkajs;
 const PASSWORD = 'hunter2-very-secret';
@@ -19,14 +19,6 @@ function capture(): Logger & { lines: { level: string; message: string; fields: 
 
 function entry(level: number, message: string, extra: Record<string, unknown> = {}): LogEntry {
   return { namespace: 'Connection', level, label: 'X', log: { timestamp: '2026-01-01T00:00:00.000Z', message, ...extra } };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('kafkajs logging', () => {
@@ -72,12 +64,7 @@ describe('KafkaJsClient', () => {
       sasl: { mechanism: 'plain', username: 'svc', password: PASSWORD },
       logger,
     });
-    const producer = client.producer();
-    const error = await producer.connect().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    await producer.disconnect();
+    const error = await connectError(client);
     expect(error).toBeInstanceOf(Error);
     expect(client.classify(error)).toBe('retry');
     expect(logger.lines.length).toBeGreaterThan(0);

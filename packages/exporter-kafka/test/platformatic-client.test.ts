@@ -1,16 +1,8 @@
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { PlatformaticKafkaClient, type PlatformaticKafkaClientOptions } from '@trackpipe/exporter-kafka';
+import { closedPort, connectError } from './helpers/closed-port.js';
 
 const PASSWORD = 'hunter2-very-secret';
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('PlatformaticKafkaClient', () => {
   it.each<[string, Partial<PlatformaticKafkaClientOptions>]>([
@@ -19,12 +11,7 @@ describe('PlatformaticKafkaClient', () => {
     ['TLS with Node defaults', { ssl: true, clientId: 'svc-1', connectionTimeoutMs: 500, requestTimeoutMs: 1_000 }],
   ])('maps %s to options the library accepts, and fails to connect to a closed port with a retry', { timeout: 20_000 }, async (_label, options) => {
     const client = new PlatformaticKafkaClient({ brokers: [`127.0.0.1:${await closedPort()}`], ...options });
-    const producer = client.producer();
-    const error = await producer.connect().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    await producer.disconnect();
+    const error = await connectError(client);
     expect(error).toBeInstanceOf(Error);
     // A refused option would be a UserError, classified reject.
     expect(client.classify(error)).toBe('retry');
