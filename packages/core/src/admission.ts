@@ -27,8 +27,13 @@ export function admit<E extends TelemetryEvent>(event: E, spanIds?: () => SpanId
     }
     const span = spanIds !== undefined && event.traceId === undefined ? spanIds() : undefined;
     if (id !== undefined && timestamp !== undefined && span === undefined) return event as Recorded<E>;
-    timestamp ??= recordTime();
-    id ??= nextEventId(timestamp as number);
+    if (timestamp === undefined || id === undefined) {
+      // The id carries the record time, never the event's own timestamp: a fractional or negative one
+      // would not be a UUID, and one far in the future would become every later id's time.
+      const now = recordTime();
+      timestamp ??= now;
+      id ??= nextEventId(now);
+    }
     try {
       const target = event as TelemetryEvent;
       if (target.timestamp === undefined) target.timestamp = timestamp as number;

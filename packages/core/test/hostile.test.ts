@@ -5,7 +5,7 @@ import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, type ExportResult, ExportResults, type Logger, type Recorded, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
+import { BatchProcessor, type ExportResult, ExportResults, type Logger, type Recorded, type TelemetryEvent, type TrackpipeError, eventIdTime } from '@trackpipe/core';
 import { type ExportAnswer, type ExportStep, MemoryExporter } from '@trackpipe/core/testing';
 import { events, identityHolds, idsOf } from './support/events.js';
 
@@ -56,6 +56,27 @@ describe('record() under hostile events', () => {
     expect(processor.stats()).toMatchObject({ recorded: 2, exported: 1, dropped: 1, droppedByReason: { invalid: 1 } });
     expect(identityHolds(processor.stats())).toBe(true);
     expect(exporter.events.map((e) => e.name)).toEqual(['fine']);
+  });
+
+  it('assigns well-formed, unique, time-ordered ids from the record time, whatever timestamp the events carry', async () => {
+    const { processor } = setup();
+    const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const before = Date.now();
+    // A negative, a fractional and a far-future timestamp (1e300: the id's time would be all later ids' time).
+    const odd: TelemetryEvent[] = [-5, 1.5, 1e300, 8.64e15, 1_700_000_000_000.25].map((timestamp) => ({ name: 'odd', timestamp }));
+    for (const event of odd) processor.record(event);
+    const later = events(10);
+    for (const event of later) processor.record(event);
+    const after = Date.now();
+    const ids = [...odd, ...later].map((e) => e.id!);
+    for (const id of ids) {
+      expect(id).toMatch(uuidV7);
+      expect(eventIdTime(id)).toBeGreaterThanOrEqual(before);
+      expect(eventIdTime(id)).toBeLessThanOrEqual(after);
+    }
+    expect([...ids].sort()).toEqual(ids);
+    expect(odd.map((e) => e.timestamp)).toEqual([-5, 1.5, 1e300, 8.64e15, 1_700_000_000_000.25]);
+    await processor.close();
   });
 
   it('survives a logger that throws while warning about an invalid event', async () => {
