@@ -68,6 +68,28 @@ describe('the direct OTLP encoder writes exactly what the object-building encode
     );
   });
 
+  it('writes recurring strings (kept once written) as the reference does, whichever field saw them first, also past the bound on kept strings', () => {
+    // One string in several fields: variant and provider keep their case, reason and error code are
+    // lowercased, the name and a context key are written as they are.
+    const same = (i: number): TelemetryEvent =>
+      ({
+        name: 'STATIC',
+        id: `id-${i}`,
+        flagKey: `STATIC-${i}`, // ever new: past the bound after the first thousand
+        variant: 'STATIC',
+        reason: 'STATIC',
+        errorCode: 'STATIC',
+        provider: 'STATIC',
+        context: { STATIC: 'STATIC' },
+      }) as unknown as TelemetryEvent;
+    for (let i = 0; i < 3000; i++) {
+      const event = same(i);
+      expect(encodeOtlpLogRecord(event)).toBe(reference.encodeOtlpLogRecord(event));
+    }
+    const reversed = { ...same(0), name: 'feature_flag.evaluation', reason: 'Static', variant: 'static' } as TelemetryEvent;
+    expect(encodeOtlpLogRecord(reversed)).toBe(reference.encodeOtlpLogRecord(reversed));
+  });
+
   it('throws where the reference threw: a BigInt where a string belongs, a cycle', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
