@@ -27,7 +27,8 @@ export function freshTopic(label: string): string {
   return `trackpipe-${label}-${randomUUID().slice(0, 8)}`;
 }
 
-async function withAdmin<T>(brokers: string, use: (admin: Admin) => Promise<T>): Promise<T> {
+/** Runs `use` with a connected admin client of `brokers`, disconnected after. */
+export async function withAdmin<T>(brokers: string, use: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = new Kafka({ clientId: 'trackpipe-test-admin', brokers: brokers.split(','), ...quiet }).admin();
   await admin.connect();
   try {
@@ -64,24 +65,23 @@ export function idOf(record: ConsumedRecord): string {
 }
 
 /**
- * Reads `topic` from the beginning with a new consumer group until every id of `expected` has been seen
- * (or, given a number, that many records; or `timeoutMs` passed), then a moment longer to catch stray
- * duplicates. Returns every record read.
+ * Reads `topic` from the beginning with a consumer group of its own, handing every record to `take`,
+ * until `complete()` holds after a batch or `timeoutMs` passed; then waits `lingerMs` longer before
+ * leaving the group.
  */
-export async function consumeUntil(
+export async function readTopic(
   brokers: string,
   topic: string,
-  expected: ReadonlySet<string> | number,
-  timeoutMs = 60_000,
-): Promise<ConsumedRecord[]> {
+  take: (record: ConsumedRecord) => void,
+  complete: () => boolean,
+  timeoutMs: number,
+  lingerMs = 0,
+): Promise<void> {
   const consumer = new Kafka({ clientId: 'trackpipe-test-consumer', brokers: brokers.split(','), ...quiet }).consumer({
     groupId: `trackpipe-test-${randomUUID()}`,
     // Short long-polls: disconnect() waits for the fetch in flight.
     maxWaitTimeInMs: 250,
   });
-  const records: ConsumedRecord[] = [];
-  const missing = new Set(typeof expected === 'number' ? [] : expected);
-  const complete = (): boolean => (typeof expected === 'number' ? records.length >= expected : missing.size === 0);
   let done: () => void = () => undefined;
   const allSeen = new Promise<void>((resolve) => (done = resolve));
   await consumer.connect();
@@ -92,15 +92,13 @@ export async function consumeUntil(
         for (const message of batch.messages) {
           const headers: Record<string, string> = {};
           for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-          const record = {
+          take({
             partition: batch.partition,
             offset: BigInt(message.offset),
             key: message.key?.toString() ?? null,
             value: message.value?.toString() ?? '',
             headers,
-          };
-          records.push(record);
-          missing.delete(idOf(record));
+          });
         }
         if (complete()) done();
       },
@@ -108,10 +106,36 @@ export async function consumeUntil(
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([allSeen, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Reads `topic` from the beginning with a new consumer group until every id of `expected` has been seen
+ * (or, given a number, that many records; or `timeoutMs` passed), then a moment longer to catch stray
+ * duplicates. Returns every record read.
+ */
+export async function consumeUntil(
+  brokers: string,
+  topic: string,
+  expected: ReadonlySet<string> | number,
+  timeoutMs = 60_000,
+): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = [];
+  const missing = new Set(typeof expected === 'number' ? [] : expected);
+  await readTopic(
+    brokers,
+    topic,
+    (record) => {
+      records.push(record);
+      missing.delete(idOf(record));
+    },
+    () => (typeof expected === 'number' ? records.length >= expected : missing.size === 0),
+    timeoutMs,
+    500,
+  );
   return records;
 }
 
@@ -169,9 +193,9 @@ export function memoryLogger(): Logger & { readonly lines: string[] } {
 }
 
 /** Waits until `condition` holds, polling; throws with `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
