@@ -3,7 +3,7 @@
 import { MemoryCollector } from '@trackpipe/collector-memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type IngestEvent, Ingestor, TrackpipeService, createService, parseServiceConfig, silentServiceLogger } from '../src/index.js';
-import { grpcClient, post, waitFor } from './support.js';
+import { fastAndSlow, grpcClient, post, waitFor } from './support.js';
 
 /** A real MemoryCollector whose persisted() resolves only when the test says so (a spool's group commit, held). */
 class HeldCommits extends MemoryCollector<IngestEvent> {
@@ -84,10 +84,7 @@ describe('admission through the Collector contract', () => {
   });
 
   it('refuses once the fullest exporter of a fan-out is full, though the others have room', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const slow: string[] = [];
-    const fast: string[] = [];
+    const { functions, fast, slow, open: release } = fastAndSlow();
     const config = parseServiceConfig(
       {
         service: { http: { port: 0 }, grpc: { enabled: false } },
@@ -106,13 +103,7 @@ describe('admission through the Collector contract', () => {
     );
     const { service, collector } = await createService(config, {
       logger: silentServiceLogger,
-      functions: {
-        fast: (events) => void fast.push(...events.map((e) => e.id)),
-        slow: async (events) => {
-          await gate;
-          slow.push(...events.map((e) => e.id));
-        },
-      },
+      functions,
     });
     const { http } = await service.start();
     stops.push(() => service.shutdown({ timeoutMs: 5_000 }));

@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Recorded, TrackpipeError } from '@trackpipe/core';
+import { TrackpipeError } from '@trackpipe/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IngestEvent, createService, defaultServiceConfig, loadServiceConfig, parseServiceConfig } from '../src/index.js';
-import { post, waitFor } from './support.js';
+import { createService, defaultServiceConfig, loadServiceConfig, parseServiceConfig } from '../src/index.js';
+import { fastAndSlow, post, waitFor } from './support.js';
 
 let dir: string;
 beforeAll(() => {
@@ -81,10 +81,7 @@ describe('service configuration', () => {
   });
 
   it('builds a service from config whose admission watches every exporter queue of a fan-out', async () => {
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const fast: string[] = [];
-    const slow: string[] = [];
+    const { functions, fast, slow, open } = fastAndSlow();
     const config = parseServiceConfig(
       {
         service: { http: { port: 0 }, grpc: { enabled: false } },
@@ -101,15 +98,7 @@ describe('service configuration', () => {
       },
       { env: {} },
     );
-    const { service } = await createService(config, {
-      functions: {
-        fast: (events: readonly Recorded<IngestEvent>[]) => void fast.push(...events.map((e) => e.id)),
-        slow: async (events: readonly Recorded<IngestEvent>[]) => {
-          await gate;
-          slow.push(...events.map((e) => e.id));
-        },
-      },
-    });
+    const { service } = await createService(config, { functions });
     const { http } = await service.start();
     try {
       const url = http!.url;

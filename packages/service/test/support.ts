@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { type Client, Metadata, type ServiceError, credentials } from '@grpc/grpc-js';
 import { MemoryExporter } from '@trackpipe/collector-memory';
-import { BatchProcessor, type BatchProcessorOptions, type Exporter, FunctionExporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { BatchProcessor, type BatchProcessorOptions, type ExportFunction, type Exporter, FunctionExporter, type Recorded, silentLogger } from '@trackpipe/core';
 import { type IngestEvent, TrackpipeService, type TrackpipeServiceOptions, loadAnalyticsService } from '../src/index.js';
 
 type Event = Recorded<IngestEvent>;
@@ -43,6 +43,25 @@ export function gatedExporter(): { exporter: FunctionExporter<Event>; delivered:
     delivered.push(...events.map((e) => e.id));
   });
   return { exporter, delivered, open };
+}
+
+/**
+ * The `functions` of a fan-out built from config (exporters of `type: function` with refs `fast` and
+ * `slow`): `fast` keeps the ids of every batch at once; `slow` waits until the test calls `open()`.
+ */
+export function fastAndSlow(): { functions: { fast: ExportFunction<Event>; slow: ExportFunction<Event> }; fast: string[]; slow: string[]; open(): void } {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const fast: string[] = [];
+  const slow: string[] = [];
+  const functions = {
+    fast: (events: readonly Event[]) => void fast.push(...events.map((e) => e.id)),
+    slow: async (events: readonly Event[]) => {
+      await gate;
+      slow.push(...events.map((e) => e.id));
+    },
+  };
+  return { functions, fast, slow, open };
 }
 
 /** The JSON answers of the HTTP API, as the tests read them. */
