@@ -48,6 +48,16 @@ export function isRetryableNetworkError(error: unknown): boolean {
 }
 
 const DELAY_SECONDS = /^\s*(\d+)\s*$/;
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '\\d{2}:\\d{2}:\\d{2}';
+/** `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850), `Sun Nov  6 08:49:37 1994` (asctime). */
+const ASCTIME = new RegExp(`^\\s*${DAY} ${MONTH} [ \\d]\\d ${TIME} \\d{4}\\s*$`);
+const HTTP_DATE: readonly RegExp[] = [
+  new RegExp(`^\\s*${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT\\s*$`),
+  new RegExp(`^\\s*(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${MONTH}-\\d{2} ${TIME} GMT\\s*$`),
+  ASCTIME,
+];
 
 /**
  * Reads a `Retry-After` header: delay-seconds (`"120"`) or an HTTP date
@@ -62,9 +72,11 @@ export function parseRetryAfter(value: string | readonly string[] | undefined, n
     const ms = Number(seconds[1]) * 1000;
     return Number.isFinite(ms) ? ms : undefined;
   }
-  // An HTTP date has a weekday, a day, a month and a year; reject bare numbers with signs or decimals.
-  if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
+  // Only the three forms of an HTTP date (RFC 9110 5.6.7): Date.parse alone reads almost anything
+  // ("x 2030" is a date four years ahead, "a 5" one in 2001), and a bare number with a sign or decimals is no delay.
+  const form = HTTP_DATE.find((pattern) => pattern.test(text));
+  if (form === undefined) return undefined;
+  const at = Date.parse(form === ASCTIME ? `${text.trim()} GMT` : text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }

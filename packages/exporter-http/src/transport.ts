@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { Compressor } from './compression.js';
 import type { HttpTlsOptions } from './options.js';
 
@@ -105,13 +106,23 @@ export class HttpTransport {
         return;
       }
       signal.addEventListener('abort', onAbort, { once: true });
-      request.on('error', (error) => finish({ kind: 'network', error }));
+      // Set once the status and headers are in: what goes wrong after them (a body cut short, bytes
+      // the parser refuses after the body) cannot change what the status said happened to the batch.
+      let answered: (() => void) | undefined;
+      request.on('error', (error) => (answered === undefined ? finish({ kind: 'network', error }) : answered()));
+      // 101 Switching Protocols is the one final answer Node hands to 'upgrade' instead of 'response'
+      // (without a listener it closes the socket and the request never settles).
+      request.on('upgrade', (response: http.IncomingMessage, socket: Duplex) => {
+        socket.destroy();
+        finish({ kind: 'response', status: response.statusCode ?? 101, headers: response.headers, body: '' });
+      });
       request.on('response', (response) => {
         const status = response.statusCode ?? 0;
         const chunks: Buffer[] = [];
         let kept = 0;
         let read = 0;
         const done = (): void => finish({ kind: 'response', status, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') });
+        answered = done;
         response.on('data', (chunk: Buffer) => {
           read += chunk.byteLength;
           if (kept < MAX_RESPONSE_BYTES) {

@@ -65,10 +65,11 @@ describe('parseRetryAfter', () => {
     ['Sun, 01 Jun 2025 12:00:30 GMT', 30_000],
     ['Sun, 01 Jun 2025 11:59:00 GMT', 0],
     ['Sunday, 01-Jun-25 12:01:00 GMT', 60_000],
+    ['Sun Jun  1 12:00:30 2025', 30_000],
   ] as const)('reads %j as %i ms', (header, expected) => {
     expect(parseRetryAfter(header, now)).toBe(expected);
   });
-  it.each([undefined, '', '  ', '-5', '1.5', 'soon', 'not a date at all'])('ignores %j', (header) => {
+  it.each([undefined, '', '  ', '-5', '1.5', 'soon', 'not a date at all', 'NaN', 'Infinity', '1e3', 'a 5', 'x 2030', 'May 5', 'tomorrow 1'])('ignores %j', (header) => {
     expect(parseRetryAfter(header, now)).toBeUndefined();
   });
   it('reads the first of repeated headers', () => {
