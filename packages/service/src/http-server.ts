@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -269,6 +270,8 @@ export class HttpIngestServer {
         return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
       }
     }
+    // Refused, not repaired: decoding would replace each invalid byte with U+FFFD and deliver altered data.
+    if (!isUtf8(raw)) return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid UTF-8' });
     // From here to the admission nothing awaits: looking the key up, queueing the events and
     // remembering the answer are one synchronous step, so a concurrent repeat (still reading its
     // body) finds the answer and cannot be queued twice. Only the 202 then waits for persistence.

@@ -91,6 +91,27 @@ describe('HTTP ingest', () => {
     expect((await post(`${url}/v1/track`, { name: 'after' })).status).toBe(202);
   });
 
+  it('answers 400 invalid_body to a body that is not valid UTF-8 (plain or gzip), accepting nothing rather than altering it', async () => {
+    const { url, processor } = await start();
+    // {"name":"caf\xe9"}: Latin-1 é, a byte UTF-8 does not allow there. Decoding would make it U+FFFD.
+    const latin1 = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    // An unpaired surrogate encoded as UTF-8 (CESU-8 style): well-formed to a lax decoder, invalid UTF-8.
+    const surrogate = Buffer.concat([Buffer.from('{"name":"a","attributes":{"s":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}}')]);
+    for (const [body, headers] of [
+      [latin1, {}],
+      [surrogate, {}],
+      [gzipSync(latin1), { 'content-encoding': 'gzip' }],
+    ] as const) {
+      const res = await post(`${url}/v1/track`, body, { raw: true, headers });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toEqual({ code: 'invalid_body', message: 'the body is not valid UTF-8' });
+    }
+    expect(processor.stats().recorded).toBe(0);
+    // Valid UTF-8 beyond ASCII is untouched.
+    const res = await post(`${url}/v1/track`, { name: 'café ✓ 😀' });
+    expect(res.status).toBe(202);
+  });
+
   it('answers 400 naming the field path when an event is wrong, and accepts none of the batch', async () => {
     const { url, processor } = await start();
     const batch = [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { attributes: { x: 1 } }];
