@@ -179,17 +179,27 @@ function eventFromProto(event: ProtoEvent, path: string, max: number): Record<st
   return out;
 }
 
-/** The service definition with each request decoder counting the bytes it decodes (`trackpipe_service_decoded_bytes_total`). */
-function counted(service: ServiceDefinition, metrics: ServiceMetrics | undefined): ServiceDefinition {
-  if (metrics === undefined) return service;
+/** What a request decoder answers for bytes that are no valid message: the handler answers INVALID_ARGUMENT. */
+const MALFORMED: unique symbol = Symbol('malformed');
+
+/**
+ * The service definition with each request decoder counting the bytes it decodes
+ * (`trackpipe_service_decoded_bytes_total`) and answering {@link MALFORMED} instead of throwing: a
+ * decoder that throws makes grpc-js answer INTERNAL, a server fault, where the client sent bad bytes.
+ */
+function decoding(service: ServiceDefinition, metrics: ServiceMetrics | undefined): ServiceDefinition {
   const out: Record<string, ServiceDefinition[string]> = {};
   for (const [name, method] of Object.entries(service)) {
     const decode = method.requestDeserialize as (bytes: Buffer) => unknown;
     out[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
-        metrics.decoded('grpc', bytes.length);
-        return decode(bytes);
+        metrics?.decoded('grpc', bytes.length);
+        try {
+          return decode(bytes);
+        } catch {
+          return MALFORMED;
+        }
       },
     };
   }
@@ -221,7 +231,7 @@ export class GrpcIngestServer {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
     }
     this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, interceptors: [this.#authenticate] });
-    const service = counted(loadAnalyticsService().service, parts.metrics);
+    const service = decoding(loadAnalyticsService().service, parts.metrics);
     // The validator checks the exact depth; this bound only keeps the conversion from recursing without end.
     const max = parts.limits.maxDepth + 2;
     this.#server.addService(service, {
@@ -335,6 +345,9 @@ export class GrpcIngestServer {
     try {
       // The API key was checked by #authenticate before the message was read.
       if (ingestor.draining) return finish(status.UNAVAILABLE, 'the service is shutting down; send to another instance');
+      if ((call.request as unknown) === MALFORMED) {
+        return finish(status.INVALID_ARGUMENT, `the message is not a valid analytics.v1.${method}Request (protobuf)`);
+      }
       let validation: Validation<IngestEvent[]>;
       try {
         validation = parse(call.request);

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { parseExposition, samples } from '@trackpipe/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grpcClient, grpcFailure, startService, toStruct, toValue, waitFor } from './support.js';
@@ -93,6 +93,33 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     const big = await grpcFailure(client.call('TrackEvent', { event: { name: 'x', attributes: toStruct({ pad: 'y'.repeat(4096) }) } }));
     expect(big.code).toBe(status.RESOURCE_EXHAUSTED);
     expect((await client.call('TrackEvent', { event: { name: 'small' } })).id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers INVALID_ARGUMENT naming the message type to bytes that are no valid protobuf (not INTERNAL), counts them, and stays up', async () => {
+    const started = await start({ http: { port: 0 } });
+    // Bytes a real client sends as the message: a field header with wire type 7 (none exists), a
+    // varint cut short, a length past the end.
+    const malformed = [Buffer.from([0x0f, 0x01]), Buffer.from([0x0a, 0x80]), Buffer.from([0x0a, 0x50, 0x0a])];
+    for (const bytes of malformed) {
+      const failure = await grpcFailure(
+        new Promise((resolve, reject) =>
+          started.client.client.makeUnaryRequest(
+            '/analytics.v1.AnalyticsService/TrackEvent',
+            () => bytes,
+            (answer: Buffer) => answer,
+            {},
+            new Metadata(),
+            (error, answer) => (error ? reject(error) : resolve(answer)),
+          ),
+        ),
+      );
+      expect(failure.code).toBe(status.INVALID_ARGUMENT);
+      expect(failure.details).toBe('the message is not a valid analytics.v1.TrackEventRequest (protobuf)');
+    }
+    expect(started.processor.stats().recorded).toBe(0);
+    const text = await (await fetch(`${started.url}/metrics`)).text();
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 3');
+    expect((await started.client.call('TrackEvent', { event: { name: 'after' } })).id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('counts gRPC requests by method and status in /metrics', async () => {
