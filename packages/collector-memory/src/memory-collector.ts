@@ -57,20 +57,26 @@ interface Waiter<E extends TelemetryEvent> {
   readonly timeoutMs: number;
 }
 
+/** Largest ring: past it the ring's array cannot be allocated (1e12 threw RangeError: Invalid array length). */
+const MAX_SIZE = 1e9;
+/** Largest timeout: Node fires a timer set past 2^31-1 ms at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 function positiveInteger(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer >= 1 (got ${shown(value)})`, {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_SIZE) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer from 1 to ${MAX_SIZE} (got ${shown(value)})`, {
       details: { option },
     });
   }
   return value;
 }
 
+/** A count (`integer`), or else a timeout in ms, bounded by what a Node timer holds. */
 function nonNegative(option: string, value: unknown, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    const rule = integer ? 'an integer >= 0' : 'a finite number >= 0';
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value)) || (!integer && value > MAX_TIMEOUT_MS)) {
+    const rule = integer ? 'an integer >= 0' : `a number from 0 to ${MAX_TIMEOUT_MS}`;
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${shown(value)})`, { details: { option } });
   }
   return value;

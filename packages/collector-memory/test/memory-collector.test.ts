@@ -121,8 +121,15 @@ describe('MemoryCollector: recording', () => {
     for (const maxSize of [0, -1, 1.5, Number.NaN]) {
       expect(() => new MemoryCollector({ maxSize })).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' }));
     }
-    expect(() => new MemoryCollector({ maxSize: 0 })).toThrow(/maxSize must be an integer >= 1/);
+    expect(() => new MemoryCollector({ maxSize: 0 })).toThrow(/maxSize must be an integer from 1 to 1000000000/);
     expect(() => new MemoryCollector({ waitForTimeoutMs: -5 })).toThrow(TrackpipeError);
+  });
+
+  it('refuses a maxSize past 1e9 and a timeout past 2147483647 ms (a RangeError from the array; a timer Node fires at once)', async () => {
+    expect(() => new MemoryCollector({ maxSize: 1e12 })).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('maxSize') }));
+    expect(() => new MemoryCollector({ waitForTimeoutMs: 3e9 })).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('waitForTimeoutMs') }));
+    await expect(new MemoryCollector().waitFor(1, { timeoutMs: 3e9 })).rejects.toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('timeoutMs') });
+    expect(new MemoryCollector({ maxSize: 1e9, waitForTimeoutMs: 2_147_483_647 }).maxSize).toBe(1e9);
   });
 });
 
