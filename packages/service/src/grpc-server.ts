@@ -12,11 +12,12 @@ import {
   loadPackageDefinition,
   status,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { type PackageDefinition, loadSync } from '@grpc/proto-loader';
 import { TrackpipeError, describeError } from '@trackpipe/core';
 import type { ApiKeyAuth } from './auth.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
+import { hasInvalidUtf8, stringShape } from './protobuf-utf8.js';
 import type { ServiceMetrics } from './service-metrics.js';
 import {
   type IngestEvent,
@@ -45,9 +46,13 @@ export const PROTO_LOADER_OPTIONS = {
   includeDirs: [PROTO_ROOT],
 } as const;
 
+/** Loads the service's proto file (with google/protobuf/struct.proto) as proto-loader's package definition. */
+function loadAnalyticsDefinition(): PackageDefinition {
+  return loadSync(PROTO_FILE, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+}
+
 /** Loads the `analytics.v1.AnalyticsService` definition: its client constructor (`.service` is the server-side definition). */
-export function loadAnalyticsService(): ServiceClientConstructor {
-  const definition = loadSync(PROTO_FILE, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+export function loadAnalyticsService(definition: PackageDefinition = loadAnalyticsDefinition()): ServiceClientConstructor {
   const loaded = loadPackageDefinition(definition) as unknown as { analytics: { v1: { AnalyticsService: ServiceClientConstructor } } };
   return loaded.analytics.v1.AnalyticsService;
 }
@@ -181,25 +186,33 @@ function eventFromProto(event: ProtoEvent, path: string, max: number): Record<st
 
 /** What a request decoder answers for bytes that are no valid message: the handler answers INVALID_ARGUMENT. */
 const MALFORMED: unique symbol = Symbol('malformed');
+/** What a request decoder answers for a message with a string that is not UTF-8: the handler answers INVALID_ARGUMENT. */
+const NOT_UTF8: unique symbol = Symbol('not UTF-8');
 
 /**
  * The service definition with each request decoder counting the bytes it decodes
  * (`trackpipe_service_decoded_bytes_total`) and answering {@link MALFORMED} instead of throwing: a
  * decoder that throws makes grpc-js answer INTERNAL, a server fault, where the client sent bad bytes.
+ * A message with a string that is not UTF-8 is answered {@link NOT_UTF8}.
  */
-function decoding(service: ServiceDefinition, metrics: ServiceMetrics | undefined): ServiceDefinition {
+function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undefined): ServiceDefinition {
+  const service = loadAnalyticsService(definition).service;
   const out: Record<string, ServiceDefinition[string]> = {};
   for (const [name, method] of Object.entries(service)) {
     const decode = method.requestDeserialize as (bytes: Buffer) => unknown;
+    const shape = stringShape(definition, `analytics.v1.${name}Request`);
     out[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
         metrics?.decoded('grpc', bytes.length);
+        let message: unknown;
         try {
-          return decode(bytes);
+          message = decode(bytes);
         } catch {
           return MALFORMED;
         }
+        // The decoder put U+FFFD where a string's bytes were not UTF-8: refuse rather than deliver changed text.
+        return hasInvalidUtf8(bytes, shape) ? NOT_UTF8 : message;
       },
     };
   }
@@ -231,7 +244,7 @@ export class GrpcIngestServer {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
     }
     this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, interceptors: [this.#authenticate] });
-    const service = decoding(loadAnalyticsService().service, parts.metrics);
+    const service = decoding(loadAnalyticsDefinition(), parts.metrics);
     // The validator checks the exact depth; this bound only keeps the conversion from recursing without end.
     const max = parts.limits.maxDepth + 2;
     this.#server.addService(service, {
@@ -347,6 +360,9 @@ export class GrpcIngestServer {
       if (ingestor.draining) return finish(status.UNAVAILABLE, 'the service is shutting down; send to another instance');
       if ((call.request as unknown) === MALFORMED) {
         return finish(status.INVALID_ARGUMENT, `the message is not a valid analytics.v1.${method}Request (protobuf)`);
+      }
+      if ((call.request as unknown) === NOT_UTF8) {
+        return finish(status.INVALID_ARGUMENT, 'the message holds a string that is not valid UTF-8 (proto3 strings must be); it is refused, never repaired');
       }
       let validation: Validation<IngestEvent[]>;
       try {

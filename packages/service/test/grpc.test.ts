@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { parseExposition, samples } from '@trackpipe/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadAnalyticsService } from '../src/index.js';
 import { grpcClient, grpcFailure, startService, toStruct, toValue, waitFor } from './support.js';
 
 type Started = Awaited<ReturnType<typeof startService>>;
@@ -120,6 +121,59 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     const text = await (await fetch(`${started.url}/metrics`)).text();
     expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 3');
     expect((await started.client.call('TrackEvent', { event: { name: 'after' } })).id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses a message with a string that is not UTF-8 (INVALID_ARGUMENT, nothing recorded) instead of delivering it changed, and takes any valid one', async () => {
+    const started = await start({ http: { port: 0 } });
+    const methods = loadAnalyticsService().service;
+    const serialize = (method: 'TrackEvent' | 'TrackBatch', request: unknown): Buffer => methods[method]!.requestSerialize(request);
+    const send = (method: 'TrackEvent' | 'TrackBatch', bytes: Buffer): Promise<unknown> =>
+      new Promise((resolve, reject) =>
+        started.client.client.makeUnaryRequest(
+          `/analytics.v1.AnalyticsService/${method}`,
+          () => bytes,
+          (answer: Buffer) => answer,
+          {},
+          new Metadata(),
+          (error, answer) => (error ? reject(error) : resolve(answer)),
+        ),
+      );
+    /** The serialized request with the UTF-8 bytes of `marker` (ASCII) replaced by `bytes` of the same length. */
+    const spliced = (method: 'TrackEvent' | 'TrackBatch', request: unknown, marker: string, bytes: number[]): Buffer => {
+      const out = serialize(method, request);
+      const at = out.indexOf(marker);
+      expect(at).toBeGreaterThanOrEqual(0);
+      Buffer.from(bytes).copy(out, at);
+      return out;
+    };
+    // Valid messages whose bytes are not UTF-8 as a whole: lengths past 127, doubles, non-ASCII text,
+    // a genuine U+FFFD, strings nested in Structs and lists.
+    const text = `caf\u00e9 \u{1f600} \ufffd ${'x'.repeat(300)}`;
+    const valid = {
+      events: [
+        { id: 'u-1', name: 'checkout', attributes: toStruct({ total: 12.345678, big: 1e300, tiny: -2.5e-308, note: text, list: [1.5, text, { deep: text }] }) },
+        { id: 'u-2', name: 'caf\u00e9 \u{1f600} \ufffd', flagKey: 'f', value: toValue(0.1), context: toStruct({ plan: text }) },
+      ],
+    };
+    expect(await send('TrackBatch', serialize('TrackBatch', valid))).toBeInstanceOf(Buffer);
+    await waitFor(() => started.memory.events.length === 2, 10_000, 'delivery');
+    expect(started.memory.events.find((e) => e.id === 'u-2')).toMatchObject({ name: 'caf\u00e9 \u{1f600} \ufffd', context: { plan: text } });
+    expect((started.memory.events.find((e) => e.id === 'u-1')?.attributes as Record<string, unknown>).list).toEqual([1.5, text, { deep: text }]);
+    // A Latin-1 é, a lone continuation byte, an encoded surrogate (ED A0 80), a lead byte cut short:
+    // in the name, in a flag field, deep in a Struct list, in one event of a batch.
+    const refused = [
+      spliced('TrackEvent', { event: { name: 'cafX' } }, 'X', [0xe9]),
+      spliced('TrackEvent', { event: { name: 'n', flagKey: 'flagXY' } }, 'XY', [0x80, 0x41]),
+      spliced('TrackEvent', { event: { name: 'n', attributes: toStruct({ list: [1.5, { deep: 'aXYZ' }] }) } }, 'XYZ', [0xed, 0xa0, 0x80]),
+      spliced('TrackBatch', { events: [{ name: 'ok' }, { name: 'n', context: toStruct({ plan: `${'p'.repeat(200)}X` }) }] }, 'X', [0xc3]),
+    ];
+    for (const bytes of refused) {
+      const method = bytes === refused[3] ? 'TrackBatch' : 'TrackEvent';
+      const failure = await grpcFailure(send(method, bytes));
+      expect(failure.code).toBe(status.INVALID_ARGUMENT);
+      expect(failure.details).toBe('the message holds a string that is not valid UTF-8 (proto3 strings must be); it is refused, never repaired');
+    }
+    expect(started.processor.stats().recorded).toBe(2);
   });
 
   it('counts gRPC requests by method and status in /metrics', async () => {
