@@ -56,7 +56,7 @@ async function waitForBroker(address: string, timeoutMs: number): Promise<void> 
  * (`onlyExternal`); else a single-node broker started from tools/kafka/broker.sh in a temporary
  * directory, stopped and removed by `teardown`. A broker that cannot be started skips the scenario.
  */
-export async function benchBroker(label: string, onlyExternal: boolean, log: (line: string) => void): Promise<BenchBroker> {
+async function benchBroker(label: string, onlyExternal: boolean, log: (line: string) => void): Promise<BenchBroker> {
   const external = process.env.KAFKA_BROKERS;
   if (external !== undefined && external !== '') {
     const address = external.split(',')[0] as string;
