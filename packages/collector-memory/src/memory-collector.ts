@@ -83,8 +83,8 @@ function nonNegative(option: string, value: unknown, fallback: number, integer: 
 }
 
 /** A filter as one function, or undefined when it selects everything. */
-function compile<E extends TelemetryEvent>(filter: EventFilter<E> | undefined): ((event: Recorded<E>) => boolean) | undefined {
-  if (filter === undefined) return undefined;
+function compile<E extends TelemetryEvent>(filter: EventFilter<E> | null | undefined): ((event: Recorded<E>) => boolean) | undefined {
+  if (filter === undefined || filter === null) return undefined; // null from JavaScript callers: no filter, as undefined
   const { flagKey, name, where } = filter;
   if (flagKey === undefined && name === undefined && where === undefined) return undefined;
   return (event) =>
@@ -201,7 +201,7 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
    * do not mutate them.
    */
   getEvents(query: EventQuery<E> = {}): Recorded<E>[] {
-    const limit = nonNegative('limit', query.limit, Number.POSITIVE_INFINITY, true);
+    const limit = nonNegative('limit', query?.limit, Number.POSITIVE_INFINITY, true);
     const matches = compile(query);
     const size = this.#ring.size;
     if (limit >= size && matches === undefined) {

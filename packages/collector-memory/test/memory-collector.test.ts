@@ -174,6 +174,14 @@ describe('MemoryCollector: queries', () => {
     expect(collector.last({ flagKey: 'missing' })).toBeUndefined();
   });
 
+  it('takes null (from JavaScript) as no filter in count(), getEvents() and last(), as undefined', () => {
+    const collector = mixed();
+    const none = null as unknown as undefined;
+    expect(collector.count(none)).toBe(8);
+    expect(collector.getEvents(none)).toEqual(collector.getEvents());
+    expect(collector.last(none)).toBe(collector.getEvents().at(-1));
+  });
+
   it('returns copies: later records, evictions and clear() do not change an array already returned', () => {
     const collector = new MemoryCollector({ maxSize: 2 });
     collector.record(flag('a'));
