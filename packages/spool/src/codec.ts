@@ -4,6 +4,8 @@
 // version writes the array with one event per line, so that each event's JSON is found again when the
 // group is read back; arrays on one line (earlier versions) are read as well.
 
+import { jsonEncoder } from '@trackpipe/core';
+
 const NEWLINE = 0x0a;
 const CLOSE_BRACKET = 0x5d;
 
@@ -16,9 +18,9 @@ const KEEP_BYTES = 4 * 1024 * 1024;
 
 /**
  * Encodes events to stored groups in one reused buffer: `<count>\n[<json>,\n<json>,\n...]` (a JSON
- * array with one event per line). Each event is encoded as core's `jsonEncoder` writes it; an event
- * JSON cannot encode (a cycle, a BigInt, a throwing `toJSON`) is stored as `null`, which a spool reading
- * it back drops, counted, as `unserializable`. The buffer returned is valid until the next `write()`:
+ * array with one event per line). Each event is encoded by core's `jsonEncoder`, the processor's: an
+ * event it refuses (a cycle, a BigInt, a `toJSON` that throws or makes it no object) is stored as
+ * `null`, which a spool reading it back drops, counted, as `unserializable`. The buffer returned is valid until the next `write()`:
  * LMDB copies a value during `put()` inside a write transaction, so a group costs no string and no
  * buffer of its own, and an event's JSON lives only as long as the caller keeps it.
  */
@@ -42,8 +44,7 @@ export class GroupWriter {
       for (; i < end; i++) {
         let text: string | undefined;
         try {
-          const json = JSON.stringify(events[i]);
-          if (typeof json === 'string') text = json;
+          text = jsonEncoder(events[i]);
         } catch {
           // stored as null
         }

@@ -339,6 +339,24 @@ describe('Spool as an EventQueue', () => {
     expect(again.size).toBe(0);
   });
 
+  it('encodes as the processor does: an event whose toJSON makes it no object gets no JSON to reuse, and is dropped as unserializable when read back', async () => {
+    const { spool } = spoolAt();
+    spool.push({ k: 0 });
+    spool.push({ k: 1, toJSON: () => 'text' } as Ev);
+    spool.push({ k: 2 });
+    await spool.persisted();
+    const texts: (string | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      texts.push(spool.peekEncoded());
+      spool.shift();
+    }
+    expect(texts).toEqual(['{"k":0}', undefined, '{"k":2}']); // the processor encodes it itself, and drops it
+    const { spool: again, listener, recovered } = await reopen(spool);
+    expect(recovered).toBe(3);
+    expect(take(again).map((t) => t.key)).toEqual([0, 2]);
+    expect(listener.count('unserializable')).toBe(1);
+  });
+
   it('keeps sequence numbers growing across restarts even when everything was released', async () => {
     const { spool } = spoolAt();
     pushN(spool, 5);
