@@ -8,7 +8,7 @@ import {
   TrackpipeError,
   describeError,
 } from '@trackpipe/core';
-import { Ledger, RingBuffer, admit } from '@trackpipe/core/internal';
+import { Ledger, MAX_TIMER_MS, RingBuffer, admit } from '@trackpipe/core/internal';
 
 /** Options of a {@link MemoryCollector}. */
 export interface MemoryCollectorOptions {
@@ -57,10 +57,8 @@ interface Waiter<E extends TelemetryEvent> {
   readonly timeoutMs: number;
 }
 
-/** Largest ring: past it the ring's array cannot be allocated (1e12 threw RangeError: Invalid array length). */
+/** Largest ring, as core's maxQueueSize: past it the ring's array cannot be allocated (1e12 threw RangeError: Invalid array length). */
 const MAX_SIZE = 1e9;
-/** Largest timeout: Node fires a timer set past 2^31-1 ms at once. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
 
 function positiveInteger(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -75,8 +73,8 @@ function positiveInteger(option: string, value: unknown, fallback: number): numb
 /** A count (`integer`), or else a timeout in ms, bounded by what a Node timer holds. */
 function nonNegative(option: string, value: unknown, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value)) || (!integer && value > MAX_TIMEOUT_MS)) {
-    const rule = integer ? 'an integer >= 0' : `a number from 0 to ${MAX_TIMEOUT_MS}`;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value)) || (!integer && value > MAX_TIMER_MS)) {
+    const rule = integer ? 'an integer >= 0' : `a number from 0 to ${MAX_TIMER_MS}`;
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${shown(value)})`, { details: { option } });
   }
   return value;

@@ -23,7 +23,7 @@ export interface NumericOption {
  * The longest delay a Node.js timer can wait, in ms (about 24.8 days). A longer one fires after 1 ms:
  * a timeout or backoff option above it would time every export out, or retry in a hot loop.
  */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const integer = (min: number, defaultValue: number, doc: string, max?: number): NumericOption =>
   max === undefined ? { kind: 'integer', min, default: defaultValue, doc } : { kind: 'integer', min, max, default: defaultValue, doc };

@@ -3,6 +3,7 @@ import { DROP_REASONS } from '../contracts.js';
 import { TrackpipeError, describeError } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
 import { RecordClock } from '../id.js';
+import { MAX_TIMER_MS } from '../options.js';
 import { consoleLogger } from '../logger.js';
 import { DISTINCT_REGISTERS, distinctSlot, estimateDistinct, markDistinct } from './distinct.js';
 import {
@@ -231,8 +232,8 @@ function invalid(option: string, message: string): never {
 export function resolveSummarizingOptions(options: SummarizingOptions = {}, path = ''): ResolvedSummarizingOptions {
   if (options === null || typeof options !== 'object') invalid(path === '' ? 'options' : path.replace(/\.$/, ''), 'must be an object');
   const intervalMs = options.intervalMs ?? 10_000;
-  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0 || intervalMs > 2_147_483_647) {
-    invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most 2147483647 (got ${String(intervalMs)})`);
+  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0 || intervalMs > MAX_TIMER_MS) {
+    invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (got ${String(intervalMs)})`);
   }
   const maxKeys = options.maxKeys ?? 1_000;
   if (typeof maxKeys !== 'number' || !Number.isSafeInteger(maxKeys) || maxKeys < 1) {
