@@ -22,6 +22,15 @@ export interface KafkaSaslOptions {
 }
 
 const text = z.string().min(1);
+
+/** What Kafka allows as a topic name (its `Topic.validate`), in words for errors that never quote the name. */
+export const KAFKA_TOPIC_RULE = 'must be a Kafka topic name: 1 to 249 of the characters a-z A-Z 0-9 . _ -, and not "." or ".."';
+const TOPIC_NAME = /^[\w.-]{1,249}$/;
+
+/** True when Kafka accepts `name` as a topic name (a name it refuses fails the whole request that carries it). */
+export function isKafkaTopicName(name: string): boolean {
+  return TOPIC_NAME.test(name) && name !== '.' && name !== '..';
+}
 const milliseconds = z.number().positive();
 const func = z.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', { error: 'must be a function' });
 const object = (what: string) =>

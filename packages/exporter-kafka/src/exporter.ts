@@ -14,7 +14,7 @@ import {
   redact,
 } from '@trackpipe/core';
 import { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
-import { type KafkaClientName, checkKafkaExporterOptions } from './config.js';
+import { KAFKA_TOPIC_RULE, type KafkaClientName, checkKafkaExporterOptions, isKafkaTopicName } from './config.js';
 import { KafkaJsClient } from './kafkajs-client.js';
 import { PlatformaticKafkaClient } from './platformatic-client.js';
 import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords } from './seam.js';
@@ -207,6 +207,8 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
   #records(batch: ExportBatch<E>): { topics: KafkaTopicRecords[]; failed: number[]; failure: unknown } {
     const byTopic = new Map<string, KafkaRecord[]>();
     const failed: number[] = [];
+    /** The names already checked (a batch usually has one or a few). */
+    const valid = new Set<string>();
     let failure: unknown;
     const { events, encoded } = batch;
     for (let i = 0; i < events.length; i++) {
@@ -217,6 +219,11 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
         topic = this.#topic(event);
         key = this.#key(event);
         if (typeof topic !== 'string' || topic === '') throw new TypeError('the topic function returned no topic name');
+        // The cluster refuses a request naming an invalid topic as a whole: that event alone is rejected.
+        if (!valid.has(topic)) {
+          if (!isKafkaTopicName(topic)) throw new TypeError(`the topic function returned a name Kafka refuses (it ${KAFKA_TOPIC_RULE})`);
+          valid.add(topic);
+        }
         if (key !== null && typeof key !== 'string') throw new TypeError('the key function returned neither a string nor null');
       } catch (error) {
         failed.push(i);

@@ -82,6 +82,20 @@ describe('KafkaExporter records', () => {
     expect(client.records().map((r) => r.value)).toEqual([JSON.stringify(event(1)), JSON.stringify(event(3))]);
   });
 
+  it('rejects only the events whose topic function returns a name Kafka refuses (the cluster would fail the whole request) and sends the rest', async () => {
+    const bad = ['bad topic', 'x'.repeat(250), '.', '..', 'flags/2', 'f\u00e9', 'a\u0000b'];
+    const { client, exporter } = setup({ topic: (e) => (e.id === 'id-0' ? 'flags' : (bad[Number(e.id.slice(3)) - 1] ?? `ok.${'y'.repeat(246)}`)) });
+    const events = [event(0), ...bad.map((_, i) => event(i + 1)), event(bad.length + 1)];
+    const result = await exporter.export(batchOf(events), live());
+    expect(result).toMatchObject({ code: 'reject', indexes: bad.map((_, i) => i + 1) });
+    expect(errorText(result)).toContain('a name Kafka refuses');
+    expect(errorText(result)).not.toContain('bad topic');
+    expect(client.producers[0]!.sent[0]!.map((t) => [t.topic.length, t.records.length])).toEqual([
+      [5, 1],
+      [249, 1],
+    ]);
+  });
+
   it('keys by targeting key, else flag key, else event id', () => {
     expect(defaultKafkaKey(event(1, { targetingKey: 'u', flagKey: 'f' }))).toBe('u');
     expect(defaultKafkaKey(event(1, { targetingKey: '', flagKey: 'f' }))).toBe('f');
