@@ -3,6 +3,7 @@
 // bad field and never its value (core's safeErrorMap words every issue without the input).
 import { TrackpipeError } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import * as z from 'zod';
 
 /** The Kafka libraries the exporter can use by name. */
@@ -31,7 +32,27 @@ const TOPIC_NAME = /^[\w.-]{1,249}$/;
 export function isKafkaTopicName(name: string): boolean {
   return TOPIC_NAME.test(name) && name !== '.' && name !== '..';
 }
-const milliseconds = z.number().positive();
+
+/** A topic name Kafka accepts. */
+// An empty string is refused by `text` already: one issue per field.
+const kafkaTopicName = text.refine((name) => name === '' || isKafkaTopicName(name), { error: KAFKA_TOPIC_RULE });
+
+const BROKER = /^([^\s:,/[\]]+):(\d{1,5})$/;
+/** A bootstrap broker as both clients read it: `host:port` (they split at the colon: no scheme, no brackets). */
+const broker = text.refine(
+  (value) => {
+    if (value === '') return true;
+    const match = BROKER.exec(value);
+    return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65_535;
+  },
+  { error: 'must be "host:port" (a port from 1 to 65535, no scheme, one broker per entry)' },
+);
+/** The bootstrap brokers: at least one `host:port`. */
+const kafkaBrokers = z.array(broker).min(1);
+
+/** Milliseconds a timer can wait: longer ones fire at once in Node. */
+const TIMER_RULE = `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)`;
+const milliseconds = z.number().positive().max(MAX_TIMER_MS, { error: TIMER_RULE });
 const func = z.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', { error: 'must be a function' });
 const object = (what: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), { error: `must be ${what}` });
@@ -70,9 +91,9 @@ const common = {
 export const kafkaExporterConfigSchema = z.strictObject({
   ...common,
   /** Bootstrap brokers, `host:port`. Required. */
-  brokers: z.array(text).min(1),
+  brokers: kafkaBrokers,
   /** The topic of every record. Required. */
-  topic: text,
+  topic: kafkaTopicName,
   /** The Kafka library. Default "platformatic". */
   client: z.enum(KAFKA_CLIENTS).optional(),
   /** TLS: true, false, or { ca, cert, key, passphrase, servername, rejectUnauthorized } (PEM strings). Default plaintext. */
@@ -100,8 +121,8 @@ export type KafkaExporterConfig = z.output<typeof kafkaExporterConfigSchema>;
 const kafkaExporterOptionsSchema = z
   .strictObject({
     ...common,
-    brokers: z.array(text).min(1).optional(),
-    topic: z.union([text, func], { error: 'must be a non-empty topic name or a function' }),
+    brokers: kafkaBrokers.optional(),
+    topic: z.union([kafkaTopicName, func], { error: 'must be a non-empty topic name or a function' }),
     client: z.union([z.enum(KAFKA_CLIENTS), object('"kafkajs", "platformatic" or a KafkaClient')], {
       error: 'must be "kafkajs", "platformatic" or a KafkaClient',
     }).optional(),

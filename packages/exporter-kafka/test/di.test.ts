@@ -75,6 +75,9 @@ describe('kafkaExporterModule', () => {
     ['unknown TLS option', { ...valid, ssl: { ciphers: 'x' } }, 'ssl.ciphers: unknown key'],
     ['SASL mechanism unknown', { ...valid, sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism: must be one of'],
     ['SASL password missing', { ...valid, sasl: { mechanism: 'plain', username: 'u' } }, 'sasl.password: is required'],
+    ['a broker without a port', { ...valid, brokers: ['kafka-1:9092', 'kafka-2'] }, 'brokers[1]: must be "host:port"'],
+    ['a topic name Kafka refuses', { ...valid, topic: 'flag/evaluations' }, 'topic: must be a Kafka topic name'],
+    ['a timeout longer than a timer can wait', { ...valid, connectionTimeoutMs: 2 ** 31 }, 'connectionTimeoutMs: must be at most 2147483647'],
   ])('throws TRACKPIPE_ERR_CONFIG_INVALID naming the path of the field: %s', (_label, options, problem) => {
     const error = failure(options);
     expect(error.code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');

@@ -127,6 +127,15 @@ describe('KafkaExporter options', () => {
     ['maxRecordBytes below 1', { topic: 't', brokers: ['a:1'], maxRecordBytes: 0 }, 'maxRecordBytes: must be >= 1'],
     ['a misspelt option', { topic: 't', brokers: ['a:1'], gzipp: true }, 'gzipp: unknown key'],
     ['a SASL mechanism neither client takes here', { topic: 't', brokers: ['a:1'], sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism: must be one of'],
+    ['a broker without a port', { topic: 't', brokers: ['a:1', 'kafka-1'] }, 'brokers[1]: must be "host:port"'],
+    ['a broker with a port out of range', { topic: 't', brokers: ['kafka-1:65536'] }, 'brokers[0]: must be "host:port"'],
+    ['a broker with a scheme', { topic: 't', brokers: ['kafka://kafka-1:9092'] }, 'brokers[0]: must be "host:port"'],
+    ['two brokers in one entry', { topic: 't', brokers: ['k1:9092,k2:9092'] }, 'brokers[0]: must be "host:port"'],
+    ['a broker with a space', { topic: 't', brokers: [' k1:9092'] }, 'brokers[0]: must be "host:port"'],
+    ['a topic name Kafka refuses', { topic: 'flag evaluations', brokers: ['a:1'] }, 'topic: must be a Kafka topic name'],
+    ['a topic name too long for Kafka', { topic: 'x'.repeat(250), brokers: ['a:1'] }, 'topic: must be a Kafka topic name'],
+    ['a timeout longer than a timer can wait (it would fire at once)', { topic: 't', brokers: ['a:1'], connectionTimeoutMs: 2 ** 31 }, 'connectionTimeoutMs: must be at most 2147483647'],
+    ['an infinite request timeout', { topic: 't', brokers: ['a:1'], requestTimeoutMs: Infinity }, 'requestTimeoutMs: must be a number'],
   ])('refuses %s with TRACKPIPE_ERR_OPTIONS_INVALID naming the field', (_label, options, problem) => {
     let error: unknown;
     try {

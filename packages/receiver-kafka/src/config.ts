@@ -4,6 +4,7 @@
 // Errors name the path of the bad field and never its value (core's safeErrorMap words every issue).
 import { TrackpipeError } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import { kafkaExporterConfigSchema } from '@trackpipe/exporter-kafka';
 import * as z from 'zod';
 
@@ -11,7 +12,17 @@ import * as z from 'zod';
 export const KAFKA_CONSUMER_CLIENTS = ['kafkajs'] as const;
 
 const text = z.string().min(1);
-const ms = (min: number) => z.int({ error: `must be an integer number of ms >= ${min}` }).min(min, { error: `must be an integer number of ms >= ${min}` });
+// Longer timers fire at once in Node.
+const MS_RULE = (min: number): string => `must be an integer number of ms from ${min} to ${MAX_TIMER_MS}`;
+const ms = (min: number) =>
+  z
+    .int({ error: MS_RULE(min) })
+    .min(min, { error: MS_RULE(min) })
+    .max(MAX_TIMER_MS, { error: MS_RULE(min) });
+/** A fetch size: Kafka's fetch request carries it as an int32. */
+const BYTES_RULE = 'must be an integer number of bytes from 1 to 2147483647';
+/** A topic name Kafka accepts, by the exporter's rule. */
+const topicName = kafkaExporterConfigSchema.shape.topic;
 const share = z.number({ error: 'must be a number in (0, 1]' }).gt(0, { error: 'must be a number in (0, 1]' }).max(1, { error: 'must be a number in (0, 1]' });
 
 /** The connection options, exactly as the Kafka exporter declares them. */
@@ -26,9 +37,9 @@ const connection = kafkaExporterConfigSchema.pick({
 
 const settings = {
   /** One topic to read. Give `topic` or `topics`. */
-  topic: text.optional(),
+  topic: topicName.optional(),
   /** Several topics to read. Give `topic` or `topics`. */
-  topics: z.array(text).min(1).optional(),
+  topics: z.array(topicName).min(1).optional(),
   /** The consumer group: instances with the same one share the partitions. Default "trackpipe". */
   groupId: text.default('trackpipe'),
   /** Where a partition the group never committed starts: "earliest" (its first record) or "latest". Default "earliest". */
@@ -48,7 +59,11 @@ const settings = {
   /** How long the group waits for its members to rejoin in a rebalance, in ms (more than drainTimeoutMs). Default 60 000. */
   rebalanceTimeoutMs: ms(1).default(60_000),
   /** Most bytes one fetch brings per partition. Default 1 048 576. */
-  maxBytesPerPartition: z.int({ error: 'must be an integer number of bytes >= 1' }).min(1, { error: 'must be an integer number of bytes >= 1' }).default(1_048_576),
+  maxBytesPerPartition: z
+    .int({ error: BYTES_RULE })
+    .min(1, { error: BYTES_RULE })
+    .max(2_147_483_647, { error: BYTES_RULE })
+    .default(1_048_576),
   /** How long the broker holds an empty fetch open, in ms (also how long a disconnect may wait for it). Default 1 000. */
   maxWaitTimeMs: ms(0).default(1_000),
   /** How often the lag figures are read from the cluster, in ms. Default 5 000. */

@@ -330,6 +330,31 @@ describe('KafkaReceiver', () => {
     expect(attempt({ brokers: ['b:1'], topic: 't', drainTimeoutMs: 60_000 }).message).toContain('drainTimeoutMs: must be less than rebalanceTimeoutMs');
   });
 
+  it('refuses brokers that are not host:port, topic names Kafka refuses and timers longer than Node can wait, naming each path', () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const problems = (options: Record<string, unknown>): string[] => {
+      try {
+        new KafkaReceiver(options, collector);
+      } catch (error) {
+        expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' });
+        return ((error as TrackpipeError).details?.issues as { path: string }[]).map((i) => i.path);
+      }
+      return [];
+    };
+    expect(problems({ brokers: ['kafka-1', 'k:0', 'k:99999', 'k1:1,k2:2', 'kafka://k:1', 'k:1'], topic: 't' })).toEqual(['brokers[0]', 'brokers[1]', 'brokers[2]', 'brokers[3]', 'brokers[4]']);
+    expect(problems({ brokers: ['b:1'], topics: ['ok', 'not ok', '..', 'x'.repeat(250), 'fine.too_1-2'] })).toEqual(['topics[1]', 'topics[2]', 'topics[3]']);
+    expect(problems({ brokers: ['b:1'], topic: 'évaluations' })).toEqual(['topic']);
+    // A timer above 2^31 - 1 ms fires at once: the lag would be read every millisecond, the commits made without a pause.
+    expect(problems({ brokers: ['b:1'], topic: 't', lagIntervalMs: 2 ** 31, commitIntervalMs: 1e12, connectionTimeoutMs: Infinity, maxBytesPerPartition: 2 ** 31 })).toEqual([
+      'connectionTimeoutMs',
+      'commitIntervalMs',
+      'maxBytesPerPartition',
+      'lagIntervalMs',
+    ]);
+    expect(problems({ brokers: ['kafka-1:9092', '10.0.0.7:19092'], topics: ['flag-evaluations', 'a.b_c-9'], lagIntervalMs: 2 ** 31 - 1 })).toEqual([]);
+  });
+
   it('fails to start naming the receiver and the group, with secrets masked, when the cluster cannot be reached', async () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
