@@ -4,7 +4,7 @@ import type { FetchedRecord, HeaderValue } from './seam.js';
 
 /** Why a record was not handed to the pipelines. Each is counted (`trackpipe_receiver_records_dropped_total{reason}`). */
 export type RecordDropReason =
-  /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON, bytes that are not UTF-8, text that is not JSON. */
+  /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON (any of them, when repeated), bytes that are not UTF-8, text that is not JSON. */
   | 'undecodable'
   /** JSON, but not an event: not an object, no non-empty string `name`, an `id` that is not a non-empty string, a `timestamp` that is not a finite number. */
   | 'invalid';
@@ -19,18 +19,23 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 /** What the Kafka exporter writes: compared as bytes, it spares a string and a regular expression per record. */
 const EXPORTER_TYPE = Buffer.from('application/json');
 
-/** True when the `content-type` header is absent or names JSON. */
+function isJsonType(value: Buffer | string): boolean {
+  if (typeof value === 'string') return JSON_TYPE.test(value);
+  return EXPORTER_TYPE.equals(value) || JSON_TYPE.test(value.toString('utf8'));
+}
+
+/** True when the `content-type` header is absent or names JSON; when the record repeats it, every one must. */
 function namesJson(value: HeaderValue): boolean {
-  const first = Array.isArray(value) ? (value as readonly (Buffer | string)[])[0] : (value as Buffer | string | undefined);
-  if (first === undefined) return true;
-  if (typeof first === 'string') return JSON_TYPE.test(first);
-  return EXPORTER_TYPE.equals(first) || JSON_TYPE.test(first.toString('utf8'));
+  if (value === undefined) return true;
+  if (!Array.isArray(value)) return isJsonType(value as Buffer | string);
+  return (value as readonly (Buffer | string)[]).every(isJsonType);
 }
 
 /**
  * Decodes one record as `@trackpipe/exporter-kafka` writes it: the value is the UTF-8 JSON of the
  * recorded event (`id`, `name`, `timestamp`, `attributes`, flag-evaluation fields, ...); the
- * `content-type` header, when present, must name JSON (`application/json`, `application/*+json`).
+ * `content-type` header, when present, must name JSON (`application/json`, `application/*+json`);
+ * a record that repeats the header is our encoding only when every one of them names JSON.
  * The other headers (`event-name`, `schema-version`) and the key are not needed: the value holds the
  * whole event. Never throws; the message never quotes the record (it may hold personal data).
  */

@@ -166,14 +166,18 @@ describe('KafkaReceiver', () => {
       // Invalid UTF-8 inside a JSON string: it would parse (as U+FFFD), but it is not text.
       rawRecord(11, Buffer.concat([Buffer.from('{"name":"x'), Buffer.from([0xc3, 0x28]), Buffer.from('","id":"bad-11"}')])),
       rawRecord(12, Buffer.from('{"name":"x","id":"bad-12"}'), { 'content-type': Buffer.from('text/plain') }),
+      // The header repeated: one that is not JSON is enough, in whichever place it comes.
+      rawRecord(13, Buffer.from('{"name":"x","id":"bad-13"}'), { 'content-type': [Buffer.from('application/json'), Buffer.from('text/plain')] }),
+      rawRecord(14, Buffer.from('{"name":"x","id":"bad-14"}'), { 'content-type': ['text/plain', 'application/json'] }),
+      rawRecord(15, Buffer.from('{"name":"x","id":"ok-15"}'), { 'content-type': [Buffer.from('application/json'), 'application/cloudevents+json'] }),
     ];
     consumer.append('t', 0, (offset) => records[offset]!, records.length);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    expect(await consumer.fetch()).toBe(13);
+    expect(await consumer.fetch()).toBe(16);
     dest.open();
-    await until(() => consumer.committed('t', 0) === '13', 'the commit past the poison records');
-    expect(dest.delivered).toEqual(['ok-0', 'ok-8', 'ok-10']);
-    expect(receiver.stats()).toMatchObject({ consumed: { t: 13 }, handed: 3, dropped: { undecodable: 6, invalid: 4 } });
+    await until(() => consumer.committed('t', 0) === '16', 'the commit past the poison records');
+    expect(dest.delivered).toEqual(['ok-0', 'ok-8', 'ok-10', 'ok-15']);
+    expect(receiver.stats()).toMatchObject({ consumed: { t: 16 }, handed: 4, dropped: { undecodable: 8, invalid: 4 } });
     // Logged once (then throttled), naming the reason and the offset, never the record.
     const dropLines = lines.filter((l) => l.message.includes('dropped a record'));
     expect(dropLines).toHaveLength(1);

@@ -7,6 +7,7 @@ import type {
   ConsumerSeam,
   ConsumerSettings,
   FetchedRecord,
+  HeaderValue,
   KafkaConsumerClient,
   PartitionOffsets,
   TopicPartition,
@@ -27,7 +28,7 @@ export function eventRecord(offset: number, event: Record<string, unknown>): Fak
 }
 
 /** A record with these raw bytes and headers. */
-export function rawRecord(offset: number, value: Buffer | null, headers: Record<string, Buffer | string> = {}): FakeRecord {
+export function rawRecord(offset: number, value: Buffer | null, headers: Record<string, HeaderValue> = {}): FakeRecord {
   return { offset: String(offset), value, headers };
 }
 
