@@ -225,6 +225,8 @@ export class KafkaReceiver {
   #adminConnected = false;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #stopping: Promise<ReceiverStopReport> | undefined;
+  /** Settles once start() connected and joined, or failed to. */
+  #startup: Promise<void> = Promise.resolve();
   /** False while revoking or stopping: fetched records are left in Kafka. */
   #handOver = false;
   #partitions = new Map<string, PartitionState>();
@@ -312,19 +314,37 @@ export class KafkaReceiver {
       maxWaitTimeMs: o.maxWaitTimeMs,
     });
     this.#consumer = consumer;
-    try {
+    const startup = (async () => {
       await consumer.connect();
-      await consumer.run(this.#listener);
+      if (this.#state === 'running') await consumer.run(this.#listener);
+    })();
+    // stop() waits for it (within its deadline) before it disconnects: a client that is still connecting
+    // when told to disconnect may connect and join the group after all.
+    this.#startup = startup.then(
+      () => undefined,
+      () => undefined,
+    );
+    let failure: { error: unknown } | undefined;
+    try {
+      await startup;
     } catch (error) {
+      failure = { error };
+    }
+    if (this.#state !== 'running') {
+      // stop() came while starting: it reports; this makes sure the consumer is out of the group, even
+      // when it finished connecting after stop()'s deadline.
+      await consumer.disconnect().catch(() => undefined);
+      return;
+    }
+    if (failure !== undefined) {
       this.#state = 'stopped';
       this.#handOver = false;
       await consumer.disconnect().catch(() => undefined);
-      throw new TrackpipeError('TRACKPIPE_ERR_RECEIVER_UNAVAILABLE', `receiver ${this.name}: could not join group ${o.groupId}: ${this.#describe(error)}`, {
+      throw new TrackpipeError('TRACKPIPE_ERR_RECEIVER_UNAVAILABLE', `receiver ${this.name}: could not join group ${o.groupId}: ${this.#describe(failure.error)}`, {
         retriable: true,
         details: { receiver: this.name },
       });
     }
-    if (this.#state !== 'running') return; // stopped while starting
     this.#commitTimer = setInterval(() => this.#tick(), o.commitIntervalMs);
     this.#commitTimer.unref();
     this.#lagTimer = setInterval(() => void this.#refreshLag(), o.lagIntervalMs);
@@ -334,7 +354,9 @@ export class KafkaReceiver {
 
   /**
    * Stops handing records over, flushes the collector within the deadline, commits what settled,
-   * then leaves the group and disconnects. Idempotent. Does not close the collector.
+   * then leaves the group and disconnects. Idempotent. Does not close the collector. Called while
+   * start() is still connecting, it waits for that (within the deadline) and start() resolves
+   * without the receiver running; the consumer never stays in the group.
    */
   stop(options: { timeoutMs?: number } = {}): Promise<ReceiverStopReport> {
     this.#stopping ??= this.#stop(options.timeoutMs ?? 10_000);
@@ -744,11 +766,13 @@ export class KafkaReceiver {
     let drained = true;
     let committed = true;
     if (wasRunning && consumer !== undefined) {
+      // A start() still connecting finishes first (within the deadline), so that the disconnect below is the last word.
+      const reserve = Math.min(this.#options.maxWaitTimeMs + 1_000, timeoutMs / 2);
+      await within(this.#startup, deadline - reserve - Date.now(), undefined);
       // Stop fetching first: nothing more is handed over while the pipelines drain.
       const owned = [...this.#partitions.values()];
       if (owned.length > 0) consumer.pause(owned);
       // Leave time to leave the group: a fetch in flight may hold the disconnect for maxWaitTimeMs.
-      const reserve = Math.min(this.#options.maxWaitTimeMs + 1_000, timeoutMs / 2);
       const marks = this.#marks();
       if (marks.length > 0) {
         const report = await this.#flush(Math.max(0, deadline - reserve - Date.now()));

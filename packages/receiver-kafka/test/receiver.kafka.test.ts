@@ -4,7 +4,7 @@
 import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KafkaReceiver, type KafkaReceiverOptions } from '../src/index.js';
-import { committedOffsets, createTopic, endOffsets, fresh, kafka, produce, produceRaw, until } from './helpers/broker.js';
+import { committedOffsets, createTopic, endOffsets, fresh, groupMembers, kafka, produce, produceRaw, until } from './helpers/broker.js';
 
 type Event = Recorded<TelemetryEvent>;
 
@@ -132,5 +132,30 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver on a real broker', () => {
     expect(rb.stats().assignedPartitions).toBe(4);
     // Order per key across the handover: the stopped member's share, then the rest.
     expect(outOfOrder([...a.delivered, ...b.delivered])).toEqual([]);
+  });
+
+  it('leaves no member in the group when stop() comes while start() is still connecting or joining', { timeout: 60_000 }, async () => {
+    const brokers = kafka.brokers!;
+    const topic = fresh('receiver-stop-early');
+    await createTopic(brokers, topic, 2);
+    const groups: string[] = [];
+    // Early in the connect, in the join, and around the first fetch (kafkajs may crash and restart there).
+    for (const delayMs of [0, 30, 120]) {
+      const groupId = fresh('group');
+      groups.push(groupId);
+      const { processor } = pipeline();
+      const r = receiver({ topic, groupId, maxWaitTimeMs: 100 }, processor);
+      const started = r.start().then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      expect(await r.stop({ timeoutMs: 10_000 })).toMatchObject({ drained: true, committed: true });
+      expect(await started).toBe('resolved');
+      expect(r.running).toBe(false);
+    }
+    // A client left connecting or restarting would join within this time (the first join takes about half a second).
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    for (const groupId of groups) expect(await groupMembers(brokers, groupId)).toBe(0);
   });
 });

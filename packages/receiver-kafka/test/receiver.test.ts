@@ -359,6 +359,48 @@ describe('KafkaReceiver', () => {
     expect(problems({ brokers: ['kafka-1:9092', '10.0.0.7:19092'], topics: ['flag-evaluations', 'a.b_c-9'], lagIntervalMs: 2 ** 31 - 1 })).toEqual([]);
   });
 
+  it.each([
+    ['connects in the end', undefined],
+    ['fails to connect in the end', new Error('connection refused')],
+  ])('stop() while start() is connecting: waits for it, never joins the group, disconnects last; start() resolves stopped (the cluster %s)', async (_label, connectError) => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const client = new FakeClient();
+    let connected: () => void = () => undefined;
+    client.connectGate = new Promise<void>((resolve) => (connected = resolve));
+    client.connectError = connectError;
+    const receiver = new KafkaReceiver({ client, topic: 't', logger: silentLogger }, collector);
+    const started = receiver.start().then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
+    const stopped = receiver.stop({ timeoutMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(client.last.calls).toEqual(['connect']);
+    connected();
+    expect(await stopped).toMatchObject({ drained: true, committed: true });
+    expect(await started).toBe('resolved');
+    expect(client.last.calls.includes('run')).toBe(false);
+    expect(client.last.calls.at(-1)).toBe('disconnect');
+    expect(receiver.running).toBe(false);
+  });
+
+  it('stop() while start() is connecting keeps its deadline, and the consumer that connects later is disconnected', async () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const client = new FakeClient();
+    let connected: () => void = () => undefined;
+    client.connectGate = new Promise<void>((resolve) => (connected = resolve));
+    const receiver = new KafkaReceiver({ client, topic: 't', logger: silentLogger, maxWaitTimeMs: 100 }, collector);
+    const started = receiver.start();
+    const report = await receiver.stop({ timeoutMs: 300 });
+    expect(report.durationMs).toBeLessThan(1_000);
+    connected();
+    await started;
+    expect(client.last.calls.includes('run')).toBe(false);
+    expect(client.last.calls.at(-1)).toBe('disconnect');
+  });
+
   it('fails to start naming the receiver and the group, with secrets masked, when the cluster cannot be reached', async () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));

@@ -29,6 +29,12 @@ export async function committedOffsets(brokers: string, groupId: string, topic: 
   return new Map((offsets[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
 }
 
+/** How many members the group has now. */
+export async function groupMembers(brokers: string, groupId: string): Promise<number> {
+  const { groups } = await withAdmin(brokers, (admin) => admin.describeGroups([groupId]));
+  return groups[0]?.members.length ?? 0;
+}
+
 /** Produces events as an application does: a BatchProcessor in front of a KafkaExporter (keys: targetingKey, else flagKey, else id). */
 export async function produce(brokers: string, topic: string, events: readonly TelemetryEvent[]): Promise<void> {
   const processor = new BatchProcessor<TelemetryEvent>(new KafkaExporter({ brokers: brokers.split(','), topic, logger: silentLogger }), {

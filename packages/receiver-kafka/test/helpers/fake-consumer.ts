@@ -58,8 +58,12 @@ export class FakeConsumer implements ConsumerSeam {
     this.logs.set(key(topic, partition), log);
   }
 
+  /** Makes `connect` wait for this (a cluster slow to answer). */
+  connectGate: Promise<void> | undefined;
+
   async connect(): Promise<void> {
     this.calls.push('connect');
+    await this.connectGate;
     if (this.connectError !== undefined) throw this.connectError;
   }
 
@@ -156,6 +160,7 @@ export class FakeClient implements KafkaConsumerClient {
   consumers: FakeConsumer[] = [];
   readonly adminClient = new FakeAdmin();
   connectError: Error | undefined;
+  connectGate: Promise<void> | undefined;
 
   get last(): FakeConsumer {
     const consumer = this.consumers.at(-1);
@@ -166,6 +171,7 @@ export class FakeClient implements KafkaConsumerClient {
   consumer(settings: ConsumerSettings): ConsumerSeam {
     const consumer = new FakeConsumer(settings);
     consumer.connectError = this.connectError;
+    consumer.connectGate = this.connectGate;
     this.consumers.push(consumer);
     return consumer;
   }
