@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { type Collector, type Logger, type TelemetryEvent, TrackpipeError, consoleLogger, describeError, redact } from '@trackpipe/core';
+import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import { type KafkaSaslOptions, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import { resolveReceiverOptions, type ResolvedReceiverOptions } from './config.js';
 import { type RecordDropReason, decodeRecord } from './decode.js';
@@ -156,8 +157,9 @@ function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
 
-/** Resolves with `promise`'s outcome, or with `fallback` after `ms`. */
+/** Resolves with `promise`'s outcome, or with `fallback` after `ms` (never, past the longest timer: Node would fire it at once). */
 async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  if (ms > MAX_TIMER_MS) return promise;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<T>((resolve) => {
     timer = setTimeout(() => resolve(fallback), Math.max(0, ms));
@@ -356,10 +358,14 @@ export class KafkaReceiver {
    * Stops handing records over, flushes the collector within the deadline, commits what settled,
    * then leaves the group and disconnects. Idempotent. Does not close the collector. Called while
    * start() is still connecting, it waits for that (within the deadline) and start() resolves
-   * without the receiver running; the consumer never stays in the group.
+   * without the receiver running; the consumer never stays in the group. `timeoutMs`: default 10 000;
+   * `Infinity` waits as long as it takes.
    */
   stop(options: { timeoutMs?: number } = {}): Promise<ReceiverStopReport> {
-    this.#stopping ??= this.#stop(options.timeoutMs ?? 10_000);
+    // As core's flush() and close() read it: not a number (NaN too) is the default, Infinity (or more than a timer can wait) no deadline.
+    const given: unknown = options.timeoutMs;
+    const timeoutMs = typeof given !== 'number' || Number.isNaN(given) ? 10_000 : given > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : Math.max(0, given);
+    this.#stopping ??= this.#stop(timeoutMs);
     return this.#stopping;
   }
 

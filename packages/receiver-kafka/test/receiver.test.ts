@@ -242,6 +242,20 @@ describe('KafkaReceiver', () => {
     expect(await receiver.stop()).toBe(report); // idempotent
   });
 
+  it.each([Number.POSITIVE_INFINITY, 2 ** 31, Number.NaN])('stop({ timeoutMs: %s }) commits and leaves the group before it resolves (a timer that long would fire at once)', async (timeoutMs) => {
+    const { client, dest, receiver } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('i'), 4);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    await consumer.fetch();
+    dest.open();
+    consumer.answerDelayMs = 30;
+    const report = await receiver.stop({ timeoutMs });
+    expect(report).toMatchObject({ drained: true, committed: true });
+    expect(consumer.committed('t', 0)).toBe('4');
+    expect(consumer.disconnected).toBe(true);
+  });
+
   it('stops without committing what did not settle by the deadline (it is read again: at least once)', async () => {
     const { client, receiver } = await setup({ commitIntervalMs: 60_000 });
     const consumer = client.last;

@@ -124,8 +124,12 @@ export class FakeConsumer implements ConsumerSeam {
     this.positions.set(key(position.topic, position.partition), Number(position.offset));
   }
 
+  /** How long `commit` and `disconnect` take, in ms (a round trip to the cluster). */
+  answerDelayMs = 0;
+
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     this.calls.push(`commit ${offsets.map((o) => `${key(o.topic, o.partition)}@${o.offset}`).join(',')}`);
+    if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
     if (this.failCommits > 0) {
       this.failCommits--;
       throw Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' });
@@ -135,6 +139,7 @@ export class FakeConsumer implements ConsumerSeam {
 
   async disconnect(): Promise<void> {
     this.calls.push('disconnect');
+    if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
     this.disconnected = true;
   }
 
