@@ -49,6 +49,10 @@ const grpcSchema = z.strictObject({
   port: int(0, 65_535).default(50_051),
   /** Largest request message, in bytes. Default 4 MiB. */
   maxMessageBytes: int(1).default(4 * 1024 * 1024),
+  /** A call whose message is not in within this many ms is answered DEADLINE_EXCEEDED; also a closing connection's grace. Default 30 000. */
+  requestTimeoutMs: int(1, 2_147_483_647).default(30_000),
+  /** Every connection gets a GOAWAY after this many ms (±10 %) and is closed once its calls are done. Default 120 000. */
+  maxConnectionAgeMs: int(1, 1_952_257_860).default(120_000),
 });
 
 /** The `service` section of a configuration file: everything about the service around the pipelines. */

@@ -14,6 +14,7 @@ import {
 } from '@grpc/grpc-js';
 import { type PackageDefinition, loadSync } from '@grpc/proto-loader';
 import { TrackpipeError, describeError } from '@trackpipe/core';
+import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import type { ApiKeyAuth } from './auth.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
@@ -65,6 +66,19 @@ export interface GrpcServerOptions {
   port?: number;
   /** Largest request message, in bytes; larger ones get RESOURCE_EXHAUSTED. Default 4 194 304 (4 MiB). */
   maxMessageBytes?: number;
+  /**
+   * A call whose message has not fully arrived (and been ended by the client) this many milliseconds
+   * after it began is answered DEADLINE_EXCEEDED; also the grace a connection past its age gets to
+   * finish its calls. Default 30 000.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Every connection is sent a GOAWAY after this many milliseconds (±10 %, so that clients do not
+   * reconnect all at once), then closed once its calls are done, or `requestTimeoutMs` later at the
+   * latest. Clients reconnect for their next call. It bounds what a client that stalls can hold (a
+   * stream it never ends, a connection that never starts a call). Default 120 000.
+   */
+  maxConnectionAgeMs?: number;
 }
 
 /** What the gRPC server needs from the service. */
@@ -219,6 +233,15 @@ function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undef
   return out;
 }
 
+/** A timer option: an integer from 1 to `max` (Node fires longer timers at once), else TRACKPIPE_ERR_OPTIONS_INVALID naming it. */
+function timerOption(name: string, value: number | undefined, fallback: number, max: number = MAX_TIMER_MS): number {
+  const ms = value ?? fallback;
+  if (!Number.isInteger(ms) || ms < 1 || ms > max) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${name} must be an integer from 1 to ${max} (got ${String(ms)})`, { details: { field: name } });
+  }
+  return ms;
+}
+
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -233,6 +256,7 @@ export class GrpcIngestServer {
   readonly #host: string;
   readonly #port: number;
   readonly #server: Server;
+  readonly #requestTimeoutMs: number;
   #stopping: Promise<void> | undefined;
 
   constructor(parts: GrpcServerParts, options: GrpcServerOptions = {}) {
@@ -243,7 +267,18 @@ export class GrpcIngestServer {
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
     }
-    this.#server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, interceptors: [this.#authenticate] });
+    const requestTimeoutMs = timerOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
+    // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
+    const maxConnectionAgeMs = timerOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#server = new Server({
+      'grpc.max_receive_message_length': maxMessageBytes,
+      // A stalled call is answered by #intercept, but its stream stays open until the client ends it:
+      // only closing the connection frees it, so every connection has an age (gRPC's MAX_CONNECTION_AGE).
+      'grpc.max_connection_age_ms': maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': requestTimeoutMs,
+      interceptors: [this.#intercept],
+    });
     const service = decoding(loadAnalyticsDefinition(), parts.metrics);
     // The validator checks the exact depth; this bound only keeps the conversion from recursing without end.
     const max = parts.limits.maxDepth + 2;
@@ -312,29 +347,56 @@ export class GrpcIngestServer {
   }
 
   /**
-   * Checks the API key as soon as the call's metadata arrives, before any of the message is read:
-   * a call without a valid key ends with UNAUTHENTICATED, and its message (up to `maxMessageBytes`)
-   * is never received, let alone decoded. (The handler would only run after the whole message.)
+   * Every call: bounds the time until its message is in, and checks the API key.
+   *
+   * - A call whose message has not fully arrived and been ended by the client (half-close) within
+   *   `requestTimeoutMs` of its start is ended with DEADLINE_EXCEEDED: a client that opens a call and
+   *   stalls (sends nothing, half a message, or never ends it) cannot hold it. (grpc-js waits for the
+   *   message without end; the handler runs only after the half-close.)
+   * - The API key is checked as soon as the call's metadata arrives, before any of the message is
+   *   read: a call without a valid key ends with UNAUTHENTICATED, and its message (up to
+   *   `maxMessageBytes`) is never received, let alone decoded.
    */
-  readonly #authenticate: ServerInterceptor = (descriptor, next) => {
+  readonly #intercept: ServerInterceptor = (descriptor, next) => {
     const { auth, metrics, logger } = this.#parts;
-    if (!auth.enabled) return new ServerInterceptingCall(next);
+    let timer: NodeJS.Timeout | undefined;
+    const stopTimer = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    const end = (code: status, details: string): void => {
+      stopTimer();
+      const method = methodOf(descriptor.path);
+      const name = STATUS_NAMES.get(code) ?? String(code);
+      metrics?.request('grpc', method, name);
+      logger.debug('request', { transport: 'grpc', method, status: name });
+      call.sendStatus({ code, details, metadata: new Metadata() });
+    };
     const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
-      start: (startNext) =>
+      start: (startNext) => {
+        timer = setTimeout(() => {
+          timer = undefined;
+          end(status.DEADLINE_EXCEEDED, `the request message was not received within ${this.#requestTimeoutMs} ms`);
+        }, this.#requestTimeoutMs);
+        timer.unref();
         startNext({
           onReceiveMetadata: (metadata, metadataNext) => {
+            if (!auth.enabled) return metadataNext(metadata);
             const header = metadata.get('authorization')[0];
             if (typeof header === 'string' && auth.verifyAuthorization(header)) return metadataNext(metadata);
-            const method = methodOf(descriptor.path);
-            metrics?.request('grpc', method, 'UNAUTHENTICATED');
-            logger.debug('request', { transport: 'grpc', method, status: 'UNAUTHENTICATED' });
-            call.sendStatus({
-              code: status.UNAUTHENTICATED,
-              details: 'a valid API key is required (metadata authorization: Bearer <key>)',
-              metadata: new Metadata(),
-            });
+            end(status.UNAUTHENTICATED, 'a valid API key is required (metadata authorization: Bearer <key>)');
           },
-        }),
+          onReceiveHalfClose: (halfCloseNext) => {
+            stopTimer(); // the message is in: from here the service answers without waiting for the client
+            halfCloseNext();
+          },
+          onCancel: stopTimer,
+        });
+      },
+      sendStatus: (answer, statusNext) => {
+        stopTimer();
+        statusNext(answer);
+      },
     });
     return call;
   };
