@@ -126,16 +126,54 @@ export interface Collector<E extends TelemetryEvent = TelemetryEvent> {
 export type Encoder<E> = (event: E) => string;
 
 /**
- * The default encoder: one JSON object per event. Throws on cycles and BigInts, and when a `toJSON`
- * makes the event something other than an object (undefined, a string, a list): the event is then
- * dropped as unserializable instead of reaching the destination as `null` or `"text"`.
+ * The default encoder: one JSON object per event, with its name. Throws on cycles and BigInts, when a
+ * `toJSON` makes the event something other than an object (undefined, a string, a list), and when the
+ * JSON would have no name: `JSON.stringify` writes only own enumerable properties, so an `Error`'s
+ * name, a class's `get name()` or a non-enumerable name are lost, and a `toJSON` may leave it out.
+ * Such an event is dropped as unserializable instead of reaching the destination as `null`, `"text"`
+ * or a nameless object that would have its whole batch refused.
  */
 export const jsonEncoder: Encoder<unknown> = (event) => {
   const json = JSON.stringify(event);
   if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text (a toJSON returned undefined?)');
-  if (json.charCodeAt(0) !== 0x7b) throw new TypeError(`the event's JSON is not an object (its toJSON returned ${kindOfJson(json)})`);
+  const custom = hasToJSON(event);
+  if (json.charCodeAt(0) !== 0x7b) {
+    throw new TypeError(`the event's JSON is not an object (${custom ? 'its toJSON returned' : 'the event is'} ${kindOfJson(json)})`);
+  }
+  if (custom) {
+    if (!namedJson(json)) throw new TypeError("the event's JSON has no name: its toJSON returned an object without a non-empty string name");
+  } else if (!ownsName(event)) {
+    throw new TypeError("the event's JSON has no name: name is not an own enumerable property of the event (a class getter? an Error's name?), and JSON.stringify writes only those");
+  }
   return json;
 };
+
+/** True when `name` is an own enumerable property of `event`: the only kind `JSON.stringify` writes. */
+function ownsName(event: unknown): boolean {
+  return Object.prototype.propertyIsEnumerable.call(event, 'name');
+}
+
+function hasToJSON(event: unknown): boolean {
+  return typeof (event as { toJSON?: unknown }).toJSON === 'function';
+}
+
+function namedJson(json: string): boolean {
+  const name = (JSON.parse(json) as { name?: unknown }).name;
+  return typeof name === 'string' && name !== '';
+}
+
+/**
+ * True when every event is a plain object without `toJSON` whose name is its own enumerable property:
+ * then one `JSON.stringify(events)` writes exactly what {@link jsonEncoder} writes for each, framed as a
+ * list. A batch encoder checks this first and encodes event by event (`jsonEncoder`) otherwise, so that
+ * class instances, lists, boxed values and `toJSON` results are checked one by one.
+ */
+export function plainJsonEvents(events: readonly unknown[]): boolean {
+  for (const event of events) {
+    if (Object.getPrototypeOf(event) !== Object.prototype || hasToJSON(event) || !ownsName(event)) return false;
+  }
+  return true;
+}
 
 /** What a JSON text that is not an object is (never its content: events may hold personal data). */
 function kindOfJson(json: string): string {

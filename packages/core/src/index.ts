@@ -15,7 +15,7 @@ export type {
   FlushReport,
   Logger,
 } from './contracts.js';
-export { DROP_REASONS, ExportResults, jsonEncoder } from './contracts.js';
+export { DROP_REASONS, ExportResults, jsonEncoder, plainJsonEvents } from './contracts.js';
 export { type ErrorCode, ErrorCodes, TrackpipeError, describeError, isRetriable } from './errors.js';
 export {
   type AttributeValue,

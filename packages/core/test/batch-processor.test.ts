@@ -441,6 +441,37 @@ describe('serialization', () => {
     expect(errors[2]?.message).toContain("the event's JSON is not an object (its toJSON returned a string)");
   });
 
+  it('drops alone an event whose JSON would have no name or be no object: a class getter, an Error, a list, a toJSON without name', async () => {
+    const { exporter, processor, errors } = setup();
+    class Getter {
+      readonly attributes = { plan: 'pro' };
+      get name(): string {
+        return 'getter';
+      }
+    }
+    class OwnName {
+      readonly name = 'own';
+    }
+    const hidden = { attributes: {} };
+    Object.defineProperty(hidden, 'name', { value: 'hidden', enumerable: false });
+    processor.record({ name: 'a' });
+    processor.record(new Getter());
+    processor.record(new Error('boom'));
+    processor.record(Object.assign([1], { name: 'list' }));
+    processor.record(Object.assign(new String('boxed'), { name: 'boxed' }));
+    processor.record(hidden as never);
+    processor.record({ name: 'nameless', toJSON: () => ({ other: 1 }) } as never);
+    processor.record(new OwnName());
+    processor.record({ name: 'c' });
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 3, droppedByReason: { unserializable: 6 } });
+    expect(exporter.events.map((e) => e.name)).toEqual(['a', 'own', 'c']);
+    const messages = errors.map((e) => e.message);
+    expect(messages.filter((m) => m.includes("the event's JSON has no name"))).toHaveLength(4);
+    expect(messages.some((m) => m.includes("the event's JSON is not an object (the event is a list)"))).toBe(true);
+    expect(messages.some((m) => m.includes("the event's JSON is not an object (the event is a string)"))).toBe(true);
+  });
+
   it('passes each event serialized by the exporter encoder, with the batch byte size', async () => {
     const seen: { encoded: readonly string[]; bytes: number }[] = [];
     const exporter = new MemoryExporter({ encoder: (e) => `<${e.name}é>` }).otherwise(

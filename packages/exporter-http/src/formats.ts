@@ -1,4 +1,4 @@
-import { type BatchEncoder, type Encoder, type ExportBatch, type TelemetryEvent, jsonEncoder } from '@trackpipe/core';
+import { type BatchEncoder, type Encoder, type ExportBatch, type TelemetryEvent, jsonEncoder, plainJsonEvents } from '@trackpipe/core';
 import { type Frame, framed } from './framing.js';
 import { encodeOtlpLogRecord, otlpBatchEncoder, otlpEnvelope, type OtlpOptions } from './otlp.js';
 
@@ -32,10 +32,6 @@ export interface BodyFormatOptions<E> {
   readonly envelopeKey?: string | undefined;
   readonly encoder?: Encoder<E> | undefined;
   readonly otlp?: OtlpOptions | undefined;
-}
-
-function hasToJSON(event: unknown): boolean {
-  return typeof (event as { toJSON?: unknown }).toJSON === 'function';
 }
 
 function toBytes(body: string | Uint8Array): Uint8Array {
@@ -76,11 +72,11 @@ export function bodyFormat<E extends TelemetryEvent>(options: BodyFormatOptions<
       const key = options.envelopeKey;
       const frame: Frame = key === undefined ? { open: '[', separator: ',', close: ']' } : { open: `{${JSON.stringify(key)}:[`, separator: ',', close: ']}' };
       const around: Frame = key === undefined ? { open: '', separator: '', close: '' } : { open: `{${JSON.stringify(key)}:`, separator: '', close: '}' };
-      // An event with a toJSON may stringify to something that is not an object (inside a list, undefined
-      // becomes null): such batches are encoded event by event, so the one that is not is found and dropped.
+      // Only plain events stringify as themselves inside a list: a toJSON may make one something else, a
+      // class may hide the name. Other batches are encoded event by event, so the bad one is found and dropped.
       const encodeBatch: BatchEncoder<E> | undefined =
         options.encoder === undefined
-          ? (events) => (events.some(hasToJSON) ? framed(frame, events.map(jsonEncoder)) : framed(around, [JSON.stringify(events)]))
+          ? (events) => (plainJsonEvents(events) ? framed(around, [JSON.stringify(events)]) : framed(frame, events.map(jsonEncoder)))
           : undefined;
       return framedFormat('application/json', options.encoder ?? jsonEncoder, frame, encodeBatch);
     }

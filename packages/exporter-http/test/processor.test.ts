@@ -93,6 +93,35 @@ describe('HttpExporter under a real BatchProcessor', () => {
     expectIdentity(stats);
   });
 
+  it('sends only named objects when a batch holds events JSON would write without their name or as a list: those are dropped alone', async () => {
+    const bodies: unknown[] = [];
+    server = await TestServer.start({
+      handler: (request) => {
+        for (const line of request.text().split('\n')) if (line !== '') bodies.push(JSON.parse(line));
+        return { status: 200 };
+      },
+    });
+    class Getter {
+      get name(): string {
+        return 'getter';
+      }
+    }
+    for (const format of ['json', 'ndjson'] as const) {
+      bodies.length = 0;
+      processor = new BatchProcessor(new HttpExporter({ url: server.url(), format, compression: 'none' }), { logger: silentLogger });
+      processor.record({ name: 'a' });
+      processor.record(new Getter());
+      processor.record(Object.assign([], { name: 'list' }));
+      processor.record(new Error('boom'));
+      processor.record({ name: 'b' });
+      await processor.close({ timeoutMs: 20_000 });
+      expect(bodies.flat().map((e) => (e as { name?: unknown }).name)).toEqual(['a', 'b']);
+      const stats = processor.stats();
+      expect(stats).toMatchObject({ exported: 2, droppedByReason: expect.objectContaining({ unserializable: 3 }) });
+      expectIdentity(stats);
+    }
+  });
+
   it('drops a batch the server rejects permanently, without retrying it', async () => {
     server = await TestServer.start({ handler: () => ({ status: 400, body: 'schema mismatch' }) });
     const messages: string[] = [];
