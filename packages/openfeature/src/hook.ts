@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type {
-  EvaluationContextValue,
   EvaluationDetails,
   FlagValue,
   Hook,
@@ -54,18 +53,41 @@ const FLAG_SET_METADATA = 'flagSetId';
 
 const EMPTY_REPORT: FlushReport = Object.freeze({ complete: true, exported: 0, dropped: 0, droppedByReason: Object.freeze({}), remaining: 0 });
 
-/** The flag's version and flag set from OpenFeature flag metadata, as `feature_flag.*` attributes; undefined when neither is there. */
+/** An OpenFeature flag-metadata value (string, number or boolean) as text; undefined for anything else, or a field that cannot be read. */
+function metadataText(metadata: object, key: string): string | undefined {
+  try {
+    const value: unknown = (metadata as Record<string, unknown>)[key];
+    return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
+  } catch {
+    return undefined; // a throwing getter: the evaluation is recorded without it
+  }
+}
+
+/**
+ * The flag's version and flag set from OpenFeature flag metadata, as `feature_flag.*` attributes;
+ * undefined when neither is there. Metadata values are strings, numbers or booleans; anything else
+ * (an object, a symbol, a getter that throws) is left out rather than losing the evaluation.
+ */
 function metadataAttributes(details: EvaluationDetails<FlagValue>): Attributes | undefined {
-  // OpenFeature flag metadata values are strings, numbers or booleans.
-  const metadata = details.flagMetadata as Readonly<Record<string, string | number | boolean>> | undefined;
-  if (metadata === undefined) return undefined;
-  const version = metadata[VERSION_METADATA];
-  const flagSet = metadata[FLAG_SET_METADATA];
+  const metadata: unknown = details.flagMetadata;
+  if (typeof metadata !== 'object' || metadata === null) return undefined;
+  const version = metadataText(metadata, VERSION_METADATA);
+  const flagSet = metadataText(metadata, FLAG_SET_METADATA);
   if (version === undefined && flagSet === undefined) return undefined;
   const attributes: Attributes = {};
-  if (version !== undefined) attributes[SummaryAttributes.VERSION] = String(version);
-  if (flagSet !== undefined) attributes[SummaryAttributes.SET_ID] = String(flagSet);
+  if (version !== undefined) attributes[SummaryAttributes.VERSION] = version;
+  if (flagSet !== undefined) attributes[SummaryAttributes.SET_ID] = flagSet;
   return attributes;
+}
+
+/** The provider's name from the hook context; undefined when it is not a string or cannot be read. */
+function providerName(hookContext: Readonly<HookContext>): string | undefined {
+  try {
+    const name: unknown = hookContext.providerMetadata.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** mulberry32: a small, fast, seedable PRNG returning numbers in [0, 1). */
@@ -87,8 +109,22 @@ function sha256(salt: string, text: string): string {
   return createHash('sha256').update(salt).update(text).digest('hex');
 }
 
-/** Turns a context value into a JSON-compatible attribute value (dates become ISO strings). */
-function toAttribute(value: EvaluationContextValue | undefined): AttributeValue {
+/** Objects nested deeper than this in a context attribute are recorded as null (JSON has no bound; the stack has). */
+const MAX_ATTRIBUTE_DEPTH = 64;
+
+/** Sets `key` as an own property, so that a key `__proto__` stays an ordinary key (assignment would set the prototype). */
+function setOwn(target: Record<string, AttributeValue>, key: string, value: AttributeValue): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+/**
+ * Turns a context value into a JSON-compatible attribute value (dates become ISO strings). Never
+ * throws: what cannot be copied — a getter that throws, a reference back to an enclosing object (a
+ * cycle), nesting deeper than {@link MAX_ATTRIBUTE_DEPTH} — becomes null, and the rest is kept.
+ * `enclosing` holds the objects being copied around `value`.
+ */
+function toAttribute(value: unknown, enclosing: object[] = []): AttributeValue {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -98,18 +134,66 @@ function toAttribute(value: EvaluationContextValue | undefined): AttributeValue 
       return String(value);
     case 'object': {
       if (value === null) return null;
-      if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
-      if (Array.isArray(value)) return value.map((item) => toAttribute(item));
-      const out: Record<string, AttributeValue> = {};
-      for (const key of Object.keys(value)) {
-        const item = value[key];
-        if (item !== undefined) out[key] = toAttribute(item);
+      if (enclosing.length >= MAX_ATTRIBUTE_DEPTH || enclosing.includes(value)) return null;
+      enclosing.push(value);
+      try {
+        // Inside the try: instanceof and Array.isArray throw on a revoked proxy.
+        if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+        if (Array.isArray(value)) {
+          const items: AttributeValue[] = [];
+          for (let i = 0; i < value.length; i++) items.push(readAttribute(value, i, enclosing));
+          return items;
+        }
+        const out: Record<string, AttributeValue> = {};
+        for (const key of Object.keys(value)) {
+          let item: unknown;
+          try {
+            item = (value as Record<string, unknown>)[key];
+          } catch {
+            item = null;
+          }
+          if (item !== undefined) setOwn(out, key, toAttribute(item, enclosing));
+        }
+        return out;
+      } catch {
+        return null; // a revoked proxy, a proxy whose traps throw
+      } finally {
+        enclosing.pop();
       }
-      return out;
     }
     default:
       // undefined inside arrays, functions, symbols: what JSON would write.
       return null;
+  }
+}
+
+/** An array item as an attribute value; null when reading it throws. */
+function readAttribute(array: readonly unknown[], i: number, enclosing: object[]): AttributeValue {
+  let item: unknown;
+  try {
+    item = array[i];
+  } catch {
+    return null;
+  }
+  return toAttribute(item, enclosing);
+}
+
+/** The context's targeting key when it is a string; undefined otherwise, or when reading it throws. */
+function targetingKeyOf(context: object): string | undefined {
+  try {
+    const key: unknown = (context as { targetingKey?: unknown }).targetingKey;
+    return typeof key === 'string' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A top-level context attribute: an own property only (an inherited `toString` is no attribute); undefined when absent or unreadable. */
+function contextValue(context: object, name: string): unknown {
+  try {
+    return Object.hasOwn(context, name) ? (context as Record<string, unknown>)[name] : undefined;
+  } catch {
+    return null; // present, but reading it threw: recorded as null
   }
 }
 
@@ -253,8 +337,7 @@ export class TrackpipeHook implements Hook {
    * summarizer's property reads stay monomorphic.
    */
   #counted(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>): FlagEvaluationEvent {
-    const provider = hookContext.providerMetadata.name;
-    const targetingKey = hookContext.context.targetingKey;
+    const targetingKey = this.#targetingKey === 'omit' ? undefined : targetingKeyOf(hookContext.context);
     return {
       name: FLAG_EVALUATION_EVENT,
       flagKey: details.flagKey,
@@ -262,8 +345,8 @@ export class TrackpipeHook implements Hook {
       variant: details.variant,
       reason: details.reason,
       errorCode: details.errorCode,
-      provider: typeof provider === 'string' ? provider : undefined,
-      targetingKey: this.#targetingKey !== 'omit' && typeof targetingKey === 'string' ? targetingKey : undefined,
+      provider: providerName(hookContext),
+      targetingKey,
       attributes: metadataAttributes(details),
     };
   }
@@ -284,8 +367,8 @@ export class TrackpipeHook implements Hook {
     if (details.variant !== undefined) event.variant = details.variant;
     if (details.reason !== undefined) event.reason = details.reason;
     if (details.errorCode !== undefined) event.errorCode = details.errorCode;
-    const provider = hookContext.providerMetadata.name;
-    if (typeof provider === 'string') event.provider = provider;
+    const provider = providerName(hookContext);
+    if (provider !== undefined) event.provider = provider;
     const attributes = metadataAttributes(details);
     if (attributes !== undefined) event.attributes = attributes;
     return event;
@@ -295,17 +378,16 @@ export class TrackpipeHook implements Hook {
   #event(hookContext: Readonly<HookContext>, details: EvaluationDetails<FlagValue>, sampleRatio: number): FlagEvaluationEvent {
     const event = this.#outcome(hookContext, details);
     const context = hookContext.context;
-    if (this.#targetingKey !== 'omit' && typeof context.targetingKey === 'string') {
-      event.targetingKey = this.#targetingKey === 'hash' ? sha256(this.#salt, context.targetingKey) : context.targetingKey;
-    }
+    const targetingKey = this.#targetingKey === 'omit' ? undefined : targetingKeyOf(context);
+    if (targetingKey !== undefined) event.targetingKey = this.#targetingKey === 'hash' ? sha256(this.#salt, targetingKey) : targetingKey;
     let attributes: Attributes | undefined;
     for (const name of this.#copy) {
-      const value = context[name];
-      if (value !== undefined) (attributes ??= {})[name] = toAttribute(value);
+      const value = contextValue(context, name);
+      if (value !== undefined) setOwn((attributes ??= {}), name, toAttribute(value));
     }
     for (const name of this.#hash) {
-      const value = context[name];
-      if (value !== undefined) (attributes ??= {})[name] = sha256(this.#salt, hashText(toAttribute(value)));
+      const value = contextValue(context, name);
+      if (value !== undefined) setOwn((attributes ??= {}), name, sha256(this.#salt, hashText(toAttribute(value))));
     }
     if (attributes !== undefined) event.context = attributes;
     if (sampleRatio < 1) event.attributes = { ...event.attributes, [SAMPLE_RATIO_ATTRIBUTE]: sampleRatio };
