@@ -100,9 +100,33 @@ function attributeList(option: string, value: readonly string[] | undefined): re
   return Object.freeze([...new Set<string>(value)]);
 }
 
+const OPTION_NAMES: readonly (keyof TrackpipeHookOptions)[] = [
+  'contextAttributes',
+  'hashAttributes',
+  'hashSalt',
+  'targetingKey',
+  'sampleRatio',
+  'random',
+  'logger',
+  'mode',
+  'summarizer',
+];
+const MODE_NAMES: readonly (keyof SampledSummariesMode)[] = ['summaries', 'sample', 'seed'];
+
+/**
+ * Refuses a key that is no option, naming it: a misspelt option (`targetingkey: 'hash'`) would
+ * otherwise be ignored without a word, and its default (the targeting key in clear) used.
+ */
+function knownKeys(object: object, names: readonly string[], prefix: string): void {
+  for (const key of Object.keys(object)) {
+    if (!names.includes(key)) invalid(`${prefix}${key}`, `is not an option (the options are ${names.join(', ')})`);
+  }
+}
+
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
 export function resolveHookOptions(options: TrackpipeHookOptions = {}): ResolvedHookOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
+  knownKeys(options, OPTION_NAMES, '');
   const hashAttributes = attributeList('hashAttributes', options.hashAttributes);
   // An attribute listed in both is hashed: the safer reading.
   const contextAttributes = attributeList('contextAttributes', options.contextAttributes).filter(
@@ -149,6 +173,7 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
 function resolveMode(mode: HookMode | undefined): HookMode {
   if (mode === undefined || mode === 'events' || mode === 'summaries') return mode ?? 'events';
   if (mode === null || typeof mode !== 'object') invalid('mode', `must be "events", "summaries" or { summaries: true, sample, seed? } (got ${String(mode)})`);
+  knownKeys(mode, MODE_NAMES, 'mode.');
   if (mode.summaries !== true) invalid('mode.summaries', 'must be true (the sampled mode records summaries plus a share of full events)');
   const { sample, seed } = mode;
   if (typeof sample !== 'number' || !Number.isFinite(sample) || sample < 0 || sample > 1) {
