@@ -90,9 +90,19 @@ function providerName(hookContext: Readonly<HookContext>): string | undefined {
   }
 }
 
-/** mulberry32: a small, fast, seedable PRNG returning numbers in [0, 1). */
+/**
+ * mulberry32: a small, fast, seedable PRNG returning numbers in [0, 1). Its state is 32 bits: a seed
+ * beyond them (negative, or 2^32 and above) has its high part mixed in, so that -1 and 4294967295,
+ * or 1 and 2^32 + 1, do not pick the same evaluations. Seeds 0 to 2^32 - 1 are used as they are.
+ */
 function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
+  const high = Math.floor(seed / 4_294_967_296);
+  // murmur3's finalizer on the high part (0 stays 0), xor the low 32 bits.
+  let h = high | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  let state = ((seed - high * 4_294_967_296) ^ h) >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
