@@ -66,6 +66,7 @@ export class PlatformaticKafkaClient implements KafkaClient {
 class PlatformaticProducer implements ProducerSeam {
   readonly #options: ProducerOptions<string, string, string, string>;
   #producer: StringProducer | undefined;
+  #disconnected = false;
 
   constructor(options: ProducerOptions<string, string, string, string>) {
     this.#options = options;
@@ -74,6 +75,8 @@ class PlatformaticProducer implements ProducerSeam {
   /** Creates the producer, connects and authenticates, and obtains a producer id (InitProducerId). */
   async connect(): Promise<void> {
     const { Producer, compatibilityPartitioner, stringSerializers } = await load();
+    // Disconnected while the library loaded: a producer made now would connect with no one to close it.
+    if (this.#disconnected) throw new Error('the producer session was disconnected before it connected');
     let roundRobin = 0;
     this.#producer = new Producer<string, string, string, string>({
       ...this.#options,
@@ -96,6 +99,7 @@ class PlatformaticProducer implements ProducerSeam {
   }
 
   async disconnect(): Promise<void> {
+    this.#disconnected = true;
     // Closes its connections; requests in flight fail with a NetworkError.
     await this.#producer?.close();
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PlatformaticKafkaClient, type PlatformaticKafkaClientOptions } from '@trackpipe/exporter-kafka';
 import { closedPort, connectError } from './helpers/closed-port.js';
+import { silentBroker } from './helpers/silent-broker.js';
 
 const PASSWORD = 'hunter2-very-secret';
 
@@ -22,5 +23,22 @@ describe('PlatformaticKafkaClient', () => {
     const producer = new PlatformaticKafkaClient({ brokers: ['127.0.0.1:9'] }).producer();
     await expect(producer.send([{ topic: 't', records: [{ key: null, value: '{}', headers: {} }] }])).rejects.toThrow('not connected');
     await producer.disconnect();
+  });
+
+  it('disconnected while connecting (the library still loading), never connects afterwards: connect() rejects, no connection is left open', { timeout: 20_000 }, async () => {
+    const broker = await silentBroker();
+    try {
+      const producer = new PlatformaticKafkaClient({ brokers: [broker.address], connectionTimeoutMs: 10_000, requestTimeoutMs: 10_000 }).producer();
+      const connecting = producer.connect().then(
+        () => 'connected',
+        (e: unknown) => e,
+      );
+      await producer.disconnect();
+      expect(await connecting).toBeInstanceOf(Error);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(broker.open()).toBe(0);
+    } finally {
+      await broker.close();
+    }
   });
 });
