@@ -25,10 +25,11 @@ export const spoolOptionsSchema = z.strictObject({
   /** What a full spool drops: the oldest waiting event, or the one being pushed. Counted as `spool_full`. Default `"drop-oldest"`. */
   overflow: z.enum(['drop-oldest', 'drop-newest']).default('drop-oldest'),
   /**
-   * Events waiting for their group commit, at most. Reached only when the disk cannot keep up; new
-   * events are then dropped (counted as `queue_full`) whatever the overflow policy. Default 100 000.
+   * Events waiting for their group commit, at most (1 to 1e9, as core's `maxQueueSize`). Reached only
+   * when the disk cannot keep up; new events are then dropped (counted as `queue_full`) whatever the
+   * overflow policy. Default 100 000.
    */
-  maxPendingEvents: int(1).default(100_000),
+  maxPendingEvents: int(1, 1_000_000_000).default(100_000),
   /**
    * Committed events kept in memory for the head of the queue, so that batches are taken without
    * reading the disk; during an outage the rest waits on disk only. At least `sync.maxEvents`. Default 4096
@@ -69,6 +70,17 @@ export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions
     const issues = issuesFromZod(parsed.error, 'spool');
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', issues.map((i) => `${i.path} ${i.message}`).join('; '), {
       details: { field: issues[0]?.path ?? 'spool', issues },
+    });
+  }
+  // Checked here, not when first used: a logger that cannot log would fail inside a commit's error path.
+  if (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'spool.logger must be an object with warn() and error() methods', {
+      details: { field: 'spool.logger' },
+    });
+  }
+  if (onCommit !== undefined && typeof onCommit !== 'function') {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `spool.onCommit must be a function (got ${typeof onCommit})`, {
+      details: { field: 'spool.onCommit' },
     });
   }
   const o = parsed.data;

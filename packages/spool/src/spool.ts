@@ -202,6 +202,11 @@ export class Spool<E> implements EventQueue<E> {
     this.#maxBytes = o.maxBytes;
     this.#maxPending = o.maxPendingEvents;
     this.path = resolvePath(o.path);
+    // Allocated before the store is opened: nothing after the open may throw, or the store would stay
+    // open and its path taken for the life of the process.
+    this.#window = new RingBuffer(o.memoryEvents);
+    this.#windowTexts = new RingBuffer(o.memoryEvents);
+    this.#pending = new RingBuffer(o.maxPendingEvents);
     if (openPaths.has(this.path)) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `spool.path: the spool ${this.path} is already open in this process`, {
         details: { field: 'spool.path', path: this.path },
@@ -223,9 +228,6 @@ export class Spool<E> implements EventQueue<E> {
     this.#writtenEvents = s.recovered;
     this.#avgBytes = s.recovered > 0 ? Math.max(1, s.bytes / s.recovered) : INITIAL_AVG_BYTES;
     this.#groupLimit = this.#computeGroupLimit();
-    this.#window = new RingBuffer(o.memoryEvents);
-    this.#windowTexts = new RingBuffer(o.memoryEvents);
-    this.#pending = new RingBuffer(o.maxPendingEvents);
   }
 
   /** Estimated capacity in events: `maxBytes` over the average stored size of an event. */

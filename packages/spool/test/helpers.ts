@@ -7,6 +7,8 @@ import type { DropReason, Logger, QueueListener } from '@trackpipe/core';
 import { Spool, type SpoolOptions } from '../src/index.js';
 
 export interface Ev {
+  /** core's jsonEncoder (the spool's and the processor's) refuses an event without an own name: events read back from disk need one. */
+  readonly name?: string;
   readonly k: number;
   readonly pad?: string;
   readonly big?: bigint;
