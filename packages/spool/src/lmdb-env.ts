@@ -2,7 +2,7 @@
 // directory checks, the crash-proof probe of existing files, the format marker, and moving unreadable
 // files aside so that a process starts empty instead of crash-looping.
 import { spawnSync } from 'node:child_process';
-import { constants, accessSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, constants, accessSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { type Logger, TrackpipeError, describeError } from '@trackpipe/core';
@@ -125,6 +125,40 @@ function probe(dir: string, kind: EnvKind<unknown>, logger: Logger): string | un
   return answer.reason;
 }
 
+const KINDS: readonly [(s: Stats) => boolean, string][] = [
+  [(s) => s.isDirectory(), 'a directory'],
+  [(s) => s.isFIFO(), 'a FIFO'],
+  [(s) => s.isCharacterDevice() || s.isBlockDevice(), 'a device'],
+  [(s) => s.isSocket(), 'a socket'],
+];
+
+/**
+ * Why `data.mdb` or `lock.mdb` in `dir` cannot be LMDB's files, or undefined: each must be absent or
+ * (a link to) a regular file. LMDB would map a device or a FIFO, or fail on a directory, crashing the
+ * process (a link to /dev/zero, a FIFO) instead of failing.
+ */
+function notRegularFile(dir: string): string | undefined {
+  for (const file of ['data.mdb', 'lock.mdb']) {
+    const p = join(dir, file);
+    try {
+      lstatSync(p);
+    } catch {
+      continue; // absent
+    }
+    let stats: Stats;
+    try {
+      stats = statSync(p);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      return `${file} is a link that leads nowhere${typeof code === 'string' ? ` (${code})` : ''}`;
+    }
+    if (stats.isFile()) continue;
+    const kind = KINDS.find(([is]) => is(stats))?.[1];
+    return kind === undefined ? `${file} is not a regular file` : `${file} is ${kind}, not a regular file`;
+  }
+  return undefined;
+}
+
 /** Moves the files aside (the whole directory, or into a subdirectory when that fails); returns where. */
 function moveAside(dir: string, what: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -179,9 +213,9 @@ function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
 export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): T {
   const dir = resolve(path);
   ensureWritable(dir, kind.what);
-  let problem: string | undefined;
+  let problem = notRegularFile(dir);
   const data = join(dir, 'data.mdb');
-  if (existsSync(data) && statSync(data).size > 0) problem = probe(dir, kind, logger);
+  if (problem === undefined && existsSync(data) && statSync(data).size > 0) problem = probe(dir, kind, logger);
   if (problem === undefined) {
     try {
       return openAndRecover(dir, kind);

@@ -1,0 +1,54 @@
+// Files in a spool directory that LMDB must never open — a device, a FIFO, a directory, a link to
+// nowhere in place of data.mdb or lock.mdb. The spool must start (empty, the files moved aside and
+// named in the log) instead of crashing.
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
+
+let root: string;
+let cleanup: () => void;
+let dir: string;
+
+beforeEach(() => {
+  ({ dir: root, cleanup } = tempDir('trackpipe-spool-odd-'));
+  dir = join(root, 'spool');
+  mkdirSync(dir);
+});
+afterEach(() => cleanup());
+
+describe('a spool directory holding what is not a regular file in place of an LMDB file', () => {
+  it.each<[string, string, () => void, RegExp]>([
+    ['data.mdb', 'a link to /dev/zero', () => symlinkSync('/dev/zero', join(dir, 'data.mdb')), /data\.mdb is a device/],
+    ['data.mdb', 'a link to /dev/null', () => symlinkSync('/dev/null', join(dir, 'data.mdb')), /data\.mdb is a device/],
+    ['data.mdb', 'a FIFO', () => execFileSync('mkfifo', [join(dir, 'data.mdb')]), /data\.mdb is a FIFO/],
+    ['data.mdb', 'a directory', () => mkdirSync(join(dir, 'data.mdb')), /data\.mdb is a directory/],
+    ['data.mdb', 'a link that leads nowhere', () => symlinkSync(join(root, 'gone'), join(dir, 'data.mdb')), /data\.mdb is a link that leads nowhere/],
+    ['lock.mdb', 'a directory', () => mkdirSync(join(dir, 'lock.mdb')), /lock\.mdb is a directory/],
+    ['lock.mdb', 'a link to /dev/zero', () => symlinkSync('/dev/zero', join(dir, 'lock.mdb')), /lock\.mdb is a device/],
+  ])('starts empty when %s is %s: moved aside, named in the log, and the new spool works', async (file, _what, make, reason) => {
+    make();
+    const logger = new RecordingLogger();
+    const { spool, recovered } = openSpool({ path: dir, logger });
+    try {
+      expect(recovered).toBe(0);
+      const errors = logger.errors();
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(reason);
+      expect(errors[0]).toContain(dir);
+      const aside = readdirSync(root).filter((f) => f.startsWith(`${basename(dir)}.corrupt-`));
+      expect(aside).toHaveLength(1);
+      expect(errors[0]).toContain(join(root, aside[0]!));
+      expect(() => lstatSync(join(root, aside[0]!, file))).not.toThrow();
+      spool.push({ name: 'e', k: 0 });
+      expect(await spool.persisted()).toBe(true);
+    } finally {
+      await spool.close();
+    }
+    const again = openSpool({ path: dir });
+    expect(again.recovered).toBe(1);
+    expect(take(again.spool).map((t) => t.event)).toEqual([{ name: 'e', k: 0 }]);
+    await again.spool.close();
+  });
+});
