@@ -70,13 +70,16 @@ function ensureWritable(dir: string, what: string): void {
   }
 }
 
+/** Starts the probe's answer line: anything else the child writes to stdout (a preloaded module's banner) is not the answer. */
+const ANSWER_MARK = '@trackpipe-probe-answer ';
+
 // LMDB trusts its file: a truncated or garbled data.mdb makes it crash the process (SIGSEGV, SIGBUS)
 // instead of failing. So an existing file is first opened and walked by a child process; if that child
 // dies, the file is moved aside and this process never maps it.
 const PROBE = `
 const [lmdbPath, dir, format, names, what] = process.argv.slice(1);
 const { statSync } = require('node:fs');
-const answer = (o) => process.stdout.write(JSON.stringify(o));
+const answer = (o) => process.stdout.write('\\n${ANSWER_MARK}' + JSON.stringify(o) + '\\n');
 const expected = JSON.parse(names);
 let env;
 try {
@@ -103,10 +106,14 @@ type ProbeAnswer = { ok: true } | { ok: false; reason: string; code?: unknown };
 /** Runs the probe on an existing data file: undefined when sound, else why not. Throws when the files are not accessible. */
 function probe(dir: string, kind: EnvKind<unknown>, logger: Logger): string | undefined {
   const lmdbEntry = createRequire(import.meta.url).resolve('lmdb');
+  // Without NODE_OPTIONS: the probe needs none of it, and a --require there could write to stdout,
+  // fail, or load what the probe should not (its answer would be lost and sound files moved aside).
+  const { NODE_OPTIONS: _options, ...env } = process.env;
   const result = spawnSync(process.execPath, ['-e', PROBE, lmdbEntry, dir, String(kind.format), JSON.stringify(kind.databases), aWhat(kind)], {
     encoding: 'utf8',
     timeout: 120_000,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   if (result.error !== undefined) {
     // Could not run the probe (or it ran too long): open in-process, with LMDB's own checks only.
@@ -116,7 +123,10 @@ function probe(dir: string, kind: EnvKind<unknown>, logger: Logger): string | un
   if (result.signal !== null) return `reading it crashed LMDB (${result.signal})`;
   let answer: ProbeAnswer;
   try {
-    answer = JSON.parse(result.stdout) as ProbeAnswer;
+    const at = result.stdout.lastIndexOf(ANSWER_MARK);
+    if (at < 0) throw new Error('no answer');
+    const line = result.stdout.slice(at + ANSWER_MARK.length);
+    answer = JSON.parse(line.slice(0, line.indexOf('\n'))) as ProbeAnswer;
   } catch {
     return `reading it failed (exit code ${result.status})`;
   }

@@ -1,8 +1,9 @@
 // Files in a spool directory that LMDB must never open — a device, a FIFO, a directory, a link to
-// nowhere in place of data.mdb or lock.mdb. The spool must start (empty, the files moved aside and
-// named in the log) instead of crashing.
+// nowhere in place of data.mdb or lock.mdb — and a process environment (NODE_OPTIONS) that disturbs
+// the child process checking the files. The spool must start (empty, the files moved aside and
+// named in the log) instead of crashing, and must never move a sound spool aside.
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
@@ -50,5 +51,39 @@ describe('a spool directory holding what is not a regular file in place of an LM
     expect(again.recovered).toBe(1);
     expect(take(again.spool).map((t) => t.event)).toEqual([{ name: 'e', k: 0 }]);
     await again.spool.close();
+  });
+});
+
+describe('a process whose NODE_OPTIONS disturb the check of the files', () => {
+  let saved: string | undefined;
+  beforeEach(() => (saved = process.env.NODE_OPTIONS));
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+  });
+
+  it.each([
+    ['writes a banner to stdout', 'process.stdout.write("agent 1.2.3 loaded\\n");'],
+    ['exits with an error', 'process.exit(3);'],
+  ])('keeps a sound spool when a preloaded module %s', async (_what, code) => {
+    const first = openSpool({ path: dir });
+    first.spool.push({ name: 'e', k: 0 });
+    first.spool.push({ name: 'e', k: 1 });
+    expect(await first.spool.persisted()).toBe(true);
+    await first.spool.close();
+    const preload = join(root, 'preload.cjs');
+    writeFileSync(preload, code);
+    process.env.NODE_OPTIONS = `--require ${preload}`;
+    const logger = new RecordingLogger();
+    const next = openSpool({ path: dir, logger });
+    delete process.env.NODE_OPTIONS;
+    try {
+      expect(logger.errors()).toEqual([]);
+      expect(next.recovered).toBe(2);
+      expect(take(next.spool).map((t) => t.event.k)).toEqual([0, 1]);
+      expect(readdirSync(root).filter((f) => f.includes('corrupt'))).toEqual([]);
+    } finally {
+      await next.spool.close();
+    }
   });
 });
