@@ -1,5 +1,7 @@
+import { type Socket, connect as connectTcp, isIP } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { type Logger, redact } from '@trackpipe/core';
-import kafkajs, { type LogEntry, type Message, type Producer, type SASLOptions, type logCreator } from 'kafkajs';
+import kafkajs, { type ISocketFactory, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type logCreator } from 'kafkajs';
 import { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
 import { classifyKafkaJsError } from './kafkajs-classify.js';
 import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
@@ -21,14 +23,14 @@ export interface KafkaJsClientOptions extends Omit<KafkaClientOptions, 'sasl'> {
  * kafkajs's own retries cut to the one retry an idempotent producer requires: the processor owns retry.
  */
 export class KafkaJsClient implements KafkaClient {
-  readonly #kafka: InstanceType<typeof Kafka>;
+  readonly #config: KafkaConfig;
   readonly #compression: number;
   readonly #timeout: number;
 
   constructor(options: KafkaJsClientOptions) {
     this.#compression = options.gzip === false ? CompressionTypes.None : CompressionTypes.GZIP;
     this.#timeout = options.requestTimeoutMs ?? 30_000;
-    this.#kafka = new Kafka({
+    this.#config = {
       brokers: [...options.brokers],
       clientId: options.clientId ?? 'trackpipe',
       ssl: options.ssl,
@@ -39,12 +41,14 @@ export class KafkaJsClient implements KafkaClient {
       retry: { retries: 0 },
       logLevel: logLevel.WARN,
       logCreator: kafkaJsLogCreator(options.logger, kafkaSecrets(options)),
-    });
+    };
   }
 
   producer(): ProducerSeam {
+    // A client of its own per session, whose sockets the session's disconnect can close (see SessionSockets).
+    const sockets = new SessionSockets();
     return new KafkaJsProducer(
-      this.#kafka.producer({
+      new Kafka({ ...this.#config, socketFactory: sockets.factory }).producer({
         idempotent: true,
         maxInFlightRequests: 1,
         // kafkajs refuses an idempotent producer without retries; one quick retry, the rest is ours.
@@ -54,6 +58,7 @@ export class KafkaJsClient implements KafkaClient {
       }),
       this.#compression,
       this.#timeout,
+      sockets,
     );
   }
 
@@ -62,11 +67,46 @@ export class KafkaJsClient implements KafkaClient {
   }
 }
 
+/** Why the exporter closed a session's socket; kafkajs's own line about it is not passed on. */
+const CLOSED_BY_US = 'the producer session was disconnected';
+
+/**
+ * The sockets of one producer session. kafkajs's disconnect waits for the requests in flight to be
+ * answered or to time out (`requestTimeoutMs`) before it closes a connection, so a broker that stopped
+ * answering would hold a disconnect (and with it the next session, and shutdown) that long. The
+ * session's disconnect closes them at once instead: what is in flight fails, and kafkajs lets go.
+ * The factory is kafkajs's own (TLS with the broker's host as server name unless `servername` says
+ * otherwise, keep-alive after 60 s), plus the bookkeeping.
+ */
+class SessionSockets {
+  readonly #open = new Set<Socket>();
+  #closed = false;
+
+  readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+    const socket = ssl ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect) : connectTcp({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    if (this.#closed) {
+      socket.destroy(new Error(CLOSED_BY_US));
+      return socket;
+    }
+    this.#open.add(socket);
+    socket.once('close', () => this.#open.delete(socket));
+    return socket;
+  };
+
+  /** Closes every socket of the session (the requests on them fail), and any it opens later at once. */
+  close(): void {
+    this.#closed = true;
+    for (const socket of this.#open) socket.destroy(new Error(CLOSED_BY_US));
+  }
+}
+
 class KafkaJsProducer implements ProducerSeam {
   constructor(
     readonly producer: Producer,
     readonly compression: number,
     readonly timeout: number,
+    readonly sockets: SessionSockets,
   ) {}
 
   connect(): Promise<void> {
@@ -83,7 +123,9 @@ class KafkaJsProducer implements ProducerSeam {
   }
 
   disconnect(): Promise<void> {
-    return this.producer.disconnect();
+    const leaving = this.producer.disconnect();
+    this.sockets.close();
+    return leaving;
   }
 }
 
@@ -102,7 +144,7 @@ export function kafkaJsLogCreator(logger: Logger | undefined, secrets: readonly 
     // KAFKAJS_LOG_LEVEL can raise kafkajs's level above ours; debug entries describe connections in detail.
     if (logger === undefined || entry.level > logLevel.WARN || entry.level === logLevel.NOTHING) return;
     const message = String(entry.log.message);
-    if (message === IGNORED) return;
+    if (message === IGNORED || message.includes(CLOSED_BY_US)) return;
     const fields: Record<string, unknown> = {};
     for (const field of FIELDS) {
       const value: unknown = entry.log[field];

@@ -4,6 +4,7 @@ import type { Logger } from '@trackpipe/core';
 import { KafkaJsClient, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import { kafkaJsLogCreator } from '../src/kafkajs-client.js';
 import { closedPort, connectError } from './helpers/closed-port.js';
+import { silentBroker } from './helpers/silent-broker.js';
 
 const { logLevel } = kafkajs;
 const PASSWORD = 'hunter2-very-secret';
@@ -70,5 +71,34 @@ describe('KafkaJsClient', () => {
     expect(logger.lines.length).toBeGreaterThan(0);
     expect(logger.lines.every((line) => line.level === 'warn')).toBe(true);
     expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
+  });
+
+  it('speaks TLS when told, naming the broker host (SNI) unless servername says otherwise, and lets go of the connection when disconnected while connecting', { timeout: 20_000 }, async () => {
+    const broker = await silentBroker();
+    try {
+      const port = broker.address.split(':')[1]!;
+      const hellos: Buffer[] = [];
+      for (const [host, ssl] of [
+        ['localhost', true],
+        ['localhost', { servername: 'kafka.example.test' }],
+      ] as const) {
+        const producer = new KafkaJsClient({ brokers: [`${host}:${port}`], ssl, requestTimeoutMs: 60_000, connectionTimeoutMs: 60_000 }).producer();
+        const connecting = producer.connect().catch((e: unknown) => e);
+        while ((broker.received[hellos.length]?.length ?? 0) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        hellos.push(Buffer.concat(broker.received[hellos.length]!));
+        await producer.disconnect();
+        expect(await connecting).toBeInstanceOf(Error);
+      }
+      // A TLS handshake record (0x16) carrying the server name.
+      expect(hellos.map((h) => [h[0], h.includes('localhost'), h.includes('kafka.example.test')])).toEqual([
+        [0x16, true, false],
+        [0x16, false, true],
+      ]);
+      for (let i = 0; i < 25 && broker.open() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(broker.open()).toBe(0);
+    } finally {
+      await broker.close();
+    }
   });
 });

@@ -7,6 +7,8 @@ export interface SilentBroker {
   readonly address: string;
   /** Every connection it accepted. */
   readonly sockets: readonly Socket[];
+  /** What each of them sent, in the same order. */
+  readonly received: readonly Buffer[][];
   /** Connections the client has not let go of yet (neither ended nor closed them). */
   open(): number;
   /** Destroys the connections and stops listening. */
@@ -15,11 +17,14 @@ export interface SilentBroker {
 
 export async function silentBroker(): Promise<SilentBroker> {
   const sockets: Socket[] = [];
+  const received: Buffer[][] = [];
   let open = 0;
   const server: Server = createServer((socket) => {
+    const chunks: Buffer[] = [];
     sockets.push(socket);
+    received.push(chunks);
     open++;
-    socket.on('data', () => undefined);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', () => undefined);
     let gone = false;
     const letGo = (): void => {
@@ -33,6 +38,7 @@ export async function silentBroker(): Promise<SilentBroker> {
   return {
     address: `127.0.0.1:${(server.address() as { port: number }).port}`,
     sockets,
+    received,
     open: () => open,
     close: async () => {
       for (const socket of sockets) socket.destroy();
