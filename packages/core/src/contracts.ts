@@ -128,7 +128,7 @@ export type Encoder<E> = (event: E) => string;
 /**
  * The default encoder: one JSON object per event, with its name. Throws on cycles and BigInts, when a
  * `toJSON` makes the event something other than an object (undefined, a string, a list), and when the
- * JSON would have no name: `JSON.stringify` writes only own enumerable properties, so an `Error`'s
+ * event has a name its JSON would not carry: `JSON.stringify` writes only own enumerable properties, so an `Error`'s
  * name, a class's `get name()` or a non-enumerable name are lost, and a `toJSON` may leave it out.
  * Such an event is dropped as unserializable instead of reaching the destination as `null`, `"text"`
  * or a nameless object that would have its whole batch refused.
@@ -141,8 +141,8 @@ export const jsonEncoder: Encoder<unknown> = (event) => {
     throw new TypeError(`the event's JSON is not an object (${custom ? 'its toJSON returned' : 'the event is'} ${kindOfJson(json)})`);
   }
   if (custom) {
-    if (!namedJson(json)) throw new TypeError("the event's JSON has no name: its toJSON returned an object without a non-empty string name");
-  } else if (!ownsName(event)) {
+    if (!namedJson(json) && hasName(event)) throw new TypeError("the event's JSON has no name: its toJSON returned an object without a non-empty string name");
+  } else if (!ownsName(event) && hasName(event)) {
     throw new TypeError("the event's JSON has no name: name is not an own enumerable property of the event (a class getter? an Error's name?), and JSON.stringify writes only those");
   }
   return json;
@@ -151,6 +151,11 @@ export const jsonEncoder: Encoder<unknown> = (event) => {
 /** True when `name` is an own enumerable property of `event`: the only kind `JSON.stringify` writes. */
 function ownsName(event: unknown): boolean {
   return Object.prototype.propertyIsEnumerable.call(event, 'name');
+}
+
+/** True when the event has a name, own or not (events the processor admitted always have one). */
+function hasName(event: unknown): boolean {
+  return (event as { name?: unknown }).name !== undefined;
 }
 
 function hasToJSON(event: unknown): boolean {
