@@ -82,6 +82,9 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #retryTimerAt = Number.POSITIVE_INFINITY;
   #intervalTimer: NodeJS.Timeout | undefined;
   #pumpScheduled = false;
+  /** A pump is running (see #pump); a nested call sets #pumpAgain instead. */
+  #pumping = false;
+  #pumpAgain = false;
   #state: 'open' | 'closing' | 'closed' = 'open';
   #closing: Promise<FlushReport> | undefined;
 
@@ -338,8 +341,29 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     return queue.ready >= this.options.maxBatchSize || (queue.ready > 0 && queue.head < this.#drainMark);
   }
 
-  /** Starts as many exports as concurrency, the retry policy and the batching triggers allow. */
+  /**
+   * Starts as many exports as concurrency, the retry policy and the batching triggers allow. User code
+   * runs inside (getters, `toJSON` and encoders while a batch is encoded; `onError` and the logger on a
+   * poison event): when it calls `flush()` or `close()`, the nested call only asks the running pump to
+   * look again, so no batch is taken twice and the stack does not grow.
+   */
   #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#startExports();
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #startExports(): void {
     const now = Date.now();
     const limit = this.#policy.probing ? 1 : this.options.maxConcurrentExports;
     while (this.#hasSlot(limit) && this.#policy.pausedUntil <= now) {

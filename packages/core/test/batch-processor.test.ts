@@ -409,6 +409,71 @@ describe('too large', () => {
   });
 });
 
+describe('user code that calls back while a batch is encoded', () => {
+  it('takes no event twice when a getter calls close() or flush(), or onError calls close(), during the encoding', async () => {
+    const { exporter, processor } = setup({ maxBatchSize: 3 });
+    let calls = 0;
+    processor.record({ name: 'a' });
+    processor.record({
+      name: 'b',
+      get attributes() {
+        calls++;
+        void processor.flush();
+        return { x: 1 };
+      },
+    });
+    processor.record({ name: 'c' });
+    processor.record({
+      name: 'd',
+      get attributes() {
+        calls++;
+        void processor.close();
+        return {};
+      },
+    });
+    processor.record({ name: 'e' });
+    const report = await processor.close();
+    expect(report).toMatchObject({ complete: true, exported: 5, dropped: 0 });
+    expect(exporter.events.map((e) => e.name)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(calls).toBe(2);
+    expect(identityHolds(processor.stats())).toBe(true);
+
+    const cyclic = { name: 'cyclic' } as { name: string; self?: unknown };
+    cyclic.self = cyclic;
+    const onError = setup({ maxBatchSize: 2, onError: () => void onError.processor.close() });
+    onError.processor.record({ name: 'g' });
+    onError.processor.record(cyclic);
+    onError.processor.record({ name: 'h' });
+    const closed = await onError.processor.close();
+    expect(closed).toMatchObject({ complete: true, exported: 2, droppedByReason: { unserializable: 1 } });
+    expect(onError.exporter.events.map((e) => e.name)).toEqual(['g', 'h']);
+    expect(identityHolds(onError.processor.stats())).toBe(true);
+  });
+
+  it('neither exports nor loses an event a full queue dropped while it was being encoded (a getter that records)', async () => {
+    const { exporter, processor } = setup({ maxQueueSize: 3, maxBatchSize: 2, overflow: 'drop-oldest' });
+    processor.record({ name: 'a' });
+    processor.record({
+      name: 'b',
+      get attributes() {
+        processor.record({ name: 'x1' });
+        processor.record({ name: 'x2' }); // the queue is full: drops its oldest, b itself
+        return {};
+      },
+    });
+    processor.record({ name: 'c' });
+    await processor.flush(); // encodes while open: x1 and x2 are queued, the queue drops b
+    const report = await processor.close();
+    const names = exporter.events.map((e) => e.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).not.toContain('b');
+    expect(names).toEqual(['a', 'c', 'x1', 'x2']);
+    expect(report).toMatchObject({ complete: true, dropped: 0 });
+    expect(processor.stats()).toMatchObject({ exported: 4, dropped: 1, droppedByReason: expect.objectContaining({ queue_full: 1 }) });
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+});
+
 describe('serialization', () => {
   it('drops an unserializable event (a cycle, a BigInt) alone; the rest of its batch goes on', async () => {
     const { exporter, processor, errors } = setup();

@@ -82,11 +82,24 @@ export class Batcher<E> {
     while (events.length < this.#maxBatchSize) {
       const event = queue.peek();
       if (event === undefined) break;
-      let text = this.#reuse ? queue.peekEncoded!() : undefined;
+      const seq = queue.head;
+      let text: string | undefined;
+      let error: unknown;
       try {
-        text ??= this.#encode(event);
-        if (typeof text !== 'string') throw new TypeError(`the encoder returned ${typeof text}, not a string`);
-      } catch (error) {
+        const encoded: unknown = (this.#reuse ? queue.peekEncoded!() : undefined) ?? this.#encode(event);
+        if (typeof encoded !== 'string') throw new TypeError(`the encoder returned ${typeof encoded}, not a string`);
+        text = encoded;
+      } catch (thrown) {
+        error = thrown;
+      }
+      if (queue.head !== seq) {
+        // The encoder ran user code (a getter, a toJSON) that moved the queue: it recorded into a full
+        // queue, which dropped its oldest event, this one. End the batch (its range has no gaps) or look again.
+        if (events.length > 0) break;
+        from = queue.head;
+        continue;
+      }
+      if (text === undefined) {
         if (events.length > 0) break; // the batch ends before it; it is dropped when it reaches the head
         queue.shift();
         this.#poison(event, from, error);
