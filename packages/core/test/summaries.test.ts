@@ -296,6 +296,26 @@ describe('flush and close', () => {
     expect(identityOf(stats).accounted).toBe(stats.recorded);
   });
 
+  it('counts nothing into a closed collector when a field getter closes it mid-record: the evaluation is dropped (closed), none waits forever', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 10_000 });
+    s.record(evaluation('f'));
+    const closing: Promise<unknown>[] = [];
+    s.record({
+      ...evaluation('f'),
+      get targetingKey() {
+        closing.push(s.close());
+        return 'user-2';
+      },
+    });
+    await Promise.all(closing);
+    expect(countsByFlag(inner.summaries())).toEqual({ f: 1 });
+    const stats = s.stats();
+    expect(stats).toMatchObject({ recorded: 2, exported: 1, dropped: 1, queued: 0 });
+    expect(stats.droppedByReason.closed).toBe(1);
+    expect(identityOf(stats).accounted).toBe(stats.recorded);
+  });
+
   it('close() is idempotent: the window is recorded once, the inner collector asked each time', async () => {
     const inner = new InnerCollector();
     const s = summarizer(inner);

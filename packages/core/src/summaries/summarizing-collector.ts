@@ -393,6 +393,8 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       // The last fields read: a getter that throws finds nothing counted yet (nothing below throws).
       let timestamp = event.timestamp;
       const targetingKey = event.targetingKey;
+      // A getter may have closed the collector: its last window is emitted, nothing may be counted now.
+      if (this.#closed) return this.#drop('closed', 1);
       // The flag's level: usually the one counted after the previous flag last time, else from the map.
       const prev = this.#prevLevel;
       let level = prev.next;
