@@ -13,6 +13,8 @@ const CLOSE_BRACKET = 0x5d;
 const SEPARATOR = ',\n';
 /** Events whose texts are joined before one write into the buffer (a joined chunk stays a small string). */
 const CHUNK_EVENTS = 64;
+/** Bytes kept in front of a value's events for its header, `<count>\n[` (a count of up to 13 digits). */
+const HEADER_ROOM = 15;
 /** A group writer keeps its buffer for the next group up to this size; a larger one is dropped after use. */
 const KEEP_BYTES = 4 * 1024 * 1024;
 
@@ -28,20 +30,28 @@ export class GroupWriter {
   #buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
   readonly #chunk: string[] = [];
 
+  /** After `write()`: the index after the last event the value holds (`to`, or less when `maxChars` was reached). */
+  end = 0;
+
   /**
-   * The stored value of `events[from..to)`. The JSON of each event below `keep` goes to `texts` at its
-   * index (undefined: it could not be encoded), for the processor to reuse.
+   * The stored value of `events[from..to)`, or of a shorter run from `from` when the JSON reaches
+   * `maxChars` characters first (at least one event; `end` says where it stopped). The JSON of each
+   * event below `keep` goes to `texts` at its index (undefined: it could not be encoded), for the
+   * processor to reuse.
    */
-  write(events: readonly unknown[], from: number, to: number, texts: (string | undefined)[], keep: number): Buffer {
+  write(events: readonly unknown[], from: number, to: number, texts: (string | undefined)[], keep: number, maxChars = Infinity): Buffer {
     let b = this.#buffer;
-    let at = b.write(`${to - from}\n[`, 0, 'latin1');
+    // The header (`<count>\n[`) is written last, in front of the events: the count is known only then.
+    let at = HEADER_ROOM;
+    let chars = 0;
+    let i = from;
     // Texts are joined a chunk at a time: one buffer write per chunk instead of one per event.
     const chunk = this.#chunk;
-    for (let i = from; i < to; ) {
+    while (i < to) {
       const end = Math.min(to, i + CHUNK_EVENTS);
       let units = 0;
       chunk.length = 0;
-      for (; i < end; i++) {
+      while (i < end) {
         let text: string | undefined;
         try {
           text = jsonEncoder(events[i]);
@@ -52,15 +62,23 @@ export class GroupWriter {
         const stored = text ?? 'null';
         units += stored.length + 2;
         chunk.push(stored);
+        i++;
+        chars += stored.length + 2;
+        if (chars >= maxChars) break;
       }
       // At most 3 UTF-8 bytes per UTF-16 unit.
       if (at + units * 3 + 1 > b.length) b = this.#grow(b, at, at + units * 3 + 1);
       at += b.write(chunk.join(SEPARATOR), at, 'utf8');
+      if (chars >= maxChars) break;
       if (i < to) at += b.write(SEPARATOR, at, 'latin1');
     }
     chunk.length = 0;
     b[at++] = CLOSE_BRACKET;
-    return b.subarray(0, at);
+    this.end = i;
+    const header = `${i - from}\n[`;
+    const start = HEADER_ROOM - header.length;
+    b.write(header, start, 'latin1');
+    return b.subarray(start, at);
   }
 
   #grow(b: Buffer, used: number, needed: number): Buffer {

@@ -588,13 +588,16 @@ export class Spool<E> implements EventQueue<E> {
     const { events, meta } = this.#store;
     let written = 0;
     if (!group.cleared) {
-      // Stored as values of at most one group each: bounds a value's size, and the bytes a partly
-      // released value keeps on disk. Each value is written into the writer's buffer, which LMDB
-      // copies during put() (this runs inside the write transaction).
+      // Stored as values of at most one group each — `limit` events, and no more JSON than
+      // maxBytes / 16 (the limit is estimated from the average size so far; this is measured): bounds
+      // a value's size, and the bytes a partly released value keeps on disk. Each value is written
+      // into the writer's buffer, which LMDB copies during put() (this runs inside the write transaction).
       const n = group.events.length;
       const keep = this.#windowRoom(group.start);
-      for (let i = 0; i < n; i += limit) {
-        const value = this.#writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep);
+      const maxChars = Math.max(1, Math.floor(this.#maxBytes * GROUP_SHARE_OF_MAX_BYTES));
+      const writer = this.#writer;
+      for (let i = 0; i < n; i = writer.end) {
+        const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars);
         void events.put(group.start + i, value);
         written += value.length;
       }

@@ -2,6 +2,7 @@
 // counted at the average stored size. Before the first commit of a new spool that average is
 // measured on the first event pushed, so that a first burst is admitted at its real size: small
 // events are not dropped from an almost empty spool, large ones do not store many times the bound.
+import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSpool, take, tempDir } from './helpers.js';
 
@@ -12,6 +13,16 @@ let dir: string;
 let cleanup: () => void;
 beforeEach(() => ({ dir, cleanup } = tempDir()));
 afterEach(() => cleanup());
+
+/** The largest stored value, read with LMDB itself after the spool closed. */
+async function largestValue(): Promise<number> {
+  const env = openLmdb({ path: dir, maxDbs: 8 });
+  const events = env.openDB<Buffer, number>({ name: 'events', encoding: 'binary' });
+  let largest = 0;
+  for (const { value } of events.getRange({})) largest = Math.max(largest, value.length);
+  await env.close();
+  return largest;
+}
 
 describe('the first burst into a new spool', () => {
   it('of 5 000 small events into a 1 MiB spool is admitted whole: nothing dropped as spool_full from an almost empty store', async () => {
@@ -37,6 +48,21 @@ describe('the first burst into a new spool', () => {
     const again = openSpool({ path: dir, maxBytes: MAX_BYTES });
     expect(again.recovered).toBe(events);
     expect(take(again.spool).map((t) => t.event.k)).toEqual(Array.from({ length: events }, (_, i) => i));
+    await again.spool.close();
+  });
+
+  it('stores no value of more than maxBytes / 16 of JSON plus one event, whatever the estimated group size', async () => {
+    const { spool } = openSpool({ path: dir, maxBytes: 64 * MAX_BYTES, sync: { maxEvents: 512 } });
+    // Small events set the average (groups of 512), then large ones follow in one commit.
+    for (let i = 0; i < 1_000; i++) spool.push({ name: 'e', k: i });
+    expect(await spool.persisted()).toBe(true);
+    for (let i = 0; i < 300; i++) spool.push({ name: 'e', k: 1_000 + i, pad: PAD });
+    expect(await spool.persisted()).toBe(true);
+    expect(spool.stats().dropped.spool_full).toBe(0);
+    await spool.close();
+    expect(await largestValue()).toBeLessThanOrEqual((64 * MAX_BYTES) / 16 + 51_000);
+    const again = openSpool({ path: dir, maxBytes: 64 * MAX_BYTES });
+    expect(take(again.spool).map((t) => t.event.k)).toEqual(Array.from({ length: 1_300 }, (_, i) => i));
     await again.spool.close();
   });
 });
