@@ -1,6 +1,7 @@
 import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError, jsonEncoder } from '@trackpipe/core';
 import { RingBuffer } from '@trackpipe/core/internal';
-import { resolve as resolvePath } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { GroupWriter, decodeGroup, readCount } from './codec.js';
 import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
@@ -42,8 +43,26 @@ const COMMIT_EVENTS = 65_536;
 /** Failed commits are retried after 10 ms, doubling up to this. */
 const MAX_RETRY_DELAY_MS = 2_000;
 
-/** Paths of the spools open in this process: two spools on one directory would export everything twice. */
+/** Real paths of the spools open in this process: two spools on one directory would export everything twice. */
 const openPaths = new Set<string>();
+
+/**
+ * The real path of `path` (absolute): symbolic links resolved, for the part that exists (a directory
+ * not created yet is the real path of its nearest existing parent, joined with the rest).
+ */
+function realDirectory(path: string): string {
+  let rest = '';
+  for (let at = path; ; ) {
+    try {
+      return join(realpathSync(at), rest);
+    } catch {
+      const parent = dirname(at);
+      if (parent === at) return path;
+      rest = join(basename(at), rest);
+      at = parent;
+    }
+  }
+}
 
 interface Deferred {
   readonly promise: Promise<boolean>;
@@ -127,6 +146,8 @@ export class Spool<E> implements EventQueue<E> {
   readonly #maxBytes: number;
   readonly #maxPending: number;
   readonly #store: OpenedStore;
+  /** The real path of the directory (links resolved): what `openPaths` holds. */
+  readonly #key: string;
   #listener: QueueListener = NO_LISTENER;
 
   // --- Sequence numbers. Keys below #head are taken, released or dropped; #tail is the next key.
@@ -209,13 +230,15 @@ export class Spool<E> implements EventQueue<E> {
     this.#window = new RingBuffer(o.memoryEvents);
     this.#windowTexts = new RingBuffer(o.memoryEvents);
     this.#pending = new RingBuffer(o.maxPendingEvents);
-    if (openPaths.has(this.path)) {
+    // The directory itself, not its name: a link to an open spool's directory is the same spool.
+    this.#key = realDirectory(this.path);
+    if (openPaths.has(this.#key)) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `spool.path: the spool ${this.path} is already open in this process`, {
         details: { field: 'spool.path', path: this.path },
       });
     }
     this.#store = openStore(this.path, o.logger);
-    openPaths.add(this.path);
+    openPaths.add(this.#key);
     const s = this.#store;
     this.#released = s.released;
     this.#tail = s.next;
@@ -480,7 +503,7 @@ export class Spool<E> implements EventQueue<E> {
     try {
       await this.#store.root.close();
     } finally {
-      openPaths.delete(this.path);
+      openPaths.delete(this.#key);
     }
   }
 
