@@ -79,15 +79,18 @@ export class KafkaJsConsumerClient implements KafkaConsumerClient {
 
   consumer(settings: ConsumerSettings): ConsumerSeam {
     return new KafkaJsConsumer(
-      this.#kafka.consumer({
-        groupId: settings.groupId,
-        sessionTimeout: settings.sessionTimeoutMs,
-        rebalanceTimeout: settings.rebalanceTimeoutMs,
-        heartbeatInterval: settings.heartbeatIntervalMs,
-        maxBytesPerPartition: settings.maxBytesPerPartition,
-        maxWaitTimeInMs: settings.maxWaitTimeMs,
-        allowAutoTopicCreation: false,
-      }),
+      (restartOnFailure) =>
+        this.#kafka.consumer({
+          groupId: settings.groupId,
+          sessionTimeout: settings.sessionTimeoutMs,
+          rebalanceTimeout: settings.rebalanceTimeoutMs,
+          heartbeatInterval: settings.heartbeatIntervalMs,
+          maxBytesPerPartition: settings.maxBytesPerPartition,
+          maxWaitTimeInMs: settings.maxWaitTimeMs,
+          allowAutoTopicCreation: false,
+          // Merged with the client's retry options by kafkajs.
+          retry: { restartOnFailure },
+        }),
       settings,
     );
   }
@@ -97,12 +100,26 @@ export class KafkaJsConsumerClient implements KafkaConsumerClient {
   }
 }
 
+/** Broker errors that name one of the receiver's options: the option, for the error message. */
+const OPTION_OF_ERROR: Readonly<Record<string, string>> = { INVALID_SESSION_TIMEOUT: 'sessionTimeoutMs' };
+
+/** The crash error, prefixed with the option it is about when the broker refused one. */
+function joinFailure(error: unknown): unknown {
+  const option = OPTION_OF_ERROR[String((error as { type?: unknown } | null)?.type)];
+  if (option === undefined || !(error instanceof Error)) return error;
+  return new Error(`${option}: the broker refuses it: ${error.message}`, { cause: error });
+}
+
 class KafkaJsConsumer implements ConsumerSeam {
   readonly #consumer: Consumer;
   readonly #settings: ConsumerSettings;
+  #disconnected = false;
+  /** Ends run()'s wait for the first join: joined (or disconnected), or the error kafkajs gave up on. */
+  #joinOutcome: ((failure: { error: unknown } | undefined) => void) | undefined;
 
-  constructor(consumer: Consumer, settings: ConsumerSettings) {
-    this.#consumer = consumer;
+  constructor(make: (restartOnFailure: () => Promise<boolean>) => Consumer, settings: ConsumerSettings) {
+    // After a crash kafkajs restarts the consumer (and joins the group again) a moment later: never once it was told to disconnect.
+    this.#consumer = make(() => Promise.resolve(!this.#disconnected));
     this.#settings = settings;
   }
 
@@ -117,9 +134,28 @@ class KafkaJsConsumer implements ConsumerSeam {
     consumer.on(GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment;
       listener.assigned(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition }))));
+      this.#joinOutcome?.(undefined);
     });
-    consumer.on(CRASH, (event) => listener.crashed(event.payload.error, event.payload.restart));
+    consumer.on(CRASH, (event) => {
+      listener.crashed(event.payload.error, event.payload.restart);
+      if (!event.payload.restart) this.#joinOutcome?.({ error: joinFailure(event.payload.error) });
+    });
+    // kafkajs's run() resolves before the member joins; a broker that refuses the session timeout, the
+    // group or the credentials makes it crash for good a moment later. Wait for the first join (while
+    // kafkajs retries what it retries, within a session and a rebalance timeout), so that start() says so.
+    const { sessionTimeoutMs, rebalanceTimeoutMs } = this.#settings;
+    const joined = new Promise<{ error: unknown } | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), Math.min(sessionTimeoutMs + rebalanceTimeoutMs, 2_147_483_647));
+      timer.unref();
+      this.#joinOutcome = (failure) => {
+        clearTimeout(timer);
+        this.#joinOutcome = undefined;
+        resolve(failure);
+      };
+    });
     await consumer.subscribe({ topics: [...this.#settings.topics], fromBeginning: this.#settings.initialOffset === 'earliest' });
+    // Disconnected meanwhile: a run started now would join the group with no one to stop it.
+    if (this.#disconnected) return;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -142,6 +178,10 @@ class KafkaJsConsumer implements ConsumerSeam {
         await heartbeat();
       },
     });
+    // Disconnected while kafkajs started running: stop what it started after the disconnect.
+    if (this.#disconnected) await consumer.disconnect();
+    const failure = await joined;
+    if (failure !== undefined) throw failure.error;
   }
 
   pause(partitions: readonly TopicPartition[]): void {
@@ -161,6 +201,8 @@ class KafkaJsConsumer implements ConsumerSeam {
   }
 
   disconnect(): Promise<void> {
+    this.#disconnected = true;
+    this.#joinOutcome?.(undefined);
     return this.#consumer.disconnect();
   }
 }

@@ -297,8 +297,11 @@ export class KafkaReceiver {
   }
 
   /**
-   * Connects, joins the group and starts handing records over. Rejects (TRACKPIPE_ERR_RECEIVER_UNAVAILABLE,
-   * the cause redacted) when the cluster cannot be reached; the receiver is then stopped.
+   * Connects, joins the group and starts handing records over; resolves once the member joined (or,
+   * while the client keeps retrying, after sessionTimeoutMs + rebalanceTimeoutMs). Rejects
+   * (TRACKPIPE_ERR_RECEIVER_UNAVAILABLE, the cause redacted) when the cluster cannot be reached or
+   * refuses the member for good (e.g. `sessionTimeoutMs` outside the broker's range, the group or the
+   * credentials refused); the receiver is then stopped.
    */
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error(`KafkaReceiver ${this.name}: start() can be called once`);
@@ -320,8 +323,9 @@ export class KafkaReceiver {
       await consumer.connect();
       if (this.#state === 'running') await consumer.run(this.#listener);
     })();
-    // stop() waits for it (within its deadline) before it disconnects: a client that is still connecting
-    // when told to disconnect may connect and join the group after all.
+    // stop() waits for it (within its deadline) before it disconnects: a client still connecting when
+    // told to disconnect may connect and join the group after all, and one cut off in the middle of
+    // joining leaves a member the group waits for until its session times out.
     this.#startup = startup.then(
       () => undefined,
       () => undefined,
@@ -772,7 +776,7 @@ export class KafkaReceiver {
     let drained = true;
     let committed = true;
     if (wasRunning && consumer !== undefined) {
-      // A start() still connecting finishes first (within the deadline), so that the disconnect below is the last word.
+      // A start() still connecting or joining finishes first (within the deadline), so that the disconnect below is the last word.
       const reserve = Math.min(this.#options.maxWaitTimeMs + 1_000, timeoutMs / 2);
       await within(this.#startup, deadline - reserve - Date.now(), undefined);
       // Stop fetching first: nothing more is handed over while the pipelines drain.

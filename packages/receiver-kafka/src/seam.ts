@@ -84,7 +84,12 @@ export interface ConsumerSettings {
 export interface ConsumerSeam {
   /** Connects (and authenticates). Rejects when the cluster cannot be reached or refuses the client. */
   connect(): Promise<void>;
-  /** Subscribes to the settings' topics, joins the group and starts fetching into `listener`. Resolves once running. */
+  /**
+   * Subscribes to the settings' topics, joins the group and starts fetching into `listener`. Resolves
+   * once it joined the group (or once it was disconnected; a consumer may also resolve after a bounded
+   * wait while it keeps trying); rejects when the client gave up joining (the broker refused the
+   * settings, the group or the credentials).
+   */
   run(listener: ConsumerListener): Promise<void>;
   /** Stops fetching these partitions (records already fetched for them are not handed over). */
   pause(partitions: readonly TopicPartition[]): void;

@@ -158,4 +158,22 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver on a real broker', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     for (const groupId of groups) expect(await groupMembers(brokers, groupId)).toBe(0);
   });
+
+  it('fails to start, naming sessionTimeoutMs, when the broker refuses the session timeout (kafkajs gives up after start would have resolved)', { timeout: 60_000 }, async () => {
+    const brokers = kafka.brokers!;
+    const topic = fresh('receiver-session');
+    const groupId = fresh('group');
+    await createTopic(brokers, topic, 1);
+    const { processor } = pipeline();
+    // The broker allows 6 000 to 300 000 ms by default.
+    const r = receiver({ topic, groupId, sessionTimeoutMs: 1_000, heartbeatIntervalMs: 300 }, processor);
+    const error = await r.start().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_RECEIVER_UNAVAILABLE' });
+    expect(error?.message).toContain(`could not join group ${groupId}: sessionTimeoutMs: the broker refuses it`);
+    expect(r.running).toBe(false);
+    expect(await groupMembers(brokers, groupId)).toBe(0);
+  });
 });
