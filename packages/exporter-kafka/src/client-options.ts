@@ -32,7 +32,17 @@ export function kafkaSecrets(options: { readonly sasl?: object | undefined; read
     const sasl = options.sasl as Record<string, unknown>;
     candidates.push(sasl.password, sasl.secretAccessKey, sasl.sessionToken, sasl.token);
   }
-  if (typeof options.ssl === 'object') candidates.push(options.ssl.key, options.ssl.passphrase, options.ssl.pfx);
-  // Keys and pfx may be Buffers (or lists of them): hide their text too.
-  return secretsOf(candidates.flat().map((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value)));
+  if (typeof options.ssl === 'object') {
+    candidates.push(options.ssl.passphrase);
+    // Keys and pfx: text or Buffers, or lists of them and of { pem | buf, passphrase } objects (Node's forms).
+    for (const item of [options.ssl.key, options.ssl.pfx].flat()) {
+      if (typeof item === 'object' && item !== null && !Buffer.isBuffer(item)) {
+        const { pem, buf, passphrase } = item as { pem?: unknown; buf?: unknown; passphrase?: unknown };
+        candidates.push(pem, buf, passphrase);
+      } else {
+        candidates.push(item);
+      }
+    }
+  }
+  return secretsOf(candidates.map((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value)));
 }

@@ -55,6 +55,18 @@ describe('kafkajs logging', () => {
       }).sort(),
     ).toEqual([PASSWORD, 'PRIVATE-KEY-PEM', 'key-passphrase'].sort());
   });
+
+  it("treats every form of Node's TLS key and pfx as secret: lists, and { pem | buf, passphrase } objects", () => {
+    expect(
+      kafkaSecrets({
+        ssl: {
+          key: ['KEY-ONE-TEXT', Buffer.from('KEY-TWO-BUFFER'), { pem: 'KEY-THREE-PEM', passphrase: 'three-passphrase' }, { pem: Buffer.from('KEY-FOUR-PEM') }],
+          pfx: [{ buf: Buffer.from('PFX-BUFFER'), passphrase: 'pfx-passphrase' }],
+          cert: 'PUBLIC-CERT',
+        },
+      }).sort(),
+    ).toEqual(['KEY-ONE-TEXT', 'KEY-TWO-BUFFER', 'KEY-THREE-PEM', 'three-passphrase', 'KEY-FOUR-PEM', 'PFX-BUFFER', 'pfx-passphrase'].sort());
+  });
 });
 
 describe('KafkaJsClient', () => {
