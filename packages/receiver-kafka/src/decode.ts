@@ -4,7 +4,7 @@ import type { FetchedRecord, HeaderValue } from './seam.js';
 
 /** Why a record was not handed to the pipelines. Each is counted (`trackpipe_receiver_records_dropped_total{reason}`). */
 export type RecordDropReason =
-  /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON (any of them, when repeated), bytes that are not UTF-8, text that is not JSON. */
+  /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON (any of them, when repeated; one without a value), bytes that are not UTF-8, text that is not JSON. */
   | 'undecodable'
   /** JSON, but not an event: not an object, no non-empty string `name`, an `id` that is not a non-empty string, a `timestamp` that is not a finite number. */
   | 'invalid';
@@ -19,16 +19,17 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 /** What the Kafka exporter writes: compared as bytes, it spares a string and a regular expression per record. */
 const EXPORTER_TYPE = Buffer.from('application/json');
 
-function isJsonType(value: Buffer | string): boolean {
+/** A header without a value (null) names nothing; anything but text or bytes neither. */
+function isJsonType(value: unknown): boolean {
   if (typeof value === 'string') return JSON_TYPE.test(value);
+  if (!Buffer.isBuffer(value)) return false;
   return EXPORTER_TYPE.equals(value) || JSON_TYPE.test(value.toString('utf8'));
 }
 
 /** True when the `content-type` header is absent or names JSON; when the record repeats it, every one must. */
 function namesJson(value: HeaderValue): boolean {
   if (value === undefined) return true;
-  if (!Array.isArray(value)) return isJsonType(value as Buffer | string);
-  return (value as readonly (Buffer | string)[]).every(isJsonType);
+  return Array.isArray(value) ? (value as readonly unknown[]).every(isJsonType) : isJsonType(value);
 }
 
 /**

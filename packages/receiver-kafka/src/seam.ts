@@ -14,8 +14,8 @@ export interface TopicPartitionOffset extends TopicPartition {
   readonly offset: string;
 }
 
-/** A header value as the client hands it over. */
-export type HeaderValue = Buffer | string | readonly (Buffer | string)[] | undefined;
+/** A header value as the client hands it over: `null` for a header without a value (Kafka allows it), a list when the header repeats. */
+export type HeaderValue = Buffer | string | null | readonly (Buffer | string | null)[] | undefined;
 
 /** One record of a fetched batch. */
 export interface FetchedRecord {

@@ -4,7 +4,7 @@
 import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KafkaReceiver, type KafkaReceiverOptions } from '../src/index.js';
-import { committedOffsets, createTopic, endOffsets, fresh, groupMembers, kafka, produce, produceRaw, until } from './helpers/broker.js';
+import { committedOffsets, createTopic, endOffsets, fresh, groupMembers, kafka, produce, produceRaw, produceRecords, until } from './helpers/broker.js';
 
 type Event = Recorded<TelemetryEvent>;
 
@@ -77,6 +77,11 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver on a real broker', () => {
       // The header twice: kafkajs hands both over; the second is not JSON.
       { key: 'user-5', value: '{"name":"x"}', headers: { 'content-type': ['application/json', 'application/x-protobuf'] } },
     ]);
+    // A content-type header without a value (Kafka allows it; kafkajs hands it over as null), alone and after a JSON one.
+    await produceRecords(brokers, topic, [
+      { key: 'user-6', value: '{"name":"x","id":"null-header"}', headers: [['content-type', null]] },
+      { key: 'user-7', value: '{"name":"x","id":"null-header-2"}', headers: [['content-type', 'application/json'], ['content-type', null]] },
+    ]);
     await produce(brokers, topic, events.slice(1_500));
 
     const a = pipeline();
@@ -91,7 +96,7 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver on a real broker', () => {
     expect(new Set(a.delivered.map((e) => e.id)).size).toBe(2_000);
     expect(a.delivered).toHaveLength(2_000);
     expect(outOfOrder(a.delivered)).toEqual([]);
-    expect(first.stats()).toMatchObject({ handed: 2_000, dropped: { undecodable: 5, invalid: 0 }, assignedPartitions: 3 });
+    expect(first.stats()).toMatchObject({ handed: 2_000, dropped: { undecodable: 7, invalid: 0 }, assignedPartitions: 3 });
     expect(first.stats().lag.every((l) => l.records === 0)).toBe(true);
     expect(await first.stop({ timeoutMs: 10_000 })).toMatchObject({ drained: true, committed: true });
 

@@ -170,14 +170,18 @@ describe('KafkaReceiver', () => {
       rawRecord(13, Buffer.from('{"name":"x","id":"bad-13"}'), { 'content-type': [Buffer.from('application/json'), Buffer.from('text/plain')] }),
       rawRecord(14, Buffer.from('{"name":"x","id":"bad-14"}'), { 'content-type': ['text/plain', 'application/json'] }),
       rawRecord(15, Buffer.from('{"name":"x","id":"ok-15"}'), { 'content-type': [Buffer.from('application/json'), 'application/cloudevents+json'] }),
+      // A header without a value (null), alone or repeated: it names no JSON (and decoding it must not throw).
+      rawRecord(16, Buffer.from('{"name":"x","id":"bad-16"}'), { 'content-type': null }),
+      rawRecord(17, Buffer.from('{"name":"x","id":"bad-17"}'), { 'content-type': [Buffer.from('application/json'), null] }),
+      rawRecord(18, Buffer.from('{"name":"x","id":"ok-18"}'), { 'event-name': null, 'content-type': Buffer.from('application/json') }),
     ];
     consumer.append('t', 0, (offset) => records[offset]!, records.length);
     consumer.assign([{ topic: 't', partition: 0 }]);
-    expect(await consumer.fetch()).toBe(16);
+    expect(await consumer.fetch()).toBe(19);
     dest.open();
-    await until(() => consumer.committed('t', 0) === '16', 'the commit past the poison records');
-    expect(dest.delivered).toEqual(['ok-0', 'ok-8', 'ok-10', 'ok-15']);
-    expect(receiver.stats()).toMatchObject({ consumed: { t: 16 }, handed: 4, dropped: { undecodable: 8, invalid: 4 } });
+    await until(() => consumer.committed('t', 0) === '19', 'the commit past the poison records');
+    expect(dest.delivered).toEqual(['ok-0', 'ok-8', 'ok-10', 'ok-15', 'ok-18']);
+    expect(receiver.stats()).toMatchObject({ consumed: { t: 19 }, handed: 5, dropped: { undecodable: 10, invalid: 4 } });
     // Logged once (then throttled), naming the reason and the offset, never the record.
     const dropLines = lines.filter((l) => l.message.includes('dropped a record'));
     expect(dropLines).toHaveLength(1);

@@ -59,6 +59,34 @@ export async function createTopic(
   });
 }
 
+/** A record written byte for byte: header values may be null (Kafka allows it; kafkajs's producer does not write it). */
+export interface RawRecord {
+  readonly key: string | null;
+  readonly value: string | Buffer | null;
+  readonly headers: readonly (readonly [string, string | Buffer | null])[];
+}
+
+/** Writes `records` to partition 0 of `topic` as they are, with @platformatic/kafka's producer (no serializers). */
+export async function produceRecords(brokers: string, topic: string, records: readonly RawRecord[]): Promise<void> {
+  const { Producer } = await import('@platformatic/kafka');
+  const producer = new Producer({ clientId: 'trackpipe-test-raw', bootstrapBrokers: brokers.split(','), autocreateTopics: false });
+  const bytes = (value: string | Buffer | null): Buffer | undefined => (value === null ? undefined : Buffer.from(value));
+  try {
+    await producer.send({
+      acks: -1,
+      messages: records.map((r) => ({
+        topic,
+        partition: 0,
+        key: bytes(r.key),
+        value: bytes(r.value),
+        headers: new Map(r.headers.map(([name, value]) => [Buffer.from(name), bytes(value)] as [Buffer, Buffer | undefined])),
+      })) as never,
+    });
+  } finally {
+    await producer.close();
+  }
+}
+
 /** The id inside a record value (events are JSON-encoded). */
 export function idOf(record: ConsumedRecord): string {
   return (JSON.parse(record.value) as { id: string }).id;

@@ -10,7 +10,7 @@ import { createTopic as createTopicWith, readTopic, withAdmin } from '../../../e
 const { Kafka, logLevel } = kafkajs;
 
 // `fresh`: a topic (or group) name no other test uses.
-export { freshTopic as fresh, kafka, until } from '../../../exporter-kafka/test/helpers/kafka.js';
+export { freshTopic as fresh, kafka, produceRecords, until } from '../../../exporter-kafka/test/helpers/kafka.js';
 
 /** Creates a topic with `partitions` partitions and waits for its leaders. */
 export async function createTopic(brokers: string, topic: string, partitions: number): Promise<void> {
