@@ -229,6 +229,8 @@ export class KafkaReceiver {
   #stopping: Promise<ReceiverStopReport> | undefined;
   /** Settles once start() connected and joined, or failed to. */
   #startup: Promise<void> = Promise.resolve();
+  /** The consumer crashed after start and does not reconnect. */
+  #failed = false;
   /** False while revoking or stopping: fetched records are left in Kafka. */
   #handOver = false;
   #partitions = new Map<string, PartitionState>();
@@ -291,9 +293,9 @@ export class KafkaReceiver {
         : (resolved.client as KafkaConsumerClient);
   }
 
-  /** True between {@link start} and {@link stop}. */
+  /** True between {@link start} and {@link stop}, unless the consumer crashed on an error it does not recover from. */
   get running(): boolean {
-    return this.#state === 'running';
+    return this.#state === 'running' && !this.#failed;
   }
 
   /**
@@ -403,10 +405,19 @@ export class KafkaReceiver {
     revoke: () => this.#revoke(),
     assigned: (partitions) => this.#assigned(partitions),
     crashed: (error, restarting) => {
+      // While stopping, the consumer's connections close under it: no news.
+      if (this.#state !== 'running') return;
       this.#logger.error(`receiver ${this.name}: the Kafka consumer stopped on an error${restarting ? '; it reconnects' : ' and does not reconnect'}`, {
         receiver: this.name,
         error: this.#describe(error),
       });
+      if (restarting) return;
+      // Out of the group for good: it owns nothing (what it handed over and did not commit is read
+      // again by the next owner), and says so (running false, no partitions) until stop().
+      this.#failed = true;
+      this.#handOver = false;
+      this.#discardPending();
+      this.#partitions = new Map();
     },
   };
 

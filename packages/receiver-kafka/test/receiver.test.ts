@@ -419,6 +419,29 @@ describe('KafkaReceiver', () => {
     expect(client.last.calls.at(-1)).toBe('disconnect');
   });
 
+  it('after a crash the client does not recover from, says it is not running and owns nothing, and logs it once; a crash while stopping is no news', async () => {
+    const { client, dest, receiver, lines } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('c'), 3);
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    await consumer.fetch();
+    consumer.listener!.crashed(new Error('The coordinator refused the group'), true);
+    expect(receiver.running).toBe(true);
+    consumer.listener!.crashed(new Error('Not authorized to access group'), false);
+    expect(receiver.running).toBe(false);
+    expect(receiver.stats()).toMatchObject({ assignedPartitions: 0, lag: [] });
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
+      'receiver kafka: the Kafka consumer stopped on an error; it reconnects',
+      'receiver kafka: the Kafka consumer stopped on an error and does not reconnect',
+    ]);
+    dest.open();
+    const stopping = receiver.stop({ timeoutMs: 1_000 });
+    consumer.listener!.crashed(new Error('Closed connection'), false);
+    await stopping;
+    expect(lines.filter((l) => l.level === 'error')).toHaveLength(2);
+    expect(consumer.disconnected).toBe(true);
+  });
+
   it('fails to start naming the receiver and the group, with secrets masked, when the cluster cannot be reached', async () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
