@@ -487,9 +487,11 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
    */
   async close(options?: { timeoutMs?: number }): Promise<FlushReport> {
     if (!this.#closed) {
+      // Closed first: what a window listener or the inner collector records while the last window is
+      // emitted is dropped (closed), never counted into a window that will not close.
+      this.#closed = true;
       clearInterval(this.#timer);
       this.#closeWindow(Date.now());
-      this.#closed = true;
       this.#release();
     }
     return this.inner.close(options);
