@@ -25,6 +25,13 @@ function evaluation(flagKey: string, fields: Partial<FlagEvaluationEvent> = {}):
   return flagEvaluation({ flagKey, value: true, variant: 'on', reason: 'STATIC', provider: 'test', ...fields });
 }
 
+/** Every summary's count is at least 1, and the identity holds. */
+function expectSound(s: SummarizingCollector, inner: InnerCollector): void {
+  for (const summary of inner.summaries()) expect(summary.attributes['trackpipe.summary.count']).toBeGreaterThanOrEqual(1);
+  const stats = s.stats();
+  expect(identityOf(stats).accounted).toBe(stats.recorded);
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: T0 });
 });
@@ -63,5 +70,62 @@ describe('re-entry while the last window closes', () => {
     expect(countsByFlag(inner.summaries())).toEqual({ f: 1, g: 1 });
     expect(s.stats()).toMatchObject({ recorded: 4, exported: 2, queued: 0, droppedByReason: { closed: 2 } });
     expect(echoes).toBe(2);
+  });
+});
+
+describe('re-entry while a window closes', () => {
+  it('never emits a summary of 0 evaluations when the inner collector flushes the summarizer from record()', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    const record = inner.record.bind(inner);
+    let flushes = 0;
+    inner.record = (event) => {
+      record(event);
+      if (flushes++ < 3) void s.flush();
+    };
+    for (const flag of ['a', 'b', 'c', 'd']) s.record(evaluation(flag));
+    vi.advanceTimersByTime(1_000);
+    expect(countsByFlag(inner.summaries())).toEqual({ a: 1, b: 1, c: 1, d: 1 });
+    expectSound(s, inner);
+    s.record(evaluation('a'));
+    await s.flush();
+    expect(countsByFlag(inner.summaries())).toEqual({ a: 2, b: 1, c: 1, d: 1 });
+    expectSound(s, inner);
+  });
+
+  it('counts what the inner collector records back while it takes a window\'s summaries into the next window, each evaluation once', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    const record = inner.record.bind(inner);
+    let echoes = 0;
+    inner.record = (event) => {
+      record(event);
+      // One evaluation back for every summary taken (bounded: the test must end on a broken summarizer too).
+      if (echoes++ < 100) s.record(evaluation('a'));
+    };
+    s.record(evaluation('a'));
+    s.record(evaluation('b'));
+    vi.advanceTimersByTime(1_000);
+    expect(echoes).toBe(2);
+    expect(countsByFlag(inner.summaries())).toEqual({ a: 1, b: 1 });
+    expect(s.stats()).toMatchObject({ recorded: 4, exported: 2, queued: 2, dropped: 0 });
+    expectSound(s, inner);
+  });
+
+  it('keeps the accounting identity for a stats() call made by the inner collector while it takes a summary', () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    const seen: { recorded: number; accounted: number }[] = [];
+    const record = inner.record.bind(inner);
+    inner.record = (event) => {
+      seen.push(identityOf(s.stats()));
+      record(event);
+    };
+    for (const flag of ['a', 'b', 'b']) s.record(evaluation(flag));
+    vi.advanceTimersByTime(1_000);
+    expect(seen).toEqual([
+      { recorded: 3, accounted: 3 },
+      { recorded: 3, accounted: 3 },
+    ]);
   });
 });

@@ -729,7 +729,12 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     }
   }
 
-  /** Records one summary per key counted since the window opened, resets the counters and opens the next window. */
+  /**
+   * Records one summary per key counted since the window opened, resets the counters and opens the next
+   * window. In two steps: first every summary is made and every counter zeroed, with no user code
+   * running; only then are they handed to the inner collector and the listeners, which may record,
+   * flush or close re-entrantly: what they count belongs to the next window.
+   */
   #closeWindow(now: number): void {
     const start = this.#windowStart;
     this.#windowStart = now;
@@ -742,22 +747,21 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     }
     this.#idleSize = 0;
     const summaries: FlagEvaluationSummaryEvent[] = [];
-    for (let i = 0; i < this.#activeSize; i++) {
-      const node = this.#active[i] as KeyNode;
-      summaries.push(this.#emit(node, start, now));
-    }
+    const closing = this.#active;
+    const size = this.#activeSize;
+    for (let i = 0; i < size; i++) summaries.push(this.#summarize(closing[i] as KeyNode, start, now));
     // This window's keys are kept (counters zeroed) for the next one: the active list becomes the idle list.
-    const idle = this.#idle;
-    this.#idle = this.#active;
-    this.#idleSize = this.#activeSize;
-    this.#active = idle;
+    this.#active = this.#idle;
     this.#activeSize = 0;
-    if (this.#other.count > 0) summaries.push(this.#emit(this.#other, start, now));
+    this.#idle = closing;
+    this.#idleSize = size;
+    if (this.#other.count > 0) summaries.push(this.#summarize(this.#other, start, now));
+    for (const summary of summaries) this.#hand(summary);
     if (summaries.length > 0) this.#notify(summaries);
   }
 
-  /** Records the summary of `node` into the inner collector and zeroes its counters. */
-  #emit(node: KeyNode, start: number, end: number): FlagEvaluationSummaryEvent {
+  /** The summary of `node` for the window [start, end]; zeroes its counters. Runs no user code. */
+  #summarize(node: KeyNode, start: number, end: number): FlagEvaluationSummaryEvent {
     const attributes = {
       ...node.identity,
       [SummaryAttributes.COUNT]: node.count,
@@ -773,20 +777,27 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         node.registers.fill(0);
       }
     }
-    const summary: FlagEvaluationSummaryEvent = { name: FLAG_EVALUATION_SUMMARY_EVENT, timestamp: end, attributes };
-    const count = node.count;
     node.count = 0;
     node.first = Number.POSITIVE_INFINITY;
     node.last = Number.NEGATIVE_INFINITY;
+    return { name: FLAG_EVALUATION_SUMMARY_EVENT, timestamp: end, attributes };
+  }
+
+  /**
+   * Records `summary` into the inner collector. Its evaluations count as exported before the call, so
+   * the identity holds for a stats() made meanwhile; they move to dropped (rejected) if it throws.
+   */
+  #hand(summary: FlagEvaluationSummaryEvent): void {
+    const count = summary.attributes[SummaryAttributes.COUNT];
     this.#pending -= count;
+    this.#exported += count;
     try {
       this.inner.record(summary);
-      this.#exported += count;
       this.#summaries++;
     } catch (error) {
+      this.#exported -= count;
       this.#drop('rejected', count, error);
     }
-    return summary;
   }
 
   #notify(summaries: readonly FlagEvaluationSummaryEvent[]): void {
