@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type Collector,
+  type FlushReport,
   type FlagEvaluationEvent,
   SummarizingCollector,
   type SummarizingOptions,
@@ -128,4 +129,38 @@ describe('re-entry while a window closes', () => {
       { recorded: 3, accounted: 3 },
     ]);
   });
+});
+
+describe('user code run while a key is looked up or added', () => {
+  it.each(['variant', 'reason', 'errorCode', 'provider', 'version', 'setId'])(
+    'drops (invalid) an evaluation whose %s is an object, without running its toString (which could record or close mid-way)',
+    async (field) => {
+      const inner = new InnerCollector();
+      const s = summarizer(inner, { maxKeys: 1 });
+      let calls = 0;
+      const closing: Promise<FlushReport>[] = [];
+      const hostile = {
+        toString() {
+          calls++;
+          s.record(evaluation('g'));
+          closing.push(s.close());
+          return 'x';
+        },
+      };
+      s.record(evaluation('f'));
+      const fields: Partial<FlagEvaluationEvent> =
+        field === 'version' || field === 'setId'
+          ? { attributes: { [field === 'version' ? 'feature_flag.version' : 'feature_flag.set.id']: hostile as never } }
+          : { [field]: hostile };
+      s.record(evaluation('h', fields));
+      await Promise.all(closing);
+      expect(calls).toBe(0);
+      const stats = s.stats();
+      expect(stats).toMatchObject({ recorded: 2, queued: 1, keys: 1, droppedByReason: { invalid: 1 } });
+      expect(stats.lastError?.message).toContain('must be strings');
+      await s.close();
+      expect(countsByFlag(inner.summaries())).toEqual({ f: 1 });
+      expectSound(s, inner);
+    },
+  );
 });

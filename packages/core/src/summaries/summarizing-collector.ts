@@ -265,6 +265,14 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : String(value);
 }
 
+/** True for values whose text (`String()`) runs no user code: not an object or function. */
+function primitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
+}
+
+/** Why an evaluation whose variant, reason, … is an object is dropped (invalid). */
+const NOT_PRIMITIVE = new TypeError('variant, reason, errorCode, provider and the flag version and set id must be strings (or other primitives), not objects');
+
 /** A version or flag-set id as an attribute: strings, numbers and booleans as they are, anything else as text. */
 function scalar(value: unknown): AttributeValue {
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : String(value);
@@ -394,6 +402,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       let timestamp = event.timestamp;
       const targetingKey = event.targetingKey;
       // A getter may have closed the collector: its last window is emitted, nothing may be counted now.
+      // No user code runs below (#insert converts only primitives to text).
       if (this.#closed) return this.#drop('closed', 1);
       // The flag's level: usually the one counted after the previous flag last time, else from the map.
       const prev = this.#prevLevel;
@@ -448,8 +457,9 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         probe.provider = provider;
         probe.version = version;
         probe.setId = setId;
-        node = this.#lookup(probe) ?? this.#insert(probe);
-        if (node === undefined) return this.#drop('unserializable', 1);
+        const found = this.#lookup(probe) ?? this.#insert(probe);
+        if (typeof found === 'string') return this.#drop(found, 1, found === 'invalid' ? NOT_PRIMITIVE : undefined);
+        node = found;
       }
       if (level !== undefined) this.#prevLevel = level;
       if (typeof timestamp !== 'number' || timestamp !== timestamp) timestamp = this.#clock.now();
@@ -590,11 +600,26 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     return undefined;
   }
 
-  /** Adds a node for `probe` (evicting an idle key, or answering the overflow bucket, at `maxKeys`); undefined when its value cannot be keyed. */
-  #insert(probe: Key): KeyNode | undefined {
+  /**
+   * Adds a node for `probe` (evicting an idle key, or answering the overflow bucket, at `maxKeys`). The
+   * drop reason instead when it cannot be keyed: `invalid` when a dimension other than the value is an
+   * object or function (its text would come from its own code, run in the middle of adding a key: it
+   * could record or close re-entrantly), `unserializable` when the value is a bigint, symbol or function.
+   */
+  #insert(probe: Key): KeyNode | 'invalid' | 'unserializable' {
+    if (
+      !primitive(probe.variant) ||
+      !primitive(probe.reason) ||
+      !primitive(probe.errorCode) ||
+      !primitive(probe.provider) ||
+      !primitive(probe.version) ||
+      !primitive(probe.setId)
+    ) {
+      return 'invalid';
+    }
     if (this.#keys >= this.#maxKeys && !this.#evictIdle()) return this.#other;
     const identity = this.#identity(probe);
-    if (identity === undefined) return undefined;
+    if (identity === undefined) return 'unserializable';
     const value = probe.value;
     const token = typeof value === 'object' && value !== null ? (value as ValueToken) : undefined;
     const node = new KeyNode(probe, identity, token, this.#distinct);
@@ -843,7 +868,9 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     if (reason === 'closed') return;
     const message =
       reason === 'invalid'
-        ? 'dropped an invalid flag evaluation (not an event, or no string flagKey)'
+        ? error === undefined
+          ? 'dropped an invalid flag evaluation (not an event, or no string flagKey)'
+          : 'dropped an invalid flag evaluation'
         : reason === 'unserializable'
           ? 'dropped a flag evaluation whose value cannot be serialized'
           : 'the inner collector threw from record(); the evaluations it was given are dropped';
