@@ -84,7 +84,7 @@ const expected = JSON.parse(names);
 let env;
 try {
   const { open } = require(lmdbPath);
-  env = open({ path: dir, maxDbs: 8, readOnly: true });
+  env = open({ path: dir, maxDbs: 8, readOnly: true, noSubdir: false });
   const stats = env.getStats();
   const size = statSync(dir + '/data.mdb').size;
   if ((stats.lastPageNumber + 1) * stats.pageSize > size) { answer({ ok: false, reason: 'the data file is truncated' }); process.exit(0); }
@@ -193,7 +193,8 @@ function moveAside(dir: string, what: string): string {
 
 /** Opens the environment, checks its databases and format marker (writing it when new), then recovers. */
 function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
-  const root = open({ path: dir, maxDbs: 8 });
+  // noSubdir: false, or lmdb-js opens a directory whose name has a dot ('spool.d') as a file (EISDIR).
+  const root = open({ path: dir, maxDbs: 8, noSubdir: false });
   try {
     for (const name of root.getKeys({})) {
       if (name !== 'meta' && !kind.databases.includes(String(name))) throw new Corrupt(`it holds a database that is not ${aWhat(kind)}'s`);

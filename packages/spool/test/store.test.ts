@@ -53,6 +53,26 @@ async function expectMovedAside(original: Buffer, reason: RegExp): Promise<strin
   return logger.errors()[0]!;
 }
 
+describe('a spool directory whose name has a dot', () => {
+  it.each(['spool.d', 'trackpipe.lmdb', 'tmp.Uj64pEqWdM'])('opens %s as a directory, keeps what was persisted and recovers it after a restart', async (name) => {
+    const path = join(root, name);
+    const first = openSpool({ path });
+    pushN(first.spool, 5);
+    expect(await first.spool.persisted()).toBe(true);
+    await first.spool.close();
+    expect(statSync(path).isDirectory()).toBe(true);
+    const logger = new RecordingLogger();
+    const again = openSpool({ path, logger });
+    try {
+      expect(again.recovered).toBe(5);
+      expect(logger.errors()).toEqual([]);
+      expect(take(again.spool).map((t) => t.event.k)).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      await again.spool.close();
+    }
+  });
+});
+
 describe('opening a spool whose files cannot be read', () => {
   it('moves a data file of random bytes aside, logs it, and starts empty', async () => {
     await writeSpool(100);
