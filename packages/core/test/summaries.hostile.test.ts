@@ -163,4 +163,25 @@ describe('user code run while a key is looked up or added', () => {
       expectSound(s, inner);
     },
   );
+
+  it('keeps two equal object values one key when a getter read after the value lets the value\'s key go and another copy comes in', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 1_000 });
+    const first = { tier: 'gold' };
+    s.record(evaluation('f', { value: first }));
+    s.record({
+      ...evaluation('f', { value: first }),
+      get targetingKey() {
+        // Two windows close: the key of { tier: 'gold' } is idle for one and let go; then another copy comes in.
+        vi.advanceTimersByTime(2_000);
+        s.record(evaluation('f', { value: { tier: 'gold' } }));
+        return 'user-1';
+      },
+    });
+    await s.flush();
+    const last = inner.summaries().filter((summary) => summary.attributes['trackpipe.summary.window_start'] === T0 + 2_000);
+    expect(last.map((summary) => summary.attributes['trackpipe.summary.count'])).toEqual([2]);
+    expect(s.stats().keys).toBe(1);
+    expectSound(s, inner);
+  });
 });

@@ -382,12 +382,6 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       if (typeof flagKey !== 'string') return this.#drop('invalid', 1);
       const variant = event.variant;
       let value: unknown = event.value;
-      if (typeof value === 'object' && value !== null) {
-        value = this.#token(value);
-        if (value === undefined) return this.#drop('unserializable', 1);
-      } else if (value !== value) {
-        value = NAN;
-      }
       const reason = event.reason;
       const errorCode = event.errorCode;
       const provider = event.provider;
@@ -401,6 +395,14 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       // The last fields read: a getter that throws finds nothing counted yet (nothing below throws).
       let timestamp = event.timestamp;
       const targetingKey = event.targetingKey;
+      // The value's token last: its JSON may run user code (toJSON, getters), and a getter run after
+      // it could let its key (and so the registered token) go, leaving two tokens of one text.
+      if (typeof value === 'object' && value !== null) {
+        value = this.#token(value);
+        if (value === undefined) return this.#drop('unserializable', 1);
+      } else if (value !== value) {
+        value = NAN;
+      }
       // A getter may have closed the collector: its last window is emitted, nothing may be counted now.
       // No user code runs below (#insert converts only primitives to text).
       if (this.#closed) return this.#drop('closed', 1);
