@@ -185,3 +185,25 @@ describe('user code run while a key is looked up or added', () => {
     expectSound(s, inner);
   });
 });
+
+describe('timestamps', () => {
+  it.each([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, '2026-01-01', new Date(T0), null])(
+    'drops an evaluation whose timestamp is %s (invalid, as the processor would), counts nothing of it',
+    async (timestamp) => {
+      const inner = new InnerCollector();
+      const s = summarizer(inner);
+      s.record(evaluation('f', { timestamp: T0 - 5 }));
+      s.record(evaluation('f', { timestamp: timestamp as number }));
+      s.record(evaluation('f', { timestamp: T0 + 5 }));
+      await s.flush();
+      const [summary] = inner.summaries();
+      expect(summary?.attributes).toMatchObject({
+        'trackpipe.summary.count': 2,
+        'trackpipe.summary.first_timestamp': T0 - 5,
+        'trackpipe.summary.last_timestamp': T0 + 5,
+      });
+      expect(s.stats()).toMatchObject({ recorded: 3, exported: 2, droppedByReason: { invalid: 1 } });
+      expect(s.stats().lastError?.message).toContain('timestamp');
+    },
+  );
+});

@@ -273,6 +273,9 @@ function primitive(value: unknown): boolean {
 /** Why an evaluation whose variant, reason, … is an object is dropped (invalid). */
 const NOT_PRIMITIVE = new TypeError('variant, reason, errorCode, provider and the flag version and set id must be strings (or other primitives), not objects');
 
+/** Why an evaluation with a timestamp that is not a finite number is dropped (invalid). */
+const BAD_TIMESTAMP = new TypeError('the evaluation timestamp must be a finite number (epoch ms) when given');
+
 /** A version or flag-set id as an attribute: strings, numbers and booleans as they are, anything else as text. */
 function scalar(value: unknown): AttributeValue {
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : String(value);
@@ -395,6 +398,8 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       // The last fields read: a getter that throws finds nothing counted yet (nothing below throws).
       let timestamp = event.timestamp;
       const targetingKey = event.targetingKey;
+      // As the processor's admission: a timestamp, when given, is a finite number (x - x is 0 only then).
+      if (timestamp !== undefined && (typeof timestamp !== 'number' || timestamp - timestamp !== 0)) return this.#drop('invalid', 1, BAD_TIMESTAMP);
       // The value's token last: its JSON may run user code (toJSON, getters), and a getter run after
       // it could let its key (and so the registered token) go, leaving two tokens of one text.
       if (typeof value === 'object' && value !== null) {
@@ -464,7 +469,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
         node = found;
       }
       if (level !== undefined) this.#prevLevel = level;
-      if (typeof timestamp !== 'number' || timestamp !== timestamp) timestamp = this.#clock.now();
+      if (timestamp === undefined) timestamp = this.#clock.now();
       // The overflow bucket is not in the active list: it is emitted on its own, after the keys.
       if (node.count === 0 && node !== this.#other) this.#active[this.#activeSize++] = node;
       node.count++;
