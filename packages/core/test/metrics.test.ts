@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BatchProcessor,
   type CollectorStats,
+  TrackpipeError,
   DROP_REASONS,
   ExportResults,
   FunctionExporter,
@@ -237,6 +238,29 @@ describe('self-metrics', () => {
     expect(resolveRegistry({ registry: mine, global: true })).toBe(mine);
     one.detach();
     two.detach();
+  });
+
+  it('fails naming a metric the registry already holds, registers none of its own, and works once the registry is free', async () => {
+    const registry = new Registry();
+    const theirs = new Gauge({ name: METRICS.queued.name, help: 'someone else\'s', registers: [registry] });
+    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined, { name: 'fn' }), { name: 'p', logger: silentLogger });
+    let error: unknown;
+    try {
+      instrument(processor, { registry });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).message).toContain(METRICS.queued.name);
+    expect((error as TrackpipeError).details).toEqual({ metric: METRICS.queued.name });
+    expect(registry.getMetricsAsArray().map((metric) => metric.name)).toEqual([METRICS.queued.name]);
+    registry.removeSingleMetric(theirs.name);
+    const instrumentation = instrument(processor, { registry });
+    for (const event of events(2)) processor.record(event);
+    await processor.flush();
+    expect(valueOf(parseExposition(await registry.metrics()), METRICS.exported.name, { pipeline: 'p', exporter: 'fn' })).toBe(2);
+    instrumentation.detach();
+    await processor.close();
   });
 
   it('adds the default process metrics once per registry', async () => {

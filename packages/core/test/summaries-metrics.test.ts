@@ -1,4 +1,4 @@
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type FlagEvaluationEvent, SUMMARY_OTHER, SummarizingCollector, TrackpipeError, flagEvaluation, silentLogger } from '@trackpipe/core';
 import { FLAG_METRICS, type FlagEvaluationMetricsOptions, instrumentFlagEvaluations } from '@trackpipe/core/metrics';
@@ -131,5 +131,26 @@ describe('trackpipe_flag_evaluations_total', () => {
     }
     expect(error).toBeInstanceOf(TrackpipeError);
     expect((error as TrackpipeError).details).toEqual({ option });
+  });
+});
+
+describe('a registry that already holds one of the names', () => {
+  it('fails naming the metric, registers nothing, and works once the registry is free', async () => {
+    const registry = new Registry();
+    const theirs = new Counter({ name: OVERFLOWED, help: 'someone else\'s', registers: [registry] });
+    let error: unknown;
+    try {
+      instrumentFlagEvaluations(summarizer(), { registry });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).message).toContain(OVERFLOWED);
+    expect(registry.getMetricsAsArray().map((metric) => metric.name)).toEqual([OVERFLOWED]);
+    registry.removeSingleMetric(theirs.name);
+    const s = summarizer();
+    instrumentFlagEvaluations(s, { registry });
+    s.record(evaluation('f', 'on'));
+    expect(valueOf(await scrape(registry), EVALUATIONS, { flag: 'f', variant: 'on' })).toBe(1);
   });
 });

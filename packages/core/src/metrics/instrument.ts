@@ -166,9 +166,31 @@ class RegistryMetrics {
 /** One set of metric objects per registry, so any number of instrument() calls can share it. */
 const perRegistry = new WeakMap<MetricsRegistry, RegistryMetrics>();
 
+/**
+ * Throws `TRACKPIPE_ERR_OPTIONS_INVALID` naming the first of `names` that `registry` already holds.
+ * Called before any metric is created: prom-client registers each as it is built, so a clash found
+ * half-way would leave the first ones registered, orphaned, and clashing with every later attempt.
+ */
+export function assertNamesFree(registry: MetricsRegistry, names: readonly string[], what: string): void {
+  for (const name of names) {
+    if (registry.getSingleMetric(name) !== undefined) {
+      throw new TrackpipeError(
+        'TRACKPIPE_ERR_OPTIONS_INVALID',
+        `could not register ${what} in this registry: it already holds a metric named ${name} (another copy of @trackpipe/core may have registered it)`,
+        { details: { metric: name } },
+      );
+    }
+  }
+}
+
 function metricsOf(registry: MetricsRegistry): RegistryMetrics {
   let metrics = perRegistry.get(registry);
   if (metrics === undefined) {
+    assertNamesFree(
+      registry,
+      Object.values(METRICS).map((metric) => metric.name),
+      'Trackpipe metrics',
+    );
     try {
       metrics = new RegistryMetrics(registry);
     } catch (error) {

@@ -1,6 +1,6 @@
 import { Counter } from 'prom-client';
 import { TrackpipeError } from '../errors.js';
-import { type InstrumentOptions, type Instrumentation, type MetricsRegistry, resolveRegistry } from '../metrics/instrument.js';
+import { type InstrumentOptions, type Instrumentation, type MetricsRegistry, assertNamesFree, resolveRegistry } from '../metrics/instrument.js';
 import type { SummarizingCollector } from './summarizing-collector.js';
 import { type FlagEvaluationSummaryEvent, SUMMARY_OTHER } from './summary-event.js';
 
@@ -147,6 +147,7 @@ export function instrumentFlagEvaluations(summarizer: SummarizingCollector, opti
   const registry = resolveRegistry(options);
   let metrics = perRegistry.get(registry);
   if (metrics === undefined) {
+    assertNamesFree(registry, [FLAG_METRICS.evaluations.name, FLAG_METRICS.overflowed.name], 'the flag evaluation metrics');
     try {
       metrics = new FlagMetrics(registry);
     } catch (error) {
