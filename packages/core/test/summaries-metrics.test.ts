@@ -1,7 +1,7 @@
 import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type FlagEvaluationEvent, SUMMARY_OTHER, SummarizingCollector, TrackpipeError, flagEvaluation, silentLogger } from '@trackpipe/core';
-import { FLAG_METRICS, type FlagEvaluationMetricsOptions, instrumentFlagEvaluations } from '@trackpipe/core/metrics';
+import { FLAG_METRICS, type FlagEvaluationMetricsOptions, instrumentFlagEvaluations, startMetricsServer } from '@trackpipe/core/metrics';
 import { parseExposition, samples, valueOf } from '@trackpipe/core/testing';
 import { InnerCollector } from './summaries-fixtures.js';
 
@@ -131,6 +131,58 @@ describe('trackpipe_flag_evaluations_total', () => {
     }
     expect(error).toBeInstanceOf(TrackpipeError);
     expect((error as TrackpipeError).details).toEqual({ option });
+  });
+});
+
+describe('flag keys and variants as label values', () => {
+  it('gives no series of its own to a pair the exposition could not tell apart (too long, a lone surrogate, a control character, ",variant:" in the key): over real HTTP every sample is distinct and the counts add up', async () => {
+    vi.useRealTimers();
+    const registry = new Registry();
+    const s = summarizer({ maxKeys: 100 });
+    instrumentFlagEvaluations(s, { registry, maxSeries: 50 });
+    const pairs: [string, string | undefined, number][] = [
+      ['x,variant:y', undefined, 1], // prom-client keys a series by `flag:${flag},variant:${variant},`: this pair and the next are one to it
+      ['x', 'y,variant:', 2],
+      ['a\u0000b', undefined, 3],
+      ['a', 'b\u0000', 4],
+      ['lone\uD800', 'on', 5], // both are "lone\uFFFD" once written as UTF-8
+      ['lone\uDC00', 'on', 6],
+      ['L'.repeat(1_000_000), 'on', 7],
+      ['ok', 'V'.repeat(201), 8],
+      ['new\nline', 'on', 9],
+      ['checkout "v2" \\ \u{1F680}', '__proto__', 10],
+      ['__proto__', 'constructor', 11],
+    ];
+    for (const [flag, variant, times] of pairs) for (let i = 0; i < times; i++) s.record(evaluation(flag, variant));
+    const server = await startMetricsServer({ registry, port: 0 });
+    try {
+      const response = await fetch(server.url);
+      const text = await response.text();
+      expect(text.length).toBeLessThan(10_000);
+      const families = parseExposition(text);
+      const all = samples(families, EVALUATIONS);
+      const keys = all.map((sample) => JSON.stringify([sample.labels.flag, sample.labels.variant]));
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(all.reduce((sum, sample) => sum + sample.value, 0)).toBe(66);
+      expect(valueOf(families, EVALUATIONS, { flag: 'x', variant: 'y,variant:' })).toBe(2);
+      expect(valueOf(families, EVALUATIONS, { flag: 'checkout "v2" \\ \u{1F680}', variant: '__proto__' })).toBe(10);
+      expect(valueOf(families, EVALUATIONS, { flag: '__proto__', variant: 'constructor' })).toBe(11);
+      expect(valueOf(families, EVALUATIONS, { flag: SUMMARY_OTHER, variant: SUMMARY_OTHER })).toBe(1 + 3 + 4 + 5 + 6 + 7 + 8 + 9);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps 100 000 distinct flags and variants to maxSeries + 1 series, every evaluation counted', async () => {
+    const registry = new Registry();
+    const s = summarizer({ maxKeys: 1_000 });
+    instrumentFlagEvaluations(s, { registry, maxSeries: 20 });
+    for (let i = 0; i < 100_000; i++) s.record(evaluation(`flag-${i % 50_000}`, `v-${i}`));
+    vi.advanceTimersByTime(1_000);
+    const families = await scrape(registry);
+    const all = samples(families, EVALUATIONS);
+    expect(all).toHaveLength(21);
+    expect(all.reduce((sum, sample) => sum + sample.value, 0)).toBe(100_000);
   });
 });
 

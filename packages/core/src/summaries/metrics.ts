@@ -26,9 +26,38 @@ export interface FlagEvaluationMetricsOptions extends InstrumentOptions {
   allowFlags?: readonly string[];
   /**
    * Most (flag, variant) series this collector adds, first come first served; evaluations of later
-   * ones are counted under `flag="__other__", variant="__other__"`. Default 100.
+   * ones are counted under `flag="__other__", variant="__other__"`, as are flag keys and variants
+   * longer than 200 characters or holding a control character or a lone surrogate, and flag keys
+   * holding `,variant:` (which prom-client could not tell from another pair). Default 100.
    */
   maxSeries?: number;
+}
+
+/** Longest flag key or variant (in UTF-16 code units) that gets a series of its own. */
+const MAX_LABEL_LENGTH = 200;
+/**
+ * prom-client keys a series by the text `flag:${flag},variant:${variant},`: a flag key containing this
+ * would share that text with another pair (`x,variant:y` + `""` and `x` + `y,variant:`), which would
+ * then be counted under the first one's labels.
+ */
+const PROM_KEY_SEPARATOR = ',variant:';
+
+/**
+ * True when `value` can be a label value of its own: at most MAX_LABEL_LENGTH code units, no control
+ * character (U+0000–U+001F, U+007F), no lone surrogate (written as U+FFFD, two keys would become one).
+ */
+function fitLabel(value: string): boolean {
+  if (value.length > MAX_LABEL_LENGTH) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = value.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++; // a surrogate pair: one character
+    }
+  }
+  return true;
 }
 
 interface Series {
@@ -53,14 +82,19 @@ class FlagSource {
     this.#maxSeries = maxSeries;
   }
 
-  /** The series of (flag, variant): its own when allowed and room is left (from then on for good), else the other one. */
+  /**
+   * The series of (flag, variant): its own when allowed, fit to be a label value and room is left
+   * (from then on for good), else the other one.
+   */
   series(flag: string, variant: string | undefined): Series {
     if (flag === SUMMARY_OTHER) return this.#other;
     const label = variant ?? '';
-    const key = `${flag}\u0000${label}`;
+    // The flag key's length first: no separator character could make two pairs one key.
+    const key = `${flag.length}:${flag}${label}`;
     const known = this.#series.get(key);
     if (known !== undefined) return known;
     if ((this.#allow !== undefined && !this.#allow.has(flag)) || this.#admitted >= this.#maxSeries) return this.#other;
+    if (!fitLabel(flag) || !fitLabel(label) || flag.includes(PROM_KEY_SEPARATOR)) return this.#other;
     const series: Series = { flag, variant: label, total: 0 };
     this.#series.set(key, series);
     this.#admitted++;
