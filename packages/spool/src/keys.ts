@@ -1,6 +1,6 @@
 import type { Logger } from '@trackpipe/core';
 import type { Database, RootDatabase } from 'lmdb';
-import { type EnvKind, openChecked } from './lmdb-env.js';
+import { type EnvKind, closeEnv, commitFailure, openChecked } from './lmdb-env.js';
 
 /**
  * The version of a {@link KeyStore}'s layout: a named database `records` (key: a string; value, JSON:
@@ -58,16 +58,18 @@ export class KeyStore<V> {
 
   /** Writes a record; resolves once it is committed (rejects when the commit failed). */
   async put(key: string, record: KeptRecord<V>): Promise<void> {
-    await this.#records.put(key, record);
+    await this.#records.put(key, record).catch((error: unknown) => {
+      throw commitFailure(error);
+    });
   }
 
   /** Removes a record (committed with the next writes; nothing waits for it). */
   remove(key: string): void {
-    this.#records.remove(key).catch(() => undefined);
+    this.#records.remove(key).catch(commitFailure);
   }
 
   /** Commits what is pending and closes the files. */
   async close(): Promise<void> {
-    await this.#root.close();
+    await closeEnv(this.#root);
   }
 }

@@ -194,7 +194,10 @@ function moveAside(dir: string, what: string): string {
 /** Opens the environment, checks its databases and format marker (writing it when new), then recovers. */
 function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
   // noSubdir: false, or lmdb-js opens a directory whose name has a dot ('spool.d') as a file (EISDIR).
-  const root = open({ path: dir, maxDbs: 8, noSubdir: false });
+  // eventTurnBatching: false, or lmdb-js starts each event turn's batch with a promise of its own that
+  // nobody can handle, and a failed commit (a full disk) rejects it: an unhandled rejection that ends
+  // the process. Commits here are transactions (the spool) or single writes (keys): nothing to batch.
+  const root = open({ path: dir, maxDbs: 8, noSubdir: false, eventTurnBatching: false });
   try {
     for (const name of root.getKeys({})) {
       if (name !== 'meta' && !kind.databases.includes(String(name))) throw new Corrupt(`it holds a database that is not ${aWhat(kind)}'s`);
@@ -245,5 +248,37 @@ export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): 
     return openAndRecover(dir, kind);
   } catch (error) {
     throw unavailable(dir, kind.what, `cannot hold a new ${kind.what}`, error);
+  }
+}
+
+/**
+ * lmdb-js rejects each write of a failed commit (the disk full, an I/O error, a file size limit) with
+ * an error whose `commitError` is one more rejected promise, holding the cause. Unhandled, that promise
+ * ends the process: every writer passes the errors of its writes through here, which handles it.
+ * Returns `error`.
+ */
+export function commitFailure(error: unknown): unknown {
+  const cause = (error as { commitError?: unknown } | null | undefined)?.commitError;
+  if (cause instanceof Promise) cause.catch(() => undefined);
+  return error;
+}
+
+/** How long {@link closeEnv} waits for lmdb-js to close an environment. */
+const CLOSE_WAIT_MS = 2_000;
+
+/**
+ * Closes an environment. lmdb-js's `close()` first waits for the flush of the last commit, which
+ * never comes when that commit failed (the disk full): the wait is bounded, then the files are left
+ * to the process's exit, and what could not be committed was already reported by the caller.
+ */
+export async function closeEnv(root: RootDatabase): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+  const closing = root.close();
+  closing.catch(() => undefined); // a rejection after the wait must not go unhandled
+  try {
+    await Promise.race([closing, waited]);
+  } finally {
+    clearTimeout(timer);
   }
 }

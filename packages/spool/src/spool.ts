@@ -6,6 +6,7 @@ import { GroupWriter, decodeGroup, readCount } from './codec.js';
 import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
 import { RangeSet } from './ranges.js';
+import { closeEnv, commitFailure } from './lmdb-env.js';
 import { type OpenedStore, openStore } from './store.js';
 
 /** A spool's figures, for metrics and health. */
@@ -34,6 +35,7 @@ export interface SpoolStats {
 
 const NO_LISTENER: QueueListener = { dropped: () => undefined, ready: () => undefined };
 const RESOLVED_TRUE = Promise.resolve(true);
+const RESOLVED_FALSE = Promise.resolve(false);
 /** Average stored bytes per event assumed before the first commit. */
 const INITIAL_AVG_BYTES = 256;
 /** A group closes early once its estimated bytes reach this share of `maxBytes`. */
@@ -439,6 +441,7 @@ export class Spool<E> implements EventQueue<E> {
   persisted(): Promise<boolean> {
     const mark = this.#tail;
     if (mark <= this.#durableEnd) return RESOLVED_TRUE;
+    if (this.#storeClosed) return RESOLVED_FALSE; // a close that could not commit everything: those events are lost
     const last = this.#waiters.at(-1);
     if (last !== undefined && last.mark === mark) return last.deferred.promise;
     const waiter = { mark, deferred: deferred() };
@@ -501,7 +504,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#notDurable(Infinity);
     this.#storeClosed = true;
     try {
-      await this.#store.root.close();
+      await closeEnv(this.#store.root);
     } finally {
       openPaths.delete(this.#key);
     }
@@ -601,7 +604,7 @@ export class Spool<E> implements EventQueue<E> {
       })
       .then(
         () => this.#committed(group, outcome!, started),
-        (error: unknown) => this.#failed(group, error),
+        (error: unknown) => this.#failed(group, commitFailure(error)),
       );
     return this.#inflight;
   }
@@ -621,13 +624,13 @@ export class Spool<E> implements EventQueue<E> {
       const writer = this.#writer;
       for (let i = 0; i < n; i = writer.end) {
         const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars);
-        void events.put(group.start + i, value);
+        events.put(group.start + i, value).catch(commitFailure); // the transaction's failure is handled by #failed
         written += value.length;
       }
     }
     this.#resolveDrops();
     const { freed, removed, keep } = this.#prune();
-    void meta.put('state', { next: this.#tail, released: keep });
+    meta.put('state', { next: this.#tail, released: keep }).catch(commitFailure);
     this.#releasedDirty = false; // every release so far is in this transaction
     let total: number | undefined;
     if (recount) {
@@ -658,7 +661,7 @@ export class Spool<E> implements EventQueue<E> {
         const g = this.#info(key);
         if (g === undefined) continue;
         if (g.end <= b) {
-          void db.remove(key);
+          db.remove(key).catch(commitFailure);
           freed += g.bytes;
         } else {
           keepRightStart = key;
@@ -743,8 +746,10 @@ export class Spool<E> implements EventQueue<E> {
     if (group.cleared) {
       this.#durableTo(group.settledTo); // its events were dropped: settled
     } else if (group.events.length > 0) {
-      // Earlier groups are durable (commits run one at a time); this one's events wait for the retry.
-      this.#notDurable(group.end);
+      // Earlier groups are durable (commits run one at a time); this one's events wait for the retry,
+      // and every later event waits behind them: no persisted() call can be answered true before the
+      // retry succeeds, so all get false now (the service answers 503 instead of holding requests).
+      this.#notDurable(Number.POSITIVE_INFINITY);
       this.#retry = group.events;
       this.#pendingCount += group.events.length;
       this.#pendingStart = group.start;

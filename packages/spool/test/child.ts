@@ -16,13 +16,17 @@ export interface Child {
   waitFor(prefix: string, timeoutMs?: number): Promise<string>;
 }
 
-/** Starts `node fixtures/<script> ...args` (or an absolute path) with TypeScript sources resolved like vitest does. */
-export function runFixture(script: string, args: readonly string[], options: SpawnOptionsWithoutStdio = {}): Child {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@trackpipe/source', '--import', join(fixtures, 'register-ts.mjs'), isAbsolute(script) ? script : join(fixtures, script), ...args],
-    { ...options, stdio: 'pipe' },
-  );
+/**
+ * Starts `node fixtures/<script> ...args` (or an absolute path) with TypeScript sources resolved like
+ * vitest does. `fileSizeLimitKiB` runs it under `ulimit -f`: files it writes cannot grow past that.
+ */
+export function runFixture(script: string, args: readonly string[], options: SpawnOptionsWithoutStdio & { fileSizeLimitKiB?: number } = {}): Child {
+  const { fileSizeLimitKiB, ...spawnOptions } = options;
+  const node = [process.execPath, '--conditions=@trackpipe/source', '--import', join(fixtures, 'register-ts.mjs'), isAbsolute(script) ? script : join(fixtures, script), ...args];
+  const child =
+    fileSizeLimitKiB === undefined
+      ? spawn(node[0]!, node.slice(1), { ...spawnOptions, stdio: 'pipe' })
+      : spawn('sh', ['-c', `ulimit -f ${fileSizeLimitKiB} && exec "$0" "$@"`, ...node], { ...spawnOptions, stdio: 'pipe' });
   const lines: string[] = [];
   let partial = '';
   let stderr = '';
