@@ -263,6 +263,26 @@ describe('self-metrics', () => {
     await processor.close();
   });
 
+  it('refuses a list with something that is not a processor, naming it, and tracks none of the list', async () => {
+    const registry = new Registry();
+    const good = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined, { name: 'fn' }), { name: 'good', logger: silentLogger });
+    const bad = [null, {}, { name: 'x', exporter: { name: 7 }, stats: () => good.stats(), observe: () => () => undefined }];
+    for (const source of bad) {
+      let error: unknown;
+      try {
+        instrument([good, source as never], { registry });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(TrackpipeError);
+      expect((error as TrackpipeError).details).toEqual({ option: 'sources[1]' });
+    }
+    good.record(events(1)[0]!);
+    await good.flush();
+    expect(samples(parseExposition(await registry.metrics()), METRICS.exported.name)).toEqual([]);
+    await good.close();
+  });
+
   it('adds the default process metrics once per registry', async () => {
     const registry = new Registry();
     enableDefaultMetrics(registry);

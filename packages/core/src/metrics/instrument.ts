@@ -227,9 +227,12 @@ export interface Instrumentation {
  * Nothing runs on `record()`: counters and gauges read `stats()` at scrape time.
  */
 export function instrument(sources: MetricsSource | readonly MetricsSource[], options: InstrumentOptions = {}): Instrumentation {
+  const list: readonly MetricsSource[] = Array.isArray(sources) ? sources : [sources as MetricsSource];
+  // All checked before any is tracked: a bad one after a good one would leave the good one read for
+  // good, with no detach() to stop it.
+  list.forEach((source, i) => checkSource(source, Array.isArray(sources) ? `sources[${i}]` : 'sources'));
   const registry = resolveRegistry(options);
   const metrics = metricsOf(registry);
-  const list: readonly MetricsSource[] = Array.isArray(sources) ? sources : [sources as MetricsSource];
   const stops = list.map((source) => metrics.track(source));
   return {
     registry,
@@ -237,6 +240,25 @@ export function instrument(sources: MetricsSource | readonly MetricsSource[], op
       for (const stop of stops) stop();
     },
   };
+}
+
+/** Throws `TRACKPIPE_ERR_OPTIONS_INVALID` naming `path` unless `source` is a {@link MetricsSource}. */
+function checkSource(source: unknown, path: string): void {
+  const s = source as Partial<MetricsSource> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    typeof s.name !== 'string' ||
+    s.exporter === null ||
+    typeof s.exporter !== 'object' ||
+    typeof s.exporter.name !== 'string' ||
+    typeof s.stats !== 'function' ||
+    typeof s.observe !== 'function'
+  ) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${path} must be a processor (with a string name, exporter.name, stats() and observe())`, {
+      details: { option: path },
+    });
+  }
 }
 
 /** The registry an option set asks for: the given one, prom-client's global one, or a fresh one. */
