@@ -134,6 +134,32 @@ describe('trackpipe_flag_evaluations_total', () => {
   });
 });
 
+describe('what it is given', () => {
+  it.each([null, {}, new Registry()])('refuses a summarizer that is not one (%s), naming it, and registers nothing', (bad) => {
+    const registry = new Registry();
+    let error: unknown;
+    try {
+      instrumentFlagEvaluations(bad as never, { registry });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).details).toEqual({ option: 'summarizer' });
+    expect(registry.getMetricsAsArray()).toEqual([]);
+  });
+
+  it('refuses options that are not an object, naming them', () => {
+    let error: unknown;
+    try {
+      instrumentFlagEvaluations(summarizer(), null as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).details).toEqual({ option: 'options' });
+  });
+});
+
 describe('flag keys and variants as label values', () => {
   it('gives no series of its own to a pair the exposition could not tell apart (too long, a lone surrogate, a control character, ",variant:" in the key): over real HTTP every sample is distinct and the counts add up', async () => {
     vi.useRealTimers();

@@ -166,6 +166,11 @@ function invalid(option: string, message: string): never {
  * may share a registry (their series add up).
  */
 export function instrumentFlagEvaluations(summarizer: SummarizingCollector, options: FlagEvaluationMetricsOptions = {}): Instrumentation {
+  const methods = ['onWindow', 'forEachOpenCount', 'stats'] as const;
+  if (summarizer === null || typeof summarizer !== 'object' || methods.some((m) => typeof summarizer[m] !== 'function')) {
+    invalid('summarizer', `must be a SummarizingCollector (with ${methods.join(', ')} methods)`);
+  }
+  if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
   const maxSeries = options.maxSeries ?? 100;
   if (typeof maxSeries !== 'number' || !Number.isSafeInteger(maxSeries) || maxSeries < 1) {
     invalid('maxSeries', `must be an integer of at least 1 (got ${String(maxSeries)})`);
