@@ -242,7 +242,7 @@ describe('self-metrics', () => {
 
   it('fails naming a metric the registry already holds, registers none of its own, and works once the registry is free', async () => {
     const registry = new Registry();
-    const theirs = new Gauge({ name: METRICS.queued.name, help: 'someone else\'s', registers: [registry] });
+    new Gauge({ name: METRICS.queued.name, help: 'someone else\'s', registers: [registry] });
     const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined, { name: 'fn' }), { name: 'p', logger: silentLogger });
     let error: unknown;
     try {
@@ -254,7 +254,7 @@ describe('self-metrics', () => {
     expect((error as TrackpipeError).message).toContain(METRICS.queued.name);
     expect((error as TrackpipeError).details).toEqual({ metric: METRICS.queued.name });
     expect(registry.getMetricsAsArray().map((metric) => metric.name)).toEqual([METRICS.queued.name]);
-    registry.removeSingleMetric(theirs.name);
+    registry.removeSingleMetric(METRICS.queued.name);
     const instrumentation = instrument(processor, { registry });
     for (const event of events(2)) processor.record(event);
     await processor.flush();

@@ -215,7 +215,7 @@ describe('flag keys and variants as label values', () => {
 describe('a registry that already holds one of the names', () => {
   it('fails naming the metric, registers nothing, and works once the registry is free', async () => {
     const registry = new Registry();
-    const theirs = new Counter({ name: OVERFLOWED, help: 'someone else\'s', registers: [registry] });
+    new Counter({ name: OVERFLOWED, help: 'someone else\'s', registers: [registry] });
     let error: unknown;
     try {
       instrumentFlagEvaluations(summarizer(), { registry });
@@ -225,7 +225,7 @@ describe('a registry that already holds one of the names', () => {
     expect(error).toBeInstanceOf(TrackpipeError);
     expect((error as TrackpipeError).message).toContain(OVERFLOWED);
     expect(registry.getMetricsAsArray().map((metric) => metric.name)).toEqual([OVERFLOWED]);
-    registry.removeSingleMetric(theirs.name);
+    registry.removeSingleMetric(OVERFLOWED);
     const s = summarizer();
     instrumentFlagEvaluations(s, { registry });
     s.record(evaluation('f', 'on'));
