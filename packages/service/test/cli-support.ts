@@ -26,9 +26,16 @@ export interface Child {
   exited: Promise<[number | null, NodeJS.Signals | null]>;
 }
 
-/** Starts `node dist/cli.js ...args` in `cwd` with `env` added to the environment. */
-export function run(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Child {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, cwd });
+/**
+ * Starts `node dist/cli.js ...args` in `cwd` with `env` added to the environment. `fileSizeLimitKiB`
+ * runs it under `ulimit -f` with SIGXFSZ ignored: writes past the limit fail (EIO) as on a full disk.
+ */
+export function run(args: string[], cwd: string, env: Record<string, string | undefined> = {}, fileSizeLimitKiB?: number): Child {
+  const options = { env: { ...process.env, ...env }, cwd };
+  const child =
+    fileSizeLimitKiB === undefined
+      ? spawn(process.execPath, [cli, ...args], options)
+      : spawn('sh', ['-c', `trap '' XFSZ && ulimit -f ${fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, cli, ...args], options);
   const lines: Record<string, unknown>[] = [];
   let buffer = '';
   let stderr = '';
@@ -64,8 +71,8 @@ export async function waitForLine(c: Child, msg: string, timeoutMs = 30_000): Pr
 }
 
 /** Starts `trackpipe serve --config <config>` in `cwd` (TRACKPIPE_CONFIG unset) and waits for its `listening` line: the CLI and its HTTP URL. */
-export async function serve(config: string, cwd: string, timeoutMs?: number): Promise<{ service: Child; url: string }> {
-  const service = run(['serve', '--config', config], cwd, { TRACKPIPE_CONFIG: undefined });
+export async function serve(config: string, cwd: string, timeoutMs?: number, fileSizeLimitKiB?: number): Promise<{ service: Child; url: string }> {
+  const service = run(['serve', '--config', config], cwd, { TRACKPIPE_CONFIG: undefined }, fileSizeLimitKiB);
   return { service, url: String((await waitForLine(service, 'listening', timeoutMs)).http) };
 }
 

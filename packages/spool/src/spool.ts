@@ -495,7 +495,8 @@ export class Spool<E> implements EventQueue<E> {
       await commit;
       failures = this.#commitFailures > before ? failures + 1 : 0;
     }
-    if (this.#pendingCount === 0) await this.persisted(); // the last commit's flush
+    // The last commit's flush; there is none to wait for when it failed (persisted() would wait for a commit that never comes).
+    if (this.#pendingCount === 0 && this.#failures === 0) await this.persisted();
     this.#cancelTimers();
     const lost = this.#pendingCount;
     if (lost > 0) {
