@@ -1,16 +1,50 @@
+import { afterEach, beforeEach, vi } from 'vitest';
 import {
   type Collector,
   type CollectorStats,
   DROP_REASONS,
+  type FlagEvaluationEvent,
   type FlagEvaluationSummaryEvent,
   type FlushReport,
   type Logger,
+  SummarizingCollector,
+  type SummarizingOptions,
   type TelemetryEvent,
+  flagEvaluation,
   isFlagEvaluationSummary,
 } from '@trackpipe/core';
 
 // Test helpers of the summaries tests: an inner collector that keeps what it is given (the far side
 // of the Collector contract, which we own), a logger that keeps its lines, and key/identity helpers.
+
+/** The fake clock's start in the summaries tests. */
+export const T0 = 1_700_000_000_000;
+
+/**
+ * For a test file: fake timers from T0 around each test, and a factory of summarizers (with a
+ * {@link KeptLogger}) that are closed after each test.
+ */
+export function summarizersOnFakeTime(): (inner: Collector<TelemetryEvent>, options?: SummarizingOptions) => SummarizingCollector {
+  let open: SummarizingCollector[] = [];
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(async () => {
+    for (const s of open) await s.close();
+    open = [];
+    vi.useRealTimers();
+  });
+  return (inner, options = {}) => {
+    const s = new SummarizingCollector(inner, { logger: new KeptLogger(), ...options });
+    open.push(s);
+    return s;
+  };
+}
+
+/** A flag evaluation of `flagKey` (value true, variant on, reason STATIC, provider test), with `fields` over it. */
+export function evaluation(flagKey: string, fields: Partial<FlagEvaluationEvent> = {}): FlagEvaluationEvent {
+  return flagEvaluation({ flagKey, value: true, variant: 'on', reason: 'STATIC', provider: 'test', ...fields });
+}
 
 const EMPTY_REPORT: FlushReport = { complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 };
 

@@ -1,30 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type Collector,
-  type FlushReport,
-  type FlagEvaluationEvent,
-  SummarizingCollector,
-  type SummarizingOptions,
-  type TelemetryEvent,
-  flagEvaluation,
-} from '@trackpipe/core';
-import { InnerCollector, KeptLogger, countsByFlag, identityOf } from './summaries-fixtures.js';
+import { describe, expect, it, vi } from 'vitest';
+import { type FlushReport, type FlagEvaluationEvent, type SummarizingCollector } from '@trackpipe/core';
+import { InnerCollector, T0, countsByFlag, evaluation, identityOf, summarizersOnFakeTime } from './summaries-fixtures.js';
 
 // Hostile callers of a SummarizingCollector: user code (getters, toString, window listeners, the inner
 // collector) that re-enters it — records, flushes, closes — at every point where it runs.
 
-const T0 = 1_700_000_000_000;
-
-let open: SummarizingCollector[] = [];
-function summarizer(inner: Collector<TelemetryEvent>, options: SummarizingOptions = {}): SummarizingCollector {
-  const s = new SummarizingCollector(inner, { logger: new KeptLogger(), ...options });
-  open.push(s);
-  return s;
-}
-
-function evaluation(flagKey: string, fields: Partial<FlagEvaluationEvent> = {}): FlagEvaluationEvent {
-  return flagEvaluation({ flagKey, value: true, variant: 'on', reason: 'STATIC', provider: 'test', ...fields });
-}
+const summarizer = summarizersOnFakeTime();
 
 /** Every summary's count is at least 1, and the identity holds. */
 function expectSound(s: SummarizingCollector, inner: InnerCollector): void {
@@ -32,15 +13,6 @@ function expectSound(s: SummarizingCollector, inner: InnerCollector): void {
   const stats = s.stats();
   expect(identityOf(stats).accounted).toBe(stats.recorded);
 }
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 });
-});
-afterEach(async () => {
-  for (const s of open) await s.close();
-  open = [];
-  vi.useRealTimers();
-});
 
 describe('re-entry while the last window closes', () => {
   it('drops (closed) what a window listener records during close(): nothing stays queued forever', async () => {

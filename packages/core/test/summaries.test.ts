@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   BatchProcessor,
   FLAG_EVALUATION_SUMMARY_EVENT,
@@ -13,20 +13,9 @@ import {
   flagEvaluation,
   silentLogger,
 } from '@trackpipe/core';
-import { InnerCollector, KeptLogger, countsByFlag, identityOf } from './summaries-fixtures.js';
+import { InnerCollector, KeptLogger, T0, countsByFlag, evaluation, identityOf, summarizersOnFakeTime } from './summaries-fixtures.js';
 
-const T0 = 1_700_000_000_000;
-
-let open: SummarizingCollector[] = [];
-function summarizer(inner: InnerCollector, options: SummarizingOptions = {}): SummarizingCollector {
-  const s = new SummarizingCollector(inner, { logger: new KeptLogger(), ...options });
-  open.push(s);
-  return s;
-}
-
-function evaluation(flagKey: string, fields: Partial<FlagEvaluationEvent> = {}): FlagEvaluationEvent {
-  return flagEvaluation({ flagKey, value: true, variant: 'on', reason: 'STATIC', provider: 'test', ...fields });
-}
+const summarizer = summarizersOnFakeTime();
 
 function thrown(fn: () => unknown): TrackpipeError {
   try {
@@ -37,15 +26,6 @@ function thrown(fn: () => unknown): TrackpipeError {
   }
   throw new Error('expected a TrackpipeError, nothing was thrown');
 }
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 });
-});
-afterEach(async () => {
-  for (const s of open) await s.close();
-  open = [];
-  vi.useRealTimers();
-});
 
 describe('one summary per key per window', () => {
   it('counts identical evaluations into one summary with count, first and last timestamp, window start and end', () => {
@@ -585,10 +565,10 @@ describe('stats and the Collector contract', () => {
 });
 
 describe('options', () => {
-  it('applies the documented defaults', () => {
+  it('applies the documented defaults', async () => {
     const s = new SummarizingCollector(new InnerCollector());
-    open.push(s);
     expect(s.options).toMatchObject({ intervalMs: 10_000, maxKeys: 1_000, distinctTargetingKeys: true });
+    await s.close();
   });
 
   it.each<[string, SummarizingOptions, string]>([
