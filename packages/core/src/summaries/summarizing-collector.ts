@@ -295,7 +295,7 @@ function scalar(value: unknown): AttributeValue {
  * comparison with the last key of that flag, or a short scan. At most `maxKeys` keys are held; the
  * evaluations of keys that find no room are counted into one overflow bucket, never dropped. Events
  * other than flag evaluations pass through to the inner collector unchanged. The evaluation events
- * themselves are never kept, nor their targeting keys (only hashed into the estimator).
+ * themselves are never kept, nor their targeting keys (hashed into the estimator; the last one only to compare).
  *
  * @example
  * const summaries = new SummarizingCollector(new BatchProcessor(exporter), { intervalMs: 10_000 });
