@@ -2,7 +2,7 @@
 // without notice. Applications use the root entry.
 export { admit } from './admission.js';
 export { recordTime } from './id.js';
-export { MAX_TIMER_MS, resolveOptions } from './options.js';
+export { MAX_TIMER_MS, callerTimeout, resolveOptions } from './options.js';
 export { type Answer, Thrown, readAnswer } from './processor/answer.js';
 export { Batcher, type PoisonHandler, type Work } from './processor/batcher.js';
 export { type FlushSource, FlushTracker } from './processor/flush-tracker.js';

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { type Collector, type Logger, type TelemetryEvent, TrackpipeError, consoleLogger, describeError, redact } from '@trackpipe/core';
-import { MAX_TIMER_MS } from '@trackpipe/core/internal';
+import { MAX_TIMER_MS, callerTimeout } from '@trackpipe/core/internal';
 import { type KafkaSaslOptions, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import { resolveReceiverOptions, type ResolvedReceiverOptions } from './config.js';
 import { type RecordDropReason, decodeRecord } from './decode.js';
@@ -369,9 +369,7 @@ export class KafkaReceiver {
    */
   stop(options: { timeoutMs?: number } = {}): Promise<ReceiverStopReport> {
     // As core's flush() and close() read it: not a number (NaN too) is the default, Infinity (or more than a timer can wait) no deadline.
-    const given: unknown = options.timeoutMs;
-    const timeoutMs = typeof given !== 'number' || Number.isNaN(given) ? 10_000 : given > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : Math.max(0, given);
-    this.#stopping ??= this.#stop(timeoutMs);
+    this.#stopping ??= this.#stop(callerTimeout(options.timeoutMs) ?? 10_000);
     return this.#stopping;
   }
 
