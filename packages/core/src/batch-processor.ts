@@ -13,6 +13,7 @@ import { Reporter } from './processor/reporter.js';
 import { RetryPolicy } from './processor/retry-policy.js';
 import { type EventQueue, MemoryQueue } from './queue.js';
 import { type SpanIds, activeSpanIds } from './trace-context.js';
+import { within } from './within.js';
 
 interface Flight<E> {
   readonly work: Work<E>;
@@ -244,12 +245,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       Promise.resolve().then(() => exporter.shutdown?.()),
       Promise.resolve().then(() => this.#queue.close()),
     ]);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      if (deadline !== Number.POSITIVE_INFINITY) timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
-    });
-    const outcome = await Promise.race([parts, late]);
-    clearTimeout(timer);
+    const outcome = await within(parts, deadline - Date.now(), undefined);
     if (outcome === undefined) {
       this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
       return;

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { type Collector, type Logger, type TelemetryEvent, TrackpipeError, consoleLogger, describeError, redact } from '@trackpipe/core';
-import { MAX_TIMER_MS, callerTimeout } from '@trackpipe/core/internal';
+import { callerTimeout, within } from '@trackpipe/core/internal';
 import { type KafkaSaslOptions, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import { resolveReceiverOptions, type ResolvedReceiverOptions } from './config.js';
 import { type RecordDropReason, decodeRecord } from './decode.js';
@@ -155,20 +155,6 @@ const PAUSE_LOG_INTERVAL_MS = 5_000;
 
 function keyOf(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
-}
-
-/** Resolves with `promise`'s outcome, or with `fallback` after `ms` (never, past the longest timer: Node would fire it at once). */
-async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  if (ms > MAX_TIMER_MS) return promise;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A warning logged at once, then at most once per interval with the number of occurrences in between. */

@@ -6,6 +6,7 @@ import { type Stats, constants, accessSync, existsSync, lstatSync, mkdirSync, re
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { type Logger, TrackpipeError, describeError } from '@trackpipe/core';
+import { within } from '@trackpipe/core/internal';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { SPOOL_UNAVAILABLE } from './constants.js';
 
@@ -272,13 +273,7 @@ const CLOSE_WAIT_MS = 2_000;
  * to the process's exit, and what could not be committed was already reported by the caller.
  */
 export async function closeEnv(root: RootDatabase): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
   const closing = root.close();
   closing.catch(() => undefined); // a rejection after the wait must not go unhandled
-  try {
-    await Promise.race([closing, waited]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await within(closing, CLOSE_WAIT_MS, undefined);
 }
