@@ -8,6 +8,7 @@ export { Batcher, type PoisonHandler, type Work } from './processor/batcher.js';
 export { type FlushSource, FlushTracker } from './processor/flush-tracker.js';
 export { Ledger, type LedgerSnapshot, type LedgerView, mergeReports, sumStats } from './processor/ledger.js';
 export { type RetrySchedule, type RetryState, RetryPolicy, backoffDelay } from './processor/retry-policy.js';
+export { setOwn } from './own.js';
 export { RingBuffer } from './ring.js';
 export { within } from './within.js';
 export { resolveSummarizingOptions } from './summaries/summarizing-collector.js';

@@ -19,6 +19,7 @@ import {
   type TelemetryEvent,
   TrackpipeError,
 } from '@trackpipe/core';
+import { setOwn } from '@trackpipe/core/internal';
 import { type ResolvedHookOptions, resolveHookOptions, type TrackpipeHookOptions } from './options.js';
 
 /** Attribute set on sampled events: the share of evaluations that were kept. */
@@ -121,12 +122,6 @@ function sha256(salt: string, text: string): string {
 
 /** Objects nested deeper than this in a context attribute are recorded as null (JSON has no bound; the stack has). */
 const MAX_ATTRIBUTE_DEPTH = 64;
-
-/** Sets `key` as an own property, so that a key `__proto__` stays an ordinary key (assignment would set the prototype). */
-function setOwn(target: Record<string, AttributeValue>, key: string, value: AttributeValue): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
 
 /**
  * Turns a context value into a JSON-compatible attribute value (dates become ISO strings). Never

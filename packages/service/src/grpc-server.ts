@@ -14,7 +14,7 @@ import {
 } from '@grpc/grpc-js';
 import { type PackageDefinition, loadSync } from '@grpc/proto-loader';
 import { TrackpipeError, describeError } from '@trackpipe/core';
-import { MAX_TIMER_MS } from '@trackpipe/core/internal';
+import { MAX_TIMER_MS, setOwn } from '@trackpipe/core/internal';
 import type { ApiKeyAuth } from './auth.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
@@ -149,16 +149,11 @@ class TooDeep extends Error {
   }
 }
 
-function setField(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty, not assignment: a key "__proto__" must stay an ordinary key.
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 function fromStruct(struct: ProtoStruct, path: string, depth: number, max: number): Record<string, unknown> {
   if (depth > max) throw new TooDeep(path);
   const out: Record<string, unknown> = {};
   const fields = struct.fields ?? {};
-  for (const key of Object.keys(fields)) setField(out, key, fromValue(fields[key]!, `${path}.${key}`, depth + 1, max));
+  for (const key of Object.keys(fields)) setOwn(out, key, fromValue(fields[key]!, `${path}.${key}`, depth + 1, max));
   return out;
 }
 
