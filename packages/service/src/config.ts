@@ -53,6 +53,8 @@ const grpcSchema = z.strictObject({
   requestTimeoutMs: int(1, 2_147_483_647).default(30_000),
   /** Every connection gets a GOAWAY after this many ms (±10 %) and is closed once its calls are done. Default 120 000. */
   maxConnectionAgeMs: int(1, 1_952_257_860).default(120_000),
+  /** Calls (HTTP/2 streams) one connection may have open at once; the client queues the rest. Default 100. */
+  maxConcurrentStreams: int(1, 4_294_967_295).default(100),
 });
 
 /** The `service` section of a configuration file: everything about the service around the pipelines. */

@@ -79,6 +79,14 @@ export interface GrpcServerOptions {
    * stream it never ends, a connection that never starts a call). Default 120 000.
    */
   maxConnectionAgeMs?: number;
+  /**
+   * Calls (HTTP/2 streams) one connection may have open at once, announced to the client in the
+   * HTTP/2 SETTINGS (`SETTINGS_MAX_CONCURRENT_STREAMS`): a client queues further calls until one of
+   * its calls ends, and a stream opened past the limit is refused (REFUSED_STREAM) without becoming
+   * a call. It bounds what one connection can hold: a client that opens calls and stalls them holds
+   * at most this many. Default 100 (the HTTP/2 specification's recommended minimum).
+   */
+  maxConcurrentStreams?: number;
 }
 
 /** What the gRPC server needs from the service. */
@@ -228,14 +236,17 @@ function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undef
   return out;
 }
 
-/** A timer option: an integer from 1 to `max` (Node fires longer timers at once), else TRACKPIPE_ERR_OPTIONS_INVALID naming it. */
-function timerOption(name: string, value: number | undefined, fallback: number, max: number = MAX_TIMER_MS): number {
-  const ms = value ?? fallback;
-  if (!Number.isInteger(ms) || ms < 1 || ms > max) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${name} must be an integer from 1 to ${max} (got ${String(ms)})`, { details: { field: name } });
+/** An integer option from 1 to `max` (a timer's: Node fires longer timers at once), else TRACKPIPE_ERR_OPTIONS_INVALID naming it. */
+function intOption(name: string, value: number | undefined, fallback: number, max: number = MAX_TIMER_MS): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${name} must be an integer from 1 to ${max} (got ${String(n)})`, { details: { field: name } });
   }
-  return ms;
+  return n;
 }
+
+/** The largest SETTINGS_MAX_CONCURRENT_STREAMS HTTP/2 (and Node) allows: 2^32 - 1. */
+const MAX_STREAMS = 4_294_967_295;
 
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
@@ -262,9 +273,10 @@ export class GrpcIngestServer {
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
     }
-    const requestTimeoutMs = timerOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
+    const requestTimeoutMs = intOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
     // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
-    const maxConnectionAgeMs = timerOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));
+    const maxConnectionAgeMs = intOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));
+    const maxConcurrentStreams = intOption('grpc.maxConcurrentStreams', options.maxConcurrentStreams, 100, MAX_STREAMS);
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#server = new Server({
       'grpc.max_receive_message_length': maxMessageBytes,
@@ -272,6 +284,10 @@ export class GrpcIngestServer {
       // only closing the connection frees it, so every connection has an age (gRPC's MAX_CONNECTION_AGE).
       'grpc.max_connection_age_ms': maxConnectionAgeMs,
       'grpc.max_connection_age_grace_ms': requestTimeoutMs,
+      // Node's http2 default is no limit: one connection could hold any number of stalled calls, each
+      // until requestTimeoutMs (and its stream until the connection's age). grpc-js passes this to
+      // http2's settings.maxConcurrentStreams.
+      'grpc.max_concurrent_streams': maxConcurrentStreams,
       interceptors: [this.#intercept],
     });
     const service = decoding(loadAnalyticsDefinition(), parts.metrics);

@@ -106,6 +106,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
         maxMessageBytes: s.grpc.maxMessageBytes,
         requestTimeoutMs: s.grpc.requestTimeoutMs,
         maxConnectionAgeMs: s.grpc.maxConnectionAgeMs,
+        maxConcurrentStreams: s.grpc.maxConcurrentStreams,
       },
       apiKeys: s.auth.apiKeys,
       allowUnauthenticated: s.auth.allowUnauthenticated,

@@ -2,6 +2,7 @@
 // must answer each stalled call within grpc.requestTimeoutMs, close every connection within
 // grpc.maxConnectionAgeMs (+10 % jitter) + requestTimeoutMs — the stream of a client that never ends
 // it, a connection that never sends the HTTP/2 preface — and keep serving other clients meanwhile.
+// One connection holds at most grpc.maxConcurrentStreams calls, however many the client opens.
 import http2 from 'node:http2';
 import net from 'node:net';
 import { status } from '@grpc/grpc-js';
@@ -162,10 +163,11 @@ describe('a gRPC client that stalls', () => {
     await expect.poll(() => memory.events.map((e) => e.id)).toEqual(ids);
   });
 
-  it('ends 200 stalled calls on one connection within the bound while another client is served, and counts them', async () => {
+  // 100: as many calls as one connection may hold by default (grpc.maxConcurrentStreams); more wait in the client's queue.
+  it('ends 100 stalled calls on one connection within the bound while another client is served, and counts them', async () => {
     const { grpcAddress, url } = await start({ http: { port: 0 } });
     const session = connect(grpcAddress);
-    const calls = Array.from({ length: 200 }, (_, i) => stalledCall(session, i % 2 === 0 ? Buffer.alloc(0) : partialMessage(1_000, 500)));
+    const calls = Array.from({ length: 100 }, (_, i) => stalledCall(session, i % 2 === 0 ? Buffer.alloc(0) : partialMessage(1_000, 500)));
     const client = grpcClient(grpcAddress);
     cleanups.push(() => client.close());
     // Meanwhile, a well-behaved client is served at once, call after call.
@@ -180,7 +182,7 @@ describe('a gRPC client that stalls', () => {
     expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(TIMEOUT_MS + 1_500);
     const families = parseExposition(await (await fetch(`${url}/metrics`)).text());
     const counted = samples(families, 'trackpipe_service_requests_total', { transport: 'grpc', route: 'TrackEvent', status: 'DEADLINE_EXCEEDED' });
-    expect(counted.reduce((n, s) => n + s.value, 0)).toBe(200);
+    expect(counted.reduce((n, s) => n + s.value, 0)).toBe(100);
   });
 
   it('answers UNAUTHENTICATED to a call without a key at once, not after the bound', async () => {
@@ -225,5 +227,132 @@ describe('a gRPC client that stalls', () => {
       expect(error).toBeInstanceOf(TrackpipeError);
       expect((error as TrackpipeError).message).toContain(`service.grpc.${field}`);
     }
+  });
+});
+
+describe('a gRPC client that opens more calls on one connection than grpc.maxConcurrentStreams', () => {
+  const LIMIT = 4;
+  const OPENED = 40;
+
+  /** A service whose connections outlive the test (no age): only the stream limit bounds what one connection holds. */
+  async function startLimited(): Promise<Started> {
+    return start({ http: { port: 0 }, grpc: { port: 0, requestTimeoutMs: TIMEOUT_MS, maxConnectionAgeMs: 600_000, maxConcurrentStreams: LIMIT } });
+  }
+
+  /** How many TrackEvent calls the service answered DEADLINE_EXCEEDED: every stalled call it admitted, and only those. */
+  async function stalledAnswered(url: string): Promise<number> {
+    const families = parseExposition(await (await fetch(`${url}/metrics`)).text());
+    return samples(families, 'trackpipe_service_requests_total', { transport: 'grpc', route: 'TrackEvent', status: 'DEADLINE_EXCEEDED' }).reduce((n, s) => n + s.value, 0);
+  }
+
+  function remoteSettings(session: http2.ClientHttp2Session): Promise<http2.Settings> {
+    return new Promise((resolve) => session.once('remoteSettings', resolve));
+  }
+
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Calls `then` with the grpc-status of the stream's answer (in its trailers, or a trailers-only answer's headers). */
+  function onStatus(stream: http2.ClientHttp2Stream, then: (code: number) => void): void {
+    const read = (headers: http2.IncomingHttpHeaders): void => {
+      if (headers['grpc-status'] !== undefined) then(Number(headers['grpc-status']));
+    };
+    stream.on('response', read);
+    stream.on('trailers', read);
+  }
+
+  it('is told the limit, gets only that many calls admitted (the rest wait in its HTTP/2 queue), and another client is served meanwhile', async () => {
+    const { grpcAddress, url, memory } = await startLimited();
+    const session = connect(grpcAddress);
+    expect((await remoteSettings(session)).maxConcurrentStreams).toBe(LIMIT);
+    // Each call sends a whole, valid message and never ends its stream; `answered` collects the grpc-status of those answered.
+    const answered = new Map<number, number>();
+    const streams = Array.from({ length: OPENED }, (_, i) => {
+      const stream = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      stream.on('error', () => undefined);
+      onStatus(stream, (code) => answered.set(i, code));
+      stream.resume();
+      stream.write(fullMessage());
+      return stream;
+    });
+    // The admitted calls are answered at requestTimeoutMs; their streams stay open (the client never ends them) and keep their slots.
+    await expect.poll(() => stalledAnswered(url), { timeout: TIMEOUT_MS + 3_000 }).toBe(LIMIT);
+    // Meanwhile a well-behaved client on its own connection is answered at once.
+    const client = grpcClient(grpcAddress);
+    cleanups.push(() => client.close());
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      expect((await client.call('TrackEvent', { event: { name: `ok-${i}` } })).id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(performance.now() - started).toBeLessThan(TIMEOUT_MS);
+    }
+    // Several timeouts later, none of the excess calls has reached the service, and none was refused: they wait.
+    await sleep(3 * TIMEOUT_MS);
+    expect(await stalledAnswered(url)).toBe(LIMIT);
+    expect([...answered.values()]).toEqual(Array.from({ length: LIMIT }, () => status.DEADLINE_EXCEEDED));
+    expect(streams.filter((s) => s.closed || s.destroyed).length).toBe(0);
+    expect(memory.events.map((e) => e.name)).toEqual(['ok-0', 'ok-1', 'ok-2']);
+    // Queued, not lost: freeing one slot admits exactly one more.
+    streams[[...answered.keys()][0]!]!.close();
+    await expect.poll(() => stalledAnswered(url), { timeout: TIMEOUT_MS + 3_000 }).toBe(LIMIT + 1);
+    await sleep(2 * TIMEOUT_MS);
+    expect(await stalledAnswered(url)).toBe(LIMIT + 1);
+    expect(answered.size).toBe(LIMIT + 1);
+  });
+
+  it('refuses at once (REFUSED_STREAM) the excess calls of a client that sends them before it has read the limit; none of them is processed', async () => {
+    const { grpcAddress, url } = await startLimited();
+    const session = connect(grpcAddress);
+    // Opened before the server's SETTINGS arrive: the client sends all of them.
+    const started = performance.now();
+    const refusedAfter: number[] = [];
+    const outcomes = Array.from({ length: OPENED }, () => {
+      const stream = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      stream.resume();
+      stream.write(fullMessage());
+      return new Promise<{ code: number | undefined; error: string | undefined; rst: number | undefined }>((resolve) => {
+        stream.on('error', (error: NodeJS.ErrnoException) => {
+          refusedAfter.push(performance.now() - started);
+          resolve({ code: undefined, error: error.code, rst: stream.rstCode });
+        });
+        onStatus(stream, (code) => resolve({ code, error: undefined, rst: undefined }));
+      });
+    });
+    const results = await Promise.all(outcomes);
+    const refused = results.filter((r) => r.error !== undefined);
+    expect(refused).toEqual(Array.from({ length: OPENED - LIMIT }, () => ({ code: undefined, error: 'ERR_HTTP2_STREAM_ERROR', rst: http2.constants.NGHTTP2_REFUSED_STREAM })));
+    // Refused at once, not at requestTimeoutMs like a stalled call.
+    expect(Math.max(...refusedAfter)).toBeLessThan(TIMEOUT_MS);
+    expect(results.filter((r) => r.code !== undefined).map((r) => r.code)).toEqual(Array.from({ length: LIMIT }, () => status.DEADLINE_EXCEEDED));
+    await sleep(2 * TIMEOUT_MS);
+    expect(await stalledAnswered(url)).toBe(LIMIT);
+    expect(session.destroyed).toBe(false);
+  });
+
+  it('announces the default limit, 100, when the option is absent, and takes service.grpc.maxConcurrentStreams from a configuration', async () => {
+    const { grpcAddress } = await start({ grpc: { port: 0 } });
+    expect((await remoteSettings(connect(grpcAddress))).maxConcurrentStreams).toBe(100);
+    for (const [grpc, expected] of [[{ port: 0 }, 100], [{ port: 0, maxConcurrentStreams: 7 }, 7]] as const) {
+      const config = parseServiceConfig({ service: { http: { enabled: false }, grpc }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
+      const { service } = await createService(config);
+      const addresses = await service.start();
+      try {
+        expect((await remoteSettings(connect(addresses.grpc!.address))).maxConcurrentStreams).toBe(expected);
+      } finally {
+        await service.shutdown({ timeoutMs: 2_000 });
+      }
+    }
+  });
+
+  it.each([0, -1, 1.5, 'x', 2 ** 32])('refuses maxConcurrentStreams %s at start, naming the option (service.grpc.maxConcurrentStreams in a configuration)', async (bad) => {
+    await expect(startService({ http: false, grpc: { port: 0, maxConcurrentStreams: bad as number } })).rejects.toThrow(
+      /grpc\.maxConcurrentStreams must be an integer from 1 to 4294967295 /,
+    );
+    let error: unknown;
+    try {
+      parseServiceConfig({ service: { grpc: { maxConcurrentStreams: bad } }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).message).toContain('service.grpc.maxConcurrentStreams: must be an integer from 1 to 4294967295');
   });
 });
