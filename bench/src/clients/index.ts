@@ -15,7 +15,7 @@ export const HTTP_CLIENTS = ['floor', 'trackpipe-json', 'trackpipe-otlp', 'otel'
  * Every client the runner can build: the above, the gzip variant (scenario 2), and experiment variants
  * that only run when named with `--clients` (see what-we-tried.md).
  */
-export const CLIENT_NAMES = [...HTTP_CLIENTS, 'trackpipe-json-gzip', 'trackpipe-json-spool', 'trackpipe-json-c8', 'trackpipe-otlp-c8', 'trackpipe-json-b100', 'trackpipe-otlp-direct', 'trackpipe-json-batch', 'trackpipe-json-spool-q'] as const;
+export const CLIENT_NAMES = [...HTTP_CLIENTS, 'trackpipe-json-gzip', 'trackpipe-json-spool', 'trackpipe-json-c8', 'trackpipe-otlp-c8', 'trackpipe-json-b100', 'trackpipe-otlp-direct', 'trackpipe-json-batch'] as const;
 
 /** A client's name. */
 export type ClientName = (typeof CLIENT_NAMES)[number];
@@ -35,8 +35,7 @@ export function createClient(name: ClientName, settings: ClientSettings): BenchC
     case 'trackpipe-json-gzip':
       return new TrackpipeHttpClient(name, settings, { format: 'json', gzip: true });
     case 'trackpipe-json-spool':
-      return new TrackpipeHttpClient(name, settings, { format: 'json', gzip: false, spool: true });
-    case 'trackpipe-json-spool-q':
+      // The same room in memory as the in-memory client's queue: events waiting for their commit.
       return new TrackpipeHttpClient(name, settings, { format: 'json', gzip: false, spool: { maxPendingEvents: settings.queueSize } });
     case 'trackpipe-otlp':
       return new TrackpipeHttpClient(name, settings, { format: 'otlp', gzip: false });
@@ -108,12 +107,7 @@ export function clientInfo(): Record<string, ClientInfo> {
     'trackpipe-json-spool': {
       label: 'Trackpipe JSON + spool',
       version: `${trackpipe} + @trackpipe/spool ${packageVersion('@trackpipe/spool')}`,
-      bound: 'the spool: maxBytes (1 GiB) on disk, maxPendingEvents (100 000) waiting for their commit; counted',
-    },
-    'trackpipe-json-spool-q': {
-      label: 'Trackpipe JSON + spool, maxPendingEvents = the queue size (experiment)',
-      version: `${trackpipe} + @trackpipe/spool ${packageVersion('@trackpipe/spool')}`,
-      bound: 'the spool: maxBytes (1 GiB) on disk, maxPendingEvents (the scenario queue size) waiting for their commit; counted',
+      bound: 'the spool: maxBytes (1 GiB) on disk, maxPendingEvents (the scenario\'s queue size, as the in-memory clients\' maxQueueSize) waiting for their commit; counted',
     },
     'trackpipe-otlp': { label: 'Trackpipe OTLP', version: trackpipe, bound: 'maxQueueSize, drop-oldest, counted' },
     'trackpipe-json-c8': { label: 'Trackpipe JSON, 8 exports in flight (experiment)', version: trackpipe, bound: 'maxQueueSize, drop-oldest, counted' },

@@ -30,7 +30,7 @@ export const endToEnd: Scenario<EndToEndParams> = {
     '**CPU µs/event** is the client process\'s user + system CPU (all threads, `process.cpuUsage`) from `go` until its shutdown returned, over the events. ' +
     '**peak RSS** is the client process\'s maximum resident set (`process.resourceUsage().maxRSS`); **base RSS** its RSS once the client was built. ' +
     'Every client sends uncompressed bodies (like the floor); the row *Trackpipe JSON, defaults* is the exporter as shipped (gzip level 1 for bodies of 1 KiB and more), ' +
-    'and *Trackpipe JSON + spool* is Trackpipe JSON with its queue on disk (`queue: new Spool({ path })`, the spool\'s defaults).',
+    'and *Trackpipe JSON + spool* is Trackpipe JSON with its queue on disk (`queue: new Spool({ path, maxPendingEvents })`: the room in memory for events waiting for their commit is the queue size the in-memory clients get, its other options at their defaults).',
   columns: [
     { key: 'eventsPerSec', label: 'events/s', digits: 0, ratio: true },
     { key: 'cpuUsPerEvent', label: 'CPU µs/event', digits: 2, ratio: true },
