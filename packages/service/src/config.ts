@@ -48,7 +48,7 @@ const grpcSchema = z.strictObject({
   /** Port; 0 picks a free one. Default 50051. */
   port: int(0, 65_535).default(50_051),
   /** Largest request message, in bytes. Default 4 MiB. */
-  maxMessageBytes: int(1).default(4 * 1024 * 1024),
+  maxMessageBytes: int(1, 2_147_483_647).default(4 * 1024 * 1024),
   /** A call whose message is not in within this many ms is answered DEADLINE_EXCEEDED; also a closing connection's grace. Default 30 000. */
   requestTimeoutMs: int(1, 2_147_483_647).default(30_000),
   /** Every connection gets a GOAWAY after this many ms (±10 %) and is closed once its calls are done. Default 120 000. */

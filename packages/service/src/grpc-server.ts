@@ -269,10 +269,8 @@ export class GrpcIngestServer {
     this.#parts = parts;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 50051;
-    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
-    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) {
-      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `grpc.maxMessageBytes must be an integer >= 1 (got ${String(maxMessageBytes)})`);
-    }
+    // grpc-js keeps message lengths in 32-bit signed integers.
+    const maxMessageBytes = intOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 2_147_483_647);
     const requestTimeoutMs = intOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
     // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
     const maxConnectionAgeMs = intOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));

@@ -342,17 +342,19 @@ describe('a gRPC client that opens more calls on one connection than grpc.maxCon
     }
   });
 
-  it.each([0, -1, 1.5, 'x', 2 ** 32])('refuses maxConcurrentStreams %s at start, naming the option (service.grpc.maxConcurrentStreams in a configuration)', async (bad) => {
-    await expect(startService({ http: false, grpc: { port: 0, maxConcurrentStreams: bad as number } })).rejects.toThrow(
-      /grpc\.maxConcurrentStreams must be an integer from 1 to 4294967295 /,
-    );
+  const BAD_LIMITS: [option: string, max: number, bad: unknown][] = [
+    ...[0, -1, 1.5, 'x', 2 ** 32].map((bad): [string, number, unknown] => ['maxConcurrentStreams', 4_294_967_295, bad]),
+    ...[0, 1.5, 2 ** 31].map((bad): [string, number, unknown] => ['maxMessageBytes', 2_147_483_647, bad]),
+  ];
+  it.each(BAD_LIMITS)('refuses %s %s at start, naming the option (service.grpc.<option> in a configuration)', async (option, max, bad) => {
+    await expect(startService({ http: false, grpc: { port: 0, [option]: bad as number } })).rejects.toThrow(`grpc.${option} must be an integer from 1 to ${max} `);
     let error: unknown;
     try {
-      parseServiceConfig({ service: { grpc: { maxConcurrentStreams: bad } }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
+      parseServiceConfig({ service: { grpc: { [option]: bad } }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(TrackpipeError);
-    expect((error as TrackpipeError).message).toContain('service.grpc.maxConcurrentStreams: must be an integer from 1 to 4294967295');
+    expect((error as TrackpipeError).message).toContain(`service.grpc.${option}: must be an integer from 1 to ${max}`);
   });
 });
