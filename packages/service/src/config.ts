@@ -23,22 +23,32 @@ const int = (min: number, max?: number) => {
 };
 const host = z.string().min(1);
 
-const httpSchema = z.strictObject({
-  /** Serve HTTP ingest. Default true. */
-  enabled: z.boolean().default(true),
-  /** Interface to listen on. Default "127.0.0.1". */
-  host: host.default('127.0.0.1'),
-  /** Port; 0 picks a free one. Default 8080. */
-  port: int(0, 65_535).default(8080),
-  /** Largest request body (as sent and after gzip), in bytes. Default 4 MiB. */
-  maxBodyBytes: int(1).default(4 * 1024 * 1024),
-  /** A request not fully received within this many ms is answered 408. Default 30 000. */
-  requestTimeoutMs: int(1).default(30_000),
-  /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
-  headersTimeoutMs: int(1).default(10_000),
-  /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
-  keepAliveTimeoutMs: int(1).default(65_000),
-});
+const httpSchema = z
+  .strictObject({
+    /** Serve HTTP ingest. Default true. */
+    enabled: z.boolean().default(true),
+    /** Interface to listen on. Default "127.0.0.1". */
+    host: host.default('127.0.0.1'),
+    /** Port; 0 picks a free one. Default 8080. */
+    port: int(0, 65_535).default(8080),
+    /** Largest request body (as sent and after gzip), in bytes. Default 4 MiB. */
+    maxBodyBytes: int(1).default(4 * 1024 * 1024),
+    /** Most request-body bytes read at once over all requests (at least maxBodyBytes); past it, 503 overloaded. Default 16 × maxBodyBytes (64 MiB). */
+    maxInFlightBytes: int(1).optional(),
+    /** A request not fully received within this many ms is answered 408. Default 30 000. */
+    requestTimeoutMs: int(1).default(30_000),
+    /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
+    headersTimeoutMs: int(1).default(10_000),
+    /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
+    keepAliveTimeoutMs: int(1).default(65_000),
+  })
+  .superRefine((http, ctx) => {
+    const inFlight = http.maxInFlightBytes;
+    // Only a valid value is compared (a bad one already has its issue).
+    if (inFlight !== undefined && Number.isInteger(inFlight) && inFlight >= 1 && inFlight < http.maxBodyBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.http.maxBodyBytes (a body of the largest size must fit)' });
+    }
+  });
 
 const grpcSchema = z.strictObject({
   /** Serve gRPC ingest. Default true. */

@@ -34,6 +34,16 @@ export interface HttpServerOptions {
    */
   maxBodyBytes?: number;
   /**
+   * Most request-body bytes read at once, over all requests (a load shedder's bound: N slow clients
+   * cannot make the service hold N × `maxBodyBytes`). Before its body is read, a request reserves its
+   * `Content-Length` (`maxBodyBytes` when it has none: chunked; plus `maxBodyBytes` for the
+   * decompressed copy of a gzip body, at most the whole budget); one that does not fit is answered
+   * 503 `overloaded` with `Retry-After: 1` at once, its body not read. The reservation is given back
+   * once the body has been read, decoded and parsed. At least `maxBodyBytes`. Default 16 ×
+   * `maxBodyBytes` (64 MiB with the default).
+   */
+  maxInFlightBytes?: number;
+  /**
    * A request not fully received (headers and body) this many ms after it began is answered 408
    * and its connection closed. Default 30 000.
    */
@@ -101,13 +111,17 @@ interface ErrorBody {
  * `GET /healthz`, `/readyz`, `/metrics`. Handlers read and check the body, then hand the events to
  * the {@link Ingestor} and answer: 202 once queued and persisted (`Collector.persisted()`: at once
  * with in-memory queues, after the group commit with a spool), 503 (with `Retry-After`) when the queue
- * is full or the service is draining. No exporter is ever awaited in a request.
+ * is full, the service is draining, or the bodies being read hold `maxInFlightBytes`. No exporter is
+ * ever awaited in a request.
  */
 export class HttpIngestServer {
   readonly #parts: HttpServerParts;
   readonly #host: string;
   readonly #port: number;
   readonly #maxBody: number;
+  readonly #maxInFlight: number;
+  /** Bytes reserved now by requests whose bodies are being read, decoded or parsed. */
+  #inFlight = 0;
   readonly #server: Server;
   #stopping: Promise<void> | undefined;
 
@@ -116,6 +130,14 @@ export class HttpIngestServer {
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 8080;
     this.#maxBody = positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024);
+    this.#maxInFlight = positiveInteger('http.maxInFlightBytes', options.maxInFlightBytes ?? 16 * this.#maxBody);
+    if (this.#maxInFlight < this.#maxBody) {
+      throw new TrackpipeError(
+        'TRACKPIPE_ERR_OPTIONS_INVALID',
+        `http.maxInFlightBytes (${this.#maxInFlight}) must be >= http.maxBodyBytes (${this.#maxBody}), or no body of the largest size could ever be read`,
+        { details: { option: 'http.maxInFlightBytes' } },
+      );
+    }
     const requestTimeout = positiveInteger('http.requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
     const headersTimeout = Math.min(requestTimeout, positiveInteger('http.headersTimeoutMs', options.headersTimeoutMs ?? 10_000));
     const keepAliveTimeout = positiveInteger('http.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 65_000);
@@ -150,6 +172,11 @@ export class HttpIngestServer {
   /** The underlying node:http server (for tests and advanced set-ups). */
   get server(): Server {
     return this.#server;
+  }
+
+  /** Request-body bytes reserved now (see `maxInFlightBytes`); 0 when no body is being read. */
+  get inFlightBytes(): number {
+    return this.#inFlight;
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -258,43 +285,91 @@ export class HttpIngestServer {
     const idempotencyKey = keyHeader;
     if (declaredLength(request) > this.#maxBody) return this.#tooLarge(request, response);
 
-    const read = await readBody(request, this.#maxBody);
-    if (read === 'aborted') return;
-    if (read === 'too_large') return this.#tooLarge(request, response);
-    let raw = read;
-    if (encoding === 'gzip') {
-      try {
-        raw = await gunzipAsync(read, { maxOutputLength: this.#maxBody });
-      } catch (error) {
-        if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return this.#tooLarge(request, response);
-        return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
-      }
-    }
-    // Refused, not repaired: decoding would replace each invalid byte with U+FFFD and deliver altered data.
-    if (!isUtf8(raw)) return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid UTF-8' });
-    // From here to the admission nothing awaits: looking the key up, queueing the events and
-    // remembering the answer are one synchronous step, so a concurrent repeat (still reading its
-    // body) finds the answer and cannot be queued twice. Only the 202 then waits for persistence.
-    let remember: { readonly key: string; readonly fingerprint: string } | undefined;
-    if (idempotencyKey !== undefined) {
-      remember = { key: scopedKey(route, bearerToken(request.headers.authorization), idempotencyKey), fingerprint: fingerprintOf(raw) };
-      const seen = this.#parts.idempotency.get(remember.key);
-      if (seen !== undefined) return this.#replay(response, seen.fingerprint === remember.fingerprint ? seen.ids : undefined);
-    }
-    this.#parts.metrics?.decoded('http', raw.length);
-    let body: unknown;
+    // The body's bytes count against maxInFlightBytes from before it is read until it is parsed:
+    // `release` runs before the answer waits for persistence, and in `finally` on every other way out.
+    const release = this.#reserve(this.#reservationOf(request, encoding === 'gzip'));
+    if (release === undefined) return this.#overloaded(request, response);
     try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      // Never echo the parser's message: it quotes the body.
-      return sendError(response, 400, { code: 'invalid_json', message: 'the body is not valid JSON' });
+      const read = await readBody(request, this.#maxBody);
+      if (read === 'aborted') return;
+      if (read === 'too_large') return this.#tooLarge(request, response);
+      let raw = read;
+      if (encoding === 'gzip') {
+        try {
+          raw = await gunzipAsync(read, { maxOutputLength: this.#maxBody });
+        } catch (error) {
+          if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return this.#tooLarge(request, response);
+          return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
+        }
+      }
+      // Refused, not repaired: decoding would replace each invalid byte with U+FFFD and deliver altered data.
+      if (!isUtf8(raw)) return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid UTF-8' });
+      // From here to the admission nothing awaits: looking the key up, queueing the events and
+      // remembering the answer are one synchronous step, so a concurrent repeat (still reading its
+      // body) finds the answer and cannot be queued twice. Only the 202 then waits for persistence.
+      let remember: { readonly key: string; readonly fingerprint: string } | undefined;
+      if (idempotencyKey !== undefined) {
+        remember = { key: scopedKey(route, bearerToken(request.headers.authorization), idempotencyKey), fingerprint: fingerprintOf(raw) };
+        const seen = this.#parts.idempotency.get(remember.key);
+        if (seen !== undefined) {
+          release();
+          return this.#replay(response, seen.fingerprint === remember.fingerprint ? seen.ids : undefined);
+        }
+      }
+      this.#parts.metrics?.decoded('http', raw.length);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        // Never echo the parser's message: it quotes the body.
+        return sendError(response, 400, { code: 'invalid_json', message: 'the body is not valid JSON' });
+      }
+      const validation = VALIDATORS[route](body, limits);
+      if (!validation.ok) {
+        return sendError(response, 400, { code: 'invalid_request', message: describeIssues(validation.issues), issues: validation.issues });
+      }
+      const events = Array.isArray(validation.value) ? validation.value : [validation.value];
+      release();
+      return this.#answer(response, ingestor.admit(events), events.length, remember);
+    } finally {
+      release();
     }
-    const validation = VALIDATORS[route](body, limits);
-    if (!validation.ok) {
-      return sendError(response, 400, { code: 'invalid_request', message: describeIssues(validation.issues), issues: validation.issues });
-    }
-    const events = Array.isArray(validation.value) ? validation.value : [validation.value];
-    return this.#answer(response, ingestor.admit(events), events.length, remember);
+  }
+
+  /**
+   * What a body reserves of `maxInFlightBytes`: its `Content-Length`, or `maxBodyBytes` without one
+   * (chunked: it may grow that far). A gzip body also reserves `maxBodyBytes` for its decompressed
+   * copy (its size is unknown until decoded, and concurrent decompressions grow together), at most
+   * the whole budget.
+   */
+  #reservationOf(request: IncomingMessage, gzip: boolean): number {
+    const sent = request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request);
+    return gzip ? Math.min(this.#maxInFlight, sent + this.#maxBody) : sent;
+  }
+
+  /**
+   * Reserves `bytes` of `maxInFlightBytes` for a body about to be read; answers the function that
+   * gives them back (only its first call counts), or undefined when they do not fit now.
+   */
+  #reserve(bytes: number): (() => void) | undefined {
+    if (this.#inFlight + bytes > this.#maxInFlight) return undefined;
+    this.#inFlight += bytes;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#inFlight -= bytes;
+    };
+  }
+
+  /** Answers 503 `overloaded` at once without reading the body, then discards it as {@link #tooLarge} does. */
+  #overloaded(request: IncomingMessage, response: ServerResponse): void {
+    response.setHeader('retry-after', '1');
+    sendError(response, 503, {
+      code: 'overloaded',
+      message: `the service is reading as many request bodies as http.maxInFlightBytes (${this.#maxInFlight} bytes) allows; retry`,
+    });
+    void discard(request, this.#maxBody);
   }
 
   async #answer(response: ServerResponse, admission: Admission, events: number, remember?: { key: string; fingerprint: string }): Promise<void> {

@@ -96,6 +96,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
         host: s.http.host,
         port: s.http.port,
         maxBodyBytes: s.http.maxBodyBytes,
+        maxInFlightBytes: s.http.maxInFlightBytes,
         requestTimeoutMs: s.http.requestTimeoutMs,
         headersTimeoutMs: s.http.headersTimeoutMs,
         keepAliveTimeoutMs: s.http.keepAliveTimeoutMs,

@@ -20,6 +20,7 @@ export const SERVICE_METRICS = {
   decoded: 'trackpipe_service_decoded_bytes_total',
   idempotent: 'trackpipe_service_idempotent_requests_total',
   idempotencyKeys: 'trackpipe_service_idempotency_keys',
+  httpBodyBytesInFlight: 'trackpipe_service_http_body_bytes_in_flight',
 } as const;
 
 /** The routes the request counter knows; anything else is counted as `other`. */
@@ -35,9 +36,9 @@ export class ServiceMetrics {
 
   /**
    * @param registry where the metrics go (the same one as the pipelines' self-metrics, so `/metrics` serves both).
-   * @param state read at scrape time for the `ready`, `draining` and idempotency-keys gauges.
+   * @param state read at scrape time for the `ready`, `draining`, idempotency-keys and HTTP body-bytes gauges.
    */
-  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean; idempotencyKeys(): number }) {
+  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean; idempotencyKeys(): number; httpBodyBytesInFlight(): number }) {
     const registers = [registry];
     this.#requests = new Counter({
       name: SERVICE_METRICS.requests,
@@ -75,6 +76,14 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.set(state.idempotencyKeys());
+      },
+    });
+    new Gauge({
+      name: SERVICE_METRICS.httpBodyBytesInFlight,
+      help: 'HTTP request-body bytes reserved now by requests being read, decoded or parsed; at http.maxInFlightBytes, further requests are answered 503 overloaded.',
+      registers,
+      collect() {
+        this.set(state.httpBodyBytesInFlight());
       },
     });
     new Gauge({

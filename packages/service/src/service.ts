@@ -140,6 +140,7 @@ export class TrackpipeService {
       ready: () => this.ready,
       draining: () => this.draining,
       idempotencyKeys: () => idempotency.size,
+      httpBodyBytesInFlight: () => this.#http?.inFlightBytes ?? 0,
     });
     this.#ingestor = new Ingestor(options.collector, {
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
