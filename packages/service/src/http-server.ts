@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { TrackpipeError, describeError } from '@trackpipe/core';
 import { type ApiKeyAuth, bearerToken } from './auth.js';
 import { type IdempotencyStore, fingerprintOf, isValidIdempotencyKey, scopedKey } from './idempotency.js';
@@ -20,7 +20,15 @@ import {
   validateIdentify,
 } from './validate.js';
 
-const gunzipAsync = promisify(gunzip);
+type Decompress = (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
+/** zstd arrived in Node.js 22.15 and 23.8 (`zlib.zstdDecompress`); older versions (Node 20) have none. */
+const zstdDecompress = (zlib as { zstdDecompress?: (body: Buffer, options: object, callback: (error: Error | null, result: Buffer) => void) => void }).zstdDecompress;
+/** The content encodings a body may come in, by their `Content-Encoding` name. */
+const DECOMPRESS: ReadonlyMap<string, Decompress> = new Map<string, Decompress>([
+  ['gzip', promisify(zlib.gunzip)],
+  ...(zstdDecompress === undefined ? [] : [['zstd', promisify(zstdDecompress)] as [string, Decompress]]),
+]);
+const ENCODINGS = zstdDecompress === undefined ? 'gzip or identity (zstd needs Node.js 22.15 or later)' : 'gzip, zstd or identity';
 
 /** Options of the HTTP ingest server. Every field is optional; defaults follow each. */
 export interface HttpServerOptions {
@@ -29,17 +37,17 @@ export interface HttpServerOptions {
   /** Port to listen on; 0 picks a free one. Default 8080. */
   port?: number;
   /**
-   * Largest request body, in bytes, both as sent and after gzip decompression. A larger body is
+   * Largest request body, in bytes, both as sent and after decompression. A larger body is
    * answered 413 and no more of it is kept. Default 4 194 304 (4 MiB).
    */
   maxBodyBytes?: number;
   /**
    * Most request-body bytes read at once, over all requests (a load shedder's bound: N slow clients
    * cannot make the service hold N × `maxBodyBytes`). Before its body is read, a request reserves its
-   * `Content-Length` (`maxBodyBytes` when it has none: chunked; plus `maxBodyBytes` for the
-   * decompressed copy of a gzip body, at most the whole budget); one that does not fit is answered
-   * 503 `overloaded` with `Retry-After: 1` at once, its body not read. The reservation is given back
-   * once the body has been read, decoded and parsed. At least `maxBodyBytes`. Default 16 ×
+   * `Content-Length` (`maxBodyBytes` when it has none: chunked), and a compressed body, before it is
+   * decompressed, `maxBodyBytes` for its decompressed copy; one that does not fit is answered 503
+   * `overloaded` with `Retry-After: 1` at once (its body not read, when it did not fit to be read).
+   * The reservations are given back once the body has been read, decoded and parsed. At least `maxBodyBytes`. Default 16 ×
    * `maxBodyBytes` (64 MiB with the default).
    */
   maxInFlightBytes?: number;
@@ -275,8 +283,9 @@ export class HttpIngestServer {
       return refuse(415, { code: 'unsupported_media_type', message: 'the body must be JSON (Content-Type: application/json)' });
     }
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    if (encoding !== 'identity' && encoding !== 'gzip') {
-      return refuse(415, { code: 'unsupported_media_type', message: 'Content-Encoding must be gzip or identity' });
+    const decompress = DECOMPRESS.get(encoding);
+    if (encoding !== 'identity' && decompress === undefined) {
+      return refuse(415, { code: 'unsupported_media_type', message: `Content-Encoding must be ${ENCODINGS}` });
     }
     const keyHeader = request.headers['idempotency-key'];
     if (keyHeader !== undefined && (typeof keyHeader !== 'string' || !isValidIdempotencyKey(keyHeader))) {
@@ -285,21 +294,31 @@ export class HttpIngestServer {
     const idempotencyKey = keyHeader;
     if (declaredLength(request) > this.#maxBody) return this.#tooLarge(request, response);
 
-    // The body's bytes count against maxInFlightBytes from before it is read until it is parsed:
-    // `release` runs before the answer waits for persistence, and in `finally` on every other way out.
-    const release = this.#reserve(this.#reservationOf(request, encoding === 'gzip'));
-    if (release === undefined) return this.#overloaded(request, response);
+    // The body's bytes count against maxInFlightBytes from before it is read until it is parsed, and
+    // a compressed body's decompressed copy from before it is decompressed: `release` runs before the
+    // answer waits for persistence, and in `finally` on every other way out.
+    const reading = this.#reserve(request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request));
+    if (reading === undefined) return this.#overloaded(request, response);
+    let inflated: (() => void) | undefined;
+    const release = (): void => {
+      reading();
+      inflated?.();
+    };
     try {
       const read = await readBody(request, this.#maxBody);
       if (read === 'aborted') return;
       if (read === 'too_large') return this.#tooLarge(request, response);
       let raw = read;
-      if (encoding === 'gzip') {
+      if (decompress !== undefined) {
+        // Its size is unknown until decoded: room for the largest body. Reserved only now, so a slow
+        // client holds no more than the bytes it sends.
+        inflated = this.#reserve(this.#maxBody);
+        if (inflated === undefined) return this.#overloaded(request, response);
         try {
-          raw = await gunzipAsync(read, { maxOutputLength: this.#maxBody });
+          raw = await decompress(read, { maxOutputLength: this.#maxBody });
         } catch (error) {
           if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return this.#tooLarge(request, response);
-          return sendError(response, 400, { code: 'invalid_body', message: 'the body is not valid gzip' });
+          return sendError(response, 400, { code: 'invalid_body', message: `the body is not valid ${encoding}` });
         }
       }
       // Refused, not repaired: decoding would replace each invalid byte with U+FFFD and deliver altered data.
@@ -334,17 +353,6 @@ export class HttpIngestServer {
     } finally {
       release();
     }
-  }
-
-  /**
-   * What a body reserves of `maxInFlightBytes`: its `Content-Length`, or `maxBodyBytes` without one
-   * (chunked: it may grow that far). A gzip body also reserves `maxBodyBytes` for its decompressed
-   * copy (its size is unknown until decoded, and concurrent decompressions grow together), at most
-   * the whole budget.
-   */
-  #reservationOf(request: IncomingMessage, gzip: boolean): number {
-    const sent = request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request);
-    return gzip ? Math.min(this.#maxInFlight, sent + this.#maxBody) : sent;
   }
 
   /**

@@ -186,18 +186,28 @@ describe('HTTP maxInFlightBytes', () => {
     await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(0);
   });
 
-  it('reserves maxBodyBytes more for a gzip body, for its decompressed copy', async () => {
-    const { url } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB } });
+  it('reserves a compressed body only its own bytes while it arrives, and maxBodyBytes more to decompress it (503 when that does not fit)', async () => {
+    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB } });
+    const port = Number(new URL(url).port);
     const zipped = gzipSync(trackBody('zipped', 100 * KiB));
     expect(zipped.length).toBeLessThan(4 * KiB);
-    const held = await stalledPost(Number(new URL(url).port), '/v1/track', zipped, 100, { 'content-encoding': 'gzip' });
-    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(zipped.length + 128 * KiB);
-    const refused = await post(`${url}/v1/track`, trackBody('refused', 128 * KiB), { raw: true });
+    // A slow gzip client holds what it sends, not the size it will decompress to.
+    const slow = await stalledPost(port, '/v1/track', zipped, 100, { 'content-encoding': 'gzip' });
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(zipped.length);
+    // Two plain bodies leave less than maxBodyBytes: the gzip body arrives, but cannot be decompressed now.
+    const plain = [await stalledPost(port, '/v1/track', trackBody('a', 100 * KiB), 10), await stalledPost(port, '/v1/track', trackBody('b', 100 * KiB), 10)];
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(zipped.length + 200 * KiB);
+    const refused = await slow.finish();
     expect(refused.status).toBe(503);
-    expect(refused.body.error?.code).toBe('overloaded');
-    expect((await held.finish()).status).toBe(202);
+    expect(refused.headers).toMatch(/\r\nretry-after: 1/i);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'overloaded' } });
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(200 * KiB);
+    for (const p of plain) expect((await p.finish()).status).toBe(202);
     await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(0);
-    expect((await post(`${url}/v1/track`, trackBody('fits', 128 * KiB), { raw: true })).status).toBe(202);
+    // With room, the same body is decompressed and accepted.
+    expect((await post(`${url}/v1/track`, zipped, { raw: true, headers: { 'content-encoding': 'gzip' } })).status).toBe(202);
+    expect(processor.stats().recorded).toBe(3);
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(0);
   });
 
   it('defaults to 16 bodies of maxBodyBytes', async () => {

@@ -1,0 +1,80 @@
+import * as zlib from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatchProcessor, silentLogger } from '@trackpipe/core';
+import { HttpExporter, zstdAvailable } from '@trackpipe/exporter-http';
+import { post, startService, waitFor } from './support.js';
+
+// zstd arrived in Node.js 22.15 (zlib.zstdCompress): the suite runs on Node 20 and on 22, 24 and 26,
+// so each line registers the tests of what it can do — accept zstd bodies, or refuse them naming why
+// (registered, not skipped: no line reports a skipped test).
+const zstd = zlib as unknown as { zstdCompressSync?: (body: Buffer) => Buffer };
+
+type Started = Awaited<ReturnType<typeof startService>>;
+const running: Started[] = [];
+
+async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started> {
+  const started = await startService({ grpc: false, ...options });
+  running.push(started);
+  return started;
+}
+
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
+});
+
+const batch = (n: number): string => JSON.stringify({ batch: Array.from({ length: n }, (_, i) => ({ name: 'zstd.event', attributes: { i } })) });
+
+if (zstdAvailable) describe('HTTP ingest, zstd bodies (Node.js 22.15 and later)', () => {
+  const compress = (text: string): Buffer => zstd.zstdCompressSync!(Buffer.from(text));
+
+  it('accepts a zstd-compressed body and delivers its events', async () => {
+    const { url, memory } = await start();
+    const res = await post(`${url}/v1/batch`, compress(batch(3)), { raw: true, headers: { 'content-encoding': 'zstd' } });
+    expect(res.status).toBe(202);
+    expect(res.body.accepted).toBe(3);
+    await waitFor(() => memory.events.length === 3, 10_000, 'delivery');
+    expect(memory.events.map((e) => e.attributes?.i)).toEqual([0, 1, 2]);
+  });
+
+  it('answers 400 invalid_body to a body that is not valid zstd, or is cut short, and queues nothing', async () => {
+    const { url, processor } = await start();
+    const whole = compress(batch(2));
+    for (const body of [Buffer.from('not zstd at all'), whole.subarray(0, whole.length - 4)]) {
+      const res = await post(`${url}/v1/batch`, body, { raw: true, headers: { 'content-encoding': 'zstd' } });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toEqual({ code: 'invalid_body', message: 'the body is not valid zstd' });
+    }
+    expect(processor.stats().recorded).toBe(0);
+  });
+
+  it('answers 413 to a zstd body that inflates past maxBodyBytes (a compression bomb), and stays up', async () => {
+    const { url } = await start({ http: { maxBodyBytes: 64 * 1024 } });
+    const bomb = compress(JSON.stringify({ batch: [{ name: 'x', attributes: { pad: ' '.repeat(10_000_000) } }] }));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const res = await post(`${url}/v1/batch`, bomb, { raw: true, headers: { 'content-encoding': 'zstd' } });
+    expect(res.status).toBe(413);
+    expect((await post(`${url}/v1/track`, { name: 'after' })).status).toBe(202);
+  });
+
+  it('takes what the HTTP exporter sends with compression "zstd": every event arrives', async () => {
+    const { url, memory } = await start();
+    const exporter = new HttpExporter({ url: `${url}/v1/batch`, envelopeKey: 'batch', compression: 'zstd', gzipThresholdBytes: 1 });
+    const processor = new BatchProcessor(exporter, { maxBatchSize: 100, logger: silentLogger });
+    for (let i = 0; i < 250; i++) processor.record({ name: 'from.exporter', attributes: { i } });
+    const report = await processor.close({ timeoutMs: 10_000 });
+    expect(report).toMatchObject({ complete: true, exported: 250, dropped: 0 });
+    await waitFor(() => memory.events.length === 250, 10_000, 'delivery');
+    expect(new Set(memory.events.map((e) => e.attributes?.i)).size).toBe(250);
+  });
+});
+
+if (!zstdAvailable) describe('HTTP ingest, zstd bodies (Node.js before 22.15)', () => {
+  it('answers 415 to Content-Encoding zstd, naming the Node.js version it needs', async () => {
+    const { url, processor } = await start();
+    const res = await post(`${url}/v1/batch`, Buffer.from(batch(1)), { raw: true, headers: { 'content-encoding': 'zstd' } });
+    expect(res.status).toBe(415);
+    expect(res.body.error).toMatchObject({ code: 'unsupported_media_type' });
+    expect(res.body.error?.message).toMatch(/zstd needs Node\.js 22\.15/);
+    expect(processor.stats().recorded).toBe(0);
+  });
+});
