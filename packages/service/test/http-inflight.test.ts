@@ -1,32 +1,23 @@
 // http.maxInFlightBytes: a service-wide bound on the request-body bytes read at once. Slow clients
 // that hold bodies half-sent cannot make the service buffer more; a request that does not fit is
 // answered 503 overloaded at once, and every way a request ends gives its reservation back.
-import { request } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { TrackpipeError } from '@trackpipe/core';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrackpipeService, createService, parseServiceConfig } from '../src/index.js';
-import { post, startService } from './support.js';
+import { post, postChunked, servicesPerTest } from './support.js';
 
 const KiB = 1024;
 const KEY = 'k-inflight-1';
 const AUTH = { authorization: `Bearer ${KEY}` };
 
-type Started = Awaited<ReturnType<typeof startService>>;
-const running: { service: TrackpipeService }[] = [];
+const { start, adopt } = servicesPerTest(2_000);
 const sockets: Socket[] = [];
 
-async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started> {
-  const started = await startService({ grpc: false, ...options });
-  running.push(started);
-  return started;
-}
-
-afterEach(async () => {
+afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
-  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 2_000 });
 });
 
 /** A /v1/track body of exactly `bytes` bytes for an event named `name`. */
@@ -160,8 +151,8 @@ describe('HTTP maxInFlightBytes', () => {
       statuses.push((await track('x', { 'content-type': 'text/plain' })).status);
       statuses.push((await post(`${url}/v1/track`, trackBody('anon', 20 * KiB), { raw: true })).status);
       // Chunked (no Content-Length): one that fits, one past maxBodyBytes.
-      statuses.push(await postChunked(url, 1, 1 * KiB, JSON.stringify({ name: `chunked-${round}` })));
-      statuses.push(await postChunked(url, 200, 1 * KiB));
+      statuses.push(await postChunked(`${url}/v1/track`, JSON.stringify({ name: `chunked-${round}` }), AUTH));
+      statuses.push(await postChunked(`${url}/v1/track`, { chunks: 200, chunkSize: 1 * KiB }, AUTH));
       // Aborted mid-body by the client, and cut by requestTimeoutMs (408), both once their bytes were reserved.
       const aborted = await stalledPost(port, '/v1/track', trackBody('aborted', 100 * KiB), 10 * KiB, AUTH);
       const timedOut = await stalledPost(port, '/v1/track', trackBody('timed-out', 100 * KiB), 10 * KiB, AUTH);
@@ -231,7 +222,7 @@ describe('HTTP maxInFlightBytes', () => {
     expect(config.service.http.maxInFlightBytes).toBe(64 * KiB);
     expect(parseServiceConfig({ pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} }).service.http.maxInFlightBytes).toBeUndefined();
     const { service } = await createService(config);
-    running.push({ service });
+    adopt(service);
     const { http } = await service.start();
     const url = http!.url;
     const held = await stalledPost(Number(new URL(url).port), '/v1/track', trackBody('held', 64 * KiB), 1 * KiB);
@@ -282,32 +273,3 @@ describe('HTTP maxInFlightBytes', () => {
   });
 });
 
-/** Sends `chunks` chunks of `chunkSize` bytes without a Content-Length (chunked), or `json` when given; resolves with the status. */
-function postChunked(url: string, chunks: number, chunkSize: number, json?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/track`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    if (json !== undefined) {
-      // write() before end(): end(data) alone would send a Content-Length.
-      req.write(json);
-      req.end();
-      return;
-    }
-    const chunk = Buffer.alloc(chunkSize, 0x20);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < chunks) {
-        sent++;
-        if (!req.write(chunk)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
-}

@@ -1,26 +1,15 @@
 import * as zlib from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatchProcessor, silentLogger } from '@trackpipe/core';
 import { HttpExporter, zstdAvailable } from '@trackpipe/exporter-http';
-import { post, startService, waitFor } from './support.js';
+import { post, servicesPerTest, waitFor } from './support.js';
 
 // zstd arrived in Node.js 22.15 (zlib.zstdCompress): the suite runs on Node 20 and on 22, 24 and 26,
 // so each line registers the tests of what it can do — accept zstd bodies, or refuse them naming why
 // (registered, not skipped: no line reports a skipped test).
 const zstd = zlib as unknown as { zstdCompressSync?: (body: Buffer) => Buffer };
 
-type Started = Awaited<ReturnType<typeof startService>>;
-const running: Started[] = [];
-
-async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started> {
-  const started = await startService({ grpc: false, ...options });
-  running.push(started);
-  return started;
-}
-
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
-});
+const { start } = servicesPerTest();
 
 const batch = (n: number): string => JSON.stringify({ batch: Array.from({ length: n }, (_, i) => ({ name: 'zstd.event', attributes: { i } })) });
 

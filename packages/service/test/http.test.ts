@@ -1,47 +1,11 @@
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
 import { jsonLogger } from '../src/index.js';
-import { post, startService, waitFor } from './support.js';
+import { post, postChunked, servicesPerTest, waitFor } from './support.js';
 
-type Started = Awaited<ReturnType<typeof startService>>;
-const running: Started[] = [];
-
-async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started> {
-  const started = await startService({ grpc: false, ...options });
-  running.push(started);
-  return started;
-}
-
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
-});
-
-/** Sends a body with node:http in chunks (no Content-Length) and resolves with the status of the answer. */
-function postChunked(url: string, chunks: number, chunkSize: number, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    // The server may cut the connection once it has answered; only the answer matters here.
-    req.on('error', (error) => reject(error));
-    const chunk = Buffer.alloc(chunkSize, 0x20);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < chunks) {
-        sent++;
-        if (!req.write(chunk)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
-}
+const { start } = servicesPerTest();
 
 describe('HTTP ingest', () => {
   it('accepts one event on POST /v1/track with 202 and its id, and delivers it', async () => {
@@ -131,7 +95,7 @@ describe('HTTP ingest', () => {
     expect(declared.body.error?.code).toBe('payload_too_large');
 
     // Streamed without a Content-Length, ten times the limit: answered 413 once the limit is passed.
-    expect(await postChunked(url, 10, 1024)).toBe(413);
+    expect(await postChunked(`${url}/v1/batch`, { chunks: 10, chunkSize: 1024 })).toBe(413);
 
     // Small on the wire, too large once decompressed.
     const bomb = gzipSync(JSON.stringify({ batch: [{ name: 'x', attributes: { pad: ' '.repeat(100_000) } }] }));

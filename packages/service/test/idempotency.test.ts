@@ -4,23 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FunctionExporter, type Recorded } from '@trackpipe/core';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyStore } from '@trackpipe/spool';
 import { type IngestEvent, MemoryIdempotencyStore, type PersistedAnswer } from '../src/index.js';
-import { post, startService, waitFor } from './support.js';
+import { post, servicesPerTest, waitFor } from './support.js';
 
-type Started = Awaited<ReturnType<typeof startService>>;
-const running: Started[] = [];
-
-async function start(options: Parameters<typeof startService>[0] = {}): Promise<Started> {
-  const started = await startService({ grpc: false, ...options });
-  running.push(started);
-  return started;
-}
-
-afterEach(async () => {
-  for (const s of running.splice(0)) await s.service.shutdown({ timeoutMs: 5_000 });
-});
+const { start } = servicesPerTest();
 
 async function metric(url: string, name: string, labels: Record<string, string>): Promise<number> {
   return valueOf(parseExposition(await (await fetch(`${url}/metrics`)).text()), name, labels);

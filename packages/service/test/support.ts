@@ -1,7 +1,9 @@
+import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { type Client, Metadata, type ServiceError, credentials } from '@grpc/grpc-js';
 import { MemoryExporter } from '@trackpipe/collector-memory';
 import { BatchProcessor, type BatchProcessorOptions, type ExportFunction, type Exporter, FunctionExporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { afterEach } from 'vitest';
 import { type IngestEvent, TrackpipeService, type TrackpipeServiceOptions, loadAnalyticsService } from '../src/index.js';
 
 type Event = Recorded<IngestEvent>;
@@ -31,6 +33,61 @@ export async function startService(
   });
   const addresses = await service.start();
   return { service, processor, memory, url: addresses.http?.url ?? '', grpcAddress: addresses.grpc?.address ?? '' };
+}
+
+/**
+ * The services of one test file, shut down after each test: `start(options)` starts one with
+ * {@link startService} (gRPC off unless the options turn it on); `adopt(service)` takes one made otherwise.
+ */
+export function servicesPerTest(shutdownMs = 5_000): {
+  start(options?: Parameters<typeof startService>[0]): ReturnType<typeof startService>;
+  adopt(service: TrackpipeService): void;
+} {
+  const running: TrackpipeService[] = [];
+  afterEach(async () => {
+    for (const service of running.splice(0)) await service.shutdown({ timeoutMs: shutdownMs });
+  });
+  return {
+    async start(options = {}) {
+      const started = await startService({ grpc: false, ...options });
+      running.push(started.service);
+      return started;
+    },
+    adopt: (service) => void running.push(service),
+  };
+}
+
+/**
+ * POSTs to `endpoint` without a Content-Length (chunked): `chunks` chunks of `chunkSize` spaces, or
+ * `json` written before the end (end(data) alone would send a Content-Length); resolves with the status.
+ */
+export function postChunked(endpoint: string, body: string | { chunks: number; chunkSize: number }, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    // The server may cut the connection once it has answered; only the answer matters here.
+    req.on('error', reject);
+    if (typeof body === 'string') {
+      req.write(body);
+      req.end();
+      return;
+    }
+    const chunk = Buffer.alloc(body.chunkSize, 0x20);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < body.chunks) {
+        sent++;
+        if (!req.write(chunk)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
 }
 
 /** A slow destination: every export waits until the test opens the gate. */
