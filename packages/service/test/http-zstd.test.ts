@@ -25,14 +25,19 @@ if (zstdAvailable) describe('HTTP ingest, zstd bodies (Node.js 22.15 and later)'
     expect(memory.events.map((e) => e.attributes?.i)).toEqual([0, 1, 2]);
   });
 
-  it('answers 400 invalid_body to a body that is not valid zstd, or is cut short, and queues nothing', async () => {
+  it('answers 400 to a body that is not valid zstd, or is cut short, and queues nothing', async () => {
     const { url, processor } = await start();
+    const garbage = await post(`${url}/v1/batch`, Buffer.from('not zstd at all'), { raw: true, headers: { 'content-encoding': 'zstd' } });
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.error).toEqual({ code: 'invalid_body', message: 'the body is not valid zstd' });
+    // Node 24 and later report a frame cut short; Node 22's zstd decodes it to nothing, which is no JSON.
     const whole = compress(batch(2));
-    for (const body of [Buffer.from('not zstd at all'), whole.subarray(0, whole.length - 4)]) {
-      const res = await post(`${url}/v1/batch`, body, { raw: true, headers: { 'content-encoding': 'zstd' } });
-      expect(res.status).toBe(400);
-      expect(res.body.error).toEqual({ code: 'invalid_body', message: 'the body is not valid zstd' });
-    }
+    const cut = await post(`${url}/v1/batch`, whole.subarray(0, whole.length - 4), { raw: true, headers: { 'content-encoding': 'zstd' } });
+    expect(cut.status).toBe(400);
+    expect([
+      { code: 'invalid_body', message: 'the body is not valid zstd' },
+      { code: 'invalid_json', message: 'the body is not valid JSON' },
+    ]).toContainEqual(cut.body.error);
     expect(processor.stats().recorded).toBe(0);
   });
 
