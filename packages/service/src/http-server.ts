@@ -163,12 +163,19 @@ export class HttpIngestServer {
         else response.destroy();
       });
     });
-    // Expect: 100-continue — refuse an announced oversized body before the client sends it.
+    // Expect: 100-continue — refuse an announced oversized body, or one the budget of bodies in flight
+    // has no room for, before the client sends it.
     this.#server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
       if (declaredLength(request) > this.#maxBody) {
         this.#count(request, response);
         response.setHeader('connection', 'close');
         sendError(response, 413, { code: 'payload_too_large', message: `the body exceeds ${this.#maxBody} bytes` });
+        return;
+      }
+      if (this.#inFlight + this.#bodyBytes(request) > this.#maxInFlight) {
+        this.#count(request, response);
+        response.setHeader('connection', 'close');
+        this.#overloaded(request, response);
         return;
       }
       response.writeContinue();
@@ -297,7 +304,7 @@ export class HttpIngestServer {
     // The body's bytes count against maxInFlightBytes from before it is read until it is parsed, and
     // a compressed body's decompressed copy from before it is decompressed: `release` runs before the
     // answer waits for persistence, and in `finally` on every other way out.
-    const reading = this.#reserve(request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request));
+    const reading = this.#reserve(this.#bodyBytes(request));
     if (reading === undefined) return this.#overloaded(request, response);
     let inflated: (() => void) | undefined;
     const release = (): void => {
@@ -353,6 +360,11 @@ export class HttpIngestServer {
     } finally {
       release();
     }
+  }
+
+  /** What a body reserves of `maxInFlightBytes` to be read: its `Content-Length`, or `maxBodyBytes` without one (chunked: it may grow that far). */
+  #bodyBytes(request: IncomingMessage): number {
+    return request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request);
   }
 
   /**

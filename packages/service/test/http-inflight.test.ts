@@ -1,6 +1,7 @@
 // http.maxInFlightBytes: a service-wide bound on the request-body bytes read at once. Slow clients
 // that hold bodies half-sent cannot make the service buffer more; a request that does not fit is
 // answered 503 overloaded at once, and every way a request ends gives its reservation back.
+import { request } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { TrackpipeError } from '@trackpipe/core';
@@ -123,6 +124,21 @@ describe('HTTP maxInFlightBytes', () => {
 
     // A client that goes away gives its reservation back.
     b.socket.destroy();
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(0);
+  });
+
+  it('refuses an Expect: 100-continue request the budget has no room for before its body is sent, and lets one that fits continue', async () => {
+    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB } });
+    const port = Number(new URL(url).port);
+    const held = [await stalledPost(port, '/v1/track', trackBody('held-a', 100 * KiB), 10), await stalledPost(port, '/v1/track', trackBody('held-b', 100 * KiB), 10)];
+    await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(200 * KiB);
+    const refused = await postExpecting(url, trackBody('refused', 100 * KiB));
+    expect(refused).toMatchObject({ continued: false, status: 503, retryAfter: '1' });
+    expect(JSON.parse(refused.text)).toMatchObject({ error: { code: 'overloaded' } });
+    const fits = await postExpecting(url, trackBody('fits', 10 * KiB));
+    expect(fits).toMatchObject({ continued: true, status: 202 });
+    for (const h of held) expect((await h.finish()).status).toBe(202);
+    expect(processor.stats().recorded).toBe(3);
     await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(0);
   });
 
@@ -273,3 +289,25 @@ describe('HTTP maxInFlightBytes', () => {
   });
 });
 
+/** POSTs `body` to /v1/track with `Expect: 100-continue`, sending it only if the server says continue. */
+function postExpecting(url: string, body: string): Promise<{ continued: boolean; status: number; retryAfter: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const req = request(`${url}/v1/track`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), expect: '100-continue' },
+    });
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ continued, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text }));
+    });
+    req.on('error', reject);
+  });
+}
