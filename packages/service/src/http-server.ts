@@ -47,8 +47,8 @@ export interface HttpServerOptions {
    * `Content-Length` (`maxBodyBytes` when it has none: chunked), and a compressed body, before it is
    * decompressed, `maxBodyBytes` for its decompressed copy; one that does not fit is answered 503
    * `overloaded` with `Retry-After: 1` at once (its body not read, when it did not fit to be read).
-   * The reservations are given back once the body has been read, decoded and parsed. At least `maxBodyBytes`. Default 16 ×
-   * `maxBodyBytes` (64 MiB with the default).
+   * The reservations are given back once the body has been read, decoded and parsed. At least
+   * `maxBodyBytes`. Default 16 × `maxBodyBytes` (64 MiB with the default).
    */
   maxInFlightBytes?: number;
   /**
