@@ -31,7 +31,7 @@ const httpSchema = z
     host: host.default('127.0.0.1'),
     /** Port; 0 picks a free one. Default 8080. */
     port: int(0, 65_535).default(8080),
-    /** Largest request body (as sent and after gzip), in bytes. Default 4 MiB. */
+    /** Largest request body (as sent and decompressed), in bytes. Default 4 MiB. */
     maxBodyBytes: int(1).default(4 * 1024 * 1024),
     /** Most request-body bytes read at once over all requests (at least maxBodyBytes); past it, 503 overloaded. Default 16 × maxBodyBytes (64 MiB). */
     maxInFlightBytes: int(1).optional(),
