@@ -28,6 +28,22 @@ interface Flight<E> {
 }
 
 const TIMED_OUT = Symbol('timed out');
+/** Ids longer than this are cut in messages. */
+const MAX_ID_IN_MESSAGE = 64;
+
+/**
+ * An event's id for a message. Never throws: the id was a string when record() read it, but a getter
+ * or proxy may answer anything on a later read — throw, or return a huge string.
+ */
+function describeId(event: unknown): string {
+  try {
+    const id: unknown = (event as { id?: unknown }).id;
+    if (typeof id !== 'string') return `(its id is now ${id === null ? 'null' : typeof id})`;
+    return id.length > MAX_ID_IN_MESSAGE ? `${id.slice(0, MAX_ID_IN_MESSAGE)}…` : id;
+  } catch {
+    return '(its id cannot be read)';
+  }
+}
 /** An export counts as stalled once it has run this many times longer than the exporter's typical export… */
 const STALL_FACTOR = 5;
 /** …and at least this long. */
@@ -108,7 +124,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.options,
       (event, seq, error) => {
         this.#drop('unserializable', seq, 1);
-        this.#reporter.error('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${String(event.id)}: ${describeError(error)}`, error);
+        this.#reporter.error('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `dropped event ${describeId(event)}: ${describeError(error)}`, error);
       },
     );
     this.#flushes = new FlushTracker({
@@ -509,7 +525,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
           this.#drop('too_large', work.from, 1);
           this.#reporter.error(
             'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
-            `exporter ${this.exporter.name}: event ${String(work.batch.events[0]?.id)} (${work.batch.bytes} bytes) is too large on its own; dropped`,
+            `exporter ${this.exporter.name}: event ${describeId(work.batch.events[0])} (${work.batch.bytes} bytes) is too large on its own; dropped`,
             answer.error,
             { dropped: 1 },
           );
