@@ -208,8 +208,12 @@ export class TrackpipeService {
     if (this.#state !== 'new') throw new Error('TrackpipeService.start() can be called once');
     this.#state = 'starting';
     try {
-      const [http, grpc] = await Promise.all([this.#http?.listen(), this.#grpc?.listen()]);
-      this.#addresses = { http, grpc };
+      // Both settle before a failure is thrown: a listener still binding when the other failed would
+      // otherwise bind after the clean-up below, and keep listening (and the process alive).
+      const [http, grpc] = await Promise.allSettled([this.#http?.listen(), this.#grpc?.listen()]);
+      if (http.status === 'rejected') throw http.reason;
+      if (grpc.status === 'rejected') throw grpc.reason;
+      this.#addresses = { http: http.value, grpc: grpc.value };
       await Promise.all(this.#receivers.map((r) => r.start()));
     } catch (error) {
       this.#state = 'stopped';
