@@ -7,7 +7,7 @@ import { type ConfigIssue, type Environment, type TrackpipeConfigInput, issuesOf
 import { createCollector } from '@trackpipe/core/di';
 import { type ServiceConfig, exposureIssues, parseServiceConfig, readServiceDocument } from './config.js';
 import { checkReceivers, receiverFactories } from './receivers.js';
-import { type CreateServiceOptions, SERVICE_EXPORTER_MODULES } from './serve.js';
+import { type CreateServiceOptions, SERVICE_EXPORTER_MODULES, errnoCode } from './serve.js';
 import type { IngestEvent } from './validate.js';
 
 /** Options of {@link checkServiceConfig}. Every field is optional; defaults follow each. */
@@ -171,7 +171,7 @@ function reachable(target: Target, timeoutMs: number): Promise<ConfigIssue | und
     };
     const timer = setTimeout(() => finish({ path: target.path, message: `cannot connect (no answer within ${timeoutMs} ms)` }), timeoutMs);
     socket.once('connect', () => finish(undefined));
-    socket.once('error', (error: NodeJS.ErrnoException) => finish({ path: target.path, message: `cannot connect (${codeOf(error)})` }));
+    socket.once('error', (error: NodeJS.ErrnoException) => finish({ path: target.path, message: `cannot connect (${errnoCode(error)})` }));
   });
 }
 
@@ -205,10 +205,7 @@ async function writable(path: string, file: string): Promise<ConfigIssue | undef
       folder = parent;
     }
   } catch (error) {
-    return { path, message: `cannot be written (${codeOf(error as NodeJS.ErrnoException)})` };
+    return { path, message: `cannot be written (${errnoCode(error)})` };
   }
 }
 
-function codeOf(error: NodeJS.ErrnoException): string {
-  return typeof error.code === 'string' && /^[A-Z_]+$/.test(error.code) ? error.code : 'error';
-}

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type CreateCollectorOptions, type TrackpipeCollector, createCollector } from '@trackpipe/core/di';
 import { memoryExporterModule } from '@trackpipe/collector-memory/di';
@@ -6,7 +6,7 @@ import { httpExporterModule } from '@trackpipe/exporter-http/di';
 import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
 import { KeyStore } from '@trackpipe/spool';
 import { spoolModule } from '@trackpipe/spool/di';
-import { configError } from '@trackpipe/core/config';
+import { type ConfigIssue, configError } from '@trackpipe/core/config';
 import { type ServiceConfig, receiverName } from './config.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, receiverFactories, reorderingPipelines } from './receivers.js';
@@ -44,7 +44,8 @@ export interface ConfiguredService {
 
 /**
  * Builds a {@link TrackpipeService} from a validated {@link ServiceConfig}: checks every receiver
- * entry against its factory (before anything is built), creates the folders of `file` exporters,
+ * entry against its factory (before anything is built), creates the folders of `file` exporters (a
+ * folder that cannot be created, or a path that is a folder, is a problem at the exporter's `path`),
  * builds the pipelines with core's `createCollector` (http, kafka, memory, console, file and function
  * exporter types), builds the receivers (`kafka`), each fed with the pipelines it names, and puts the
  * service in front of them, with admission asking the collector's headroom and `/metrics` serving the
@@ -55,12 +56,16 @@ export async function createService(config: ServiceConfig, options: CreateServic
   const logger = options.logger;
   const receivers = checkReceivers(config.receivers, receiverFactories(options.receivers));
   if (receivers.issues.length > 0) throw configError(receivers.issues, config.source);
-  for (const pipeline of config.core.pipelines) {
-    for (const exporter of pipeline.exporters) {
+  const files: ConfigIssue[] = [];
+  for (const [i, pipeline] of config.core.pipelines.entries()) {
+    for (const [j, exporter] of pipeline.exporters.entries()) {
       const path = (exporter as { path?: unknown }).path;
-      if (exporter.type === 'file' && typeof path === 'string' && path !== '') await mkdir(dirname(path), { recursive: true });
+      if (exporter.type !== 'file' || typeof path !== 'string' || path === '') continue;
+      const problem = await prepareFile(path);
+      if (problem !== undefined) files.push({ path: `pipelines[${i}].exporters[${j}].path`, message: problem });
     }
   }
+  if (files.length > 0) throw configError(files, config.source);
   const collector = await createCollector<IngestEvent>(config.core, {
     modules: [...SERVICE_EXPORTER_MODULES, ...(options.modules ?? [])],
     ...(logger === undefined ? {} : { logger }),
@@ -124,6 +129,26 @@ export async function createService(config: ServiceConfig, options: CreateServic
     throw error;
   }
   return { service, collector };
+}
+
+/**
+ * Creates the folder of a `file` exporter's file; the problem when that fails, or when the path is a
+ * folder (every write would fail and every accepted event be dropped). Never names the path.
+ */
+async function prepareFile(file: string): Promise<string | undefined> {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+  } catch (error) {
+    return `its folder cannot be created (${errnoCode(error)})`;
+  }
+  const found = await stat(file).catch(() => undefined);
+  return found?.isDirectory() === true ? 'is a folder, not a file' : undefined;
+}
+
+/** The `code` of a Node.js system error (`ENOTDIR`, `EACCES`, ...), or `error`: never its message, which quotes paths. */
+export function errnoCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'error';
 }
 
 /** The idempotency key store of a durable service: `<spool path>/.idempotency` (no pipeline name starts with a dot). */
