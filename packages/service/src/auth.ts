@@ -5,6 +5,19 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
+/** What an API key must be: what `Authorization: Bearer <key>` and gRPC metadata can carry. */
+export const API_KEY_RULE =
+  'must be visible ASCII characters without spaces or line breaks (no client could present any other key in "Authorization: Bearer <key>")';
+
+/**
+ * True when `key` can be presented by a client: one or more visible ASCII characters (no space, tab,
+ * line break or non-ASCII character, e.g. a secret file's trailing newline). Any other key could never
+ * match, and a service configured with it alone would refuse every request.
+ */
+export function isPresentableKey(key: string): boolean {
+  return /^[\x21-\x7e]+$/.test(key);
+}
+
 /**
  * API-key authentication. Keys are kept only as SHA-256 digests; a presented key is hashed and
  * compared to every stored digest with `crypto.timingSafeEqual` (equal-length inputs, no early exit),
@@ -13,11 +26,13 @@ function digest(text: string): Buffer {
 export class ApiKeyAuth {
   readonly #digests: readonly Buffer[];
 
-  /** @param keys accepted keys; none turns authentication off. Each must be a non-empty string. */
+  /** @param keys accepted keys; none turns authentication off. Each must be a non-empty string a client can present ({@link isPresentableKey}). */
   constructor(keys: readonly string[] = []) {
     for (const [i, key] of keys.entries()) {
-      if (typeof key !== 'string' || key === '') {
-        throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `auth.apiKeys[${i}] must be a non-empty string`, {
+      const problem = typeof key !== 'string' || key === '' ? 'must be a non-empty string' : isPresentableKey(key) ? undefined : API_KEY_RULE;
+      if (problem !== undefined) {
+        // The key itself is never repeated.
+        throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `auth.apiKeys[${i}] ${problem}`, {
           details: { option: `auth.apiKeys[${i}]` },
         });
       }

@@ -13,6 +13,7 @@ import {
   substituteEnv,
 } from '@trackpipe/core/config';
 import * as z from 'zod';
+import { API_KEY_RULE, isPresentableKey } from './auth.js';
 import { EXPOSURE_HINT, type Listener, unauthenticatedExposure } from './exposure.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
@@ -77,7 +78,9 @@ export const serviceSchema = z.strictObject({
   auth: z
     .strictObject({
       /** Accepted keys; use `${env:NAME}` rather than writing them in the file. Default none (no auth). */
-      apiKeys: z.array(z.string().min(1)).default([]),
+      apiKeys: z
+        .array(z.string().refine(isPresentableKey, { error: (issue) => (issue.input === '' ? 'must not be empty' : API_KEY_RULE) }))
+        .default([]),
       /**
        * Start even though no API key is set and an ingest listener is on a non-loopback host
        * (reachable from other machines). Default false: such a service refuses to start.

@@ -25,6 +25,13 @@ describe('ApiKeyAuth', () => {
     expect(() => new ApiKeyAuth(['ok', ''])).toThrow(/auth\.apiKeys\[1\] must be a non-empty string/);
   });
 
+  it('refuses a key no client could present (a trailing newline, a space, a non-ASCII character), without repeating it', () => {
+    for (const key of ['sk-live-1\n', 'sk live 1', 'sk-live-\u00e9']) {
+      expect(() => new ApiKeyAuth(['ok', key])).toThrow(/auth\.apiKeys\[1\] must be visible ASCII characters without spaces or line breaks/);
+      expect(() => new ApiKeyAuth(['ok', key])).not.toThrow(/sk.live/);
+    }
+  });
+
   it('reads the token of a Bearer header', () => {
     expect(bearerToken('Bearer abc')).toBe('abc');
     expect(bearerToken('Bearer')).toBeUndefined();
