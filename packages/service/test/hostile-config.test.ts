@@ -1,0 +1,123 @@
+// Hostile configurations and start-up conditions, through the real CLI: `trackpipe serve` fails at
+// start naming the bad field (never its value), with the documented exit status, and never hangs.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, type Server, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkServiceConfig } from '../src/index.js';
+import { buildCli, exitOf, run, runToEnd, cli } from './cli-support.js';
+
+const SECRET = 'tok-4e3d2c1b0a-secret';
+
+let dir: string;
+beforeAll(() => {
+  buildCli();
+  dir = mkdtempSync(join(tmpdir(), 'trackpipe-hostile-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configFile(name: string, config: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+/** `trackpipe serve --config <file>` to its exit (killed and failed past 15 s): the exit status and the `error` of its line `msg`. */
+async function serveToExit(file: string, msg: string, env: Record<string, string> = {}): Promise<{ code: number | null; error: string; all: string }> {
+  const c = run(['serve', '--config', file], dir, { TRACKPIPE_CONFIG: undefined, ...env });
+  const code = await exitOf(c, 15_000);
+  const all = JSON.stringify(c.lines) + c.stderr();
+  return { code, error: String(c.lines.find((l) => l.msg === msg)?.error), all };
+}
+
+describe('trackpipe serve against a hostile start', () => {
+  let blocker: Server;
+  let taken: number;
+  beforeAll(async () => {
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    taken = (blocker.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise((resolve) => blocker.close(resolve)));
+
+  it.each([
+    ['in-memory queues', undefined],
+    ['a spool (and its idempotency store)', 'spool'],
+  ])('exits 1 when the HTTP port is taken, closing the gRPC listener that was still binding (%s): it never hangs', async (_, spool) => {
+    const file = configFile(`port-taken-${spool ?? 'memory'}.json`, {
+      service: { http: { port: taken }, grpc: { port: 0 } },
+      pipelines: [{ ...(spool === undefined ? {} : { spool: { path: join(dir, 'port-taken-spool') } }), exporters: [{ type: 'console' }] }],
+    });
+    const { code, error } = await serveToExit(file, 'could not start');
+    expect(error).toContain(`HTTP ingest could not listen on 127.0.0.1:${taken}`);
+    expect(code).toBe(1);
+  });
+
+  it('refuses, exit 2, a file exporter whose folder cannot be created, naming the field and never the path', async () => {
+    const notAFolder = join(dir, 'plain-file');
+    writeFileSync(notAFolder, '');
+    const file = configFile('folder.json', {
+      service: { http: { port: 0 }, grpc: { enabled: false } },
+      pipelines: [{ exporters: [{ type: 'console' }, { type: 'file', path: join(notAFolder, SECRET, 'events.ndjson') }] }],
+    });
+    const { code, error, all } = await serveToExit(file, 'could not build the pipelines');
+    expect(error).toContain('pipelines[0].exporters[1].path: its folder cannot be created (ENOTDIR)');
+    expect(all).not.toContain(SECRET);
+    expect(code).toBe(2);
+  });
+
+  it('refuses, exit 2, a file exporter whose path is a folder (every event would be dropped), naming the field', async () => {
+    const folder = join(dir, SECRET);
+    mkdirSync(folder);
+    const file = configFile('is-a-folder.json', {
+      service: { http: { port: 0 }, grpc: { enabled: false } },
+      pipelines: [{ name: 'p', exporters: [{ type: 'file', path: folder }] }],
+    });
+    const { code, error, all } = await serveToExit(file, 'could not build the pipelines');
+    expect(error).toContain('pipelines[0].exporters[0].path: is a folder, not a file');
+    expect(all).not.toContain(SECRET);
+    expect(code).toBe(2);
+  });
+});
+
+describe('API keys no client could present', () => {
+  // A key read from a secret file keeps its trailing newline; `Authorization: Bearer <key>` (and gRPC
+  // metadata) can carry neither that nor a space, so such a service would answer 401 to everyone.
+  const unpresentable = [`${SECRET}\n`, ` ${SECRET}`, `${SECRET} two`, `${SECRET}\u00e9`, `${SECRET}\t`];
+
+  it('fail at start with exit 2, naming the key by path and never its value', async () => {
+    const file = configFile('keys.json', {
+      service: { http: { port: 0 }, grpc: { enabled: false }, auth: { apiKeys: ['good-key', '${env:HOSTILE_KEY}'] } },
+      pipelines: [{ exporters: [{ type: 'console' }] }],
+    });
+    const { code, error, all } = await serveToExit(file, 'invalid configuration', { HOSTILE_KEY: `${SECRET}\n` });
+    expect(error).toContain('service.auth.apiKeys[1]: must be visible ASCII characters without spaces');
+    expect(all).not.toContain(SECRET);
+    expect(code).toBe(2);
+    // Fixed, it starts: the check refuses only what could never match.
+    const fixed = run(['serve', '--config', file], dir, { TRACKPIPE_CONFIG: undefined, HOSTILE_KEY: SECRET });
+    try {
+      await expect.poll(() => fixed.lines.some((l) => l.msg === 'listening'), { timeout: 15_000 }).toBe(true);
+    } finally {
+      fixed.child.kill('SIGTERM');
+    }
+    expect(await exitOf(fixed)).toBe(0);
+  });
+
+  it.each(unpresentable.map((key) => [JSON.stringify(key).replace(SECRET, '<key>'), key]))('%s is refused by validate, by path', async (_, key) => {
+    const check = await checkServiceConfig({
+      env: { TRACKPIPE_CONFIG: JSON.stringify({ service: { auth: { apiKeys: ['${env:HOSTILE_KEY}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] }), HOSTILE_KEY: key },
+    });
+    expect(check.issues.map((i) => i.path)).toEqual(['service.auth.apiKeys[0]']);
+    expect(JSON.stringify(check.issues)).not.toContain(SECRET);
+  });
+
+  it('an empty key is still "must not be empty", once', async () => {
+    const res = await runToEnd(cli, ['validate'], dir, {
+      TRACKPIPE_CONFIG: JSON.stringify({ service: { auth: { apiKeys: [''] } }, pipelines: [{ exporters: [{ type: 'console' }] }] }),
+    });
+    expect(res.stderr.trimEnd().split('\n').slice(1)).toEqual(['service.auth.apiKeys[0]: must not be empty']);
+    expect(res.code).toBe(2);
+  });
+});
