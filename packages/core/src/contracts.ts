@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import type { TrackpipeError } from './errors.js';
 import type { TelemetryEvent } from './events.js';
 
@@ -130,27 +131,49 @@ export type Encoder<E> = (event: E) => string;
  * `toJSON` makes the event something other than an object (undefined, a string, a list), and when the
  * event has a name its JSON would not carry: `JSON.stringify` writes only own enumerable properties, so an `Error`'s
  * name, a class's `get name()` or a non-enumerable name are lost, and a `toJSON` may leave it out.
+ * An own name that is a getter, or an event that is a proxy, may answer differently on every read:
+ * the JSON is then read back, and without a non-empty string name the event is refused too.
  * Such an event is dropped as unserializable instead of reaching the destination as `null`, `"text"`
  * or a nameless object that would have its whole batch refused.
  */
 export const jsonEncoder: Encoder<unknown> = (event) => {
   const json = JSON.stringify(event);
   if (typeof json !== 'string') throw new TypeError('JSON.stringify returned no text (a toJSON returned undefined?)');
+  // The usual event, `{ name: '…', … }`: its first member is a non-empty string name, nothing to check.
+  if (json.startsWith(NAMED_FIRST) && json.charCodeAt(NAMED_FIRST.length) !== 0x22) return json;
   const custom = hasToJSON(event);
   if (json.charCodeAt(0) !== 0x7b) {
     throw new TypeError(`the event's JSON is not an object (${custom ? 'its toJSON returned' : 'the event is'} ${kindOfJson(json)})`);
   }
   if (custom) {
     if (!namedJson(json) && hasName(event)) throw new TypeError("the event's JSON has no name: its toJSON returned an object without a non-empty string name");
-  } else if (!ownsName(event) && hasName(event)) {
-    throw new TypeError("the event's JSON has no name: name is not an own enumerable property of the event (a class getter? an Error's name?), and JSON.stringify writes only those");
+  } else if (!ownsName(event)) {
+    if (hasName(event)) {
+      throw new TypeError("the event's JSON has no name: name is not an own enumerable property of the event (a class getter? an Error's name?), and JSON.stringify writes only those");
+    }
+  } else if (!dataName(event) && !namedJson(json)) {
+    throw new TypeError("the event's JSON has no non-empty string name: its name is a getter or the event a proxy, and it answered differently than when the event was recorded");
   }
   return json;
 };
 
+/** How a JSON object whose first member is a string name starts. */
+const NAMED_FIRST = '{"name":"';
+
 /** True when `name` is an own enumerable property of `event`: the only kind `JSON.stringify` writes. */
 function ownsName(event: unknown): boolean {
   return Object.prototype.propertyIsEnumerable.call(event, 'name');
+}
+
+/**
+ * True when `name` is an own enumerable data property of an object that is not a proxy:
+ * `JSON.stringify` writes the value it holds. A getter or a proxy may answer differently on every
+ * read — the one `record()` checked, the one `JSON.stringify` writes (the JSON must then be read to know).
+ */
+function dataName(event: unknown): boolean {
+  if (types.isProxy(event)) return false;
+  const property = Object.getOwnPropertyDescriptor(event, 'name');
+  return property !== undefined && property.enumerable === true && 'value' in property;
 }
 
 /** True when the event has a name, own or not (events the processor admitted always have one). */
@@ -168,14 +191,15 @@ function namedJson(json: string): boolean {
 }
 
 /**
- * True when every event is a plain object without `toJSON` whose name is its own enumerable property:
+ * True when every event is a plain object without `toJSON` whose name is its own enumerable data
+ * property (not a getter, not on a proxy):
  * then one `JSON.stringify(events)` writes exactly what {@link jsonEncoder} writes for each, framed as a
  * list. A batch encoder checks this first and encodes event by event (`jsonEncoder`) otherwise, so that
  * class instances, lists, boxed values and `toJSON` results are checked one by one.
  */
 export function plainJsonEvents(events: readonly unknown[]): boolean {
   for (const event of events) {
-    if (Object.getPrototypeOf(event) !== Object.prototype || hasToJSON(event) || !ownsName(event)) return false;
+    if (Object.getPrototypeOf(event) !== Object.prototype || hasToJSON(event) || !dataName(event)) return false;
   }
   return true;
 }

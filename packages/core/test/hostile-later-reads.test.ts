@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchProcessor, ExportResults, type Logger, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
+import { BatchProcessor, ExportResults, type Logger, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents } from '@trackpipe/core';
 import { MemoryExporter, type MemoryExporterOptions } from '@trackpipe/core/testing';
 import { identityHolds } from './support/events.js';
 
@@ -89,4 +89,61 @@ describe('an event whose id getter throws after record() admitted it', () => {
     expect(identityHolds(processor.stats())).toBe(true);
     expect(escaped).toEqual([]);
   });
+});
+
+/** An event whose name getter answers `first` once (to record()), then `later` on every read. */
+function nameChangesLater(later: unknown): TelemetryEvent {
+  let reads = 0;
+  return {
+    attributes: { plan: 'pro' },
+    get name(): string {
+      return (reads++ === 0 ? 'first' : later) as string;
+    },
+  };
+}
+
+/** A proxy over a named event whose `get` trap answers the name once, then nothing. */
+function proxyForgetsName(): TelemetryEvent {
+  let reads = 0;
+  return new Proxy({ attributes: { plan: 'pro' }, name: 'first' }, {
+    get: (target, key, receiver): unknown => (key === 'name' && reads++ > 0 ? undefined : Reflect.get(target, key, receiver)),
+  });
+}
+
+/** A batch encoder as the HTTP exporter's JSON format builds one: one JSON.stringify when plainJsonEvents allows it. */
+function wholeJson(events: readonly TelemetryEvent[]): Uint8Array {
+  return Buffer.from(plainJsonEvents(events) ? JSON.stringify(events) : `[${events.map((e) => jsonEncoder(e)).join(',')}]`);
+}
+
+describe('an event whose name reads differently at export time than when record() admitted it', () => {
+  const changing: [string, () => TelemetryEvent][] = [
+    ['a name getter that answers undefined later', () => nameChangesLater(undefined)],
+    ['a name getter that answers an empty string later', () => nameChangesLater('')],
+    ['a name getter that answers a number later', () => nameChangesLater(42)],
+    ['a proxy whose get trap forgets the name', proxyForgetsName],
+  ];
+
+  it.each(changing)('is dropped alone (unserializable) for %s, never sent without a name, encoded event by event', async (_, make) => {
+    const { exporter, processor, errors } = setup();
+    processor.record({ name: 'before' });
+    processor.record(make());
+    processor.record({ attributes: {}, name: 'after' });
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 2, droppedByReason: { unserializable: 1 } });
+    expect(exporter.calls.flatMap((c) => c.encoded).map((text) => (JSON.parse(text) as { name?: unknown }).name)).toEqual(['before', 'after']);
+    expect(errors[0]?.message).toContain("the event's JSON has no non-empty string name");
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+
+  it.each(changing)('is dropped alone (unserializable) for %s, never sent without a name, encoded as a whole batch', async (_, make) => {
+    const { exporter, processor } = setup({ encodeBatch: wholeJson });
+    processor.record({ name: 'before' });
+    processor.record(make());
+    processor.record({ attributes: {}, name: 'after' });
+    const report = await processor.flush();
+    expect(report).toMatchObject({ complete: true, exported: 2, droppedByReason: { unserializable: 1 } });
+    const sent = exporter.calls.flatMap((c) => JSON.parse(Buffer.from(c.payload!).toString()) as { name?: unknown }[]);
+    expect(sent.map((e) => e.name)).toEqual(['before', 'after']);
+  });
+
 });
