@@ -16,6 +16,7 @@ import * as z from 'zod';
 import { API_KEY_RULE, isPresentableKey } from './auth.js';
 import { EXPOSURE_HINT, type Listener, unauthenticatedExposure } from './exposure.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { MAX_DEPTH_LIMIT } from './validate.js';
 
 const int = (min: number, max?: number) => {
   const rule = max === undefined ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
@@ -115,7 +116,7 @@ export const serviceSchema = z.strictObject({
     .strictObject({
       maxNameLength: int(1),
       maxIdLength: int(1),
-      maxDepth: int(1),
+      maxDepth: int(1, MAX_DEPTH_LIMIT),
       maxBatchEvents: int(1),
     })
     .partial()

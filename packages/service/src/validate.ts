@@ -1,4 +1,4 @@
-import type { AttributeValue, Attributes, FlagEvaluationEvent, TelemetryEvent } from '@trackpipe/core';
+import { type AttributeValue, type Attributes, type FlagEvaluationEvent, type TelemetryEvent, TrackpipeError } from '@trackpipe/core';
 
 /** One problem found in a request: where (e.g. `batch[3].name`) and what (e.g. `required`). Never holds the value. */
 export interface ValidationIssue {
@@ -29,12 +29,24 @@ export interface ValidationLimits {
 /** The limits in force, defaults applied. */
 export type ResolvedValidationLimits = Required<ValidationLimits>;
 
-/** Applies the defaults of {@link ValidationLimits}. */
+/**
+ * The largest `maxDepth`: values nested this deep are validated, decoded and encoded (JSON, protobuf)
+ * by recursion, which a much deeper value would take past the stack (a 500 instead of a 400).
+ */
+export const MAX_DEPTH_LIMIT = 1_000;
+
+/** Applies the defaults of {@link ValidationLimits}; a `maxDepth` that is no integer from 1 to {@link MAX_DEPTH_LIMIT} throws TRACKPIPE_ERR_OPTIONS_INVALID. */
 export function resolveLimits(limits: ValidationLimits = {}): ResolvedValidationLimits {
+  const maxDepth = limits.maxDepth ?? 16;
+  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > MAX_DEPTH_LIMIT) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `limits.maxDepth must be an integer from 1 to ${MAX_DEPTH_LIMIT} (got ${String(maxDepth)})`, {
+      details: { option: 'limits.maxDepth' },
+    });
+  }
   return {
     maxNameLength: limits.maxNameLength ?? 256,
     maxIdLength: limits.maxIdLength ?? 128,
-    maxDepth: limits.maxDepth ?? 16,
+    maxDepth,
     maxBatchEvents: limits.maxBatchEvents ?? 10_000,
     maxIssues: limits.maxIssues ?? 20,
   };
@@ -100,26 +112,42 @@ function join(path: string, key: string): string {
 
 const TOO_DEEP = Symbol('too deep');
 
+/** A lone surrogate: a UTF-16 half without its pair (JSON's `"\ud800"`), which no UTF-8 can carry. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const LONE = 'it holds a lone surrogate, e.g. \\ud800 without its pair, which UTF-8 cannot carry: it is refused, never repaired';
+const NOT_UNICODE = `must be valid Unicode (${LONE})`;
+const KEY_NOT_UNICODE = `is a key that is not valid Unicode (${LONE})`;
+const NOT_FINITE = 'must be a finite number';
+
+/** What is wrong at the keys `at` below a value. */
+interface Problem {
+  readonly at: readonly (string | number)[];
+  readonly message: string;
+}
+
 /**
  * What is wrong inside a parsed JSON value, if anything: nesting past `limit` ({@link TOO_DEEP}; a
- * scalar is at depth 0), or a number that is not finite (JSON's `1e400` parses as Infinity, a gRPC
- * Struct may hold NaN; JSON cannot carry either, so it would reach the destination as `null`): the
- * keys leading to it, built only when there is one.
+ * scalar is at depth 0); a number that is not finite (JSON's `1e400` parses as Infinity, a gRPC
+ * Struct may hold NaN; JSON cannot carry either, so it would reach the destination as `null`); a
+ * string or key with a lone surrogate (a destination's UTF-8 encoder would put U+FFFD in its place,
+ * and two different ids could become one). Built only when there is one.
  */
-function problemIn(value: unknown, limit: number, depth = 0): typeof TOO_DEEP | (string | number)[] | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : [];
+function problemIn(value: unknown, limit: number, depth = 0): typeof TOO_DEEP | Problem | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { at: [], message: NOT_FINITE };
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? { at: [], message: NOT_UNICODE } : undefined;
   if (typeof value !== 'object' || value === null) return undefined;
   if (depth > limit) return TOO_DEEP;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const problem = problemIn(value[i], limit, depth + 1);
-      if (problem !== undefined) return problem === TOO_DEEP ? problem : [i, ...problem];
+      if (problem !== undefined) return problem === TOO_DEEP ? problem : { at: [i, ...problem.at], message: problem.message };
     }
     return undefined;
   }
   for (const key of Object.keys(value)) {
+    if (LONE_SURROGATE.test(key)) return { at: [key], message: KEY_NOT_UNICODE };
     const problem = problemIn((value as Record<string, unknown>)[key], limit, depth + 1);
-    if (problem !== undefined) return problem === TOO_DEEP ? problem : [key, ...problem];
+    if (problem !== undefined) return problem === TOO_DEEP ? problem : { at: [key, ...problem.at], message: problem.message };
   }
   return undefined;
 }
@@ -132,7 +160,7 @@ function checkJsonValue(value: unknown, path: string, limits: ResolvedValidation
     return false;
   }
   if (problem !== undefined) {
-    issues.add(problem.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : join(at, key)), path), 'must be a finite number');
+    issues.add(problem.at.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : join(at, key)), path), problem.message);
     return false;
   }
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
@@ -161,6 +189,10 @@ function checkString(value: unknown, path: string, max: number, issues: Issues):
   }
   if (value.length > max) {
     issues.add(path, `must be at most ${max} characters`);
+    return false;
+  }
+  if (LONE_SURROGATE.test(value)) {
+    issues.add(path, NOT_UNICODE);
     return false;
   }
   return true;
