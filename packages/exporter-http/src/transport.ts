@@ -12,6 +12,14 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
  * the export until its timeout.
  */
 export const MAX_RESPONSE_READ_BYTES = 1024 * 1024;
+/**
+ * How long an exchange may go on once the answer's status and headers are in: the rest of the answer's
+ * body, and the rest of the request's body when the server answered before reading it. Past it the
+ * connection is closed and the status decides with what was read: a body that never ends (a
+ * `Content-Length` that lies, a trickle) must not hold the export until its timeout, which would send
+ * an accepted batch again, and a request body the server never reads must not hold a pooled connection.
+ */
+export const MAX_EXCHANGE_AFTER_ANSWER_MS = 2_000;
 
 /** What one POST came to, as seen on the wire. */
 export type TransportOutcome =
@@ -86,7 +94,7 @@ export class HttpTransport {
   #post(body: Uint8Array, headers: Record<string, string>, signal: AbortSignal): Promise<TransportOutcome> {
     return new Promise<TransportOutcome>((resolve) => {
       let settled = false;
-      let request: http.ClientRequest | undefined;
+      let request: http.ClientRequest;
       const finish = (outcome: TransportOutcome): void => {
         if (settled) return;
         settled = true;
@@ -95,7 +103,7 @@ export class HttpTransport {
       };
       const onAbort = (): void => {
         finish({ kind: 'aborted', reason: signal.reason });
-        request?.destroy();
+        request.destroy();
       };
       try {
         request = this.#request(this.#url, { method: 'POST', agent: this.#agent, headers });
@@ -123,6 +131,16 @@ export class HttpTransport {
         let read = 0;
         const done = (): void => finish({ kind: 'response', status, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') });
         answered = done;
+        // Settles by the status with what was read, and closes the connection (the pool opens another).
+        const stop = (): void => {
+          done();
+          request.destroy();
+        };
+        // 'close' comes once the exchange is over: the connection back in the pool, or closed.
+        const timer = setTimeout(() => {
+          if (!response.complete || !request.writableFinished) stop();
+        }, MAX_EXCHANGE_AFTER_ANSWER_MS).unref();
+        request.once('close', () => clearTimeout(timer));
         response.on('data', (chunk: Buffer) => {
           read += chunk.byteLength;
           if (kept < MAX_RESPONSE_BYTES) {
@@ -130,10 +148,7 @@ export class HttpTransport {
             chunks.push(part);
             kept += part.byteLength;
           }
-          if (read > MAX_RESPONSE_READ_BYTES) {
-            done();
-            response.destroy();
-          }
+          if (read > MAX_RESPONSE_READ_BYTES) stop();
         });
         response.on('end', done);
         // The body was cut short: the status still says what happened to the batch.

@@ -1,45 +1,21 @@
-import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type net from 'node:net';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type TrackpipeError } from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
 import { batchFor, events } from './helpers/batch.js';
+import { closeRawServers, rawServer, writes } from './helpers/raw-server.js';
 
 // Servers that answer with raw bytes, as no well-behaved HTTP server would: what the exporter makes
 // of each answer is what the README's classification table says, settled well before the signal.
-const closers: (() => void)[] = [];
-afterEach(() => {
-  for (const close of closers.splice(0)) close();
-});
+afterEach(closeRawServers);
 
-/** A TCP server on 127.0.0.1 that, once a request's headers are in, hands the socket to `answer`. */
-async function rawServer(answer: (socket: net.Socket) => void): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      socket.resume();
-      answer(socket);
-    };
-    socket.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1/logs`;
-}
-
-const writes =
-  (...parts: string[]) =>
+/** An answer that writes `head`, then one byte of body every 50 ms until the connection closes. */
+const trickles =
+  (head: string) =>
   (socket: net.Socket): void => {
-    for (const part of parts) socket.write(part);
-    socket.end();
+    socket.write(head);
+    const timer = setInterval(() => socket.write(head.includes('chunked') ? '1\r\nx\r\n' : 'x'), 50);
+    socket.on('close', () => clearInterval(timer));
   };
 
 describe('answers written byte by byte by a misbehaving server', () => {
@@ -54,9 +30,13 @@ describe('answers written byte by byte by a misbehaving server', () => {
     ['a 102 Processing, then a 200', 'ok', undefined, writes('HTTP/1.1 102 Processing\r\n\r\n', 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')],
     ['a 101 Switching Protocols, the connection left open', 'reject', { status: 101 }, (socket: net.Socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n')],
     ['a 101 Switching Protocols, then the connection closed', 'reject', { status: 101 }, writes('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n')],
+    ['a 200 whose Content-Length promises more than comes, the connection left open', 'ok', undefined, (socket: net.Socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{}')],
+    ['an HTTP/1.0 200 whose body runs until a close that never comes', 'ok', undefined, (socket: net.Socket) => socket.write('HTTP/1.0 200 OK\r\n\r\n{}')],
+    ['a 200 whose body trickles a byte every 50 ms, never ending', 'ok', undefined, trickles('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n')],
+    ['a 503 whose body trickles a byte every 50 ms, never ending', 'retry', { status: 503 }, trickles('HTTP/1.1 503 Busy\r\ncontent-length: 1000000\r\n\r\n')],
   ] as const)('%s: %s, without waiting for the signal', async (_, code, details, answer) => {
-    const exporter = new HttpExporter({ url: await rawServer(answer) });
-    closers.push(() => void exporter.shutdown());
+    const exporter = new HttpExporter({ url: (await rawServer(answer)).url });
+    onTestFinished(() => exporter.shutdown());
     const result = await exporter.export(batchFor(exporter, events(2)), AbortSignal.timeout(10_000));
     expect(result.code).toBe(code);
     if (details !== undefined) expect((result as { error?: TrackpipeError }).error?.details).toMatchObject(details);
