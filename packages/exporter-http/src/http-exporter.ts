@@ -43,9 +43,9 @@ function decoded(text: string): string {
 }
 
 /**
- * What of the URL must never be shown: user info, query values, and the path (webhook URLs carry
- * tokens there) — whole, and each segment that is not a plain lowercase word (`v1`, `logs` and
- * `ingest` stay readable in excerpts; `T0001/B0002/XyZ…` do not).
+ * What of the URL must never be shown: user info (also as the `Basic` credential Node sends for it),
+ * query values, and the path (webhook URLs carry tokens there) — whole, and each segment that is not
+ * a plain lowercase word (`v1`, `logs` and `ingest` stay readable in excerpts; `T0001/B0002/XyZ…` do not).
  */
 function urlSecrets(url: URL): string[] {
   const out: string[] = [];
@@ -54,6 +54,7 @@ function urlSecrets(url: URL): string[] {
   };
   add(url.username);
   add(url.password);
+  if (url.username !== '' || url.password !== '') add(Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64'));
   for (const value of url.searchParams.values()) add(value);
   if (url.pathname !== '/') add(url.pathname);
   for (const segment of url.pathname.split('/')) {

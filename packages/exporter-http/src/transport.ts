@@ -117,7 +117,12 @@ export class HttpTransport {
       // Set once the status and headers are in: what goes wrong after them (a body cut short, bytes
       // the parser refuses after the body) cannot change what the status said happened to the batch.
       let answered: (() => void) | undefined;
-      request.on('error', (error) => (answered === undefined ? finish({ kind: 'network', error }) : answered()));
+      request.on('error', (error) => {
+        // The parser's errors keep the bytes it refused (`rawPacket`): the server's, which may echo the request's credentials.
+        delete (error as { rawPacket?: unknown }).rawPacket;
+        if (answered === undefined) finish({ kind: 'network', error });
+        else answered();
+      });
       // 101 Switching Protocols is the one final answer Node hands to 'upgrade' instead of 'response'
       // (without a listener it closes the socket and the request never settles).
       request.on('upgrade', (response: http.IncomingMessage, socket: Duplex) => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BatchProcessor, type TrackpipeError } from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
 import { capturingLogger } from './helpers/logger.js';
+import { closeRawServers, rawServer } from './helpers/raw-server.js';
 import { type Handler, refusedPort, TestServer } from './helpers/test-server.js';
 
 // A webhook URL carries its token in the path (and here also in the user info and the query). None of
@@ -13,13 +14,16 @@ const PASSWORD = 'pass-token-5678';
 const PATH_TOKEN = 'XyZ9webhookSecret42';
 const QUERY = 'query-secret-0042';
 const PATH = `/services/T0001ABC/B0002DEF/${PATH_TOKEN}`;
-const SECRETS = [USER, PASSWORD, PATH_TOKEN, QUERY, PATH, 'T0001ABC', 'B0002DEF'];
+// What Node sends for the user info: `authorization: Basic <base64 of user:password>`.
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+const SECRETS = [USER, PASSWORD, PATH_TOKEN, QUERY, PATH, 'T0001ABC', 'B0002DEF', BASIC];
 
 const cert = readFileSync(new URL('fixtures/tls/localhost.crt', import.meta.url), 'utf8');
 const key = readFileSync(new URL('fixtures/tls/localhost.key', import.meta.url), 'utf8');
 
 let server: TestServer | undefined;
 afterEach(async () => {
+  closeRawServers();
   await server?.stop();
   server = undefined;
 });
@@ -29,7 +33,7 @@ const echo =
   (status: number): Handler =>
   (request) => ({ status, body: `error at ${request.path}; got ${JSON.stringify(request.headers)}` });
 
-type Kind = 'refused' | 'reset' | 'timeout' | '4xx' | '5xx' | '401' | 'bad TLS';
+type Kind = 'refused' | 'reset' | 'timeout' | '4xx' | '5xx' | '401' | '401 echoing the bare credential' | 'an answer the HTTP parser refuses, echoing the request' | 'bad TLS';
 
 async function endpoint(kind: Kind): Promise<string> {
   const credentials = `${USER}:${PASSWORD}@`;
@@ -52,6 +56,14 @@ async function endpoint(kind: Kind): Promise<string> {
     case '401':
       server = await TestServer.start({ handler: echo(401) });
       break;
+    case '401 echoing the bare credential':
+      server = await TestServer.start({ handler: (request) => ({ status: 401, body: `unknown credential ${request.headers.authorization?.split(' ')[1]}` }) });
+      break;
+    case 'an answer the HTTP parser refuses, echoing the request': {
+      // The parser keeps the bytes it refused on its error (Node's `rawPacket`): here the request line and headers.
+      const raw = await rawServer((socket, head) => socket.end(`HTTP/1.1 400 Bad\r\nx-echo: ${head.replaceAll('\r\n', ' | ')}\r\nnot a header\r\n\r\n`));
+      return `http://${credentials}${new URL(raw.url).host}${rest}`;
+    }
     case 'bad TLS':
       server = await TestServer.start({ tls: { cert, key } });
       return `https://${credentials}127.0.0.1:${server.port}${rest}`;
@@ -59,8 +71,19 @@ async function endpoint(kind: Kind): Promise<string> {
   return `http://${credentials}127.0.0.1:${server.port}${rest}`;
 }
 
+/** Every string and byte an error holds, its causes' included, enumerable or not (bytes as Latin-1 text). */
+function everything(value: unknown, seen = new Set<unknown>()): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('latin1');
+  if (typeof value !== 'object' || value === null || seen.has(value)) return '';
+  seen.add(value);
+  return Reflect.ownKeys(value)
+    .map((key) => everything((value as Record<PropertyKey, unknown>)[key], seen))
+    .join('\n');
+}
+
 describe('the URL path, credentials and query never leak', () => {
-  it.each<Kind>(['refused', 'reset', 'timeout', '4xx', '5xx', '401', 'bad TLS'])(
+  it.each<Kind>(['refused', 'reset', 'timeout', '4xx', '5xx', '401', '401 echoing the bare credential', 'an answer the HTTP parser refuses, echoing the request', 'bad TLS'])(
     'when the failure is %s: not in errors (causes included), log lines or stats().lastError',
     async (kind) => {
       const url = await endpoint(kind);
@@ -85,6 +108,7 @@ describe('the URL path, credentials and query never leak', () => {
       expect(processor.stats().exported).toBe(0);
       const written = [
         ...errors.map((error) => inspect(error, { depth: 10 })),
+        ...errors.map((error) => everything(error)),
         ...errors.map((error) => JSON.stringify(error.details)),
         logger.text(),
         JSON.stringify(lastError),
@@ -92,7 +116,7 @@ describe('the URL path, credentials and query never leak', () => {
       for (const secret of SECRETS) expect(written).not.toContain(secret);
       // What the exporter's errors do say: the endpoint's origin (a timeout is the processor's error).
       if (kind !== 'timeout') expect(errors.some((error) => error.message.includes('127.0.0.1'))).toBe(true);
-      if (kind === '4xx' || kind === '5xx' || kind === '401') expect(written).toContain('[REDACTED]');
+      if (kind === '4xx' || kind === '5xx' || kind.startsWith('401')) expect(written).toContain('[REDACTED]');
     },
   );
 });
