@@ -13,7 +13,10 @@ export interface ServiceLogger extends Logger {
 export interface JsonLoggerOptions {
   /** Least severe level written. Default `"info"`. */
   level?: LogLevel;
-  /** Where each line goes (without its newline added). Default: `process.stdout`, newline-terminated. */
+  /**
+   * Where each line goes (without its newline added). Default: `process.stdout`, newline-terminated;
+   * once stdout fails (its reader went away: EPIPE), lines are dropped, never thrown.
+   */
   write?: (line: string) => void;
   /** Fields added to every line, e.g. `{ service: "trackpipe" }`. Default none. */
   base?: Record<string, unknown>;
@@ -31,6 +34,25 @@ function fieldValue(key: string, value: unknown): unknown {
   return value;
 }
 
+/** Set once stdout failed: its later lines are dropped. */
+let stdoutBroken = false;
+let stdoutWatched = false;
+
+/**
+ * Writes a line to stdout. A write that fails (the reader of a pipe went away: EPIPE) is reported
+ * as an 'error' event on process.stdout, which, unheard, would be an uncaught exception that kills
+ * the service and the events in its queues; it is heard here, and later lines are dropped.
+ */
+function writeStdout(line: string): void {
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on('error', () => {
+      stdoutBroken = true;
+    });
+  }
+  if (!stdoutBroken) process.stdout.write(`${line}\n`);
+}
+
 /**
  * A structured logger: one JSON object per line, `{"time","level","msg",...fields}`. Field names that
  * look like secrets (authorization, apiKey, token, password, secret, cookie) are written as
@@ -38,7 +60,7 @@ function fieldValue(key: string, value: unknown): unknown {
  */
 export function jsonLogger(options: JsonLoggerOptions = {}): ServiceLogger {
   const min = RANK[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const write = options.write ?? writeStdout;
   const base = options.base ?? {};
   const log = (level: LogLevel, message: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;

@@ -1,12 +1,12 @@
 // Hostile configurations and start-up conditions, through the real CLI: `trackpipe serve` fails at
 // start naming the bad field (never its value), with the documented exit status, and never hangs.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkServiceConfig } from '../src/index.js';
-import { buildCli, exitOf, run, runToEnd, cli } from './cli-support.js';
+import { buildCli, cli, exitOf, run, runToEnd, waitForLine } from './cli-support.js';
 
 const SECRET = 'tok-4e3d2c1b0a-secret';
 
@@ -119,5 +119,36 @@ describe('API keys no client could present', () => {
     });
     expect(res.stderr.trimEnd().split('\n').slice(1)).toEqual(['service.auth.apiKeys[0]: must not be empty']);
     expect(res.code).toBe(2);
+  });
+});
+
+describe('a log reader that goes away', () => {
+  it('costs the log lines, not the service: after stdout breaks (EPIPE) it keeps accepting, and on SIGTERM delivers every event and exits 0', async () => {
+    const out = join(dir, 'epipe', 'events.ndjson');
+    const file = configFile('epipe.json', {
+      // debug: every request writes a line to the broken pipe.
+      service: { http: { port: 0 }, grpc: { enabled: false }, logLevel: 'debug' },
+      pipelines: [{ batch: { flushIntervalMs: 50 }, exporters: [{ type: 'file', path: out }] }],
+    });
+    const c = run(['serve', '--config', file], dir, { TRACKPIPE_CONFIG: undefined });
+    const url = String((await waitForLine(c, 'listening')).http);
+    // The reader of the service's stdout (`| head -1`, a log shipper that crashed) goes away.
+    c.child.stdout.destroy();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${url}/v1/track`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: `e-${i}`, name: 'x' }) });
+      expect(res.status).toBe(202);
+      ids.push(`e-${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(c.child.exitCode).toBeNull();
+    c.child.kill('SIGTERM');
+    expect(await exitOf(c)).toBe(0);
+    expect(c.stderr()).not.toContain('EPIPE');
+    const written = readFileSync(out, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(written).toEqual(ids);
   });
 });
