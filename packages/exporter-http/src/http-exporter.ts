@@ -201,11 +201,11 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
     if (this.#closed) return this.#shutDown();
     const outcome = await this.#transport.send(body, headers, signal);
     const secrets = secretValues.length === 0 ? this.#staticSecrets : secretsOf([...this.#staticSecrets, ...secretValues]);
-    return this.#result(outcome, secrets);
+    return this.#result(outcome, secrets, batch.events.length);
   }
 
-  #result(outcome: TransportOutcome, secrets: readonly string[]): ExportResult {
-    const context = { where: this.#where, secrets, otlp: this.#otlp, retryAuthFailures: this.#retryAuth, now: Date.now() };
+  #result(outcome: TransportOutcome, secrets: readonly string[], events: number): ExportResult {
+    const context = { where: this.#where, secrets, otlp: this.#otlp, retryAuthFailures: this.#retryAuth, now: Date.now(), events };
     switch (outcome.kind) {
       case 'response':
         return responseResult(outcome.status, outcome.headers, outcome.body, context);

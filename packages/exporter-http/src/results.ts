@@ -20,6 +20,8 @@ export interface ResultContext {
   readonly retryAuthFailures: boolean;
   /** Now, epoch ms, to read a Retry-After date. */
   readonly now: number;
+  /** Events in the batch sent: an OTLP partial success counts at most these as rejected. */
+  readonly events: number;
 }
 
 /** Maps an HTTP answer (status, headers, the first bytes of its body as text) to an ExportResult. */
@@ -31,14 +33,14 @@ export function responseResult(status: number, headers: IncomingHttpHeaders, bod
   switch (kind) {
     case 'retry': {
       const error = new TrackpipeError('TRACKPIPE_ERR_EXPORT_RETRYABLE', message, { retriable: true, details: { status } });
-      const retryAfterMs = parseRetryAfter(headers['retry-after'], context.now);
+      const retryAfterMs = retryHint(headers, context.now);
       return ExportResults.retry(retryAfterMs === undefined ? { error } : { retryAfterMs, error });
     }
     case 'auth': {
       const refused = `${message} (the credentials were refused)`;
       if (context.retryAuthFailures) {
         const error = new TrackpipeError('TRACKPIPE_ERR_EXPORT_RETRYABLE', refused, { retriable: true, details: { status, auth: true } });
-        const retryAfterMs = parseRetryAfter(headers['retry-after'], context.now);
+        const retryAfterMs = retryHint(headers, context.now);
         return ExportResults.retry(retryAfterMs === undefined ? { auth: true, error } : { retryAfterMs, auth: true, error });
       }
       return ExportResults.reject({ auth: true, error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', refused, { details: { status, auth: true } }) });
@@ -50,7 +52,26 @@ export function responseResult(status: number, headers: IncomingHttpHeaders, bod
   }
 }
 
-/** An OTLP success may carry `partialSuccess.rejectedLogRecords`: those were dropped by the receiver. */
+/**
+ * How long `Retry-After` asks to wait, when it asks to wait at all: `0` or a date already past is no
+ * hint, so the processor's backoff applies (a destination answering "now" to every retry would
+ * otherwise be called in a tight loop).
+ */
+function retryHint(headers: IncomingHttpHeaders, now: number): number | undefined {
+  const ms = parseRetryAfter(headers['retry-after'], now);
+  return ms !== undefined && ms > 0 ? ms : undefined;
+}
+
+/** `rejectedLogRecords`, an int64 in proto3's JSON form: a number, or a string of decimal digits. Anything else counts as 0. */
+function recordCount(value: unknown): number {
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : 0;
+}
+
+/**
+ * An OTLP success may carry `partialSuccess.rejectedLogRecords`: those were dropped by the receiver.
+ * A count that is not whole is rounded up, and one larger than the batch is the whole batch.
+ */
 function partialSuccess(body: string, context: ResultContext): ExportResult {
   if (!body.trimStart().startsWith('{')) return ExportResults.ok();
   let parsed: unknown;
@@ -61,12 +82,14 @@ function partialSuccess(body: string, context: ResultContext): ExportResult {
   }
   const partial = (parsed as { partialSuccess?: { rejectedLogRecords?: unknown; errorMessage?: unknown } } | null)?.partialSuccess;
   if (partial === null || typeof partial !== 'object') return ExportResults.ok();
-  const rejected = Number(partial.rejectedLogRecords ?? 0);
-  if (!Number.isFinite(rejected) || rejected <= 0) return ExportResults.ok();
+  const claimed = recordCount(partial.rejectedLogRecords);
+  if (!(claimed > 0)) return ExportResults.ok();
+  const rejected = Math.min(context.events, Math.ceil(claimed));
   const reason = typeof partial.errorMessage === 'string' ? excerpt(partial.errorMessage, context.secrets) : '';
+  const sent = claimed > context.events ? ` (of ${context.events} sent)` : '';
   return ExportResults.reject({
     count: rejected,
-    error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `${context.where}: the receiver rejected ${rejected} log records${reason === '' ? '' : `: ${reason}`}`, {
+    error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `${context.where}: the receiver rejected ${claimed} log records${sent}${reason === '' ? '' : `: ${reason}`}`, {
       details: { rejected },
     }),
   });

@@ -78,7 +78,7 @@ describe('parseRetryAfter', () => {
 });
 
 describe('responseResult and networkErrorResult (pure result mapping)', () => {
-  const context: ResultContext = { where: 'POST https://api.example.com', secrets: ['s3cr3t-value'], otlp: false, retryAuthFailures: true, now: 1_000_000 };
+  const context: ResultContext = { where: 'POST https://api.example.com', secrets: ['s3cr3t-value'], otlp: false, retryAuthFailures: true, now: 1_000_000, events: 5 };
   const error = (result: { error?: unknown }): TrackpipeError => result.error as TrackpipeError;
 
   it.each([
@@ -103,6 +103,17 @@ describe('responseResult and networkErrorResult (pure result mapping)', () => {
     expect(responseResult(401, { 'retry-after': '2' }, '', context)).toMatchObject({ code: 'retry', retryAfterMs: 2_000, auth: true });
   });
 
+  it.each([
+    ['0', { 'retry-after': '0' }],
+    ['a date already past', { 'retry-after': 'Thu, 01 Jan 1970 00:00:00 GMT' }],
+  ])('gives no hint for a Retry-After of %s: a destination saying "now" to every retry would be called in a tight loop', (_, headers) => {
+    for (const status of [429, 503, 401]) {
+      const result = responseResult(status, headers, '', context);
+      expect(result.code).toBe('retry');
+      expect(result).not.toHaveProperty('retryAfterMs');
+    }
+  });
+
   it('names the endpoint as given and redacts the excerpt', () => {
     const result = responseResult(500, {}, 'db password s3cr3t-value leaked\nsecond line', context) as { error?: unknown };
     expect(error(result).message).toBe('TRACKPIPE_ERR_EXPORT_RETRYABLE: POST https://api.example.com answered HTTP 500: db password [REDACTED] leaked second line');
@@ -114,6 +125,32 @@ describe('responseResult and networkErrorResult (pure result mapping)', () => {
     const result = responseResult(200, {}, body, { ...context, otlp: true });
     expect(result).toMatchObject({ code: 'reject', count: 3 });
     expect(error(result as { error?: unknown }).message).toContain('bad [REDACTED]');
+  });
+
+  it.each([
+    ['more records than were sent', 8, 5, 'the receiver rejected 8 log records (of 5 sent)'],
+    ['a number too large to be exact', 1e30, 5, 'the receiver rejected 1e+30 log records (of 5 sent)'],
+    ['a fraction', 1.5, 2, 'the receiver rejected 1.5 log records'],
+    ['an int64 as a decimal string', '4', 4, 'the receiver rejected 4 log records'],
+  ] as const)('reads an OTLP partial success of %s as at most the records sent, rounded up', (_, rejected, count, message) => {
+    const body = JSON.stringify({ partialSuccess: { rejectedLogRecords: rejected } });
+    const result = responseResult(200, {}, body, { ...context, otlp: true });
+    expect(result).toMatchObject({ code: 'reject', count });
+    expect(error(result as { error?: unknown }).message).toContain(message);
+  });
+
+  it.each([
+    ['true', true],
+    ['a list', [3]],
+    ['an object', { n: 3 }],
+    ['an empty string', ''],
+    ['a word', 'abc'],
+    ['a hexadecimal string', '0x3'],
+    ['negative', -2],
+    ['null', null],
+  ])('reads a rejectedLogRecords that is %s as no partial success (an int64 is a number or a string of digits)', (_, rejected) => {
+    const body = JSON.stringify({ partialSuccess: { rejectedLogRecords: rejected } });
+    expect(responseResult(200, {}, body, { ...context, otlp: true })).toEqual({ code: 'ok' });
   });
 
   it('retries retryable network errors and rejects the rest, keeping the cause', () => {
