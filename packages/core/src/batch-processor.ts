@@ -3,7 +3,7 @@ import type { Collector, CollectorStats, ExportObserver, Exporter, FlushReport }
 import { jsonEncoder } from './contracts.js';
 import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
-import { type BatchProcessorOptions, type ResolvedOptions, callerTimeout, resolveOptions } from './options.js';
+import { type BatchProcessorOptions, type ResolvedOptions, callerTimeoutOf, resolveOptions } from './options.js';
 import { type Answer, Thrown, readAnswer } from './processor/answer.js';
 import { Durations } from './processor/durations.js';
 import { Batcher, type Work } from './processor/batcher.js';
@@ -172,13 +172,14 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
     const mark = this.#queue.tail;
     if (mark > this.#drainMark) this.#drainMark = mark;
-    const done = this.#flushes.wait(mark, callerTimeout(options?.timeoutMs));
+    // After close() nothing more settles: a flush answers at once.
+    const done = this.#flushes.wait(mark, this.#state === 'closed' ? 0 : callerTimeoutOf(options));
     this.#pump();
     return done;
   }
 
   close(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
-    this.#closing ??= this.#close(callerTimeout(options?.timeoutMs) ?? this.options.closeTimeoutMs);
+    this.#closing ??= this.#close(callerTimeoutOf(options) ?? this.options.closeTimeoutMs);
     return this.#closing;
   }
 
@@ -219,6 +220,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     if (!flushed.complete) this.#abandon();
     this.#state = 'closed';
     this.#clearRetryTimer();
+    // Flushes called during the close end with it: what they waited for is settled now, or never will be.
+    this.#flushes.finish();
     await this.#releaseResources(deadline);
     return this.#ledger.reportSince(before, flushed.complete, this.#remaining());
   }
@@ -274,6 +277,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   // ---- bookkeeping ------------------------------------------------------------------------------
 
   #settledBelow(mark: number): boolean {
+    if (this.#kept > 0) return false; // a close() deadline left them in the spool: nothing settles until the next start
     if (this.#queue.head < mark) return false;
     for (const work of this.#pending) if (work.from < mark) return false;
     for (const flight of this.#flights) if (flight.work.from < mark) return false;
@@ -475,17 +479,18 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     const { work } = flight;
     const { batch } = work;
     const n = batch.events.length;
+    const durationMs = performance.now() - flight.startedAt;
     if (outcome === TIMED_OUT) {
       const timeout = new TrackpipeError('TRACKPIPE_ERR_EXPORT_TIMEOUT', `export took longer than ${this.options.exportTimeoutMs} ms`, { retriable: true });
-      flight.controller.abort(timeout);
-      this.#reporter.exported('timeout', n, batch.bytes, flight.startedAt);
       this.#ledger.failed.timeout++;
       this.#retry(work, flight.epoch, undefined, timeout, false);
+      flight.controller.abort(timeout);
+      this.#reporter.exported('timeout', n, batch.bytes, durationMs);
     } else {
       const answer = readAnswer(outcome, n);
-      const durationMs = this.#reporter.exported(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, flight.startedAt);
       if (answer.kind === 'ok') this.#durations.add(durationMs);
       this.#act(work, flight.epoch, answer);
+      this.#reporter.exported(answer.kind === 'malformed' ? 'error' : answer.kind, n, batch.bytes, durationMs);
     }
     this.#pump();
   }
@@ -545,12 +550,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     const n = work.batch.events.length;
     const now = Date.now();
     const notBefore = this.#policy.failed(work, epoch, hintMs, now);
-    if (auth) {
-      this.#ledger.failed.auth++;
-      this.#reporter.authFailure(error);
-    }
+    if (auth) this.#ledger.failed.auth++;
+    // Booked before anything is said: a logger or onError that calls back (flush, close) finds the batch dropped or waiting.
     if (notBefore === undefined) {
       this.#drop('retries_exhausted', work.from, n);
+      if (auth) this.#reporter.authFailure(error);
       this.#reporter.error(
         'TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED',
         `exporter ${this.exporter.name} still failing after ${now - work.firstAttemptAt} ms; dropped ${n} events (last error: ${describeError(error)})`,
@@ -562,7 +566,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#ledger.retries++;
     work.notBefore = notBefore;
     this.#addPending(work);
-    if (!auth) this.#reporter.transient(`${describeError(error ?? 'retry requested')}; retrying in ${notBefore - now} ms`);
+    if (auth) this.#reporter.authFailure(error);
+    else this.#reporter.transient(`${describeError(error ?? 'retry requested')}; retrying in ${notBefore - now} ms`);
   }
 
   // ---- timers -----------------------------------------------------------------------------------

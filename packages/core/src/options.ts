@@ -125,6 +125,19 @@ export function callerTimeout(value: unknown): number | undefined {
   return value > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : Math.max(0, value);
 }
 
+/**
+ * {@link callerTimeout} of the options object given to flush() or close(). Never throws: options that
+ * cannot be read (a revoked proxy, a `timeoutMs` getter that throws) count as none given, so that the
+ * call still answers a promise and the caller's default applies.
+ */
+export function callerTimeoutOf(options: unknown): number | undefined {
+  try {
+    return callerTimeout((options as { timeoutMs?: unknown } | null | undefined)?.timeoutMs);
+  } catch {
+    return undefined;
+  }
+}
+
 function resolveTable<T extends Record<string, NumericOption>>(
   table: T,
   given: Record<string, unknown>,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchProcessor, ExportResults, type Logger, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents } from '@trackpipe/core';
+import { BatchProcessor, ExportResults, type Logger, type Recorded, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents } from '@trackpipe/core';
 import { MemoryExporter, type MemoryExporterOptions } from '@trackpipe/core/testing';
 import { identityHolds } from './support/events.js';
 
@@ -37,7 +37,7 @@ function idThrowsLater(good = 1): TelemetryEvent {
   };
 }
 
-function setup(options: MemoryExporterOptions = {}, maxBatchSize = 512) {
+function setup(options: MemoryExporterOptions<Recorded<TelemetryEvent>> = {}, maxBatchSize = 512) {
   const exporter = new MemoryExporter(options);
   const errors: TrackpipeError[] = [];
   const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e), flushIntervalMs: 60_000, maxBatchSize });
@@ -77,7 +77,7 @@ describe('an event whose id getter throws after record() admitted it', () => {
   it('is dropped alone when a batch encoder halves a batch the destination found too large, and no event goes missing', async () => {
     // Read by record() and by the first encoding of the whole batch; it throws when the halves are encoded.
     escaped.length = 0;
-    const { exporter, processor } = setup({ encodeBatch: (events) => Buffer.from(JSON.stringify(events)) });
+    const { exporter, processor } = setup({ encodeBatch: (events: readonly TelemetryEvent[]) => Buffer.from(JSON.stringify(events)) });
     exporter.script(ExportResults.tooLarge());
     processor.record({ name: 'a' });
     processor.record({ name: 'b' });

@@ -58,6 +58,11 @@ export class FlushTracker<S> {
     }
   }
 
+  /** Releases every waiter now, complete when its mark is settled: nothing more will settle (the owner closed). */
+  finish(): void {
+    for (const waiter of [...this.#waiters]) this.#release(waiter, this.#source.settledBelow(waiter.mark));
+  }
+
   #release(waiter: Waiter<S>, complete: boolean): void {
     const i = this.#waiters.indexOf(waiter);
     if (i < 0) return;

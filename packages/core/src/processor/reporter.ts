@@ -52,10 +52,13 @@ export class Reporter {
     };
   }
 
-  /** Tells the observers how an export attempt ended; returns its duration in ms. */
-  exported(outcome: ExportObservation['outcome'], events: number, bytes: number, startedAt: number): number {
-    const durationMs = performance.now() - startedAt;
-    if (this.#observers.length === 0) return durationMs;
+  /**
+   * Tells the observers how an export attempt ended. Called once the attempt is booked (its events
+   * exported, dropped or waiting for a retry): an observer may call back into the processor —
+   * record, flush, close — and must find the books as they are.
+   */
+  exported(outcome: ExportObservation['outcome'], events: number, bytes: number, durationMs: number): void {
+    if (this.#observers.length === 0) return;
     const observation: ExportObservation = { pipeline: this.#pipeline, exporter: this.#exporter, outcome, events, bytes, durationMs };
     for (const observer of this.#observers) {
       try {
@@ -64,7 +67,6 @@ export class Reporter {
         // Observers must not break delivery.
       }
     }
-    return durationMs;
   }
 
   /** An event `record()` could not admit (already counted as dropped). */

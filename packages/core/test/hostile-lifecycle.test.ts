@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchProcessor, type ExportObservation, ExportResults, type Logger, MemoryQueue } from '@trackpipe/core';
+import { MemoryExporter } from '@trackpipe/core/testing';
+import { identityHolds } from './support/events.js';
+
+// Lifecycle abuse with real timers and short deadlines: options that cannot be read, flush() during
+// close(), flush() after close(), and close() called back from the metrics observer while an export
+// is being booked. Each flush() and close() answers, once, with figures that add up.
+
+const quiet: Logger = { warn: () => undefined, error: () => undefined };
+
+const escaped: unknown[] = [];
+const onEscaped = (reason: unknown): void => void escaped.push(reason);
+beforeAll(() => {
+  process.on('unhandledRejection', onEscaped);
+  process.on('uncaughtException', onEscaped);
+});
+afterAll(() => {
+  process.off('unhandledRejection', onEscaped);
+  process.off('uncaughtException', onEscaped);
+});
+
+/** The promise `call` returns, or a rejected one when it throws synchronously instead. */
+function called<T>(call: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(call()));
+}
+
+function revoked(): { timeoutMs?: number } {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+
+const unreadable: [string, () => { timeoutMs?: number }][] = [
+  ['a revoked proxy', revoked],
+  ['a timeoutMs getter that throws', () => ({ get timeoutMs(): number { throw new Error('no timeout for you'); } })],
+];
+
+describe('flush() and close() given options that cannot be read', () => {
+  it.each(unreadable)('flush() with %s answers a promise, as with no timeout given', async (_, options) => {
+    const exporter = new MemoryExporter();
+    const processor = new BatchProcessor(exporter, { logger: quiet });
+    processor.record({ name: 'a' });
+    await expect(called(() => processor.flush(options()))).resolves.toMatchObject({ complete: true, exported: 1 });
+    await processor.close();
+  });
+
+  it.each(unreadable)('close() with %s answers a promise and keeps closeTimeoutMs', async (_, options) => {
+    const exporter = new MemoryExporter().hangNext(1);
+    const processor = new BatchProcessor(exporter, { logger: quiet, closeTimeoutMs: 50, exportTimeoutMs: 60_000 });
+    processor.record({ name: 'a' });
+    await expect(called(() => processor.close(options()))).resolves.toMatchObject({ complete: false, droppedByReason: { shutdown_timeout: 1 } });
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+});
+
+describe('flush() and close() at once', () => {
+  it('a flush() without a timeout, called during close(), answers when the close deadline drops what it waited for', async () => {
+    const exporter = new MemoryExporter().hangNext(1);
+    const processor = new BatchProcessor(exporter, { logger: quiet, exportTimeoutMs: 60_000 });
+    processor.record({ name: 'hangs' });
+    const closing = processor.close({ timeoutMs: 50 });
+    const flushing = processor.flush();
+    const outcome = await Promise.race([flushing, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2_000))]);
+    expect(outcome).toMatchObject({ complete: true, droppedByReason: { shutdown_timeout: 1 }, remaining: 0 });
+    await expect(closing).resolves.toMatchObject({ complete: false, droppedByReason: { shutdown_timeout: 1 } });
+  });
+
+  it('with a durable queue, a flush() during close() and one after it answer incomplete: the kept events wait for the next start', async () => {
+    // A queue in memory that says it is durable, as a spool does: a close() deadline keeps what it holds.
+    const queue = Object.defineProperty(new MemoryQueue<never>(100, 'drop-newest'), 'durable', { value: true });
+    const exporter = new MemoryExporter().hangNext(1);
+    const processor = new BatchProcessor(exporter, { logger: quiet, exportTimeoutMs: 60_000, queue });
+    processor.record({ name: 'kept' });
+    const closing = processor.close({ timeoutMs: 50 });
+    const during = processor.flush();
+    const timeout = (): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2_000));
+    expect(await Promise.race([during, timeout()])).toMatchObject({ complete: false, remaining: 1 });
+    await expect(closing).resolves.toMatchObject({ complete: false, dropped: 0, remaining: 1 });
+    expect(await Promise.race([processor.flush(), timeout()])).toMatchObject({ complete: false, remaining: 1 });
+    expect(processor.stats()).toMatchObject({ recorded: 1, exported: 0, dropped: 0, queued: 1 });
+  });
+});
+
+describe('a metrics observer or logger that calls back into the processor while an export is booked', () => {
+  it('close() from the observer of a failed export lets the retry happen: nothing stays queued in a closed processor', async () => {
+    escaped.length = 0;
+    const exporter = new MemoryExporter().failNext(1, ExportResults.retry({ retryAfterMs: 10 }));
+    const processor = new BatchProcessor(exporter, { logger: quiet, retry: { initialBackoffMs: 10, maxBackoffMs: 10 } });
+    let closing: Promise<unknown> | undefined;
+    processor.observe(() => {
+      closing ??= processor.close({ timeoutMs: 5_000 });
+    });
+    processor.record({ name: 'a' });
+    void processor.flush();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(closing).resolves.toMatchObject({ complete: true, exported: 1, remaining: 0 });
+    expect(processor.stats()).toMatchObject({ recorded: 1, exported: 1, dropped: 0, queued: 0, inFlight: 0 });
+    expect(exporter.calls.map((c) => c.outcome)).toEqual(['retry', 'ok']);
+    expect(escaped).toEqual([]);
+  });
+
+  it('sees each export booked: a flush() it starts, and one awaited outside, count the events it observed', async () => {
+    const exporter = new MemoryExporter();
+    const processor = new BatchProcessor(exporter, { logger: quiet });
+    const seen: { observation: ExportObservation; exported: number }[] = [];
+    const reports: Promise<unknown>[] = [];
+    processor.observe((observation) => {
+      seen.push({ observation, exported: processor.stats().exported });
+      if (seen.length === 1) {
+        processor.record({ name: 'from the observer' });
+        reports.push(processor.flush());
+      }
+    });
+    processor.record({ name: 'a' });
+    const outer = await processor.flush();
+    expect(outer).toMatchObject({ complete: true, exported: 1 });
+    await Promise.all(reports);
+    expect(seen.map((s) => [s.observation.outcome, s.exported])).toEqual([['ok', 1], ['ok', 2]]);
+    expect(processor.stats()).toMatchObject({ recorded: 2, exported: 2, queued: 0 });
+    await processor.close();
+  });
+
+  it('close() from the logger that reports refused credentials lets the retry happen: nothing stays queued in a closed processor', async () => {
+    const exporter = new MemoryExporter().failNext(1, ExportResults.retry({ auth: true, retryAfterMs: 10 }));
+    let closing: Promise<unknown> | undefined;
+    const processor = new BatchProcessor(exporter, {
+      retry: { initialBackoffMs: 10, maxBackoffMs: 10 },
+      logger: { warn: () => undefined, error: () => void (closing ??= processor.close({ timeoutMs: 5_000 })) },
+    });
+    processor.record({ name: 'a' });
+    void processor.flush();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(closing).resolves.toMatchObject({ complete: true, exported: 1, remaining: 0 });
+    expect(processor.stats()).toMatchObject({ recorded: 1, exported: 1, queued: 0, inFlight: 0, failedExports: { auth: 1 } });
+  });
+});
