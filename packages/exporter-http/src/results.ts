@@ -73,15 +73,8 @@ function recordCount(value: unknown): number {
  * A count that is not whole is rounded up, and one larger than the batch is the whole batch.
  */
 function partialSuccess(body: string, context: ResultContext): ExportResult {
-  if (!body.trimStart().startsWith('{')) return ExportResults.ok();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return ExportResults.ok();
-  }
-  const partial = (parsed as { partialSuccess?: { rejectedLogRecords?: unknown; errorMessage?: unknown } } | null)?.partialSuccess;
-  if (partial === null || typeof partial !== 'object') return ExportResults.ok();
+  const partial = readPartialSuccess(body);
+  if (partial === undefined) return ExportResults.ok();
   const claimed = recordCount(partial.rejectedLogRecords);
   if (!(claimed > 0)) return ExportResults.ok();
   const rejected = Math.min(context.events, Math.ceil(claimed));
@@ -93,6 +86,26 @@ function partialSuccess(body: string, context: ResultContext): ExportResult {
       details: { rejected },
     }),
   });
+}
+
+/**
+ * The head of a partial success cut short at the bytes kept of an answer (an `errorMessage` past
+ * 64 KiB): its count is still there when it comes first, as the OpenTelemetry Collector writes it.
+ */
+const CUT_PARTIAL_SUCCESS = /^\s*\{\s*"partialSuccess"\s*:\s*\{\s*"rejectedLogRecords"\s*:\s*(\d+|"\d+")\s*(?:,\s*"errorMessage"\s*:\s*"(.*))?$/s;
+
+/** The `partialSuccess` of an OTLP answer, or undefined when it has none (or is no JSON object). */
+function readPartialSuccess(body: string): { rejectedLogRecords?: unknown; errorMessage?: unknown } | undefined {
+  if (!body.trimStart().startsWith('{')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    const cut = CUT_PARTIAL_SUCCESS.exec(body);
+    return cut === null ? undefined : { rejectedLogRecords: JSON.parse(cut[1]!) as unknown, errorMessage: cut[2] };
+  }
+  const partial = (parsed as { partialSuccess?: unknown } | null)?.partialSuccess;
+  return partial !== null && typeof partial === 'object' ? partial : undefined;
 }
 
 /**

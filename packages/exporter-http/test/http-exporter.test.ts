@@ -472,6 +472,15 @@ describe('OTLP partial success', () => {
     expect(errorOf(result).message).toContain('attribute too long');
   });
 
+  it('reads the count of a partial success whose errorMessage runs past the 64 KiB of the answer kept', async () => {
+    // As an OpenTelemetry Collector writes it: the count first, then the message (here one reason per record).
+    const errorMessage = Array.from({ length: 2_000 }, (_, i) => `record ${i}: attribute value too long`).join('; ');
+    const s = await server(() => ({ status: 200, body: `{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":${JSON.stringify(errorMessage)}}}` }));
+    const result = await send(exporter({ url: s.url('/v1/logs'), format: 'otlp' }), 5);
+    expect(result).toMatchObject({ code: 'reject', count: 2 });
+    expect(errorOf(result).message).toContain('record 0: attribute value too long');
+  });
+
   it('treats an empty or zero partial success as ok', async () => {
     const bodies = ['', '{}', '{"partialSuccess":{}}', '{"partialSuccess":{"rejectedLogRecords":"0","errorMessage":"warning only"}}'];
     let i = 0;
