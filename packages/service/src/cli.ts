@@ -8,6 +8,7 @@ import { checkServiceConfig } from './check.js';
 import { type ServiceConfig, exposureIssues, loadServiceConfig } from './config.js';
 import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
 import { createService, describePipelines, describeReceivers } from './serve.js';
+import type { TrackpipeService } from './service.js';
 
 const HELP = `trackpipe — the Trackpipe collector service
 
@@ -109,6 +110,37 @@ async function serve(args: string[]): Promise<void> {
   };
 
   let logger = jsonLogger({ level: flags.logLevel ?? 'info' });
+  // Signals are heard from the start: one that arrives while the configuration is read or the
+  // pipelines are built (a spool opening) stops the service once it exists, instead of killing the
+  // process mid-build (exit by signal, not 0).
+  let service: TrackpipeService | undefined = undefined;
+  let exiting = false;
+  const stop = (running: TrackpipeService): void => {
+    running.shutdown().then(
+      ({ clean }) => process.exit(clean ? 0 : 1),
+      (error: unknown) => {
+        logger.error('shutdown failed', { error: describeError(error) });
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (exiting) {
+      logger.warn('second signal: exiting without waiting for the drain', { signal });
+      process.exit(1);
+    }
+    exiting = true;
+    logger.info('signal received: shutting down', { signal });
+    if (service !== undefined) stop(service);
+  };
+  const fail = (code: number): void => {
+    process.exitCode = code;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   let config: ServiceConfig;
   try {
     config = withOverrides(await loadServiceConfig(values.config === undefined ? {} : { file: values.config }), flags);
@@ -116,8 +148,7 @@ async function serve(args: string[]): Promise<void> {
     if (exposed.length > 0) throw configError(exposed, config.source);
   } catch (error) {
     logger.error('invalid configuration', { error: describeError(error) });
-    process.exitCode = 2;
-    return;
+    return fail(2);
   }
   logger = jsonLogger({ level: config.service.logLevel });
   const receivers = describeReceivers(config);
@@ -133,36 +164,17 @@ async function serve(args: string[]): Promise<void> {
     built = await createService(config, { logger });
   } catch (error) {
     logger.error('could not build the pipelines', { error: describeError(error) });
-    process.exitCode = 2;
-    return;
+    return fail(2);
   }
-  const { service, collector } = built;
-  let exiting = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (exiting) {
-      logger.warn('second signal: exiting without waiting for the drain', { signal });
-      process.exit(1);
-    }
-    exiting = true;
-    logger.info('signal received: shutting down', { signal });
-    service.shutdown().then(
-      ({ clean }) => process.exit(clean ? 0 : 1),
-      (error: unknown) => {
-        logger.error('shutdown failed', { error: describeError(error) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  service = built.service;
+  // A signal came while building: shut down what was built (nothing listens yet), exit 0.
+  if (exiting) return stop(service);
   try {
     await service.start();
   } catch (error) {
     logger.error('could not start', { error: describeError(error) });
-    await collector.close({ timeoutMs: 0 });
-    process.exitCode = 1;
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    await built.collector.close({ timeoutMs: 0 });
+    fail(1);
   }
 }
 

@@ -152,3 +152,19 @@ describe('a log reader that goes away', () => {
     expect(written).toEqual(ids);
   });
 });
+
+describe('SIGTERM while starting', () => {
+  it('right after the "starting" line, while a spool opens, drains what was built and exits 0 (it was killed by the signal)', async () => {
+    const file = configFile('early-signal.json', {
+      service: { http: { port: 0 }, grpc: { port: 0 } },
+      pipelines: [{ spool: { path: join(dir, 'early-signal-spool') }, exporters: [{ type: 'console' }] }],
+    });
+    const c = run(['serve', '--config', file], dir, { TRACKPIPE_CONFIG: undefined });
+    await waitForLine(c, 'starting');
+    c.child.kill('SIGTERM');
+    const [code, signal] = await c.exited;
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+    expect(c.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('stopped'))).toMatchObject({ level: 'info', complete: true });
+  });
+});
