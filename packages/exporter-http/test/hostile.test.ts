@@ -3,11 +3,17 @@ import { BatchProcessor, silentLogger } from '@trackpipe/core';
 import { HttpExporter } from '@trackpipe/exporter-http';
 import { batchFor, events } from './helpers/batch.js';
 import { closeRawServers, rawServer } from './helpers/raw-server.js';
+import { TestServer } from './helpers/test-server.js';
 
-// Destinations that answer and then never finish the exchange: the status is in, the rest never
-// comes (or the request's body is never read). The status decides, and the connection is freed.
-afterEach(closeRawServers);
+// Destinations that answer in ways a well-behaved server would not.
+const servers: TestServer[] = [];
+afterEach(async () => {
+  closeRawServers();
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
 
+// The status is in, the rest never comes (or the request's body is never read): the status decides,
+// and the connection is freed.
 describe('an exchange that never ends after its status', () => {
   it('delivers a batch once when the 200 answering it promises a body that never comes: not timed out and sent again', async () => {
     const server = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{}'));
@@ -29,5 +35,21 @@ describe('an exchange that never ends after its status', () => {
     expect(batch.bytes).toBeGreaterThan(20_000_000);
     for (let i = 0; i < 3; i++) expect((await exporter.export(batch, AbortSignal.timeout(10_000))).code).toBe('too_large');
     expect(server.connections).toBe(3);
+  });
+});
+
+describe('a redirect to another host', () => {
+  it('is not followed: the batch, its credentials and its token never reach the Location', async () => {
+    const elsewhere = await TestServer.start();
+    const redirecting = await TestServer.start({ handler: () => ({ status: 307, headers: { location: elsewhere.url('/steal') } }) });
+    servers.push(elsewhere, redirecting);
+    const url = redirecting.url('/v1/logs').replace('http://', 'http://user:pass-4567@');
+    const exporter = new HttpExporter({ url, headers: { authorization: 'Bearer token-1234' } });
+    onTestFinished(() => exporter.shutdown());
+    const result = await exporter.export(batchFor(exporter, events(2)), AbortSignal.timeout(10_000));
+    expect(result).toMatchObject({ code: 'reject', error: { details: { status: 307 } } });
+    expect(redirecting.requests).toHaveLength(1);
+    expect(elsewhere.requests).toHaveLength(0);
+    expect(elsewhere.connections).toBe(0);
   });
 });
