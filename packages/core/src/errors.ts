@@ -72,3 +72,35 @@ export function describeError(error: unknown): string {
     return 'unknown error (it could not be described)';
   }
 }
+
+/** Strings up to this length are shown in an option error; a longer one only by its length. */
+const SHOWN_STRING = 32;
+
+/**
+ * A bad option value for an error message. Never throws and runs no user code — `String()` would call
+ * a `toString` or `Symbol.toPrimitive` that may throw, or print a whole function's source: numbers,
+ * booleans, null and undefined as they are, short strings quoted, anything else by its kind.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'string':
+      return value.length <= SHOWN_STRING ? JSON.stringify(value) : `a string of ${value.length} characters`;
+    case 'bigint':
+      return 'a bigint';
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (value === null) return 'null';
+      try {
+        return Array.isArray(value) ? 'a list' : 'an object';
+      } catch {
+        return 'an object'; // a revoked proxy
+      }
+  }
+}

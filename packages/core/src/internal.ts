@@ -1,6 +1,7 @@
 // Building blocks shared by Trackpipe's own packages. Not a public API: names and shapes change
 // without notice. Applications use the root entry.
 export { admit } from './admission.js';
+export { describeValue } from './errors.js';
 export { recordTime } from './id.js';
 export { MAX_TIMER_MS, callerTimeout, resolveOptions } from './options.js';
 export { type Answer, Thrown, readAnswer } from './processor/answer.js';

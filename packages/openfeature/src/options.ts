@@ -1,5 +1,5 @@
 import { consoleLogger, type Logger, type SummarizingOptions, TrackpipeError } from '@trackpipe/core';
-import { resolveSummarizingOptions } from '@trackpipe/core/internal';
+import { describeValue, resolveSummarizingOptions } from '@trackpipe/core/internal';
 
 /** What the hook does with the evaluation context's targeting key. */
 export type TargetingKeyMode = 'copy' | 'hash' | 'omit';
@@ -137,11 +137,11 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
   if (typeof hashSalt !== 'string') invalid('hashSalt', `must be a string (got ${typeof hashSalt})`);
   const targetingKey = options.targetingKey ?? 'copy';
   if (targetingKey !== 'copy' && targetingKey !== 'hash' && targetingKey !== 'omit') {
-    invalid('targetingKey', `must be "copy", "hash" or "omit" (got ${String(targetingKey)})`);
+    invalid('targetingKey', `must be "copy", "hash" or "omit" (got ${describeValue(targetingKey)})`);
   }
   const sampleRatio = options.sampleRatio ?? 1;
   if (typeof sampleRatio !== 'number' || !Number.isFinite(sampleRatio) || sampleRatio < 0 || sampleRatio > 1) {
-    invalid('sampleRatio', `must be a number from 0 to 1 (got ${String(sampleRatio)})`);
+    invalid('sampleRatio', `must be a number from 0 to 1 (got ${describeValue(sampleRatio)})`);
   }
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') invalid('random', `must be a function returning a number in [0, 1) (got ${typeof random})`);
@@ -172,13 +172,13 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
 
 function resolveMode(mode: HookMode | undefined): HookMode {
   if (mode === undefined || mode === 'events' || mode === 'summaries') return mode ?? 'events';
-  if (mode === null || typeof mode !== 'object') invalid('mode', `must be "events", "summaries" or { summaries: true, sample, seed? } (got ${String(mode)})`);
+  if (mode === null || typeof mode !== 'object') invalid('mode', `must be "events", "summaries" or { summaries: true, sample, seed? } (got ${describeValue(mode)})`);
   knownKeys(mode, MODE_NAMES, 'mode.');
   if (mode.summaries !== true) invalid('mode.summaries', 'must be true (the sampled mode records summaries plus a share of full events)');
   const { sample, seed } = mode;
   if (typeof sample !== 'number' || !Number.isFinite(sample) || sample < 0 || sample > 1) {
-    invalid('mode.sample', `must be a number from 0 to 1 (got ${String(sample)})`);
+    invalid('mode.sample', `must be a number from 0 to 1 (got ${describeValue(sample)})`);
   }
-  if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed))) invalid('mode.seed', `must be an integer (got ${String(seed)})`);
+  if (seed !== undefined && (typeof seed !== 'number' || !Number.isSafeInteger(seed))) invalid('mode.seed', `must be an integer (got ${describeValue(seed)})`);
   return Object.freeze(seed === undefined ? { summaries: true, sample } : { summaries: true, sample, seed });
 }

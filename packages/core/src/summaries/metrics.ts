@@ -1,5 +1,5 @@
 import { Counter } from 'prom-client';
-import { TrackpipeError } from '../errors.js';
+import { TrackpipeError, describeValue } from '../errors.js';
 import { type InstrumentOptions, type Instrumentation, type MetricsRegistry, assertNamesFree, resolveRegistry } from '../metrics/instrument.js';
 import type { SummarizingCollector } from './summarizing-collector.js';
 import { type FlagEvaluationSummaryEvent, SUMMARY_OTHER } from './summary-event.js';
@@ -173,7 +173,7 @@ export function instrumentFlagEvaluations(summarizer: SummarizingCollector, opti
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
   const maxSeries = options.maxSeries ?? 100;
   if (typeof maxSeries !== 'number' || !Number.isSafeInteger(maxSeries) || maxSeries < 1) {
-    invalid('maxSeries', `must be an integer of at least 1 (got ${String(maxSeries)})`);
+    invalid('maxSeries', `must be an integer of at least 1 (got ${describeValue(maxSeries)})`);
   }
   let allow: ReadonlySet<string> | undefined;
   if (options.allowFlags !== undefined) {

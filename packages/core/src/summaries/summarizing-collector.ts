@@ -1,6 +1,6 @@
 import type { Collector, CollectorStats, DropReason, FlushReport, Logger } from '../contracts.js';
 import { DROP_REASONS } from '../contracts.js';
-import { TrackpipeError, describeError } from '../errors.js';
+import { TrackpipeError, describeError, describeValue } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
 import { RecordClock } from '../id.js';
 import { MAX_TIMER_MS } from '../options.js';
@@ -233,11 +233,11 @@ export function resolveSummarizingOptions(options: SummarizingOptions = {}, path
   if (options === null || typeof options !== 'object') invalid(path === '' ? 'options' : path.replace(/\.$/, ''), 'must be an object');
   const intervalMs = options.intervalMs ?? 10_000;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0 || intervalMs > MAX_TIMER_MS) {
-    invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (got ${String(intervalMs)})`);
+    invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (got ${describeValue(intervalMs)})`);
   }
   const maxKeys = options.maxKeys ?? 1_000;
   if (typeof maxKeys !== 'number' || !Number.isSafeInteger(maxKeys) || maxKeys < 1) {
-    invalid(`${path}maxKeys`, `must be an integer of at least 1 (got ${String(maxKeys)})`);
+    invalid(`${path}maxKeys`, `must be an integer of at least 1 (got ${describeValue(maxKeys)})`);
   }
   const distinctTargetingKeys = options.distinctTargetingKeys ?? true;
   if (typeof distinctTargetingKeys !== 'boolean') invalid(`${path}distinctTargetingKeys`, `must be a boolean (got ${typeof distinctTargetingKeys})`);

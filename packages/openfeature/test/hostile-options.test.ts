@@ -1,0 +1,44 @@
+import { TrackpipeError } from '@trackpipe/core';
+import { type TrackpipeHookOptions, TrackpipeHook } from '@trackpipe/openfeature';
+import { describe, expect, it } from 'vitest';
+import { RecordingCollector } from './support/fakes.js';
+
+// Option values an application gets wrong in the worst way: objects whose Symbol.toPrimitive or
+// toString throws, objects with no prototype (no way to make them text), functions. The hook still
+// refuses them with TRACKPIPE_ERR_OPTIONS_INVALID naming the option, and runs none of the value's code.
+
+const hostileValues: [string, () => unknown][] = [
+  ['an object whose Symbol.toPrimitive throws', () => ({ [Symbol.toPrimitive]: () => { throw new Error('do not call me'); } })],
+  ['an object whose toString throws', () => ({ toString: () => { throw new Error('do not call me'); } })],
+  ['an object without a prototype', () => Object.create(null) as unknown],
+  ['a function', () => () => 'do not print my source'],
+];
+
+const placements: [string, (value: unknown) => TrackpipeHookOptions][] = [
+  ['targetingKey', (value) => ({ targetingKey: value as 'copy' })],
+  ['sampleRatio', (value) => ({ sampleRatio: value as number })],
+  ['mode', (value) => ({ mode: value as 'events' })],
+  ['mode.sample', (value) => ({ mode: { summaries: true, sample: value as number } })],
+  ['mode.seed', (value) => ({ mode: { summaries: true, sample: 0.5, seed: value as number } })],
+  ['summarizer.intervalMs', (value) => ({ mode: 'summaries', summarizer: { intervalMs: value as number } })],
+  ['summarizer.maxKeys', (value) => ({ mode: 'summaries', summarizer: { maxKeys: value as number } })],
+];
+
+describe.each(placements)('the %s option', (option, place) => {
+  it.each(hostileValues)('is refused naming it when it is %s, without running its code', (_, value) => {
+    const given = value();
+    let thrown: unknown;
+    try {
+      new TrackpipeHook(new RecordingCollector(), place(given));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    const error = thrown as TrackpipeError;
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    // An object given as the mode is read as its object form: the error names its first bad key (mode.toString, mode.summaries).
+    if (option === 'mode') expect(error.details.option).toMatch(/^mode(\.|$)/);
+    else expect(error.details.option).toBe(option);
+    expect(error.message).not.toContain('do not');
+  });
+});
