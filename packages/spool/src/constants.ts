@@ -7,3 +7,10 @@ export const SPOOL_FORMAT = 1;
 
 /** The code of the error thrown when the spool directory cannot be created, read or written. */
 export const SPOOL_UNAVAILABLE = 'TRACKPIPE_ERR_SPOOL_UNAVAILABLE' as const;
+
+/**
+ * Bytes of stored values read back or deleted after which the spool closes its environment and opens
+ * it again: LMDB reads through a memory map (and touches a value's pages to free it), and pages once
+ * touched stay in the process's RSS until they are unmapped.
+ */
+export const REMAP_TOUCHED_BYTES = 32 * 1024 * 1024;

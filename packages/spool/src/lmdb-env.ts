@@ -192,13 +192,21 @@ function moveAside(dir: string, what: string): string {
   }
 }
 
-/** Opens the environment, checks its databases and format marker (writing it when new), then recovers. */
-function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
+/**
+ * Opens the LMDB environment in `dir` as every kind here uses it; no checks (see {@link openChecked}).
+ * Also how the spool opens its environment again after reading much of it (see its `#remap`).
+ */
+export function openRoot(dir: string): RootDatabase {
   // noSubdir: false, or lmdb-js opens a directory whose name has a dot ('spool.d') as a file (EISDIR).
   // eventTurnBatching: false, or lmdb-js starts each event turn's batch with a promise of its own that
   // nobody can handle, and a failed commit (a full disk) rejects it: an unhandled rejection that ends
   // the process. Commits here are transactions (the spool) or single writes (keys): nothing to batch.
-  const root = open({ path: dir, maxDbs: 8, noSubdir: false, eventTurnBatching: false });
+  return open({ path: dir, maxDbs: 8, noSubdir: false, eventTurnBatching: false });
+}
+
+/** Opens the environment, checks its databases and format marker (writing it when new), then recovers. */
+function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
+  const root = openRoot(dir);
   try {
     for (const name of root.getKeys({})) {
       if (name !== 'meta' && !kind.databases.includes(String(name))) throw new Corrupt(`it holds a database that is not ${aWhat(kind)}'s`);

@@ -7,7 +7,8 @@ import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './his
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
 import { RangeSet } from './ranges.js';
 import { closeEnv, commitFailure } from './lmdb-env.js';
-import { type OpenedStore, openStore } from './store.js';
+import { REMAP_TOUCHED_BYTES } from './constants.js';
+import { type StoreHandles, openStore, reopenStore } from './store.js';
 
 /** A spool's figures, for metrics and health. */
 export interface SpoolStats {
@@ -32,6 +33,9 @@ export interface SpoolStats {
   /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close. */
   readonly dropped: { readonly spool_full: number; readonly queue_full: number; readonly unserializable: number; readonly closed: number };
 }
+
+/** Group infos kept by `#remember` (a few hundred KB at most). */
+const INFO_CACHE = 4096;
 
 const NO_LISTENER: QueueListener = { dropped: () => undefined, ready: () => undefined };
 const RESOLVED_TRUE = Promise.resolve(true);
@@ -129,7 +133,10 @@ interface TxnOutcome {
  *   `sync.maxEvents` events. One commit runs at a time.
  * - Committed events become takeable (`ready`); the head is kept in memory (`memoryEvents`), so a
  *   pipeline that keeps up never reads the disk. During an outage the rest waits on disk only and is
- *   read back in order.
+ *   read back in order. LMDB reads through a memory map, whose pages stay resident once touched:
+ *   after every REMAP_TOUCHED_BYTES read back or deleted, the environment is closed and opened again
+ *   (a few ms, after a commit), so that draining a backlog of gigabytes does not grow the process's
+ *   RSS by as much.
  * - Sequence numbers are keys in the store: they keep growing across restarts; a restart recovers
  *   every event not released, in order.
  * - The bound is `maxBytes` of stored JSON; a full spool drops by its overflow policy (`spool_full`).
@@ -147,7 +154,8 @@ export class Spool<E> implements EventQueue<E> {
   readonly #overflow: OverflowPolicy;
   readonly #maxBytes: number;
   readonly #maxPending: number;
-  readonly #store: OpenedStore;
+  /** Replaced by `#remap()`; never used while `#remapping`. */
+  #store: StoreHandles;
   /** The real path of the directory (links resolved): what `openPaths` holds. */
   readonly #key: string;
   #listener: QueueListener = NO_LISTENER;
@@ -215,6 +223,15 @@ export class Spool<E> implements EventQueue<E> {
   #failures = 0;
   #recount = false;
   #inflight: Promise<void> | undefined;
+  /**
+   * Bytes of stored values read (lmdb-js copies a whole value out of LMDB's map) or deleted (LMDB
+   * touches a value's pages to free them) since the environment was opened: pages now in RSS.
+   */
+  #touchedBytes: number;
+  /** The groups written or read back lately, so that pruning one does not read its value again for its header (bounded). */
+  readonly #infos = new Map<number, GroupInfo>();
+  /** The environment is being closed and opened again: no reads, no commits until it settles. */
+  #remapping: Promise<void> | undefined;
   #closed = false;
   #storeClosed = false;
   #closing: Promise<void> | undefined;
@@ -239,9 +256,9 @@ export class Spool<E> implements EventQueue<E> {
         details: { field: 'spool.path', path: this.path },
       });
     }
-    this.#store = openStore(this.path, o.logger);
+    const s = openStore(this.path, o.logger);
+    this.#store = s;
     openPaths.add(this.#key);
-    const s = this.#store;
     this.#released = s.released;
     this.#tail = s.next;
     this.#pendingStart = s.next;
@@ -251,6 +268,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#ready = s.recovered;
     this.#recovered = s.recovered;
     this.#bytes = s.bytes;
+    this.#touchedBytes = s.bytes; // the recovery scan read every stored value: opened again after the first commit
     this.#writtenBytes = s.recovered > 0 ? s.bytes : 0;
     this.#writtenEvents = s.recovered;
     this.#avgBytes = s.recovered > 0 ? Math.max(1, s.bytes / s.recovered) : INITIAL_AVG_BYTES;
@@ -267,7 +285,8 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   get ready(): number {
-    return this.#ready;
+    // While the environment is opened again, only the window can be taken.
+    return this.#remapping === undefined ? this.#ready : this.#window.size;
   }
 
   get head(): number {
@@ -482,8 +501,9 @@ export class Spool<E> implements EventQueue<E> {
     // Commit everything pending, group after group; give up after five failures in a row.
     let failures = 0;
     for (;;) {
-      if (this.#inflight !== undefined) {
-        await this.#inflight;
+      const running = this.#inflight ?? this.#remapping;
+      if (running !== undefined) {
+        await running;
         continue;
       }
       if (!this.#hasWork() || failures >= 5) break;
@@ -552,7 +572,7 @@ export class Spool<E> implements EventQueue<E> {
    * waits for it.
    */
   #schedule(): void {
-    if (this.#committing !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
+    if (this.#committing !== undefined || this.#remapping !== undefined || this.#storeClosed || this.#immediate !== undefined || !this.#hasWork()) return;
     const now = performance.now();
     const waiter = this.#waiters.at(-1);
     const due = this.#pendingCount >= this.#groupLimit || (waiter !== undefined && waiter.mark > this.#pendingStart);
@@ -578,7 +598,7 @@ export class Spool<E> implements EventQueue<E> {
   /** Writes the oldest pending group, with the releases and drops since the last commit, in one transaction. */
   #commitNow(): Promise<void> | undefined {
     this.#cancelTimers();
-    if (this.#committing !== undefined || this.#storeClosed || !this.#hasWork()) return undefined;
+    if (this.#committing !== undefined || this.#remapping !== undefined || this.#storeClosed || !this.#hasWork()) return undefined;
     this.#lastCommitAt = performance.now();
     let events = this.#retry;
     this.#retry = undefined;
@@ -626,6 +646,7 @@ export class Spool<E> implements EventQueue<E> {
       for (let i = 0; i < n; i = writer.end) {
         const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars);
         events.put(group.start + i, value).catch(commitFailure); // the transaction's failure is handled by #failed
+        this.#remember({ start: group.start + i, end: group.start + writer.end, bytes: value.length });
         written += value.length;
       }
     }
@@ -663,6 +684,7 @@ export class Spool<E> implements EventQueue<E> {
         if (g === undefined) continue;
         if (g.end <= b) {
           db.remove(key).catch(commitFailure);
+          this.#infos.delete(key);
           freed += g.bytes;
         } else {
           keepRightStart = key;
@@ -690,6 +712,7 @@ export class Spool<E> implements EventQueue<E> {
       this.#retryAt = 0;
     }
     this.#commits++;
+    this.#touchedBytes += outcome.freed;
     for (const [a, b] of outcome.removed) this.#released.subtract(a, b);
     if (outcome.recount !== undefined) {
       this.#bytes = outcome.recount;
@@ -725,6 +748,7 @@ export class Spool<E> implements EventQueue<E> {
     } else {
       this.#durableTo(end);
     }
+    if (this.#touchedBytes >= REMAP_TOUCHED_BYTES) this.#remap();
     this.#schedule();
   }
 
@@ -784,12 +808,23 @@ export class Spool<E> implements EventQueue<E> {
 
   // --- Reading the disk ------------------------------------------------------------------------
 
-  /** The stored group starting at `key`, from its header. */
+  /** The stored group starting at `key`: remembered, or from its header (lmdb-js copies the whole value to read it). */
   #info(key: number): GroupInfo | undefined {
+    const known = this.#infos.get(key);
+    if (known !== undefined) return known;
     const value = this.#store.events.getBinaryFast(key);
     if (value === undefined) return undefined;
+    this.#touchedBytes += value.length;
     const count = readCount(value);
-    return { start: key, end: key + Math.max(1, count), bytes: value.length };
+    return this.#remember({ start: key, end: key + Math.max(1, count), bytes: value.length });
+  }
+
+  /** Keeps a group's info for `#info`, forgetting the oldest beyond INFO_CACHE entries. An entry of a key no longer stored is never asked for (keys are not reused). */
+  #remember(info: GroupInfo): GroupInfo {
+    const infos = this.#infos;
+    infos.set(info.start, info);
+    if (infos.size > INFO_CACHE) infos.delete(infos.keys().next().value!);
+    return info;
   }
 
   /** The stored group with the greatest start `<= key`. */
@@ -833,6 +868,7 @@ export class Spool<E> implements EventQueue<E> {
 
   /** Refills the empty window from disk, from the head on, skipping released keys and events that cannot be decoded. */
   #fill(): void {
+    if (this.#remapping !== undefined || this.#storeClosed) return; // #remap() calls the listener when done
     this.#resolveDrops();
     const w = this.#window;
     const released = this.#released;
@@ -847,6 +883,7 @@ export class Spool<E> implements EventQueue<E> {
         const value = this.#store.events.getBinaryFast(g.start);
         try {
           if (value === undefined) throw new Error('missing');
+          this.#touchedBytes += value.length;
           decoded = { start: g.start, ...decodeGroup(value, g.end - g.start) };
         } catch {
           const from = Math.max(this.#head, g.start);
@@ -883,6 +920,37 @@ export class Spool<E> implements EventQueue<E> {
       if (w.size === 0) this.#head = k;
       if (k >= end) this.#decoded = undefined;
     }
+  }
+
+  /**
+   * Closes the environment and opens it again, right after a commit: unmaps the pages touched so far,
+   * which would otherwise stay in the process's RSS (file pages: reclaimable, but counted) until it
+   * ends. Reads and commits wait for it (a few ms; `ready` counts only the window meanwhile, and the
+   * listener hears when the rest is ready again), so a synchronous run of reads is never cut short.
+   */
+  #remap(): void {
+    if (this.#remapping !== undefined || this.#storeClosed) return;
+    this.#touchedBytes = 0;
+    this.#cancelTimers();
+    const old = this.#store.root;
+    this.#remapping = closeEnv(old)
+      .then(() => {
+        this.#store = reopenStore(this.path);
+      })
+      .catch((error: unknown) => {
+        // The store is gone: what is pending stays in memory, persisted() answers false, and close() reports the loss.
+        this.#storeClosed = true;
+        this.#notDurable(Number.POSITIVE_INFINITY);
+        this.#logger.error(`spool ${this.path}: could not open the store again after reading it; nothing more is written`, {
+          path: this.path,
+          error: describeError(error),
+        });
+      })
+      .finally(() => {
+        this.#remapping = undefined;
+        this.#schedule();
+        if (this.#ready > 0) this.#listener.ready();
+      });
   }
 
   /** Gives up on `count` waiting events the store cannot return: counted as dropped (`unserializable`) and logged. */

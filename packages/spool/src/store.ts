@@ -4,7 +4,7 @@ import type { Logger } from '@trackpipe/core';
 import type { Database, RootDatabase } from 'lmdb';
 import { readCount } from './codec.js';
 import { SPOOL_FORMAT } from './constants.js';
-import { Corrupt, type EnvKind, openChecked } from './lmdb-env.js';
+import { Corrupt, type EnvKind, openChecked, openRoot } from './lmdb-env.js';
 import { RangeSet } from './ranges.js';
 
 /** What `meta.state` holds; written with every commit. */
@@ -15,11 +15,15 @@ export interface PersistedState {
   readonly released: readonly (readonly [number, number])[];
 }
 
-/** An open spool store and what the recovery scan found in it. */
-export interface OpenedStore {
+/** The spool's open environment and its databases. */
+export interface StoreHandles {
   readonly root: RootDatabase;
   readonly events: Database<string | Uint8Array, number>;
   readonly meta: Database<unknown, string>;
+}
+
+/** An open spool store and what the recovery scan found in it. */
+export interface OpenedStore extends StoreHandles {
   /** The sequence number the next event gets. */
   readonly next: number;
   /** Released sequence numbers inside stored groups. */
@@ -48,7 +52,7 @@ function readState(value: unknown): PersistedState {
 
 /** Reads and checks everything the spool needs from an open environment. Throws Corrupt when it does not add up. */
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
-  const env = { root, meta, events: root.openDB<string | Uint8Array, number>({ name: 'events', encoding: 'string' }) };
+  const env = { root, meta, events: openEvents(root) };
   const state = readState(env.meta.get('state'));
   const released = RangeSet.from(state.released);
   let events = 0;
@@ -71,6 +75,10 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
 }
 
 
+function openEvents(root: RootDatabase): Database<string | Uint8Array, number> {
+  return root.openDB<string | Uint8Array, number>({ name: 'events', encoding: 'string' });
+}
+
 const SPOOL: EnvKind<OpenedStore> = { what: 'spool', databases: ['events'], format: SPOOL_FORMAT, recover };
 
 /**
@@ -81,4 +89,18 @@ const SPOOL: EnvKind<OpenedStore> = { what: 'spool', databases: ['events'], form
  */
 export function openStore(path: string, logger: Logger): OpenedStore {
   return openChecked(path, SPOOL, logger);
+}
+
+/**
+ * Opens the environment of a store this process opened (and checked) before and has closed since:
+ * the databases only, no checks, no recovery scan.
+ */
+export function reopenStore(path: string): StoreHandles {
+  const root = openRoot(path);
+  try {
+    return { root, events: openEvents(root), meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'json' }) };
+  } catch (error) {
+    void root.close().catch(() => undefined);
+    throw error;
+  }
 }

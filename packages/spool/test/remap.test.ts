@@ -1,0 +1,101 @@
+// LMDB reads through a memory map: every page read back stays in the process's RSS until it is
+// unmapped. The spool closes and reopens its environment after every REMAP_TOUCHED_BYTES read back, so
+// that draining a backlog of gigabytes does not grow RSS by as much. Linux: RSS from /proc/self/status.
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { REMAP_TOUCHED_BYTES } from '../src/constants.js';
+import type { Spool } from '../src/index.js';
+import { type Ev, openSpool, pushN, take, tempDir } from './helpers.js';
+
+let dir: string;
+let cleanup: () => void;
+let spool: Spool<Ev> | undefined;
+
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterEach(async () => {
+  await spool?.close();
+  spool = undefined;
+  cleanup();
+});
+
+const MB = 1024 * 1024;
+
+/** The file-backed pages of this process's RSS, in bytes (LMDB's map among them). */
+function rssFile(): number {
+  const kb = /^RssFile:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (kb === null) throw new Error('no RssFile in /proc/self/status');
+  return Number(kb[1]) * 1024;
+}
+
+/**
+ * Takes batches of 500 and releases them until `limit` events were taken or none is left; while the
+ * environment is opened again none is ready, and the listener is told when they are.
+ */
+async function drain(s: Spool<Ev>, limit: number, each: (t: { key: number; event: Ev }) => void, afterBatch?: () => Promise<void>): Promise<void> {
+  let taken = 0;
+  while (taken < limit) {
+    const batch = take(s, Math.min(500, limit - taken));
+    if (batch.length === 0) {
+      if (s.size === 0) return;
+      expect(s.ready).toBe(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    batch.forEach(each);
+    taken += batch.length;
+    s.release(batch[0]!.key, batch.at(-1)!.key + 1);
+    await afterBatch?.();
+  }
+}
+
+it('keeps the pages it read back out of RSS while it drains a backlog five times REMAP_TOUCHED_BYTES, in order, with pushes and commits going on', async () => {
+  const pad = 'x'.repeat(4000);
+  const events = Math.ceil((5 * REMAP_TOUCHED_BYTES) / pad.length);
+  spool = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 }).spool;
+  for (let pushed = 0; pushed < events; pushed += 2000) {
+    pushN(spool, Math.min(2000, events - pushed), pad);
+    expect(await spool.persisted()).toBe(true);
+  }
+  const before = rssFile();
+  let peak = before;
+  let expected = 0;
+  let pushedDuring = 0;
+  let batches = 0;
+  await drain(spool, Infinity, (t) => {
+    expect(t.event.k).toBe(expected++);
+  }, async () => {
+    peak = Math.max(peak, rssFile());
+    if (++batches % 10 === 0) {
+      pushN(spool!, 10, pad); // new events arrive and are committed while the backlog is read back
+      pushedDuring += 10;
+    }
+    expect(await spool!.persisted()).toBe(true); // the release is committed (a processor's within sync.intervalMs)
+    peak = Math.max(peak, rssFile());
+  });
+  expect(expected).toBe(events + pushedDuring);
+  // The backlog is five times the threshold: without the remaps RSS grows by all of it.
+  expect(peak - before).toBeLessThan(2 * REMAP_TOUCHED_BYTES);
+  expect(spool.stats().events).toBe(0);
+});
+
+it('recovers what it had not released after it opened its environment again, in order', async () => {
+  const pad = 'y'.repeat(4000);
+  const events = Math.ceil((2 * REMAP_TOUCHED_BYTES) / pad.length);
+  spool = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 }).spool;
+  pushN(spool, events, pad);
+  expect(await spool.persisted()).toBe(true);
+  let expected = 0;
+  await drain(spool, (3 * events) / 4, (t) => {
+    expect(t.event.k).toBe(expected++);
+  });
+  await spool.close();
+  const reopened = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 });
+  spool = reopened.spool;
+  expect(reopened.recovered).toBe(events - expected);
+  await drain(spool, Infinity, (t) => {
+    expect(t.event.k).toBe(expected++);
+  });
+  expect(expected).toBe(events);
+});
