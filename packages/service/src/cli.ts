@@ -73,8 +73,8 @@ function withOverrides(
 ): ServiceConfig {
   const s = config.service;
   const auth = flags.allowUnauthenticated === true ? { ...s.auth, allowUnauthenticated: true } : s.auth;
-  const http = { ...s.http, ...(flags.host ? { host: flags.host } : {}), ...(flags.port === undefined ? {} : { port: flags.port }) };
-  const grpc = { ...s.grpc, ...(flags.host ? { host: flags.host } : {}), ...(flags.grpcPort === undefined ? {} : { port: flags.grpcPort }) };
+  const http = { ...s.http, ...(flags.host === undefined ? {} : { host: flags.host }), ...(flags.port === undefined ? {} : { port: flags.port }) };
+  const grpc = { ...s.grpc, ...(flags.host === undefined ? {} : { host: flags.host }), ...(flags.grpcPort === undefined ? {} : { port: flags.grpcPort }) };
   return { ...config, service: { ...s, http, grpc, auth, logLevel: flags.logLevel ?? s.logLevel } };
 }
 
@@ -101,6 +101,8 @@ async function serve(args: string[]): Promise<void> {
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  // An empty --host (`--host "$UNSET"`) would otherwise be ignored, leaving the configuration's.
+  if (values.host?.trim() === '') throw new UsageError('--host must be an address or host name, not empty');
   const flags = {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(values.port === undefined ? {} : { port: port(values.port, '--port') }),

@@ -81,6 +81,15 @@ describe('trackpipe serve against a hostile start', () => {
   });
 });
 
+describe('command-line flags', () => {
+  it('an empty --host ("$UNSET") is a usage error, exit 2, not silently the configuration\'s host', async () => {
+    const res = await runToEnd(cli, ['serve', '--host', '', '--port', '0', '--grpc-port', '0'], dir, { TRACKPIPE_CONFIG: undefined });
+    expect(res.stderr).toContain('--host must be an address or host name, not empty');
+    expect(res.stdout).not.toContain('listening');
+    expect(res.code).toBe(2);
+  });
+});
+
 describe('API keys no client could present', () => {
   // A key read from a secret file keeps its trailing newline; `Authorization: Bearer <key>` (and gRPC
   // metadata) can carry neither that nor a space, so such a service would answer 401 to everyone.
