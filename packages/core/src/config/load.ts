@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { TrackpipeError, describeError } from '../errors.js';
 import { type Environment, substituteEnv } from './env.js';
-import { type ConfigIssue, configError, issuesFromZod, safeErrorMap } from './issues.js';
+import { type ConfigIssue, configError, issuesFromZod, joinPath, safeErrorMap } from './issues.js';
 import { type TrackpipeConfig, configSchema } from './schema.js';
 
 // The configuration loader is the one place in Trackpipe that reads environment variables.
@@ -36,7 +36,14 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): T
   const env = options.env ?? process.env;
   const envIssues: ConfigIssue[] = [];
   const substituted = substituteEnv(input, env, envIssues);
-  const result = configSchema.safeParse(substituted, { error: safeErrorMap });
+  let result: ReturnType<typeof configSchema.safeParse>;
+  try {
+    result = configSchema.safeParse(substituted, { error: safeErrorMap });
+  } catch {
+    // A getter of a class instance or proxy threw while the schema read it (substituteEnv copies plain
+    // objects only). Its message is not repeated: it may quote a value.
+    throw configError([...envIssues, ...unreadable(substituted, '')], options.source);
+  }
   const issues = [...envIssues];
   if (!result.success) {
     // A value whose variable is missing was replaced by "": its own schema complaint adds nothing.
@@ -46,6 +53,26 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): T
   if (issues.length > 0 || !result.success) throw configError(issues, options.source);
   validated.add(result.data);
   return result.data;
+}
+
+/**
+ * Where the schema may have met a getter that threw: the objects in `value` that are neither plain
+ * objects nor lists (class instances, proxies), by path; the root when there is none.
+ */
+function unreadable(value: unknown, path: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const walk = (node: unknown, at: string): void => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) node.forEach((item, i) => walk(item, joinPath(at, [i])));
+    else if (Object.getPrototypeOf(node) === Object.prototype) for (const [key, item] of Object.entries(node)) walk(item, joinPath(at, [key]));
+    else issues.push({ path: at, message: 'could not be read (a getter or proxy threw): give plain data (an object literal, parsed JSON or YAML)' });
+  };
+  try {
+    walk(value, path);
+  } catch {
+    // Only plain objects and lists substituteEnv made are walked; nothing here should throw.
+  }
+  return issues.length > 0 ? issues : [{ path, message: 'could not be read (a getter or proxy threw)' }];
 }
 
 /** Parses JSON or YAML text (JSON is read as YAML 1.2). Errors give a position, never the text. */
