@@ -14,6 +14,7 @@ import {
 } from '@trackpipe/core/config';
 import * as z from 'zod';
 import { API_KEY_RULE, isPresentableKey } from './auth.js';
+import { MAX_BODY_BYTES } from './http-server.js';
 import { EXPOSURE_HINT, type Listener, unauthenticatedExposure } from './exposure.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { MAX_DEPTH_LIMIT } from './validate.js';
@@ -33,8 +34,8 @@ const httpSchema = z
     host: host.default('127.0.0.1'),
     /** Port; 0 picks a free one. Default 8080. */
     port: int(0, 65_535).default(8080),
-    /** Largest request body (as sent and decompressed), in bytes. Default 4 MiB. */
-    maxBodyBytes: int(1).default(4 * 1024 * 1024),
+    /** Largest request body (as sent and decompressed), in bytes; at most the longest string Node.js can make (a body becomes one to be parsed). Default 4 MiB. */
+    maxBodyBytes: int(1, MAX_BODY_BYTES).default(4 * 1024 * 1024),
     /** Most request-body bytes read at once over all requests (at least maxBodyBytes); past it, 503 overloaded. Default 16 × maxBodyBytes (64 MiB). */
     maxInFlightBytes: int(1).optional(),
     /** A request not fully received within this many ms is answered 408. Default 30 000. */

@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { constants, isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -38,7 +38,7 @@ export interface HttpServerOptions {
   port?: number;
   /**
    * Largest request body, in bytes, both as sent and after decompression. A larger body is
-   * answered 413 and no more of it is kept. Default 4 194 304 (4 MiB).
+   * answered 413 and no more of it is kept. At most {@link MAX_BODY_BYTES}. Default 4 194 304 (4 MiB).
    */
   maxBodyBytes?: number;
   /**
@@ -75,9 +75,18 @@ export function connectionsCheckingInterval(headersTimeoutMs: number): number {
   return Math.max(10, Math.min(1_000, Math.floor(headersTimeoutMs / 10)));
 }
 
-function positiveInteger(option: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be an integer >= 1 (got ${String(value)})`, { details: { option } });
+/**
+ * The largest `maxBodyBytes`: the longest string Node.js can make (536 870 888 on 64-bit), since a
+ * body is decoded into one to be parsed. A larger limit would only let bodies through that can never
+ * be parsed (500), and past Buffer's own limit (4 GiB on Node.js 20) it makes zlib refuse every
+ * compressed body.
+ */
+export const MAX_BODY_BYTES = constants.MAX_STRING_LENGTH;
+
+function positiveInteger(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    const rule = max === Number.MAX_SAFE_INTEGER ? 'an integer >= 1' : `an integer from 1 to ${max}`;
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${String(value)})`, { details: { option } });
   }
   return value;
 }
@@ -137,7 +146,7 @@ export class HttpIngestServer {
     this.#parts = parts;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 8080;
-    this.#maxBody = positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024);
+    this.#maxBody = positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, MAX_BODY_BYTES);
     this.#maxInFlight = positiveInteger('http.maxInFlightBytes', options.maxInFlightBytes ?? 16 * this.#maxBody);
     if (this.#maxInFlight < this.#maxBody) {
       throw new TrackpipeError(

@@ -1,5 +1,6 @@
 // Hostile event shapes over real HTTP: refused by path with a 400, the rest of the request never
 // half-queued, and never a 500.
+import { constants } from 'node:buffer';
 import { MemoryExporter } from '@trackpipe/collector-memory';
 import { BatchProcessor, type Recorded, TrackpipeError, silentLogger } from '@trackpipe/core';
 import { describe, expect, it } from 'vitest';
@@ -70,5 +71,26 @@ describe('limits.maxDepth', () => {
     expect(deeper.status).toBe(400);
     expect(deeper.body.error?.message).toBe('attributes: is nested more than 1000 levels deep');
     expect(processor.stats().recorded).toBe(1);
+  });
+});
+
+describe('http.maxBodyBytes', () => {
+  it('past the longest string Node.js can make fails at start by path (config) or as an invalid option (code): such bodies can never be parsed, and on Node.js 20 zlib refused every gzip body', () => {
+    const max = constants.MAX_STRING_LENGTH;
+    let error: unknown;
+    try {
+      parseServiceConfig({ service: { http: { maxBodyBytes: 5_000_000_000 } }, pipelines: [{ exporters: [{ type: 'console' }] }] }, { env: {} });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).message).toContain(`service.http.maxBodyBytes: must be an integer from 1 to ${max}`);
+    expect(parseServiceConfig({ service: { http: { maxBodyBytes: max } }, pipelines: [{ exporters: [{ type: 'console' }] }] }, { env: {} }).service.http.maxBodyBytes).toBe(max);
+    const collector = new BatchProcessor<IngestEvent>(new MemoryExporter<Recorded<IngestEvent>>(), { logger: silentLogger });
+    try {
+      expect(() => new TrackpipeService({ collector, http: { maxBodyBytes: max + 1 }, grpc: false })).toThrow(`http.maxBodyBytes must be an integer from 1 to ${max}`);
+    } finally {
+      void collector.close({ timeoutMs: 0 });
+    }
   });
 });
