@@ -1,6 +1,21 @@
 import type { ErrorHandler, ExportObservation, ExportObserver, Logger } from '../contracts.js';
 import { type ErrorCode, TrackpipeError, describeError } from '../errors.js';
+import { excerpt } from '../redact.js';
 import type { Ledger } from './ledger.js';
+
+/**
+ * Longest message said about an export, in characters. What an exporter threw or answered is quoted
+ * in it, and may be anything: a response body, a stack, megabytes.
+ */
+const MAX_MESSAGE = 1_000;
+
+/**
+ * A message about an export as it is said: one line, at most {@link MAX_MESSAGE} characters, and
+ * whatever looks like a credential (`Bearer …`, a JWT, `apikey=…`) in what the exporter said hidden.
+ */
+function said(message: string): string {
+  return excerpt(message, [], MAX_MESSAGE);
+}
 
 /** How often, at most, auth failures are logged (the rest are counted into the next line). */
 const AUTH_LOG_INTERVAL_MS = 30_000;
@@ -78,14 +93,14 @@ export class Reporter {
 
   /** The destination refused the credentials; the batch is retried. */
   authFailure(error: unknown): void {
-    const message = `TRACKPIPE_ERR_EXPORT_AUTH: pipeline ${this.#pipeline}: exporter ${this.#exporter}: the destination refused the credentials (${describeError(error ?? 'no reason given')}); retrying within the retry budget`;
+    const message = `TRACKPIPE_ERR_EXPORT_AUTH: pipeline ${this.#pipeline}: exporter ${this.#exporter}: the destination refused the credentials (${said(describeError(error ?? 'no reason given'))}); retrying within the retry budget`;
     this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_AUTH', message);
     this.#rateLimited(this.#authLog, AUTH_LOG_INTERVAL_MS, 'error', message);
   }
 
   /** A transient failure: remembered for `stats().lastError`, not logged (the batch is retried). */
   transient(message: string): void {
-    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.#exporter}: ${message}`);
+    this.#ledger.noteError('TRACKPIPE_ERR_EXPORT_RETRYABLE', `exporter ${this.#exporter}: ${said(message)}`);
   }
 
   /** Something worth a warning that lost nothing. */
@@ -95,7 +110,7 @@ export class Reporter {
 
   /** An error that lost events or needs attention: into `lastError`, the logger and `onError`. */
   error(code: ErrorCode, message: string, cause?: unknown, details: Record<string, unknown> = {}): void {
-    const error = new TrackpipeError(code, `pipeline ${this.#pipeline}: ${message}`, {
+    const error = new TrackpipeError(code, `pipeline ${this.#pipeline}: ${said(message)}`, {
       cause,
       details: { pipeline: this.#pipeline, exporter: this.#exporter, ...details },
     });

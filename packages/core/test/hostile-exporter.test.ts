@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { BatchProcessor, type ExportResult, ExportResults, type Exporter, type TrackpipeError } from '@trackpipe/core';
+
+// What an exporter throws or answers is quoted in what the processor says about the export: logs,
+// onError, stats().lastError. An exporter's error may carry a credential (a request echoed with its
+// Authorization header) and be of any size (a whole response body). What the processor says stays
+// one bounded line with anything that looks like a credential hidden.
+
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+const BEARER = 'Bearer abcDEF123456ghiJKL';
+const HUGE = 'x'.repeat(5_000_000);
+const leaky = (): Error => new Error(`request failed: Authorization: ${BEARER}; session ${JWT}\n${HUGE}`);
+
+function said(answer: () => ExportResult | Promise<ExportResult>) {
+  const logged: string[] = [];
+  const errors: TrackpipeError[] = [];
+  const exporter: Exporter = { name: 'leaky', export: () => Promise.resolve().then(answer) };
+  const processor = new BatchProcessor(exporter, {
+    logger: { warn: (m) => logged.push(m), error: (m) => logged.push(m) },
+    onError: (e) => errors.push(e),
+    retry: { initialBackoffMs: 1, maxBackoffMs: 1, maxElapsedMs: 20 },
+  });
+  return { processor, logged, errors };
+}
+
+function expectHidden(texts: readonly string[]): void {
+  expect(texts.length).toBeGreaterThan(0);
+  for (const text of texts) {
+    expect(text).not.toContain(JWT);
+    expect(text).not.toContain('abcDEF123456ghiJKL');
+    expect(text.length).toBeLessThan(1_200);
+    expect(text).not.toContain('\n');
+  }
+}
+
+describe('an exporter whose errors quote credentials and are megabytes long', () => {
+  it.each<[string, () => ExportResult | Promise<ExportResult>]>([
+    ['throws it', () => { throw leaky(); }],
+    ['rejects with it', () => ExportResults.reject({ error: leaky() })],
+    ['keeps asking for a retry with it until the budget runs out', () => ExportResults.retry({ error: leaky() })],
+    ['refuses the credentials with it', () => ExportResults.retry({ auth: true, error: leaky() })],
+  ])('is quoted in one bounded line, credentials hidden, when it %s', async (_, answer) => {
+    const { processor, logged, errors } = said(answer);
+    processor.record({ name: 'a' });
+    await processor.flush({ timeoutMs: 2_000 });
+    await processor.close({ timeoutMs: 100 });
+    expectHidden([...logged, ...errors.map((e) => e.message), processor.stats().lastError?.message ?? '']);
+  });
+});
