@@ -1,4 +1,5 @@
 import type { Collector, Logger } from './contracts.js';
+import { describeError } from './errors.js';
 import { consoleLogger } from './logger.js';
 
 /** Options of {@link closeOnSignals}. */
@@ -30,17 +31,38 @@ export function closeOnSignals(collectors: readonly Closeable[], options: CloseO
   function handler(signal: NodeJS.Signals): void {
     closing ??= (async () => {
       const close = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-      const reports = await Promise.allSettled(collectors.map((c) => c.close(close)));
+      // Each close() in a promise of its own: one that throws synchronously, or answers no report,
+      // must not keep the others from closing nor the process from exiting.
+      const reports = await Promise.allSettled(collectors.map((c) => Promise.resolve().then(() => c.close(close))));
       let lost = 0;
       for (const r of reports) {
-        if (r.status === 'fulfilled') lost += r.value.dropped;
-        else logger.error(`close() failed on ${signal}: ${String(r.reason)}`);
+        if (r.status === 'rejected') say(logger, 'error', `close() failed on ${signal}: ${describeError(r.reason)}`);
+        else lost += droppedOf(r.value);
       }
-      if (lost > 0) logger.warn(`closed ${collectors.length} collector(s) on ${signal}; ${lost} events dropped while closing`);
+      if (lost > 0) say(logger, 'warn', `closed ${collectors.length} collector(s) on ${signal}; ${lost} events dropped while closing`);
       remove();
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     })();
   }
   for (const signal of signals) process.on(signal, handler);
   return remove;
+}
+
+/** The events a close() report says were dropped; 0 when it answered something that is not a report. */
+function droppedOf(report: unknown): number {
+  try {
+    const dropped = (report as { dropped?: unknown } | null | undefined)?.dropped;
+    return typeof dropped === 'number' && Number.isFinite(dropped) ? dropped : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Logs without letting a logger that throws keep the process from exiting. */
+function say(logger: Logger, level: 'warn' | 'error', message: string): void {
+  try {
+    logger[level](message);
+  } catch {
+    // A failing logger must not keep the process alive.
+  }
 }
