@@ -11,7 +11,11 @@ const onEscaped = (reason: unknown): void => void escaped.push(reason);
 beforeAll(() => process.on('unhandledRejection', onEscaped));
 afterAll(() => process.off('unhandledRejection', onEscaped));
 
-const unprintable = { toString: (): string => { throw new Error('cannot print me'); } };
+/** Rejects with something that is no Error and cannot be made text. */
+async function rejectUnprintable(): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point: a close() that rejects with a non-Error
+  throw { toString: (): string => { throw new Error('cannot print me'); } };
+}
 
 describe('closeOnSignals with collectors whose close() misbehaves', () => {
   it('closes the others, logs each failure, and removes its handlers', async () => {
@@ -26,7 +30,7 @@ describe('closeOnSignals with collectors whose close() misbehaves', () => {
       const logged: string[] = [];
       const collectors: Closeable[] = [
         { close: () => { throw new Error('close threw synchronously'); } },
-        { close: () => Promise.reject(unprintable as Error) },
+        { close: rejectUnprintable },
         { close: () => Promise.resolve(undefined as never) },
         processor,
       ];
