@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchProcessor, type ExportResult, ExportResults, type Exporter, type TrackpipeError } from '@trackpipe/core';
+import { BatchProcessor, type ExportResult, ExportResults, type Exporter, type Recorded, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
 
 // What an exporter throws or answers is quoted in what the processor says about the export: logs,
 // onError, stats().lastError. An exporter's error may carry a credential (a request echoed with its
@@ -14,7 +14,7 @@ const leaky = (): Error => new Error(`request failed: Authorization: ${BEARER}; 
 function said(answer: () => ExportResult | Promise<ExportResult>) {
   const logged: string[] = [];
   const errors: TrackpipeError[] = [];
-  const exporter: Exporter = { name: 'leaky', export: () => Promise.resolve().then(answer) };
+  const exporter: Exporter<Recorded<TelemetryEvent>> = { name: 'leaky', export: () => Promise.resolve().then(answer) };
   const processor = new BatchProcessor(exporter, {
     logger: { warn: (m) => logged.push(m), error: (m) => logged.push(m) },
     onError: (e) => errors.push(e),

@@ -322,7 +322,10 @@ export class TrackpipeHook implements Hook {
    */
   flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
     const target = this.summarizer ?? this.#collector;
-    return typeof target.flush === 'function' ? target.flush(options) : Promise.resolve(EMPTY_REPORT);
+    const flush = target.flush;
+    if (typeof flush !== 'function') return Promise.resolve(EMPTY_REPORT);
+    // In a promise: a collector's flush() that throws synchronously rejects it instead.
+    return new Promise((resolve) => resolve(flush.call(target, options)));
   }
 
   /**
@@ -332,7 +335,10 @@ export class TrackpipeHook implements Hook {
    */
   close(options?: { timeoutMs?: number }): Promise<FlushReport> {
     const target = this.summarizer ?? this.#collector;
-    return typeof target.close === 'function' ? target.close(options) : Promise.resolve(EMPTY_REPORT);
+    const close = target.close;
+    if (typeof close !== 'function') return Promise.resolve(EMPTY_REPORT);
+    // In a promise: a collector's close() that throws synchronously rejects it instead.
+    return new Promise((resolve) => resolve(close.call(target, options)));
   }
 
   /**
