@@ -55,6 +55,10 @@ interface Waiter<E extends TelemetryEvent> {
   readonly reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
   readonly timeoutMs: number;
+  /** Its filter or predicate is running: a record() it makes is not checked against it (no recursion). */
+  busy: boolean;
+  /** Count form: a matching event may have come or gone while it was busy; `held` is counted again. */
+  stale: boolean;
 }
 
 /** Largest ring, as core's maxQueueSize: past it the ring's array cannot be allocated (1e12 threw RangeError: Invalid array length). */
@@ -333,6 +337,8 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
         reject,
         timer: undefined,
         timeoutMs,
+        busy: false,
+        stale: false,
       };
       if (this.#closed) {
         this.#fail(waiter, `the collector is closed; it cannot record ${describe}`);
@@ -368,12 +374,20 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
     });
   }
 
-  /** Called by record() when someone waits: settles the waiters the new event satisfies. */
+  /**
+   * Called by record() when someone waits: settles the waiters the new event satisfies. A filter or
+   * predicate may call back — record (this runs again, nested), close — so the waiters are visited
+   * from a copy, each only while it still waits, and never while its own filter or predicate runs.
+   */
   #notify(event: Recorded<E>, evicted: Recorded<E> | undefined): void {
-    const waiters = this.#waiters;
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      const waiter = waiters[i] as Waiter<E>;
+    for (const waiter of [...this.#waiters]) {
+      if (!this.#waiters.includes(waiter)) continue; // settled meanwhile, by a nested record or close()
+      if (waiter.busy) {
+        waiter.stale = true;
+        continue;
+      }
       let done = false;
+      waiter.busy = true;
       try {
         if (waiter.count === undefined) {
           if (waiter.matches(event)) {
@@ -383,6 +397,10 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
         } else {
           if (evicted !== undefined && waiter.matches(evicted)) waiter.held--;
           if (waiter.matches(event)) waiter.held++;
+          if (waiter.stale) {
+            waiter.stale = false;
+            waiter.held = this.count(this.#filterOf(waiter));
+          }
           if (waiter.held >= waiter.count) {
             done = true;
             waiter.resolve(this.getEvents(this.#filterOf(waiter)));
@@ -391,9 +409,12 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       } catch (error) {
         done = true;
         waiter.reject(error instanceof Error ? error : new Error(describeError(error)));
+      } finally {
+        waiter.busy = false;
       }
       if (done) {
-        waiters.splice(i, 1);
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
         if (waiter.timer !== undefined) clearTimeout(waiter.timer);
       }
     }
