@@ -229,7 +229,7 @@ export function parseServiceConfig(input: unknown, options: ParseServiceConfigOp
   return { service: parsed.data, receivers: receivers.data, core, source };
 }
 
-/** Receiver names unique; every pipeline a receiver names exists. */
+/** Receiver names unique; every pipeline a receiver names exists, and is named once. */
 function receiverEntryIssues(receivers: readonly ReceiverConfig[], core: TrackpipeConfig | undefined): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const names = new Set<string>();
@@ -240,9 +240,12 @@ function receiverEntryIssues(receivers: readonly ReceiverConfig[], core: Trackpi
       issues.push({ path: `receivers[${i}].${entry.name === undefined ? 'type' : 'name'}`, message: 'duplicate receiver name (give each receiver a distinct "name")' });
     }
     names.add(name);
-    if (pipelines === undefined) return;
-    entry.pipelines?.forEach((pipeline, j) => {
-      if (!pipelines.has(pipeline)) issues.push({ path: `receivers[${i}].pipelines[${j}]`, message: `no such pipeline (known: ${[...pipelines].join(', ')})` });
+    entry.pipelines?.forEach((pipeline, j, list) => {
+      // Named twice, a pipeline would be fed every record twice (a fan-out over both entries).
+      if (list.indexOf(pipeline) < j) issues.push({ path: `receivers[${i}].pipelines[${j}]`, message: 'names a pipeline already listed (it would get every record twice)' });
+      else if (pipelines !== undefined && !pipelines.has(pipeline)) {
+        issues.push({ path: `receivers[${i}].pipelines[${j}]`, message: `no such pipeline (known: ${[...pipelines].join(', ')})` });
+      }
     });
   });
   return issues;

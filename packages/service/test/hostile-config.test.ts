@@ -5,7 +5,8 @@ import { type AddressInfo, type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkServiceConfig } from '../src/index.js';
+import { TrackpipeError } from '@trackpipe/core';
+import { checkServiceConfig, parseServiceConfig } from '../src/index.js';
 import { buildCli, cli, exitOf, run, runToEnd, waitForLine } from './cli-support.js';
 
 const SECRET = 'tok-4e3d2c1b0a-secret';
@@ -175,5 +176,28 @@ describe('SIGTERM while starting', () => {
     expect(signal).toBeNull();
     expect(code).toBe(0);
     expect(c.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('stopped'))).toMatchObject({ level: 'info', complete: true });
+  });
+});
+
+describe('a receiver naming a pipeline twice', () => {
+  it('fails at start by path: the receiver would feed that pipeline every record twice (a fan-out over both)', () => {
+    let error: unknown;
+    try {
+      parseServiceConfig(
+        {
+          receivers: [{ type: 'kafka', brokers: ['127.0.0.1:9092'], topic: 't', groupId: 'g', pipelines: ['a', 'b', 'a'] }],
+          pipelines: [
+            { name: 'a', exporters: [{ type: 'console' }] },
+            { name: 'b', exporters: [{ type: 'console' }] },
+          ],
+        },
+        { env: {} },
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).message).toContain('receivers[0].pipelines[2]: names a pipeline already listed');
+    expect((error as TrackpipeError).message).not.toContain('pipelines[1]:');
   });
 });
