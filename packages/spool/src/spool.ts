@@ -135,7 +135,7 @@ interface TxnOutcome {
  *   pipeline that keeps up never reads the disk. During an outage the rest waits on disk only and is
  *   read back in order. LMDB reads through a memory map, whose pages stay resident once touched:
  *   after every REMAP_TOUCHED_BYTES read back or deleted, the environment is closed and opened again
- *   (a few ms, after a commit), so that draining a backlog of gigabytes does not grow the process's
+ *   (after a commit's flush, between two turns of the event loop), so that draining a backlog of gigabytes does not grow the process's
  *   RSS by as much.
  * - Sequence numbers are keys in the store: they keep growing across restarts; a restart recovers
  *   every event not released, in order.
@@ -154,7 +154,7 @@ export class Spool<E> implements EventQueue<E> {
   readonly #overflow: OverflowPolicy;
   readonly #maxBytes: number;
   readonly #maxPending: number;
-  /** Replaced by `#remap()`; never used while `#remapping`. */
+  /** Replaced by `#remap()`; not read while `#reopening`. */
   #store: StoreHandles;
   /** The real path of the directory (links resolved): what `openPaths` holds. */
   readonly #key: string;
@@ -230,8 +230,10 @@ export class Spool<E> implements EventQueue<E> {
   #touchedBytes: number;
   /** The groups written or read back lately, so that pruning one does not read its value again for its header (bounded). */
   readonly #infos = new Map<number, GroupInfo>();
-  /** The environment is being closed and opened again: no reads, no commits until it settles. */
+  /** A remap runs: no commit starts until it settles. */
   #remapping: Promise<void> | undefined;
+  /** The remap's close and open (microtasks only, see `#remap`): nothing is read meanwhile. */
+  #reopening = false;
   #closed = false;
   #storeClosed = false;
   #closing: Promise<void> | undefined;
@@ -286,7 +288,7 @@ export class Spool<E> implements EventQueue<E> {
 
   get ready(): number {
     // While the environment is opened again, only the window can be taken.
-    return this.#remapping === undefined ? this.#ready : this.#window.size;
+    return this.#reopening ? this.#window.size : this.#ready;
   }
 
   get head(): number {
@@ -868,7 +870,7 @@ export class Spool<E> implements EventQueue<E> {
 
   /** Refills the empty window from disk, from the head on, skipping released keys and events that cannot be decoded. */
   #fill(): void {
-    if (this.#remapping !== undefined || this.#storeClosed) return; // #remap() calls the listener when done
+    if (this.#reopening || this.#storeClosed) return; // #remap() calls the listener when done
     this.#resolveDrops();
     const w = this.#window;
     const released = this.#released;
@@ -923,17 +925,24 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   /**
-   * Closes the environment and opens it again, right after a commit: unmaps the pages touched so far,
-   * which would otherwise stay in the process's RSS (file pages: reclaimable, but counted) until it
-   * ends. Reads and commits wait for it (a few ms; `ready` counts only the window meanwhile, and the
-   * listener hears when the rest is ready again), so a synchronous run of reads is never cut short.
+   * Closes the environment and opens it again, after a commit: unmaps the pages touched so far, which
+   * would otherwise stay in the process's RSS (file pages: reclaimable, but counted) until it ends.
+   * No commit starts until it is done. It first waits for the last commit's flush, reading on
+   * meanwhile; then nothing of lmdb-js's is pending, and closing and opening take microtasks only: a
+   * reader that yields to the event loop never finds the spool closed (`ready` would count only the
+   * window then, and the listener hears when the rest is ready again).
    */
   #remap(): void {
     if (this.#remapping !== undefined || this.#storeClosed) return;
     this.#touchedBytes = 0;
     this.#cancelTimers();
-    const old = this.#store.root;
-    this.#remapping = closeEnv(old)
+    const root = this.#store.root;
+    this.#remapping = Promise.resolve(root.flushed)
+      .catch(() => undefined) // a failed flush was answered by the commit's own handler
+      .then(() => {
+        this.#reopening = true;
+        return closeEnv(root);
+      })
       .then(() => {
         this.#store = reopenStore(this.path);
       })
@@ -947,6 +956,7 @@ export class Spool<E> implements EventQueue<E> {
         });
       })
       .finally(() => {
+        this.#reopening = false;
         this.#remapping = undefined;
         this.#schedule();
         if (this.#ready > 0) this.#listener.ready();
