@@ -172,6 +172,9 @@ export function resolveOptions(options: BatchProcessorOptions = {}): ResolvedOpt
   if (!OVERFLOW_POLICIES.includes(overflow)) {
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `overflow must be "drop-oldest" or "drop-newest"`, { details: { option: 'overflow' } });
   }
+  if (options.random !== undefined && typeof options.random !== 'function') {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'random must be a function returning a number in [0, 1)', { details: { option: 'random' } });
+  }
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'name must be a non-empty string', { details: { option: 'name' } });
   }

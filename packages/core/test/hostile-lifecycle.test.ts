@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchProcessor, type ExportObservation, ExportResults, type Logger, MemoryQueue } from '@trackpipe/core';
 import { MemoryExporter } from '@trackpipe/core/testing';
 import { identityHolds } from './support/events.js';
@@ -133,5 +133,39 @@ describe('a metrics observer or logger that calls back into the processor while 
     await new Promise((resolve) => setTimeout(resolve, 20));
     await expect(closing).resolves.toMatchObject({ complete: true, exported: 1, remaining: 0 });
     expect(processor.stats()).toMatchObject({ recorded: 1, exported: 1, queued: 0, inFlight: 0, failedExports: { auth: 1 } });
+  });
+});
+
+describe('a jitter source that answers nonsense', () => {
+  it.each<[string, () => number]>([
+    ['NaN', () => Number.NaN],
+    ['a number past 1', () => 1e9],
+    ['a negative number', () => -5],
+    ['a string', () => '0.5' as unknown as number],
+    ['a throw', () => { throw new Error('no entropy'); }],
+  ])('still retries a failed batch within maxBackoffMs when random() answers %s', async (_, random) => {
+    escaped.length = 0;
+    vi.useFakeTimers();
+    try {
+      const exporter = new MemoryExporter().failNext(2, ExportResults.retry());
+      const processor = new BatchProcessor(exporter, { logger: quiet, random, retry: { initialBackoffMs: 20, maxBackoffMs: 40 } });
+      processor.record({ name: 'a' });
+      let report: unknown;
+      void processor.flush().then((r) => (report = r));
+      await vi.advanceTimersByTimeAsync(2 * 40); // two backoffs, each below maxBackoffMs
+      expect(report).toMatchObject({ complete: true, exported: 1 });
+      expect(exporter.calls.map((c) => c.outcome)).toEqual(['retry', 'retry', 'ok']);
+      expect(identityHolds(processor.stats())).toBe(true);
+      expect(escaped).toEqual([]);
+      await processor.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is refused at construction, naming random, when it is not a function', () => {
+    expect(() => new BatchProcessor(new MemoryExporter(), { random: 0.5 as unknown as () => number })).toThrow(
+      expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', details: { option: 'random' } }),
+    );
   });
 });

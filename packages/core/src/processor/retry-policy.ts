@@ -12,7 +12,22 @@ export interface RetrySchedule {
  */
 export function backoffDelay(retry: RetrySchedule, attempt: number, random: () => number): number {
   const ceiling = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * retry.multiplier ** attempt);
-  return Math.floor(random() * ceiling);
+  return Math.floor(draw(random) * ceiling);
+}
+
+/**
+ * A draw of the application's `random`, in [0, 1). One that throws or answers anything else (NaN, 1,
+ * -1, a string) is replaced by `Math.random()`'s: a NaN delay would leave its batch waiting forever,
+ * a throw would lose it between the books, a draw above 1 would pass `maxBackoffMs`.
+ */
+function draw(random: () => number): number {
+  try {
+    const r: unknown = random();
+    if (typeof r === 'number' && r >= 0 && r < 1) return r;
+  } catch {
+    // Fall back below.
+  }
+  return Math.random();
 }
 
 /** What the policy needs to know of the batch that failed. */
