@@ -28,6 +28,8 @@ export interface SpoolStats {
   readonly commits: number;
   /** Group commits that failed (their events are retried). */
   readonly commitFailures: number;
+  /** Times the LMDB environment was closed and opened again to unmap the pages read back or deleted (see the README's Memory). */
+  readonly reopened: number;
   /** Seconds from the start of a group commit until it was flushed to the device (durable). */
   readonly commitSeconds: HistogramSnapshot;
   /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close. */
@@ -234,6 +236,7 @@ export class Spool<E> implements EventQueue<E> {
   #remapping: Promise<void> | undefined;
   /** The remap's close and open (microtasks only, see `#remap`): nothing is read meanwhile. */
   #reopening = false;
+  #reopened = 0;
   #closed = false;
   #storeClosed = false;
   #closing: Promise<void> | undefined;
@@ -544,6 +547,7 @@ export class Spool<E> implements EventQueue<E> {
       recovered: this.#recovered,
       commits: this.#commits,
       commitFailures: this.#commitFailures,
+      reopened: this.#reopened,
       commitSeconds: this.#commitSeconds.snapshot(),
       dropped: { ...this.#dropped },
     };
@@ -945,6 +949,7 @@ export class Spool<E> implements EventQueue<E> {
       })
       .then(() => {
         this.#store = reopenStore(this.path);
+        this.#reopened++;
       })
       .catch((error: unknown) => {
         // The store is gone: what is pending stays in memory, persisted() answers false, and close() reports the loss.
