@@ -133,7 +133,8 @@ export async function createService(config: ServiceConfig, options: CreateServic
 
 /**
  * Creates the folder of a `file` exporter's file; the problem when that fails, or when the path is a
- * folder (every write would fail and every accepted event be dropped). Never names the path.
+ * folder or cannot be a file at all (every write would fail and every accepted event be dropped).
+ * Never names the path.
  */
 async function prepareFile(file: string): Promise<string | undefined> {
   try {
@@ -141,8 +142,13 @@ async function prepareFile(file: string): Promise<string | undefined> {
   } catch (error) {
     return `its folder cannot be created (${errnoCode(error)})`;
   }
-  const found = await stat(file).catch(() => undefined);
-  return found?.isDirectory() === true ? 'is a folder, not a file' : undefined;
+  try {
+    return (await stat(file)).isDirectory() ? 'is a folder, not a file' : undefined;
+  } catch (error) {
+    // Absent is fine: the exporter creates it. Anything else (a NUL byte in the path) no write gets past either.
+    const code = errnoCode(error);
+    return code === 'ENOENT' ? undefined : `cannot be used (${code})`;
+  }
 }
 
 /** The `code` of a Node.js system error (`ENOTDIR`, `EACCES`, ...), or `error`: never its message, which quotes paths. */

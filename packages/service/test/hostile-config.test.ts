@@ -68,15 +68,19 @@ describe('trackpipe serve against a hostile start', () => {
     expect(code).toBe(2);
   });
 
-  it('refuses, exit 2, a file exporter whose path is a folder (every event would be dropped), naming the field', async () => {
+  it('refuses, exit 2, a file exporter whose path is a folder or holds a NUL byte (every event would be dropped), naming the field', async () => {
     const folder = join(dir, SECRET);
     mkdirSync(folder);
     const file = configFile('is-a-folder.json', {
       service: { http: { port: 0 }, grpc: { enabled: false } },
-      pipelines: [{ name: 'p', exporters: [{ type: 'file', path: folder }] }],
+      pipelines: [
+        { name: 'p', exporters: [{ type: 'file', path: folder }] },
+        { name: 'q', exporters: [{ type: 'file', path: join(dir, `${SECRET}\u0000.ndjson`) }] },
+      ],
     });
     const { code, error, all } = await serveToExit(file, 'could not build the pipelines');
     expect(error).toContain('pipelines[0].exporters[0].path: is a folder, not a file');
+    expect(error).toContain('pipelines[1].exporters[0].path: cannot be used (ERR_INVALID_ARG_VALUE)');
     expect(all).not.toContain(SECRET);
     expect(code).toBe(2);
   });
