@@ -159,6 +159,11 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       this.#reporter.invalid(admitted);
       return;
     }
+    // Admission ran the event's getters: one may have called close(), whose flush no longer waits for this event.
+    if (this.#state !== 'open') {
+      ledger.dropped.closed++;
+      return;
+    }
     const queue = this.#queue;
     if (this.#pendingEvents > 0 && this.#pendingCounts && queue.size + this.#pendingEvents >= queue.capacity && !this.#makeRoom()) {
       ledger.drop('queue_full', 1);

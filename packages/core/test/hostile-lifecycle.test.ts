@@ -169,3 +169,21 @@ describe('a jitter source that answers nonsense', () => {
     );
   });
 });
+
+describe('an event whose getter closes the processor while record() reads it', () => {
+  it('is dropped (closed): close() reports complete with nothing left, and nothing reaches the shut-down exporter later', async () => {
+    const exporter = new MemoryExporter();
+    const processor = new BatchProcessor(exporter, { logger: quiet, flushIntervalMs: 20 });
+    let closing: Promise<unknown> | undefined;
+    processor.record({
+      get name(): string {
+        closing ??= processor.close();
+        return 'closes on read';
+      },
+    });
+    await expect(closing).resolves.toMatchObject({ complete: true, remaining: 0 });
+    expect(processor.stats()).toMatchObject({ recorded: 1, dropped: 1, droppedByReason: expect.objectContaining({ closed: 1 }), queued: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 60)); // past flushIntervalMs
+    expect(exporter.calls).toEqual([]);
+  });
+});
