@@ -203,6 +203,14 @@ function eventFromProto(event: ProtoEvent, path: string, max: number): Record<st
 
 /** What a request decoder answers for bytes that are no valid message: the handler answers INVALID_ARGUMENT. */
 const MALFORMED: unique symbol = Symbol('malformed');
+/**
+ * What a request decoder answers for a message nested deeper than protobufjs decodes (100 messages,
+ * protoc's default recursion limit; a Struct or list value spends two or three per level): valid
+ * bytes, refused for their depth — named so, not as malformed.
+ */
+const TOO_DEEP_MESSAGE: unique symbol = Symbol('nested too deep');
+/** protobufjs's message when a message nests past its recursion limit. */
+const NESTING_ERROR = 'maximum nesting depth exceeded';
 /** What a request decoder answers for a message with a string that is not UTF-8: the handler answers INVALID_ARGUMENT. */
 const NOT_UTF8: unique symbol = Symbol('not UTF-8');
 
@@ -225,8 +233,8 @@ function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undef
         let message: unknown;
         try {
           message = decode(bytes);
-        } catch {
-          return MALFORMED;
+        } catch (error) {
+          return error instanceof Error && error.message === NESTING_ERROR ? TOO_DEEP_MESSAGE : MALFORMED;
         }
         // The decoder put U+FFFD where a string's bytes were not UTF-8: refuse rather than deliver changed text.
         return hasInvalidUtf8(bytes, shape) ? NOT_UTF8 : message;
@@ -429,6 +437,9 @@ export class GrpcIngestServer {
     try {
       // The API key was checked by #authenticate before the message was read.
       if (ingestor.draining) return finish(status.UNAVAILABLE, 'the service is shutting down; send to another instance');
+      if ((call.request as unknown) === TOO_DEEP_MESSAGE) {
+        return finish(status.INVALID_ARGUMENT, `the message nests more than 100 protobuf messages deep (values are limited to ${limits.maxDepth} levels)`);
+      }
       if ((call.request as unknown) === MALFORMED) {
         return finish(status.INVALID_ARGUMENT, `the message is not a valid analytics.v1.${method}Request (protobuf)`);
       }

@@ -1,11 +1,12 @@
 // Hostile event shapes over real HTTP: refused by path with a 400, the rest of the request never
 // half-queued, and never a 500.
 import { constants } from 'node:buffer';
+import { Metadata, status } from '@grpc/grpc-js';
 import { MemoryExporter } from '@trackpipe/collector-memory';
 import { BatchProcessor, type Recorded, TrackpipeError, silentLogger } from '@trackpipe/core';
 import { describe, expect, it } from 'vitest';
 import { type IngestEvent, TrackpipeService, parseServiceConfig } from '../src/index.js';
-import { post, servicesPerTest } from './support.js';
+import { grpcClient, grpcFailure, post, servicesPerTest } from './support.js';
 
 const services = servicesPerTest();
 
@@ -91,6 +92,56 @@ describe('http.maxBodyBytes', () => {
       expect(() => new TrackpipeService({ collector, http: { maxBodyBytes: max + 1 }, grpc: false })).toThrow(`http.maxBodyBytes must be an integer from 1 to ${max}`);
     } finally {
       void collector.close({ timeoutMs: 0 });
+    }
+  });
+});
+
+describe('a gRPC message nested past protobuf\'s recursion limit', () => {
+  /** A protobuf length-delimited field: tag, varint length, bytes. */
+  const field = (number: number, bytes: Buffer): Buffer => {
+    const length: number[] = [];
+    for (let n = bytes.length; ; n >>>= 7) {
+      if (n < 0x80) {
+        length.push(n);
+        break;
+      }
+      length.push((n & 0x7f) | 0x80);
+    }
+    return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), bytes]);
+  };
+  /** TrackEventRequest { event { name: "x", value: [[[...1...]]] } }, the list `levels` deep (two messages a level). */
+  const nestedRequest = (levels: number): Buffer => {
+    let value = Buffer.from([0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]); // Value { number_value: 1 }
+    for (let i = 0; i < levels; i++) value = field(6, field(1, value)); // Value { list_value { values: [value] } }
+    return field(1, Buffer.concat([field(2, Buffer.from('x')), field(8, value)]));
+  };
+
+  it('is refused as too deep (INVALID_ARGUMENT), not called malformed, and the service stays up', async () => {
+    const { grpcAddress, processor } = await services.start({ grpc: { port: 0 } });
+    const client = grpcClient(grpcAddress);
+    try {
+      const send = (bytes: Buffer): Promise<unknown> =>
+        new Promise((resolve, reject) =>
+          client.client.makeUnaryRequest(
+            '/analytics.v1.AnalyticsService/TrackEvent',
+            () => bytes,
+            (answer: Buffer) => answer,
+            {},
+            new Metadata(),
+            (error, answer) => (error ? reject(error) : resolve(answer)),
+          ),
+        );
+      // Within protobuf's limit but past maxDepth: the validator names the field.
+      const shallow = await grpcFailure(send(nestedRequest(20)));
+      expect(shallow.code).toBe(status.INVALID_ARGUMENT);
+      expect(shallow.details).toMatch(/^event\.value(\[0\])*: is nested more than 16 levels deep$/);
+      const deep = await grpcFailure(send(nestedRequest(5_000)));
+      expect(deep.code).toBe(status.INVALID_ARGUMENT);
+      expect(deep.details).toBe('the message nests more than 100 protobuf messages deep (values are limited to 16 levels)');
+      expect(await client.call('TrackEvent', { event: { name: 'after' } })).toMatchObject({ id: expect.any(String) as string });
+      expect(processor.stats().recorded).toBe(1);
+    } finally {
+      client.close();
     }
   });
 });
