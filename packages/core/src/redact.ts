@@ -8,8 +8,14 @@ export const REDACTED = '[REDACTED]';
 
 // "Bearer abc.def", "Basic dXNlcjpwYXNz", "Token xyz": keep the scheme, hide the credential.
 const AUTH_SCHEME = /\b(bearer|basic|token|apikey|api-key)(\s+|=|:\s*)[A-Za-z0-9\-._~+/]+=*/gi;
-// JSON Web Tokens anywhere: three base64url parts, the first starting with `eyJ` ('{"').
-const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+// JSON Web Tokens anywhere: three base64url parts, the first starting with `eyJ` ('{"'). A match
+// starts only where a run of base64url characters starts (not after a `-` or `_` either): with `\b`,
+// a hostile text such as `-eyJaaaa` repeated made every `eyJ` scan to the end of the run, quadratic
+// (a 64 KiB answer body took 2.5 s); this way each run is scanned once.
+const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+// Whitespace and control characters (a terminal's escape sequences among them): one space in an excerpt.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]+/g;
 // Secrets are seldom shorter than this; shorter configured values are not searched for.
 const MIN_SECRET_LENGTH = 4;
 // Words of a header value that are not secret: hiding them would only hide what the excerpt is about.
@@ -55,11 +61,12 @@ export function redact(text: string, secrets: readonly string[] = []): string {
 }
 
 /**
- * Turns a response body or error text into a short, single-line excerpt, redacted (see {@link redact}).
+ * Turns a response body or error text into a short, single-line excerpt, redacted (see {@link redact}),
+ * with whitespace and control characters as single spaces (a hostile body cannot drive a terminal).
  * Redaction runs on the whole text before it is cut, so a secret cannot survive half-cut at the end.
  */
 export function excerpt(body: string, secrets: readonly string[] = [], maxLength = 200): string {
-  const text = redact(body, secrets).replace(/\s+/g, ' ').trim();
+  const text = redact(body, secrets).replace(SPACE_OR_CONTROL, ' ').trim();
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
 

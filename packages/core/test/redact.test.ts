@@ -33,6 +33,19 @@ describe('excerpt', () => {
     expect(text).not.toContain('S3CRET');
   });
 
+  it('hides a JWT after a quote, a colon, an equals sign or a space, and finds them in a hostile megabyte at once', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl';
+    for (const before of ['"', ':', '=', ' ', '(']) expect(excerpt(`token${before}${jwt}`, [], 500)).not.toContain('c2lnbmF0dXJl');
+    // Every `eyJ` of one long base64url run: with a match starting at any of them this took minutes
+    // (quadratic: 2.5 s for 64 KiB); it must end well within the test's timeout.
+    const hostile = `${'-eyJaaaa'.repeat(1 << 17)}.${'a'.repeat(8)}`;
+    expect(excerpt(hostile, [], 20)).toBe(`${hostile.slice(0, 20)}…`);
+  });
+
+  it('turns control characters into spaces, so that an answer cannot send escape sequences to a terminal', () => {
+    expect(excerpt('red \u001b[31mALERT\u001b[0m bell\u0007 del\u007f c1\u009b end', [])).toBe('red [31mALERT [0m bell del c1 end');
+  });
+
   it('makes one short line', () => {
     const text = excerpt(`line one\n\tline two   ${'x'.repeat(1000)}`, [], 50);
     expect(text).not.toMatch(/[\n\t]/);
