@@ -111,7 +111,7 @@ describe('a gRPC message nested past protobuf\'s recursion limit', () => {
   };
   /** TrackEventRequest { event { name: "x", value: [[[...1...]]] } }, the list `levels` deep (two messages a level). */
   const nestedRequest = (levels: number): Buffer => {
-    let value = Buffer.from([0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]); // Value { number_value: 1 }
+    let value: Buffer = Buffer.from([0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]); // Value { number_value: 1 }
     for (let i = 0; i < levels; i++) value = field(6, field(1, value)); // Value { list_value { values: [value] } }
     return field(1, Buffer.concat([field(2, Buffer.from('x')), field(8, value)]));
   };
