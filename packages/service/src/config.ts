@@ -12,6 +12,7 @@ import {
   safeErrorMap,
   substituteEnv,
 } from '@trackpipe/core/config';
+import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import * as z from 'zod';
 import { API_KEY_RULE, isPresentableKey } from './auth.js';
 import { MAX_BODY_BYTES } from './http-server.js';
@@ -24,6 +25,8 @@ const int = (min: number, max?: number) => {
   const base = z.number({ error: rule }).int({ error: rule }).min(min, { error: rule });
   return max === undefined ? base : base.max(max, { error: rule });
 };
+/** A duration in ms: Node fires a longer timer at once (after 1 ms, with a TimeoutOverflowWarning). */
+const ms = (min: number) => int(min, MAX_TIMER_MS);
 const host = z.string().min(1);
 
 const httpSchema = z
@@ -39,11 +42,11 @@ const httpSchema = z
     /** Most request-body bytes read at once over all requests (at least maxBodyBytes); past it, 503 overloaded. Default 16 × maxBodyBytes (64 MiB). */
     maxInFlightBytes: int(1).optional(),
     /** A request not fully received within this many ms is answered 408. Default 30 000. */
-    requestTimeoutMs: int(1).default(30_000),
+    requestTimeoutMs: ms(1).default(30_000),
     /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
-    headersTimeoutMs: int(1).default(10_000),
+    headersTimeoutMs: ms(1).default(10_000),
     /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
-    keepAliveTimeoutMs: int(1).default(65_000),
+    keepAliveTimeoutMs: ms(1).default(65_000),
   })
   .superRefine((http, ctx) => {
     const inFlight = http.maxInFlightBytes;
@@ -63,7 +66,7 @@ const grpcSchema = z.strictObject({
   /** Largest request message, in bytes. Default 4 MiB. */
   maxMessageBytes: int(1, 2_147_483_647).default(4 * 1024 * 1024),
   /** A call whose message is not in within this many ms is answered DEADLINE_EXCEEDED; also a closing connection's grace. Default 30 000. */
-  requestTimeoutMs: int(1, 2_147_483_647).default(30_000),
+  requestTimeoutMs: ms(1).default(30_000),
   /** Every connection gets a GOAWAY after this many ms (±10 %) and is closed once its calls are done. Default 120 000. */
   maxConnectionAgeMs: int(1, 1_952_257_860).default(120_000),
   /** Calls (HTTP/2 streams) one connection may have open at once; the client queues the rest. Default 100. */
@@ -98,7 +101,7 @@ export const serviceSchema = z.strictObject({
       /** Seconds a refused client is told to wait (Retry-After). Default 1. */
       retryAfterSeconds: int(0).default(1),
       /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
-      logIntervalMs: int(0).default(5_000),
+      logIntervalMs: ms(0).default(5_000),
     })
     .prefault({}),
   /** Requests carrying an `Idempotency-Key`: how many recent keys are remembered, and for how long. */
@@ -107,7 +110,7 @@ export const serviceSchema = z.strictObject({
       /** Most keys remembered; the oldest go first. Default 10 000. */
       maxKeys: int(1).default(10_000),
       /** How long a key is remembered, in ms. Default 600 000 (10 minutes). */
-      ttlMs: int(1).default(600_000),
+      ttlMs: ms(1).default(600_000),
       /** Most bytes of remembered answers. Default 32 MiB. */
       maxBytes: int(1).default(32 * 1024 * 1024),
     })
@@ -125,7 +128,7 @@ export const serviceSchema = z.strictObject({
   /** Serve `GET /metrics` on the HTTP port. Default true. */
   metricsEndpoint: z.boolean().default(true),
   /** Shutdown deadline in ms: stop listening, drain, flush every exporter. Default 10 000. */
-  shutdownTimeoutMs: int(0).default(10_000),
+  shutdownTimeoutMs: ms(0).default(10_000),
   /** Least severe level logged. Default "info". */
   logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
 });

@@ -37,6 +37,32 @@ describe('service configuration', () => {
     expect(config.core.pipelines[0]?.name).toBe('default');
   });
 
+  it('refuses a duration Node cannot time (above 2147483647 ms: the timer would fire at once) by path, and takes the longest it can', () => {
+    const at = (value: number) => ({
+      service: {
+        http: { requestTimeoutMs: value, headersTimeoutMs: value, keepAliveTimeoutMs: value },
+        grpc: { requestTimeoutMs: value },
+        backpressure: { logIntervalMs: value },
+        idempotency: { ttlMs: value },
+        shutdownTimeoutMs: value,
+      },
+      pipelines: [{ exporters: [{ type: 'console' }] }],
+    });
+    const error = configErrorOf(() => parseServiceConfig(at(2 ** 31), { env: {} }));
+    for (const path of [
+      'service.http.requestTimeoutMs',
+      'service.http.headersTimeoutMs',
+      'service.http.keepAliveTimeoutMs',
+      'service.grpc.requestTimeoutMs',
+      'service.backpressure.logIntervalMs',
+      'service.idempotency.ttlMs',
+      'service.shutdownTimeoutMs',
+    ]) {
+      expect(error.message).toContain(`${path}: must be an integer from`);
+    }
+    expect(parseServiceConfig(at(2 ** 31 - 1), { env: {} }).service.shutdownTimeoutMs).toBe(2 ** 31 - 1);
+  });
+
   it('substitutes ${env:NAME} in API keys, and names a missing variable by path without any value', () => {
     const input = { service: { auth: { apiKeys: ['${env:KEY_A}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] };
     expect(parseServiceConfig(input, { env: { KEY_A: 'sk-live-1' } }).service.auth.apiKeys).toEqual(['sk-live-1']);
