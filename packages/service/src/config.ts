@@ -74,6 +74,9 @@ const grpcSchema = z.strictObject({
 });
 
 /** The `service` section of a configuration file: everything about the service around the pipelines. */
+/** Hosts that listen on every interface: a port there is taken on all of them. */
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
+
 export const serviceSchema = z.strictObject({
   /** HTTP ingest. */
   http: httpSchema.prefault({}),
@@ -131,6 +134,12 @@ export const serviceSchema = z.strictObject({
   shutdownTimeoutMs: ms(0).default(10_000),
   /** Least severe level logged. Default "info". */
   logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
+}).superRefine((service, ctx) => {
+  const { http, grpc } = service;
+  // Both on one port (and interface) cannot start: the second to bind would fail with EADDRINUSE.
+  if (http.enabled && grpc.enabled && http.port !== 0 && http.port === grpc.port && (http.host === grpc.host || WILDCARDS.has(http.host) || WILDCARDS.has(grpc.host))) {
+    ctx.addIssue({ code: 'custom', path: ['grpc', 'port'], message: 'must differ from service.http.port (both would listen on it)' });
+  }
 });
 
 const RECEIVER_NAME_RULE = 'must be a name of 1 to 100 letters, digits, "_", ".", ":" or "-", starting with a letter, digit or "_"';

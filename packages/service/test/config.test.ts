@@ -63,6 +63,19 @@ describe('service configuration', () => {
     expect(parseServiceConfig(at(2 ** 31 - 1), { env: {} }).service.shutdownTimeoutMs).toBe(2 ** 31 - 1);
   });
 
+  it('refuses HTTP and gRPC on one port of one interface by path, and allows it on different interfaces or with gRPC off', () => {
+    const config = (http: object, grpc: object) => ({ service: { http, grpc }, pipelines: [{ exporters: [{ type: 'console' }] }] });
+    for (const [http, grpc] of [
+      [{ port: 9000 }, { port: 9000 }],
+      [{ port: 9000, host: '0.0.0.0' }, { port: 9000, host: '127.0.0.1' }],
+    ] as const) {
+      expect(configErrorOf(() => parseServiceConfig(config(http, grpc), { env: {} })).message).toContain('service.grpc.port: must differ from service.http.port');
+    }
+    expect(parseServiceConfig(config({ port: 9000, host: '127.0.0.1' }, { port: 9000, host: '127.0.0.2' }), { env: {} }).service.grpc.port).toBe(9000);
+    expect(parseServiceConfig(config({ port: 9000 }, { port: 9000, enabled: false }), { env: {} }).service.grpc.enabled).toBe(false);
+    expect(parseServiceConfig(config({ port: 0 }, { port: 0 }), { env: {} }).service.http.port).toBe(0);
+  });
+
   it('substitutes ${env:NAME} in API keys, and names a missing variable by path without any value', () => {
     const input = { service: { auth: { apiKeys: ['${env:KEY_A}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] };
     expect(parseServiceConfig(input, { env: { KEY_A: 'sk-live-1' } }).service.auth.apiKeys).toEqual(['sk-live-1']);
