@@ -3,7 +3,7 @@ import type { Collector, CollectorStats, ExportObserver, Exporter, FlushReport }
 import { jsonEncoder } from './contracts.js';
 import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
-import { type BatchProcessorOptions, type ResolvedOptions, callerTimeoutOf, resolveOptions } from './options.js';
+import { type BatchProcessorOptions, type ResolvedOptions, callerTimeoutOf, readOptions, resolveOptions } from './options.js';
 import { type Answer, Thrown, readAnswer } from './processor/answer.js';
 import { Durations } from './processor/durations.js';
 import { Batcher, type Work } from './processor/batcher.js';
@@ -112,7 +112,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.exporter = exporter;
     this.options = resolveOptions(options);
     this.name = this.options.name;
-    this.#queue = (options.queue as EventQueue<Recorded<E>> | undefined) ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
+    const queue = readOptions(options, ['queue'], '').queue as EventQueue<Recorded<E>> | undefined;
+    this.#queue = queue ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
     this.#ordered = exporter.ordered === true || this.options.maxConcurrentExports === 1;
     this.#pendingCounts = !this.#queue.durable;
     this.#policy = new RetryPolicy(this.options.retry, this.options.random);

@@ -3,7 +3,7 @@
 export { admit } from './admission.js';
 export { describeValue } from './errors.js';
 export { recordTime } from './id.js';
-export { MAX_TIMER_MS, callerTimeout, resolveOptions } from './options.js';
+export { MAX_TIMER_MS, callerTimeout, readOptions, resolveOptions } from './options.js';
 export { type Answer, Thrown, readAnswer } from './processor/answer.js';
 export { Batcher, type PoisonHandler, type Work } from './processor/batcher.js';
 export { type FlushSource, FlushTracker } from './processor/flush-tracker.js';

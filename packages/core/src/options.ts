@@ -155,11 +155,48 @@ function resolveTable<T extends Record<string, NumericOption>>(
   return out as { -readonly [K in keyof T]: number };
 }
 
+function invalidOption(option: string, message: string): never {
+  throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} ${message}`, { details: { option } });
+}
+
+/**
+ * Copies the options named `names` (those that are not undefined) out of what the application gave,
+ * each read once. A revoked proxy, or a getter that throws, fails like any bad option —
+ * TRACKPIPE_ERR_OPTIONS_INVALID naming it (`path` + name) — never with what it threw. `undefined` is
+ * no options; anything else that is not an object is refused.
+ */
+export function readOptions(options: unknown, names: readonly string[], path: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (options === undefined) return out;
+  const where = path === '' ? 'options' : path.replace(/\.$/, '');
+  if (options === null || typeof options !== 'object') invalidOption(where, 'must be an object');
+  try {
+    Reflect.getPrototypeOf(options);
+  } catch {
+    invalidOption(where, 'could not be read (a revoked proxy?)');
+  }
+  for (const name of names) {
+    let value: unknown;
+    try {
+      value = (options as Record<string, unknown>)[name];
+    } catch {
+      invalidOption(`${path}${name}`, 'could not be read (its getter or a proxy threw)');
+    }
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/** The options of a {@link BatchProcessorOptions} object that {@link resolveOptions} reads (`queue` is the processor's). */
+const PROCESSOR_OPTIONS = [...Object.keys(BATCH_OPTIONS), 'name', 'overflow', 'retry', 'logger', 'onError', 'traceContext', 'random'];
+
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
-export function resolveOptions(options: BatchProcessorOptions = {}): ResolvedOptions {
+export function resolveOptions(given: BatchProcessorOptions = {}): ResolvedOptions {
+  const options = readOptions(given, PROCESSOR_OPTIONS, '') as BatchProcessorOptions;
   const logger = options.logger ?? consoleLogger;
   const batch = resolveTable(BATCH_OPTIONS, options as Record<string, unknown>, '');
-  const retry = resolveTable(RETRY_OPTIONS, (options.retry ?? {}) as Record<string, unknown>, 'retry.');
+  // null was taken as no retry options, as undefined.
+  const retry = resolveTable(RETRY_OPTIONS, readOptions(options.retry ?? undefined, Object.keys(RETRY_OPTIONS), 'retry.'), 'retry.');
   if (batch.maxBatchSize > batch.maxQueueSize) {
     logger.warn(`maxBatchSize (${batch.maxBatchSize}) exceeds maxQueueSize; clamped to ${batch.maxQueueSize}`);
     batch.maxBatchSize = batch.maxQueueSize;

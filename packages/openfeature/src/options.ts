@@ -1,5 +1,5 @@
 import { consoleLogger, type Logger, type SummarizingOptions, TrackpipeError } from '@trackpipe/core';
-import { describeValue, resolveSummarizingOptions } from '@trackpipe/core/internal';
+import { describeValue, readOptions, resolveSummarizingOptions } from '@trackpipe/core/internal';
 
 /** What the hook does with the evaluation context's targeting key. */
 export type TargetingKeyMode = 'copy' | 'hash' | 'omit';
@@ -112,21 +112,30 @@ const OPTION_NAMES: readonly (keyof TrackpipeHookOptions)[] = [
   'summarizer',
 ];
 const MODE_NAMES: readonly (keyof SampledSummariesMode)[] = ['summaries', 'sample', 'seed'];
+const SUMMARIZER_NAMES: readonly (keyof SummarizingOptions)[] = ['intervalMs', 'maxKeys', 'distinctTargetingKeys', 'logger'];
 
 /**
  * Refuses a key that is no option, naming it: a misspelt option (`targetingkey: 'hash'`) would
  * otherwise be ignored without a word, and its default (the targeting key in clear) used.
  */
 function knownKeys(object: object, names: readonly string[], prefix: string): void {
-  for (const key of Object.keys(object)) {
+  let keys: string[];
+  try {
+    keys = Object.keys(object);
+  } catch {
+    invalid(prefix === '' ? 'options' : prefix.replace(/\.$/, ''), 'could not be read (a revoked proxy?)');
+  }
+  for (const key of keys) {
     if (!names.includes(key)) invalid(`${prefix}${key}`, `is not an option (the options are ${names.join(', ')})`);
   }
 }
 
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
-export function resolveHookOptions(options: TrackpipeHookOptions = {}): ResolvedHookOptions {
-  if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
-  knownKeys(options, OPTION_NAMES, '');
+export function resolveHookOptions(given: TrackpipeHookOptions = {}): ResolvedHookOptions {
+  if (given === null || typeof given !== 'object') invalid('options', 'must be an object');
+  knownKeys(given, OPTION_NAMES, '');
+  // Each option read once, here: a getter that throws is refused naming it, never with what it threw.
+  const options = readOptions(given, OPTION_NAMES, '') as TrackpipeHookOptions;
   const hashAttributes = attributeList('hashAttributes', options.hashAttributes);
   // An attribute listed in both is hashed: the safer reading.
   const contextAttributes = attributeList('contextAttributes', options.contextAttributes).filter(
@@ -153,8 +162,9 @@ export function resolveHookOptions(options: TrackpipeHookOptions = {}): Resolved
   if (mode !== 'events' && sampleRatio !== 1) {
     invalid('sampleRatio', 'applies to mode "events" only; in the summary modes every evaluation is counted (use mode.sample for a share of full events)');
   }
-  const summarizer = options.summarizer ?? {};
-  if (summarizer === null || typeof summarizer !== 'object') invalid('summarizer', 'must be an object of SummarizingCollector options');
+  const summarizerGiven = options.summarizer ?? undefined; // null: the defaults, as undefined
+  if (summarizerGiven !== undefined && typeof summarizerGiven !== 'object') invalid('summarizer', 'must be an object of SummarizingCollector options');
+  const summarizer = readOptions(summarizerGiven, SUMMARIZER_NAMES, 'summarizer.') as SummarizingOptions;
   // Checked here, so that a bad value fails at start with its path (summarizer.intervalMs, ...).
   resolveSummarizingOptions({ logger, ...summarizer }, 'summarizer.');
   return {
@@ -174,8 +184,8 @@ function resolveMode(mode: HookMode | undefined): HookMode {
   if (mode === undefined || mode === 'events' || mode === 'summaries') return mode ?? 'events';
   if (mode === null || typeof mode !== 'object') invalid('mode', `must be "events", "summaries" or { summaries: true, sample, seed? } (got ${describeValue(mode)})`);
   knownKeys(mode, MODE_NAMES, 'mode.');
-  if (mode.summaries !== true) invalid('mode.summaries', 'must be true (the sampled mode records summaries plus a share of full events)');
-  const { sample, seed } = mode;
+  const { summaries, sample, seed } = readOptions(mode, MODE_NAMES, 'mode.') as Partial<SampledSummariesMode>;
+  if (summaries !== true) invalid('mode.summaries', 'must be true (the sampled mode records summaries plus a share of full events)');
   if (typeof sample !== 'number' || !Number.isFinite(sample) || sample < 0 || sample > 1) {
     invalid('mode.sample', `must be a number from 0 to 1 (got ${describeValue(sample)})`);
   }

@@ -42,3 +42,51 @@ describe.each(placements)('the %s option', (option, place) => {
     expect(error.message).not.toContain('do not');
   });
 });
+
+describe('hook options objects that cannot be read', () => {
+  function throwingGetter(field: string): object {
+    return Object.defineProperty({}, field, {
+      enumerable: true,
+      get: () => {
+        throw new Error('do not repeat me');
+      },
+    });
+  }
+  function revoked(): object {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  }
+  function refused(options: unknown): TrackpipeError {
+    let thrown: unknown;
+    try {
+      new TrackpipeHook(new RecordingCollector(), options as TrackpipeHookOptions);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    const error = thrown as TrackpipeError;
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    expect(error.message).not.toContain('do not repeat me');
+    return error;
+  }
+
+  it.each(['contextAttributes', 'hashSalt', 'targetingKey', 'sampleRatio', 'logger', 'mode', 'summarizer'])('names %s when its getter throws', (field) => {
+    expect(refused(throwingGetter(field)).details.option).toBe(field);
+  });
+
+  it.each([
+    ['mode.sample', () => ({ mode: Object.assign(throwingGetter('sample'), { summaries: true }) })],
+    ['summarizer.intervalMs', () => ({ mode: 'summaries', summarizer: throwingGetter('intervalMs') })],
+  ])('names %s when its getter throws', (field, options) => {
+    expect(refused(options()).details.option).toBe(field);
+  });
+
+  it.each([
+    ['options', () => revoked()],
+    ['mode', () => ({ mode: revoked() })],
+    ['summarizer', () => ({ mode: 'summaries', summarizer: revoked() })],
+  ])('names %s when it is a revoked proxy', (field, options) => {
+    expect(refused(options()).details.option).toBe(field);
+  });
+});

@@ -3,7 +3,7 @@ import { DROP_REASONS } from '../contracts.js';
 import { TrackpipeError, describeError, describeValue } from '../errors.js';
 import { type AttributeValue, FLAG_EVALUATION_EVENT, type FlagEvaluationEvent, type TelemetryEvent } from '../events.js';
 import { RecordClock } from '../id.js';
-import { MAX_TIMER_MS } from '../options.js';
+import { MAX_TIMER_MS, readOptions } from '../options.js';
 import { consoleLogger } from '../logger.js';
 import { DISTINCT_REGISTERS, distinctSlot, estimateDistinct, markDistinct } from './distinct.js';
 import {
@@ -228,9 +228,12 @@ function invalid(option: string, message: string): never {
   throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} ${message}`, { details: { option } });
 }
 
+/** The options {@link resolveSummarizingOptions} reads. */
+const SUMMARIZING_OPTIONS: readonly (keyof SummarizingOptions)[] = ['intervalMs', 'maxKeys', 'distinctTargetingKeys', 'logger'];
+
 /** Applies defaults and checks every option; throws TRACKPIPE_ERR_OPTIONS_INVALID naming the bad one. */
-export function resolveSummarizingOptions(options: SummarizingOptions = {}, path = ''): ResolvedSummarizingOptions {
-  if (options === null || typeof options !== 'object') invalid(path === '' ? 'options' : path.replace(/\.$/, ''), 'must be an object');
+export function resolveSummarizingOptions(given: SummarizingOptions = {}, path = ''): ResolvedSummarizingOptions {
+  const options = readOptions(given, SUMMARIZING_OPTIONS, path) as SummarizingOptions;
   const intervalMs = options.intervalMs ?? 10_000;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0 || intervalMs > MAX_TIMER_MS) {
     invalid(`${path}intervalMs`, `must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS} (got ${describeValue(intervalMs)})`);
