@@ -184,6 +184,11 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
       ledger.noteError('TRACKPIPE_ERR_EVENT_INVALID', `TRACKPIPE_ERR_EVENT_INVALID: dropped an invalid event: ${recorded}`);
       return;
     }
+    // Admission ran the event's getters: one may have closed the collector, which released its events.
+    if (this.#closed) {
+      ledger.drop('closed', 1);
+      return;
+    }
     const ring = this.#ring;
     let evicted: Recorded<E> | undefined;
     if (ring.size === this.maxSize) {

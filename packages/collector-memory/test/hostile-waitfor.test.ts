@@ -60,3 +60,17 @@ describe('waitFor predicates and filters that record into the collector', () => 
     expect(events.map((e) => e.name)).toEqual(['a', 'b', 'c']);
   });
 });
+
+describe('an event whose getter closes the collector while record() reads it', () => {
+  it('is dropped (closed), not kept in the collector close() released', () => {
+    const collector = new MemoryCollector<TelemetryEvent>();
+    collector.record({
+      get name(): string {
+        void collector.close();
+        return 'closes on read';
+      },
+    });
+    expect(collector.size).toBe(0);
+    expect(collector.stats()).toMatchObject({ recorded: 1, exported: 0, dropped: 1, droppedByReason: expect.objectContaining({ closed: 1 }) });
+  });
+});
