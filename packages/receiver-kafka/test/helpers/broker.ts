@@ -78,3 +78,6 @@ export async function readBack(brokers: string, topic: string, count: number, ti
   );
   return found;
 }
+
+/** Creates a topic with topic configs (e.g. `compression.type`) and waits for its leaders. */
+export { createTopicWith };
