@@ -174,6 +174,12 @@ class Throttled {
     this.#suppressed = 0;
     write(suppressed);
   }
+  /** The occurrences not logged since the last line (and forgets them). */
+  take(): number {
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    return suppressed;
+  }
 }
 
 /**
@@ -249,6 +255,7 @@ export class KafkaReceiver {
   readonly #commitLog = new Throttled(WARN_INTERVAL_MS);
   readonly #settleLog = new Throttled(WARN_INTERVAL_MS);
   readonly #lagLog = new Throttled(WARN_INTERVAL_MS);
+  readonly #crashLog = new Throttled(WARN_INTERVAL_MS);
   #pauseLogAt = Number.NEGATIVE_INFINITY;
   #pausesSinceLine = 0;
 
@@ -391,11 +398,19 @@ export class KafkaReceiver {
     crashed: (error, restarting) => {
       // While stopping, the consumer's connections close under it: no news.
       if (this.#state !== 'running') return;
-      this.#logger.error(`receiver ${this.name}: the Kafka consumer stopped on an error${restarting ? '; it reconnects' : ' and does not reconnect'}`, {
-        receiver: this.name,
-        error: this.#describe(error),
-      });
-      if (restarting) return;
+      const line = (suppressed: number): void =>
+        this.#logger.error(`receiver ${this.name}: the Kafka consumer stopped on an error${restarting ? '; it reconnects' : ' and does not reconnect'}`, {
+          receiver: this.name,
+          error: this.#describe(error),
+          ...(suppressed > 0 ? { restartsSinceLastLine: suppressed } : {}),
+        });
+      // A client that fails the same way on every restart (a batch it cannot decode) restarts every few
+      // hundred ms: one line per interval, with the count. The crash it does not recover from is always said.
+      if (restarting) {
+        this.#crashLog.hit(line);
+        return;
+      }
+      line(this.#crashLog.take());
       // Out of the group for good: it owns nothing (what it handed over and did not commit is read
       // again by the next owner), and says so (running false, no partitions) until stop().
       this.#failed = true;

@@ -442,6 +442,20 @@ describe('KafkaReceiver', () => {
     expect(consumer.disconnected).toBe(true);
   });
 
+  it('logs a client that crashes and restarts over and over (a batch it cannot decode, a broker that keeps failing) once per 30 s with the count, not once per restart', async () => {
+    const { client, receiver, lines } = await setup();
+    const consumer = client.last;
+    for (let i = 0; i < 50; i++) consumer.listener!.crashed(new Error(`ZSTD compression not implemented (${i})`), true);
+    expect(receiver.running).toBe(true);
+    const errors = () => lines.filter((l) => l.level === 'error');
+    expect(errors()).toHaveLength(1);
+    expect(errors()[0]!.fields).toMatchObject({ receiver: 'kafka', error: expect.stringContaining('ZSTD compression not implemented (0)') });
+    // The crash it does not recover from is always said, with the restarts not logged since.
+    consumer.listener!.crashed(new Error('Not authorized to access group'), false);
+    expect(errors()).toHaveLength(2);
+    expect(errors()[1]!.fields).toMatchObject({ restartsSinceLastLine: 49 });
+  });
+
   it('fails to start naming the receiver and the group, with secrets masked, when the cluster cannot be reached', async () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
