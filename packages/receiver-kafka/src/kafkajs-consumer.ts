@@ -160,6 +160,10 @@ class KafkaJsConsumer implements ConsumerSeam {
   readonly #consumer: Consumer;
   readonly #settings: ConsumerSettings;
   #disconnected = false;
+  /** What run() gave kafkajs's run(), for a rejoin. */
+  #runConfig: Parameters<Consumer['run']>[0] | undefined;
+  /** True while a rejoin has stopped kafkajs's run and not started it again: kafkajs then refuses pause and resume. */
+  #rejoining = false;
   /** Ends run()'s wait for the first join: joined (or disconnected), or the error kafkajs gave up on. */
   #joinOutcome: ((failure: { error: unknown } | undefined) => void) | undefined;
 
@@ -202,7 +206,7 @@ class KafkaJsConsumer implements ConsumerSeam {
     await consumer.subscribe({ topics: [...this.#settings.topics], fromBeginning: this.#settings.initialOffset === 'earliest' });
     // Disconnected meanwhile: a run started now would join the group with no one to stop it.
     if (this.#disconnected) return;
-    await consumer.run({
+    this.#runConfig = {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
@@ -223,7 +227,8 @@ class KafkaJsConsumer implements ConsumerSeam {
         if (taken > 0) payload.resolveOffset(messages[taken - 1]!.offset);
         await heartbeat();
       },
-    });
+    };
+    await consumer.run(this.#runConfig);
     // Disconnected while kafkajs started running: stop what it started after the disconnect.
     if (this.#disconnected) await consumer.disconnect();
     const failure = await joined;
@@ -231,11 +236,25 @@ class KafkaJsConsumer implements ConsumerSeam {
   }
 
   pause(partitions: readonly TopicPartition[]): void {
-    this.#consumer.pause(grouped(partitions));
+    // While rejoining nothing is fetched; the join that follows says which partitions to pause again.
+    if (!this.#rejoining) this.#consumer.pause(grouped(partitions));
   }
 
   resume(partitions: readonly TopicPartition[]): void {
-    this.#consumer.resume(grouped(partitions));
+    if (!this.#rejoining) this.#consumer.resume(grouped(partitions));
+  }
+
+  async rejoin(): Promise<void> {
+    if (this.#disconnected || this.#runConfig === undefined || this.#rejoining) return;
+    this.#rejoining = true;
+    try {
+      // kafkajs's stop() leaves the group (and ends the run); run() joins it again, the leader
+      // assigning the topics' partitions as the metadata it refreshes says.
+      await this.#consumer.stop();
+    } finally {
+      this.#rejoining = false;
+    }
+    if (!this.#disconnected) await this.#consumer.run(this.#runConfig);
   }
 
   seek(position: TopicPartitionOffset): void {

@@ -63,7 +63,7 @@ export interface KafkaReceiverOptions {
   maxBytesPerPartition?: number;
   /** How long the broker holds an empty fetch open, in ms. Default 1 000. */
   maxWaitTimeMs?: number;
-  /** How often the lag figures are read from the cluster, in ms. Default 5 000. */
+  /** How often the lag figures are read from the cluster (and partitions added to a topic noticed), in ms. Default 5 000. */
   lagIntervalMs?: number;
   /** Names the receiver in logs and metric labels. Default `"kafka"`. */
   name?: string;
@@ -231,6 +231,8 @@ export class KafkaReceiver {
   #commitChain: Promise<unknown> = Promise.resolve();
   #ticking = false;
   #refreshing = false;
+  /** Partitions per topic, as the last lag reading said (to notice a topic that grew). */
+  readonly #partitionCounts = new Map<string, number>();
   #commitTimer: NodeJS.Timeout | undefined;
   #lagTimer: NodeJS.Timeout | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
@@ -750,6 +752,7 @@ export class KafkaReceiver {
         this.#adminConnected = true;
       }
       const offsets = await this.#admin.offsets(this.groupId, this.topics);
+      this.#watchPartitionCounts(offsets);
       for (const o of offsets) {
         const p = this.#partitions.get(keyOf(o.topic, o.partition));
         if (p === undefined) continue;
@@ -766,6 +769,38 @@ export class KafkaReceiver {
       );
     } finally {
       this.#refreshing = false;
+    }
+  }
+
+  /**
+   * A group assigns partitions only when it rebalances, and nothing rebalances it when a topic grows:
+   * the records written to new partitions would wait unread until a member joins or leaves. When a
+   * topic has more partitions than the last reading said, the member drains, commits and rejoins.
+   */
+  #watchPartitionCounts(offsets: readonly TopicPartition[]): void {
+    const counts = new Map<string, number>();
+    for (const o of offsets) counts.set(o.topic, (counts.get(o.topic) ?? 0) + 1);
+    const grown = [...counts].filter(([topic, count]) => count > (this.#partitionCounts.get(topic) ?? count));
+    for (const [topic, count] of counts) this.#partitionCounts.set(topic, count);
+    if (grown.length === 0 || this.#state !== 'running' || this.#failed) return;
+    this.#logger.info?.(`receiver ${this.name}: partitions were added; rejoining the group so that they are assigned`, {
+      receiver: this.name,
+      topics: Object.fromEntries(grown),
+    });
+    void this.#rejoin();
+  }
+
+  async #rejoin(): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    await this.#revoke();
+    if (this.#state !== 'running' || this.#failed) return;
+    try {
+      await consumer.rejoin();
+    } catch (error) {
+      // The client's own retries and restarts go on; what it fetches is handed over again meanwhile.
+      this.#logger.warn(`receiver ${this.name}: rejoining the group failed`, { receiver: this.name, error: this.#describe(error) });
+      if (this.#state === 'running' && !this.#failed) this.#handOver = true;
     }
   }
 

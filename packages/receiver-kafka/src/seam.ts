@@ -97,6 +97,13 @@ export interface ConsumerSeam {
   resume(partitions: readonly TopicPartition[]): void;
   /** Makes the next fetch of the partition start at `offset` (used after a rejoin, for partitions kept). */
   seek(position: TopicPartitionOffset): void;
+  /**
+   * Leaves the group and joins it again (the listener's `assigned` follows), so that the group
+   * rebalances: the way to have partitions added to a topic assigned (a group assigns only when it
+   * rebalances). The receiver drains and commits first. Resolves once the join started; does nothing
+   * once disconnected.
+   */
+  rejoin(): Promise<void>;
   /** Commits these offsets for the group (each the next record to read). Rejects when the group refused them. */
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
   /** Stops fetching, leaves the group and closes the connections. */

@@ -308,6 +308,30 @@ describe('KafkaReceiver', () => {
     expect(receiver.stats().assignedPartitions).toBe(2);
   });
 
+  it('drains, commits and rejoins the group once the lag reading shows a topic grew (and not before)', async () => {
+    const { client, receiver, dest } = await setup({ commitIntervalMs: 60_000 });
+    const consumer = client.last;
+    const offsets = (partitions: number) => Array.from({ length: partitions }, (_, partition) => ({ topic: 't', partition, start: '0', end: '5', committed: undefined }));
+    client.adminClient.offsetsAnswer = offsets(2);
+    consumer.append('t', 0, seq('g'), 5);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    dest.open();
+    await consumer.fetch();
+    await until(() => receiver.stats().lag.length === 2, 'the lag figures');
+    await new Promise((resolve) => setTimeout(resolve, 250)); // a few more readings of the same count
+    expect(consumer.rejoins).toBe(0);
+    client.adminClient.offsetsAnswer = offsets(3);
+    await until(() => consumer.rejoins === 1, 'the rejoin');
+    // What it handed over was drained and committed before it left.
+    const commit = consumer.calls.findIndex((c) => c === 'commit t/0@5');
+    expect(commit).toBeGreaterThanOrEqual(0);
+    expect(commit).toBeLessThan(consumer.calls.indexOf('rejoin'));
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }, { topic: 't', partition: 2 }]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(consumer.rejoins).toBe(1);
+    expect(receiver.stats()).toMatchObject({ assignedPartitions: 3, rebalances: 2 });
+  });
+
   it('counts every (re)join and clears the pause of partitions it lost', async () => {
     const { client, receiver } = await setup({ highWaterMark: 0.1, lowWaterMark: 0.05 }, { maxQueueSize: 10 });
     const consumer = client.last;

@@ -81,3 +81,8 @@ export async function readBack(brokers: string, topic: string, count: number, ti
 
 /** Creates a topic with topic configs (e.g. `compression.type`) and waits for its leaders. */
 export { createTopicWith };
+
+/** Grows a topic to `count` partitions. */
+export async function addPartitions(brokers: string, topic: string, count: number): Promise<void> {
+  await withAdmin(brokers, (admin) => admin.createPartitions({ topicPartitions: [{ topic, count }] }));
+}

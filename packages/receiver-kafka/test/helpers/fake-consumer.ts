@@ -124,6 +124,14 @@ export class FakeConsumer implements ConsumerSeam {
     this.positions.set(key(position.topic, position.partition), Number(position.offset));
   }
 
+  /** Times the receiver asked to leave and join the group again. */
+  rejoins = 0;
+
+  async rejoin(): Promise<void> {
+    this.calls.push('rejoin');
+    this.rejoins++;
+  }
+
   /** How long `commit` and `disconnect` take, in ms (a round trip to the cluster). */
   answerDelayMs = 0;
 

@@ -1,0 +1,53 @@
+// Partitions added to a topic while the group reads it. Producers see them within their metadata age
+// and write to them; a consumer group assigns partitions only when it rebalances, and kafkajs never
+// rebalances for a topic that grew. Before the receiver watched the partition counts, the records
+// written to the new partitions waited unread (and out of the lag figures) until some member happened
+// to join or leave.
+import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KafkaReceiver } from '../src/index.js';
+import { addPartitions, committedOffsets, createTopic, endOffsets, fresh, kafka, produceRaw, until } from './helpers/broker.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+const record = (id: string, partition: number) => ({ partition, key: id, value: JSON.stringify({ name: 'e', id }), headers: { 'content-type': 'application/json' } });
+
+describe.runIf(kafka.brokers !== null)('KafkaReceiver when partitions are added to its topic', () => {
+  it('rejoins the group once it sees the topic grew, so that the new partitions are read and committed', { timeout: 90_000 }, async () => {
+    const brokers = kafka.brokers!;
+    const topic = fresh('receiver-grow');
+    const groupId = fresh('group');
+    await createTopic(brokers, topic, 1);
+    const delivered: Recorded<TelemetryEvent>[] = [];
+    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
+      flushIntervalMs: 50,
+      logger: silentLogger,
+    });
+    const receiver = new KafkaReceiver(
+      { brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, lagIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger: silentLogger },
+      processor,
+    );
+    cleanups.push(async () => {
+      await receiver.stop({ timeoutMs: 5_000 });
+      await processor.close({ timeoutMs: 2_000 });
+    });
+    await receiver.start();
+    await produceRaw(brokers, topic, [record('before-0', 0)]);
+    await until(() => delivered.length === 1, 'the first record to be delivered', 20_000);
+
+    await addPartitions(brokers, topic, 3);
+    await produceRaw(brokers, topic, [record('after-0', 0), record('after-1', 1), record('after-2', 2)]);
+    await until(() => new Set(delivered.map((e) => e.id)).size === 4, 'the records of the new partitions to be delivered', 30_000);
+    expect(receiver.stats().assignedPartitions).toBe(3);
+    const ends = await endOffsets(brokers, topic);
+    await until(async () => {
+      const committed = await committedOffsets(brokers, groupId, topic);
+      return [...ends].every(([partition, end]) => committed.get(partition) === end);
+    }, 'the group to commit every partition to its end');
+    // Drained and committed before it rejoined: nothing was read twice.
+    expect(delivered.map((e) => e.id).sort()).toEqual(['after-0', 'after-1', 'after-2', 'before-0']);
+  });
+});
