@@ -14,3 +14,10 @@ export const SPOOL_UNAVAILABLE = 'TRACKPIPE_ERR_SPOOL_UNAVAILABLE' as const;
  * touched stay in the process's RSS until they are unmapped.
  */
 export const REMAP_TOUCHED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The smallest data file worth a remap: a smaller one cannot put more of itself in RSS, while every
+ * reopen costs lmdb-js some native memory (about 120 KB each, up to some 60 MB over the first
+ * hundreds). So a spool that never held a large backlog never reopens.
+ */
+export const REMAP_MIN_FILE_BYTES = 4 * REMAP_TOUCHED_BYTES;

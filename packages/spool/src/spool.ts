@@ -1,13 +1,13 @@
 import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError, jsonEncoder } from '@trackpipe/core';
 import { RingBuffer } from '@trackpipe/core/internal';
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { GroupWriter, decodeGroup, readCount } from './codec.js';
 import { COMMIT_SECONDS_BUCKETS, Histogram, type HistogramSnapshot } from './histogram.js';
 import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } from './options.js';
 import { RangeSet } from './ranges.js';
 import { closeEnv, commitFailure } from './lmdb-env.js';
-import { REMAP_TOUCHED_BYTES } from './constants.js';
+import { REMAP_MIN_FILE_BYTES, REMAP_TOUCHED_BYTES } from './constants.js';
 import { type StoreHandles, openStore, reopenStore } from './store.js';
 
 /** A spool's figures, for metrics and health. */
@@ -136,8 +136,9 @@ interface TxnOutcome {
  * - Committed events become takeable (`ready`); the head is kept in memory (`memoryEvents`), so a
  *   pipeline that keeps up never reads the disk. During an outage the rest waits on disk only and is
  *   read back in order. LMDB reads through a memory map, whose pages stay resident once touched:
- *   after every REMAP_TOUCHED_BYTES read back or deleted, the environment is closed and opened again
- *   (after a commit's flush, between two turns of the event loop), so that draining a backlog of gigabytes does not grow the process's
+ *   after every REMAP_TOUCHED_BYTES read back or deleted from a data file of REMAP_MIN_FILE_BYTES or
+ *   more, the environment is closed and opened again (after a commit's flush, between two turns of
+ *   the event loop), so that draining a backlog of gigabytes does not grow the process's
  *   RSS by as much.
  * - Sequence numbers are keys in the store: they keep growing across restarts; a restart recovers
  *   every event not released, in order.
@@ -754,8 +755,20 @@ export class Spool<E> implements EventQueue<E> {
     } else {
       this.#durableTo(end);
     }
-    if (this.#touchedBytes >= REMAP_TOUCHED_BYTES) this.#remap();
+    if (this.#touchedBytes >= REMAP_TOUCHED_BYTES) {
+      if (this.#fileBytes() >= REMAP_MIN_FILE_BYTES) this.#remap();
+      else this.#touchedBytes = 0; // a small file is all the RSS it can take
+    }
     this.#schedule();
+  }
+
+  /** The size of LMDB's data file (0 when it cannot be read): it keeps its largest size. */
+  #fileBytes(): number {
+    try {
+      return statSync(join(this.path, 'data.mdb')).size;
+    } catch {
+      return 0;
+    }
   }
 
   #failed(group: Sealed<E>, error: unknown): void {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { REMAP_MIN_FILE_BYTES } from '../src/constants.js';
 import { RangeSet } from '../src/ranges.js';
 import { runFixture } from './child.js';
-import { padFor, seeded } from './fixtures/workload.js';
+import { eventFor, padFor, seeded } from './fixtures/workload.js';
 import { openSpool, take, tempDir } from './helpers.js';
 
 // The seed of the whole test; set TRACKPIPE_SPOOL_CRASH_SEED to replay a failure.
@@ -12,10 +13,11 @@ const RUNS = Number(process.env.TRACKPIPE_CRASH_RUNS ?? 10);
 
 /**
  * Runs `runs` children on one spool, each killed with SIGKILL at a random moment, its pads `scale`
- * times as long; after each, reopens the spool here and checks every acknowledged, unreleased event is
- * back, in order, intact. Returns how often the children's spools reopened their environment.
+ * times as long, the spool first filled with `prefill` bytes of such events; after each, reopens the
+ * spool here and checks every acknowledged, unreleased event is back, in order, intact. Returns how
+ * often the children's spools reopened their environment.
  */
-async function killRuns(runs: number, scale: number, seed: number): Promise<number> {
+async function killRuns(runs: number, scale: number, seed: number, prefill = 0): Promise<number> {
   const random = seeded(seed);
   const { dir, cleanup } = tempDir('trackpipe-spool-crash-');
   // Sequence numbers acknowledged by persisted() and never released: each must come back.
@@ -24,6 +26,15 @@ async function killRuns(runs: number, scale: number, seed: number): Promise<numb
   let recoveredTotal = 0;
   let reopened = 0;
   try {
+    if (prefill > 0) {
+      const { spool } = openSpool({ path: dir });
+      while (spool.stats().bytes < prefill) {
+        for (let i = 0; i < 1000; i++) spool.push(eventFor(spool.tail, scale));
+        expect(await spool.persisted()).toBe(true);
+      }
+      mustHave.add(0, spool.tail);
+      await spool.close();
+    }
     for (let run = 0; run < runs; run++) {
       const child = runFixture('crash-child.ts', [dir, String(Math.floor(random() * 2 ** 31)), String(scale)]);
       const opened = (await child.waitFor('open ')).split(' ').map(Number);
@@ -82,8 +93,8 @@ describe('a process writing to a spool, killed with SIGKILL', () => {
   }, 300_000);
 
   it(`loses none either while the spool reopens its environment to unmap what it read, across ${Math.ceil(RUNS / 2)} kills (seed ${SEED + 1})`, async () => {
-    // Events of up to 25 KB: a run reads back and deletes more than REMAP_TOUCHED_BYTES.
-    const reopened = await killRuns(Math.ceil(RUNS / 2), 100, SEED + 1);
+    // A data file past REMAP_MIN_FILE_BYTES, and events of up to 25 KB: a run reads back and deletes more than REMAP_TOUCHED_BYTES.
+    const reopened = await killRuns(Math.ceil(RUNS / 2), 100, SEED + 1, 1.25 * REMAP_MIN_FILE_BYTES);
     expect(reopened).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -3,7 +3,7 @@
 // that draining a backlog of gigabytes does not grow RSS by as much. Linux: RSS from /proc/self/status.
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { REMAP_TOUCHED_BYTES } from '../src/constants.js';
+import { REMAP_MIN_FILE_BYTES, REMAP_TOUCHED_BYTES } from '../src/constants.js';
 import type { Spool } from '../src/index.js';
 import { type Ev, openSpool, pushN, take, tempDir } from './helpers.js';
 
@@ -82,12 +82,13 @@ it('keeps the pages it read back out of RSS while it drains a backlog five times
   expect(gaps).toBe(0);
   // The backlog is five times the threshold: without the remaps RSS grows by all of it.
   expect(peak - before).toBeLessThan(2 * REMAP_TOUCHED_BYTES);
+  expect(spool.stats().reopened).toBeGreaterThanOrEqual(4);
   expect(spool.stats().events).toBe(0);
 });
 
 it('recovers what it had not released after it opened its environment again, in order', async () => {
   const pad = 'y'.repeat(4000);
-  const events = Math.ceil((2 * REMAP_TOUCHED_BYTES) / pad.length);
+  const events = Math.ceil((1.25 * REMAP_MIN_FILE_BYTES) / pad.length);
   spool = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 }).spool;
   pushN(spool, events, pad);
   expect(await spool.persisted()).toBe(true);
@@ -95,6 +96,7 @@ it('recovers what it had not released after it opened its environment again, in 
   await drain(spool, (3 * events) / 4, (t) => {
     expect(t.event.k).toBe(expected++);
   });
+  expect(spool.stats().reopened).toBeGreaterThan(0);
   await spool.close();
   const reopened = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 });
   spool = reopened.spool;
@@ -103,4 +105,21 @@ it('recovers what it had not released after it opened its environment again, in 
     expect(t.event.k).toBe(expected++);
   });
   expect(expected).toBe(events);
+});
+
+it('never reopens a data file smaller than REMAP_MIN_FILE_BYTES, however much passes through it (reopening costs native memory)', async () => {
+  const pad = 'z'.repeat(4000);
+  spool = openSpool({ path: dir, maxBytes: 1024 * MB, memoryEvents: 1000 }).spool;
+  const rounds = Math.ceil((3 * REMAP_TOUCHED_BYTES) / (2000 * pad.length));
+  let expected = 0;
+  for (let round = 0; round < rounds; round++) {
+    pushN(spool, 2000, pad);
+    expect(await spool.persisted()).toBe(true);
+    await drain(spool, Infinity, (t) => {
+      expect(t.event.k).toBe(expected++);
+    });
+    expect(await spool.persisted()).toBe(true);
+  }
+  expect(expected).toBe(rounds * 2000);
+  expect(spool.stats().reopened).toBe(0);
 });
