@@ -706,7 +706,9 @@ export class KafkaReceiver {
   #commit(marks: readonly Mark[]): Promise<boolean> {
     const run = this.#commitChain.then(async () => {
       const consumer = this.#consumer;
-      const due = marks.filter((m) => m.state.committed === undefined || m.offset > m.state.committed);
+      // A partition this member no longer owns is its new owner's to commit: an older offset from here
+      // (a flush that settled after the rebalance) would move the group's offset back.
+      const due = marks.filter((m) => this.#partitions.get(m.state.key) === m.state && (m.state.committed === undefined || m.offset > m.state.committed));
       if (consumer === undefined || due.length === 0) return true;
       const offsets: TopicPartitionOffset[] = due.map((m) => ({ topic: m.state.topic, partition: m.state.partition, offset: m.offset.toString() }));
       try {

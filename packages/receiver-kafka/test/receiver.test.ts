@@ -230,6 +230,26 @@ describe('KafkaReceiver', () => {
     expect(lines.some((l) => l.level === 'warn' && l.message.includes('did not settle within drainTimeoutMs'))).toBe(true);
   });
 
+  it('never commits for a partition it lost: a flush that settles after the partition moved leaves its offset to the new owner', async () => {
+    // A commit interval's flush is pending (the destination holds it) when the group rebalances; the
+    // drain does not settle in time, and the partition goes to another member, which reads from the
+    // group's offset and commits further. The late flush must not commit this member's older offset
+    // over the new owner's: the group's offset would go back, and the next owner read it all again.
+    const { client, dest } = await setup({ drainTimeoutMs: 50, commitIntervalMs: 30 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('m'), 4);
+    consumer.append('t', 1, seq('n'), 2);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    await consumer.fetch();
+    await new Promise((resolve) => setTimeout(resolve, 60)); // a tick's flush is waiting
+    await consumer.listener!.revoke();
+    consumer.assign([{ topic: 't', partition: 1 }]);
+    dest.open();
+    await until(() => consumer.committed('t', 1) === '2', 'the commit of the partition it kept');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(consumer.committed('t', 0)).toBeUndefined();
+  });
+
   it('stops by pausing, draining within the deadline, committing, then leaving the group', async () => {
     const { client, dest, receiver } = await setup({ commitIntervalMs: 60_000 });
     const consumer = client.last;
