@@ -179,7 +179,13 @@ class KafkaJsConsumer implements ConsumerSeam {
 
   async run(listener: ConsumerListener): Promise<void> {
     const consumer = this.#consumer;
-    const { REBALANCING, GROUP_JOIN, CRASH } = consumer.events;
+    const { REBALANCING, GROUP_JOIN, CRASH, END_BATCH_PROCESS } = consumer.events;
+    // kafkajs resolves a fetch that holds only control records or aborted ones itself, without
+    // calling eachBatch; this event (batchSize 0) is the only word of it.
+    consumer.on(END_BATCH_PROCESS, (event) => {
+      const { topic, partition, batchSize, lastOffset } = event.payload;
+      if (batchSize === 0) listener.skipped({ topic, partition, offset: (BigInt(lastOffset) + 1n).toString() });
+    });
     consumer.on(REBALANCING, () => void listener.revoke());
     consumer.on(GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment;
@@ -225,6 +231,13 @@ class KafkaJsConsumer implements ConsumerSeam {
         };
         const taken = await listener.batch({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, records: messages }, heartbeat);
         if (taken > 0) payload.resolveOffset(messages[taken - 1]!.offset);
+        // The fetch ended in records with nothing to hand over (a transaction's marker, its aborted
+        // records): once every message was taken, the position moves past them too.
+        const last = batch.lastOffset();
+        if (taken > 0 && taken === messages.length && BigInt(last) > BigInt(messages[taken - 1]!.offset)) {
+          payload.resolveOffset(last);
+          listener.skipped({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
+        }
         await heartbeat();
       },
     };

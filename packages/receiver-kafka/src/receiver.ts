@@ -122,6 +122,8 @@ interface PartitionState extends TopicPartition {
   /** Fetched records waiting for room in the pipelines, in offset order, from `pendingHead`. */
   pending: FetchedRecord[];
   pendingHead: number;
+  /** Where the position moves once the waiting records are handed over: past records with nothing to hand over. */
+  skipTo: bigint | undefined;
   /** The offset this member last committed. */
   committed: bigint | undefined;
   /** The group's committed offset as the cluster last said. */
@@ -395,6 +397,7 @@ export class KafkaReceiver {
 
   readonly #listener: ConsumerListener = {
     batch: (batch, heartbeat) => this.#take(batch, heartbeat),
+    skipped: (position) => this.#skipped(position),
     revoke: () => this.#revoke(),
     assigned: (partitions) => this.#assigned(partitions),
     crashed: (error, restarting) => {
@@ -457,6 +460,27 @@ export class KafkaReceiver {
     return records.length;
   }
 
+  /**
+   * The client moved past records with nothing to hand over (transaction markers, aborted records):
+   * the mark follows once the records fetched before them were handed over, so that the offset is
+   * committed to the end of a partition that ends in them.
+   */
+  #skipped(position: TopicPartitionOffset): void {
+    const p = this.#partitions.get(keyOf(position.topic, position.partition));
+    if (p === undefined || !this.#handOver) return;
+    const to = BigInt(position.offset);
+    if (p.position !== undefined && to <= p.position) return;
+    if (p.pendingHead < p.pending.length) p.skipTo = to;
+    else this.#moveTo(p, to);
+  }
+
+  #moveTo(p: PartitionState, offset: bigint): void {
+    p.skipTo = undefined;
+    if (p.position !== undefined && offset <= p.position) return;
+    p.handed = offset;
+    p.position = offset;
+  }
+
   /** Hands waiting records to the pipelines while they have room below the high-water mark; comes back while records wait. */
   #pump(): void {
     clearTimeout(this.#pumpTimer);
@@ -486,6 +510,7 @@ export class KafkaReceiver {
     for (const q of this.#partitions.values()) {
       q.pending = [];
       q.pendingHead = 0;
+      q.skipTo = undefined;
     }
     this.#pendingTotal = 0;
   }
@@ -525,6 +550,7 @@ export class KafkaReceiver {
     if (from + count === records.length) {
       p.pending = [];
       p.pendingHead = 0;
+      if (p.skipTo !== undefined) this.#moveTo(p, p.skipTo);
     } else {
       p.pendingHead = from + count;
     }
@@ -588,6 +614,7 @@ export class KafkaReceiver {
           position: undefined,
           pending: [],
           pendingHead: 0,
+          skipTo: undefined,
           committed: undefined,
           groupCommitted: undefined,
           start: undefined,

@@ -46,6 +46,12 @@ export interface ConsumerListener {
    */
   batch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<number>;
   /**
+   * The partition's records below `offset` hold nothing to hand over (transaction markers, records of
+   * aborted transactions), and the consumer's fetch position moved there by itself. Comes after the
+   * batches of the records before them.
+   */
+  skipped(position: TopicPartitionOffset): void;
+  /**
    * The group is rebalancing and this member is about to rejoin (its partitions may move). Resolves
    * when the receiver has drained and committed what it could; a consumer that can, waits for it
    * before rejoining.

@@ -147,6 +147,29 @@ describe('KafkaReceiver', () => {
     expect(dest.delivered).toEqual(Array.from({ length: committed }, (_, i) => `b-${i}`));
   });
 
+  it('commits past records with nothing to hand over (transaction markers, aborted records) once the records fetched before them were handed over', async () => {
+    const { client, dest, receiver } = await setup({ highWaterMark: 0.5, lowWaterMark: 0.2 }, { maxQueueSize: 20, maxBatchSize: 5, flushIntervalMs: 5 });
+    const consumer = client.last;
+    consumer.append('t', 0, seq('k'), 30);
+    consumer.assign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    // What had been delivered when the offset past the markers was committed.
+    let deliveredAtCommit: number | undefined;
+    const commit = consumer.commit.bind(consumer);
+    consumer.commit = async (offsets) => {
+      if (offsets.some((o) => o.partition === 0 && o.offset === '33')) deliveredAtCommit ??= dest.delivered.length;
+      return commit(offsets);
+    };
+    await consumer.fetch(); // 10 fit below the high-water mark, 20 wait in memory
+    consumer.listener!.skipped({ topic: 't', partition: 0, offset: '33' });
+    // A partition whose fetches hold nothing to hand over at all.
+    consumer.listener!.skipped({ topic: 't', partition: 1, offset: '4' });
+    dest.open();
+    await until(() => consumer.committed('t', 0) === '33' && consumer.committed('t', 1) === '4', 'the commits past the markers');
+    expect(deliveredAtCommit).toBe(30); // not before the records fetched before the markers were handed over and settled
+    expect(dest.delivered).toEqual(Array.from({ length: 30 }, (_, i) => `k-${i}`));
+    expect(receiver.stats()).toMatchObject({ handed: 30, consumed: { t: 30 } });
+  });
+
   it('drops records that are not our encoding with a counted reason, and commits past them', async () => {
     const { client, dest, receiver, lines } = await setup();
     const consumer = client.last;
