@@ -822,9 +822,9 @@ export class KafkaReceiver {
   async #rejoin(): Promise<void> {
     const consumer = this.#consumer;
     if (consumer === undefined) return;
-    await this.#revoke();
-    if (this.#state !== 'running' || this.#failed) return;
     try {
+      await this.#revoke();
+      if (this.#state !== 'running' || this.#failed) return;
       await consumer.rejoin();
     } catch (error) {
       // The client's own retries and restarts go on; what it fetches is handed over again meanwhile.
