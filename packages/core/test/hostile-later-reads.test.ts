@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchProcessor, ExportResults, type Logger, type Recorded, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents } from '@trackpipe/core';
+import { describe, expect, it } from 'vitest';
+import { BatchProcessor, ExportResults, type Recorded, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents, silentLogger } from '@trackpipe/core';
 import { MemoryExporter, type MemoryExporterOptions } from '@trackpipe/core/testing';
+import { watchEscapes } from './support/escapes.js';
 import { identityHolds } from './support/events.js';
 
 // record() reads an event once, to admit it; the encoder reads it again at export time, and the
@@ -8,18 +9,7 @@ import { identityHolds } from './support/events.js';
 // throw, or drop the name it had. Whatever it answers later, the event is dropped alone, counted, and
 // nothing escapes — not from flush(), not from the microtask or timer that runs the pump.
 
-const quiet: Logger = { warn: () => undefined, error: () => undefined };
-
-const escaped: unknown[] = [];
-const onEscaped = (reason: unknown): void => void escaped.push(reason);
-beforeAll(() => {
-  process.on('unhandledRejection', onEscaped);
-  process.on('uncaughtException', onEscaped);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onEscaped);
-  process.off('uncaughtException', onEscaped);
-});
+const escaped = watchEscapes();
 
 /**
  * An event with a complete id and timestamp (so record() reads the id once) whose id getter answers
@@ -40,7 +30,7 @@ function idThrowsLater(good = 1): TelemetryEvent {
 function setup(options: MemoryExporterOptions<Recorded<TelemetryEvent>> = {}, maxBatchSize = 512) {
   const exporter = new MemoryExporter(options);
   const errors: TrackpipeError[] = [];
-  const processor = new BatchProcessor(exporter, { logger: quiet, onError: (e) => errors.push(e), flushIntervalMs: 60_000, maxBatchSize });
+  const processor = new BatchProcessor(exporter, { logger: silentLogger, onError: (e) => errors.push(e), flushIntervalMs: 60_000, maxBatchSize });
   return { exporter, processor, errors };
 }
 

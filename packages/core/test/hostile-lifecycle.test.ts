@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, type ExportObservation, ExportResults, type Logger, MemoryQueue } from '@trackpipe/core';
+import { describe, expect, it, vi } from 'vitest';
+import { BatchProcessor, type ExportObservation, ExportResults, MemoryQueue, silentLogger } from '@trackpipe/core';
 import { MemoryExporter } from '@trackpipe/core/testing';
+import { watchEscapes } from './support/escapes.js';
 import { identityHolds } from './support/events.js';
 
 // Lifecycle abuse with real timers and short deadlines: options that cannot be read, flush() during
 // close(), flush() after close(), and close() called back from the metrics observer while an export
 // is being booked. Each flush() and close() answers, once, with figures that add up.
 
-const quiet: Logger = { warn: () => undefined, error: () => undefined };
-
-const escaped: unknown[] = [];
-const onEscaped = (reason: unknown): void => void escaped.push(reason);
-beforeAll(() => {
-  process.on('unhandledRejection', onEscaped);
-  process.on('uncaughtException', onEscaped);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onEscaped);
-  process.off('uncaughtException', onEscaped);
-});
+const escaped = watchEscapes();
 
 /** The promise `call` returns, or a rejected one when it throws synchronously instead. */
 function called<T>(call: () => Promise<T>): Promise<T> {
@@ -39,7 +29,7 @@ const unreadable: [string, () => { timeoutMs?: number }][] = [
 describe('flush() and close() given options that cannot be read', () => {
   it.each(unreadable)('flush() with %s answers a promise, as with no timeout given', async (_, options) => {
     const exporter = new MemoryExporter();
-    const processor = new BatchProcessor(exporter, { logger: quiet });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger });
     processor.record({ name: 'a' });
     await expect(called(() => processor.flush(options()))).resolves.toMatchObject({ complete: true, exported: 1 });
     await processor.close();
@@ -47,7 +37,7 @@ describe('flush() and close() given options that cannot be read', () => {
 
   it.each(unreadable)('close() with %s answers a promise and keeps closeTimeoutMs', async (_, options) => {
     const exporter = new MemoryExporter().hangNext(1);
-    const processor = new BatchProcessor(exporter, { logger: quiet, closeTimeoutMs: 50, exportTimeoutMs: 60_000 });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, closeTimeoutMs: 50, exportTimeoutMs: 60_000 });
     processor.record({ name: 'a' });
     await expect(called(() => processor.close(options()))).resolves.toMatchObject({ complete: false, droppedByReason: { shutdown_timeout: 1 } });
     expect(identityHolds(processor.stats())).toBe(true);
@@ -57,7 +47,7 @@ describe('flush() and close() given options that cannot be read', () => {
 describe('flush() and close() at once', () => {
   it('a flush() without a timeout, called during close(), answers when the close deadline drops what it waited for', async () => {
     const exporter = new MemoryExporter().hangNext(1);
-    const processor = new BatchProcessor(exporter, { logger: quiet, exportTimeoutMs: 60_000 });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, exportTimeoutMs: 60_000 });
     processor.record({ name: 'hangs' });
     const closing = processor.close({ timeoutMs: 50 });
     const flushing = processor.flush();
@@ -70,7 +60,7 @@ describe('flush() and close() at once', () => {
     // A queue in memory that says it is durable, as a spool does: a close() deadline keeps what it holds.
     const queue = Object.defineProperty(new MemoryQueue<never>(100, 'drop-newest'), 'durable', { value: true });
     const exporter = new MemoryExporter().hangNext(1);
-    const processor = new BatchProcessor(exporter, { logger: quiet, exportTimeoutMs: 60_000, queue });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, exportTimeoutMs: 60_000, queue });
     processor.record({ name: 'kept' });
     const closing = processor.close({ timeoutMs: 50 });
     const during = processor.flush();
@@ -86,7 +76,7 @@ describe('a metrics observer or logger that calls back into the processor while 
   it('close() from the observer of a failed export lets the retry happen: nothing stays queued in a closed processor', async () => {
     escaped.length = 0;
     const exporter = new MemoryExporter().failNext(1, ExportResults.retry({ retryAfterMs: 10 }));
-    const processor = new BatchProcessor(exporter, { logger: quiet, retry: { initialBackoffMs: 10, maxBackoffMs: 10 } });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, retry: { initialBackoffMs: 10, maxBackoffMs: 10 } });
     let closing: Promise<unknown> | undefined;
     processor.observe(() => {
       closing ??= processor.close({ timeoutMs: 5_000 });
@@ -102,7 +92,7 @@ describe('a metrics observer or logger that calls back into the processor while 
 
   it('sees each export booked: a flush() it starts, and one awaited outside, count the events it observed', async () => {
     const exporter = new MemoryExporter();
-    const processor = new BatchProcessor(exporter, { logger: quiet });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger });
     const seen: { observation: ExportObservation; exported: number }[] = [];
     const reports: Promise<unknown>[] = [];
     processor.observe((observation) => {
@@ -148,7 +138,7 @@ describe('a jitter source that answers nonsense', () => {
     vi.useFakeTimers();
     try {
       const exporter = new MemoryExporter().failNext(2, ExportResults.retry());
-      const processor = new BatchProcessor(exporter, { logger: quiet, random, retry: { initialBackoffMs: 20, maxBackoffMs: 40 } });
+      const processor = new BatchProcessor(exporter, { logger: silentLogger, random, retry: { initialBackoffMs: 20, maxBackoffMs: 40 } });
       processor.record({ name: 'a' });
       let report: unknown;
       void processor.flush().then((r) => (report = r));
@@ -173,7 +163,7 @@ describe('a jitter source that answers nonsense', () => {
 describe('an event whose getter closes the processor while record() reads it', () => {
   it('is dropped (closed): close() reports complete with nothing left, and nothing reaches the shut-down exporter later', async () => {
     const exporter = new MemoryExporter();
-    const processor = new BatchProcessor(exporter, { logger: quiet, flushIntervalMs: 20 });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, flushIntervalMs: 20 });
     let closing: Promise<unknown> | undefined;
     processor.record({
       get name(): string {

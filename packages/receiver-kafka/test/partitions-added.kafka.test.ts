@@ -3,10 +3,8 @@
 // rebalances for a topic that grew. Before the receiver watched the partition counts, the records
 // written to the new partitions waited unread (and out of the lag figures) until some member happened
 // to join or leave.
-import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KafkaReceiver } from '../src/index.js';
-import { addPartitions, committedOffsets, createTopic, endOffsets, fresh, kafka, produceRaw, until } from './helpers/broker.js';
+import { addPartitions, collectingReceiver, committedOffsets, createTopic, endOffsets, fresh, kafka, produceRaw, until } from './helpers/broker.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -21,19 +19,8 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver when partitions are added 
     const topic = fresh('receiver-grow');
     const groupId = fresh('group');
     await createTopic(brokers, topic, 1);
-    const delivered: Recorded<TelemetryEvent>[] = [];
-    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
-      flushIntervalMs: 50,
-      logger: silentLogger,
-    });
-    const receiver = new KafkaReceiver(
-      { brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, lagIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger: silentLogger },
-      processor,
-    );
-    cleanups.push(async () => {
-      await receiver.stop({ timeoutMs: 5_000 });
-      await processor.close({ timeoutMs: 2_000 });
-    });
+    const { delivered, receiver, stop } = collectingReceiver(brokers, topic, groupId);
+    cleanups.push(stop);
     await receiver.start();
     await produceRaw(brokers, topic, [record('before-0', 0)]);
     await until(() => delivered.length === 1, 'the first record to be delivered', 20_000);

@@ -3,11 +3,9 @@
 // kafkajs moves its position past a batch holding nothing to hand over without telling the listener:
 // before the receiver heard of it, a partition ending in a marker or an aborted transaction was never
 // committed to its end, so its lag stayed above 0 for ever and every new owner fetched the tail again.
-import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import kafkajs from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KafkaReceiver } from '../src/index.js';
-import { committedOffsets, createTopic, endOffsets, fresh, kafka, until } from './helpers/broker.js';
+import { collectingReceiver, committedOffsets, createTopic, endOffsets, fresh, kafka, until } from './helpers/broker.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -48,19 +46,8 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver reading transactional reco
       { ids: ['b-0'], commit: true },
       { ids: ['y-0', 'y-1', 'y-2'], commit: false },
     ]);
-    const delivered: Recorded<TelemetryEvent>[] = [];
-    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
-      flushIntervalMs: 50,
-      logger: silentLogger,
-    });
-    const receiver = new KafkaReceiver(
-      { brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, lagIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger: silentLogger },
-      processor,
-    );
-    cleanups.push(async () => {
-      await receiver.stop({ timeoutMs: 5_000 });
-      await processor.close({ timeoutMs: 2_000 });
-    });
+    const { delivered, receiver, stop } = collectingReceiver(brokers, topic, groupId);
+    cleanups.push(stop);
     await receiver.start();
     await until(() => delivered.length === 4, 'the committed records to be delivered', 20_000);
     const end = (await endOffsets(brokers, topic)).get(0)!;

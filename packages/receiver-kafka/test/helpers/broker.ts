@@ -2,9 +2,10 @@
 // applications do (BatchProcessor + KafkaExporter), raw records, and the group's offsets. What is not
 // particular to the receiver (the broker, names, admin, reading a topic back, polling) comes from the
 // exporter's broker-test helpers.
-import { BatchProcessor, type TelemetryEvent, silentLogger } from '@trackpipe/core';
+import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
 import kafkajs, { type Message } from 'kafkajs';
+import { KafkaReceiver } from '../../src/index.js';
 import { createTopic as createTopicWith, readTopic, withAdmin } from '../../../exporter-kafka/test/helpers/kafka.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -85,4 +86,25 @@ export { createTopicWith };
 /** Grows a topic to `count` partitions. */
 export async function addPartitions(brokers: string, topic: string, count: number): Promise<void> {
   await withAdmin(brokers, (admin) => admin.createPartitions({ topicPartitions: [{ topic, count }] }));
+}
+
+/**
+ * A KafkaReceiver on `topic` in `groupId` (commits and lag readings every 200 ms) over a
+ * BatchProcessor whose exporter keeps what it delivers in `delivered`; `stop()` stops both.
+ */
+export function collectingReceiver(brokers: string, topic: string, groupId: string) {
+  const delivered: Recorded<TelemetryEvent>[] = [];
+  const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
+    flushIntervalMs: 50,
+    logger: silentLogger,
+  });
+  const receiver = new KafkaReceiver(
+    { brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, lagIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger: silentLogger },
+    processor,
+  );
+  const stop = async (): Promise<void> => {
+    await receiver.stop({ timeoutMs: 5_000 });
+    await processor.close({ timeoutMs: 2_000 });
+  };
+  return { delivered, receiver, stop };
 }
