@@ -1,28 +1,60 @@
-import type { Collector, CollectorStats, FlushReport } from './contracts.js';
+import { admit } from './admission.js';
+import type { Collector, CollectorStats, FlushReport, Logger } from './contracts.js';
+import { describeError } from './errors.js';
 import type { TelemetryEvent } from './events.js';
+import { consoleLogger } from './logger.js';
 import { mergeReports, sumStats } from './processor/ledger.js';
+import { excerpt } from './redact.js';
+
+/** Options of a {@link FanoutCollector}. */
+export interface FanoutOptions {
+  /** Where a member that breaks the Collector contract (throws, rejects) is reported, once per member and call. Default: the console. */
+  logger?: Logger;
+}
 
 /**
  * Records every event into several collectors (one per exporter), so that a slow or dead exporter
  * stalls only its own queue. `stats()` sums the members: each member counts the event once.
+ *
+ * With several members, the event is completed (`id`, `timestamp`) once, before the members see it,
+ * so every member delivers it with the same id, also when it is frozen and a member would otherwise
+ * complete a copy of its own. A member that throws (a collector of the caller's that breaks the
+ * contract) does not keep the event from the others, nor make `record()`, `flush()` or `close()`
+ * throw: it is reported to the logger, and its `flush()`/`close()` counts as incomplete.
  */
 export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implements Collector<E> {
   readonly members: readonly Collector<E>[];
+  readonly #logger: Logger;
+  /** `<method>:<member index>` of the contract breaches already reported. */
+  readonly #reported = new Set<string>();
 
-  constructor(members: readonly Collector<E>[]) {
+  constructor(members: readonly Collector<E>[], options: FanoutOptions = {}) {
     this.members = [...members];
+    this.#logger = options.logger ?? consoleLogger;
   }
 
   record(event: E): void {
-    for (const member of this.members) member.record(event);
+    const members = this.members;
+    if (members.length > 1) {
+      // An event that is refused goes to every member as given, so that each counts it as invalid.
+      const admitted = admit(event);
+      if (typeof admitted !== 'string') event = admitted;
+    }
+    for (let i = 0; i < members.length; i++) {
+      try {
+        members[i]!.record(event);
+      } catch (error) {
+        this.#breach(i, 'record', error);
+      }
+    }
   }
 
   async flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
-    return mergeReports(await Promise.all(this.members.map((m) => m.flush(options))));
+    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'flush', () => m.flush(options)))));
   }
 
   async close(options?: { timeoutMs?: number }): Promise<FlushReport> {
-    return mergeReports(await Promise.all(this.members.map((m) => m.close(options))));
+    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'close', () => m.close(options)))));
   }
 
   stats(): CollectorStats {
@@ -38,7 +70,30 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
 
   /** True when every member's queue is durable and committed. */
   async persisted(): Promise<boolean> {
-    const all = await Promise.all(this.members.map((m) => m.persisted()));
+    const all = await Promise.all(this.members.map((m, i) => this.#settle(i, 'persisted', () => m.persisted(), false)));
     return all.length > 0 && all.every(Boolean);
   }
+
+  async #settle<T>(index: number, method: string, call: () => Promise<T>, failed: T = INCOMPLETE as T): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      this.#breach(index, method, error);
+      return failed;
+    }
+  }
+
+  #breach(index: number, method: string, error: unknown): void {
+    const key = `${method}:${index}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    try {
+      this.#logger.error(`fan-out member ${index}: ${method}() threw, breaking the Collector contract (reported once)`, { error: excerpt(describeError(error)) });
+    } catch {
+      // A logger that throws must not undo the isolation it reports.
+    }
+  }
 }
+
+/** What a member's flush or close that threw counts as: nothing known settled. */
+const INCOMPLETE: FlushReport = Object.freeze({ complete: false, exported: 0, dropped: 0, droppedByReason: Object.freeze({}), remaining: 0 });

@@ -29,7 +29,7 @@ export {
 } from './events.js';
 export { type ExportFunction, FunctionExporter, type FunctionExporterOptions } from './exporters/function.js';
 export { NdjsonExporter, type NdjsonExporterOptions } from './exporters/ndjson.js';
-export { FanoutCollector } from './fanout.js';
+export { FanoutCollector, type FanoutOptions } from './fanout.js';
 export { eventIdTime, nextEventId } from './id.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export {

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { BatchProcessor, type Collector, type CollectorStats, FanoutCollector, type FlushReport, FunctionExporter, type Logger, silentLogger, type TelemetryEvent } from '@trackpipe/core';
+
+/** A processor whose exporter keeps what it was given. */
+function keeping(): { processor: BatchProcessor; delivered: TelemetryEvent[] } {
+  const delivered: TelemetryEvent[] = [];
+  const processor = new BatchProcessor(new FunctionExporter((events) => void delivered.push(...events)), { logger: silentLogger });
+  return { processor, delivered };
+}
+
+/** A caller's collector that breaks the contract: every method throws or rejects. */
+function broken(): Collector {
+  const boom = (): never => {
+    throw new Error('member broke: token=abc.def.ghi Bearer s3cr3t-value');
+  };
+  return {
+    record: boom,
+    flush: boom,
+    close: () => Promise.reject(new Error('close broke')),
+    stats: () => ({}) as CollectorStats,
+    headroom: () => 0,
+    persisted: () => Promise.reject(new Error('persisted broke')),
+  };
+}
+
+function capturing(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { lines, logger: { warn: (m, f) => void lines.push(`${m} ${JSON.stringify(f)}`), error: (m, f) => void lines.push(`${m} ${JSON.stringify(f)}`) } };
+}
+
+describe('FanoutCollector', () => {
+  it('gives a frozen event the same id in every member (each completed a copy of its own, with its own id)', async () => {
+    const a = keeping();
+    const b = keeping();
+    const fanout = new FanoutCollector([a.processor, b.processor]);
+    fanout.record(Object.freeze({ name: 'frozen' }));
+    fanout.record(Object.freeze({ name: 'frozen', id: 'given' }));
+    await fanout.close();
+    expect(a.delivered).toHaveLength(2);
+    expect(b.delivered.map((e) => [e.id, e.timestamp])).toEqual(a.delivered.map((e) => [e.id, e.timestamp]));
+    expect(a.delivered[1]!.id).toBe('given');
+  });
+
+  it('counts a refused event once per member, as each member does alone', async () => {
+    const a = keeping();
+    const b = keeping();
+    const fanout = new FanoutCollector([a.processor, b.processor]);
+    fanout.record({ name: '' });
+    fanout.record(null as unknown as TelemetryEvent);
+    await fanout.close();
+    expect(fanout.stats()).toMatchObject({ recorded: 4, dropped: 4, droppedByReason: { invalid: 4 } });
+  });
+
+  it("keeps a member that throws from the others: record(), flush(), close() and persisted() do not throw, the breach is reported once per call, redacted", async () => {
+    const good = keeping();
+    const { logger, lines } = capturing();
+    const fanout = new FanoutCollector([broken(), good.processor], { logger });
+    expect(() => {
+      fanout.record({ name: 'one' });
+      fanout.record({ name: 'two' });
+    }).not.toThrow();
+    const flushed: FlushReport = await fanout.flush();
+    expect(flushed).toMatchObject({ complete: false, exported: 2 });
+    expect(await fanout.persisted()).toBe(false);
+    const closed = await fanout.close();
+    expect(closed.complete).toBe(false);
+    expect(good.delivered.map((e) => e.name)).toEqual(['one', 'two']);
+    expect(lines.filter((l) => l.includes('record()'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('flush()'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('close()'))).toHaveLength(1);
+    expect(lines.join('\n')).not.toContain('s3cr3t-value');
+    expect(lines.join('\n')).not.toContain('abc.def.ghi');
+  });
+
+  it('survives a logger that throws while it reports a breach', () => {
+    const good = keeping();
+    const fanout = new FanoutCollector([broken(), good.processor], {
+      logger: {
+        warn: () => undefined,
+        error: () => {
+          throw new Error('logger broke');
+        },
+      },
+    });
+    expect(() => fanout.record({ name: 'x' })).not.toThrow();
+    expect(good.processor.stats().recorded).toBe(1);
+  });
+});
