@@ -1,7 +1,8 @@
 /**
  * The version of the on-disk layout. A spool written by another version is moved aside, not read.
  * 1: named databases `events` (key: sequence number of a group's first event; value: `<count>\n<JSON
- * array>`) and `meta` (`format`; `state`: `{ next, released }`).
+ * array>`) and `meta` (`format`; `state`: `{ next, released, writer }`, `writer` since the check of
+ * a second process: a state without it is read as before).
  */
 export const SPOOL_FORMAT = 1;
 

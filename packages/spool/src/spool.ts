@@ -1,5 +1,6 @@
 import { type EventQueue, type Logger, type OverflowPolicy, type QueueListener, TrackpipeError, describeError, jsonEncoder } from '@trackpipe/core';
 import { RingBuffer } from '@trackpipe/core/internal';
+import { randomUUID } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { GroupWriter, decodeGroup, readCount } from './codec.js';
@@ -8,7 +9,7 @@ import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } fro
 import { RangeSet } from './ranges.js';
 import { closeEnv, commitFailure } from './lmdb-env.js';
 import { REMAP_MIN_FILE_BYTES, REMAP_TOUCHED_BYTES } from './constants.js';
-import { type StoreHandles, openStore, reopenStore } from './store.js';
+import { type StoreHandles, openStore, reopenStore, stateMark } from './store.js';
 
 /** A spool's figures, for metrics and health. */
 export interface SpoolStats {
@@ -50,6 +51,9 @@ const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
 const COMMIT_EVENTS = 65_536;
 /** Failed commits are retried after 10 ms, doubling up to this. */
 const MAX_RETRY_DELAY_MS = 2_000;
+
+/** Thrown inside a commit's transaction that finds the state written by another process since this one opened the spool. */
+class AnotherWriter extends Error {}
 
 /** Real paths of the spools open in this process: two spools on one directory would export everything twice. */
 const openPaths = new Set<string>();
@@ -161,6 +165,10 @@ export class Spool<E> implements EventQueue<E> {
   #store: StoreHandles;
   /** The real path of the directory (links resolved): what `openPaths` holds. */
   readonly #key: string;
+  /** Written with the state by every commit of this spool: a commit that finds another writer's state stops (see `#write`). */
+  readonly #token = randomUUID();
+  /** The state found at open (`stateMark`): what the first commit must find, unless the token is there. */
+  readonly #openedMark: string;
   #listener: QueueListener = NO_LISTENER;
 
   // --- Sequence numbers. Keys below #head are taken, released or dropped; #tail is the next key.
@@ -274,6 +282,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#ready = s.recovered;
     this.#recovered = s.recovered;
     this.#bytes = s.bytes;
+    this.#openedMark = s.mark;
     this.#touchedBytes = s.bytes; // the recovery scan read every stored value: opened again after the first commit
     this.#writtenBytes = s.recovered > 0 ? s.bytes : 0;
     this.#writtenEvents = s.recovered;
@@ -640,6 +649,11 @@ export class Spool<E> implements EventQueue<E> {
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
   #write(group: Sealed<E>, limit: number, recount: boolean): TxnOutcome {
     const { events, meta } = this.#store;
+    // LMDB runs one write transaction at a time across processes: a state that is neither the one found
+    // at open nor one this spool wrote means another process has written to the spool since. Writing
+    // on would overwrite its groups (the same keys): this spool stops instead.
+    const found = meta.get('state') as { writer?: unknown } | undefined;
+    if (found?.writer !== this.#token && stateMark(found) !== this.#openedMark) throw new AnotherWriter();
     let written = 0;
     if (!group.cleared) {
       // Stored as values of at most one group each — `limit` events, and no more JSON than
@@ -659,7 +673,7 @@ export class Spool<E> implements EventQueue<E> {
     }
     this.#resolveDrops();
     const { freed, removed, keep } = this.#prune();
-    meta.put('state', { next: this.#tail, released: keep }).catch(commitFailure);
+    meta.put('state', { next: this.#tail, released: keep, writer: this.#token }).catch(commitFailure);
     this.#releasedDirty = false; // every release so far is in this transaction
     let total: number | undefined;
     if (recount) {
@@ -780,7 +794,15 @@ export class Spool<E> implements EventQueue<E> {
     this.#failures++;
     this.#recount = true; // a failed transaction may have applied part of its writes
     this.#releasedDirty = true;
-    if (this.#failures === 1) {
+    if (error instanceof AnotherWriter) {
+      // Nothing more is written (as when the store cannot be opened again): what is pending stays in memory, persisted() answers false, close() reports the loss.
+      this.#storeClosed = true;
+      this.#notDurable(Number.POSITIVE_INFINITY);
+      this.#logger.error(
+        `spool ${this.path}: another process has written to this spool since it was opened here (one process per directory); this one stops writing, and what it has not committed is lost when it ends`,
+        { path: this.path },
+      );
+    } else if (this.#failures === 1) {
       this.#logger.error(`spool ${this.path}: a group commit failed; its events stay in memory and the commit is retried`, {
         path: this.path,
         events: group.events.length,

@@ -13,6 +13,18 @@ export interface PersistedState {
   readonly next: number;
   /** Released (or dropped) sequence numbers inside groups that are still stored, as `[from, to]` pairs. */
   readonly released: readonly (readonly [number, number])[];
+  /** Who wrote it: a token of the spool instance (absent in states written before it was kept). */
+  readonly writer?: string;
+}
+
+/**
+ * What identifies the state a spool last read or wrote: its writer and `next`. A commit that finds
+ * another in the store knows another process wrote to the spool since (see the spool's `#write`).
+ */
+export function stateMark(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return 'none';
+  const { writer, next } = value as Record<string, unknown>;
+  return `${typeof writer === 'string' ? writer : '-'}@${String(next)}`;
 }
 
 /** The spool's open environment and its databases. */
@@ -34,6 +46,8 @@ export interface OpenedStore extends StoreHandles {
   readonly bytes: number;
   /** Sequence number of the first recovered event (`next` when none). */
   readonly head: number;
+  /** {@link stateMark} of the state record found. */
+  readonly mark: string;
 }
 
 function isPair(p: unknown): p is [number, number] {
@@ -53,7 +67,8 @@ function readState(value: unknown): PersistedState {
 /** Reads and checks everything the spool needs from an open environment. Throws Corrupt when it does not add up. */
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
   const env = { root, meta, events: openEvents(root) };
-  const state = readState(env.meta.get('state'));
+  const stored = env.meta.get('state');
+  const state = readState(stored);
   const released = RangeSet.from(state.released);
   let events = 0;
   let bytes = 0;
@@ -71,7 +86,7 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
     if (head === undefined && live > 0) head = released.nextAbsent(key);
   }
   const next = Math.max(state.next, end);
-  return { ...env, next, released, recovered: events, bytes, head: head ?? next };
+  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored) };
 }
 
 

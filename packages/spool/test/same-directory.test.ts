@@ -1,11 +1,14 @@
 // One spool per directory in a process: two would export everything twice. The directory is what
-// counts, not how the path names it (a symbolic link, a linked parent, `..`, a trailing slash).
+// counts, not how the path names it (a symbolic link, a linked parent, `..`, a trailing slash). Two
+// processes on one directory are not refused at open, but their commits would write their events
+// under the same keys: the one that finds the other's commit stops writing.
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Spool } from '../src/index.js';
-import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
+import { runFixture } from './child.js';
+import { RecordingLogger, openSpool, pushN, take, tempDir } from './helpers.js';
 
 let root: string;
 let cleanup: () => void;
@@ -43,5 +46,35 @@ describe('a second spool on an open spool\'s directory, named another way', () =
     expect(take(again.spool).map((t) => t.event.k)).toEqual([0]);
     expect(refused(dir).message).toContain('is already open in this process');
     await again.spool.close();
+  });
+});
+
+describe('two processes on one spool directory', () => {
+  it('never overwrite each other\'s acknowledged events: the spool that finds another process\'s commit stops writing, says so naming the directory, and answers persisted() false', async () => {
+    const dir = join(root, 'spool');
+    const { spool, logger } = openSpool({ path: dir });
+    for (let i = 0; i < 5; i++) spool.push({ name: 'first', k: spool.tail });
+    expect(await spool.persisted()).toBe(true);
+    // A second process opens the same directory, commits 5 events of its own (keys 5..9) and ends.
+    const second = runFixture('second-writer-child.ts', [dir, '5', 'second']);
+    expect((await second.exited).code, second.stderr()).toBe(0);
+    expect(second.lines).toEqual(['persisted true 5 10']);
+    // This spool's next events would get the same keys: it must not write them over the second's.
+    for (let i = 0; i < 5; i++) spool.push({ name: 'first', k: spool.tail });
+    expect(await spool.persisted()).toBe(false);
+    expect(logger.errors().join('\n')).toContain(`spool ${dir}: another process has written to this spool`);
+    pushN(spool, 1);
+    expect(await spool.persisted()).toBe(false); // it stays stopped
+    await spool.close();
+    expect(logger.errors().join('\n')).toMatch(/6 events could not be written before close and are lost/);
+    const again = openSpool({ path: dir });
+    try {
+      expect(take(again.spool).map((t) => `${t.key} ${t.event.name}`)).toEqual([
+        ...[0, 1, 2, 3, 4].map((k) => `${k} first`),
+        ...[5, 6, 7, 8, 9].map((k) => `${k} second`),
+      ]);
+    } finally {
+      await again.spool.close();
+    }
   });
 });
