@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BatchProcessor, type ExportResult, ExportResults, type Exporter, type Recorded, type TelemetryEvent, type TrackpipeError } from '@trackpipe/core';
 
@@ -45,5 +46,48 @@ describe('an exporter whose errors quote credentials and are megabytes long', ()
     await processor.flush({ timeoutMs: 2_000 });
     await processor.close({ timeoutMs: 100 });
     expectHidden([...logged, ...errors.map((e) => e.message), processor.stats().lastError?.message ?? '']);
+  });
+});
+
+describe("an exporter's error handed to onError as the cause", () => {
+  it('says what the original said, its name, code and frames, with the credentials hidden all down the chain; never the original', async () => {
+    const root = Object.assign(new TypeError(`socket closed; retry with ${BEARER}`), { code: 'ECONNRESET' });
+    const thrown = new Error(`request failed: session ${JWT}\n${HUGE}`, { cause: root });
+    const { processor, errors } = said(() => ExportResults.reject({ error: thrown }));
+    processor.record({ name: 'a' });
+    await processor.close({ timeoutMs: 2_000 });
+    expect(errors).toHaveLength(1);
+    const cause = errors[0]!.cause as Error & { code?: unknown };
+    expect(cause).toBeInstanceOf(Error);
+    expect(cause).not.toBe(thrown);
+    expect(cause.message).toContain('request failed');
+    const inner = cause.cause as Error & { code?: unknown };
+    expect(inner).not.toBe(root);
+    expect([inner.name, inner.code, inner.message]).toEqual(['TypeError', 'ECONNRESET', expect.stringContaining('socket closed') as string]);
+    expect(inner.stack).toMatch(/\n\s+at /);
+    const shown = inspect(errors[0], { depth: 10 });
+    expect(shown).toContain('ECONNRESET');
+    expect(shown).not.toContain(JWT);
+    expect(shown).not.toContain('abcDEF123456ghiJKL');
+    expect(shown.length).toBeLessThan(20_000);
+  });
+
+  it('hides what a hostile cause quotes in its name and code too, and survives a cause whose getters throw', async () => {
+    const hostile = new Error('x');
+    Object.defineProperty(hostile, 'name', { value: `Leak ${BEARER}` });
+    Object.defineProperty(hostile, 'code', { value: `E ${JWT}` });
+    const throwing = new Error('y');
+    Object.defineProperty(throwing, 'stack', { get: () => { throw new Error('stack getter'); } });
+    for (const error of [hostile, throwing]) {
+      const { processor, errors } = said(() => ExportResults.reject({ error }));
+      processor.record({ name: 'a' });
+      await processor.close({ timeoutMs: 2_000 });
+      expect(errors).toHaveLength(1);
+      const shown = inspect(errors[0], { depth: 10 });
+      expect(shown).not.toContain(JWT);
+      expect(shown).not.toContain('abcDEF123456ghiJKL');
+      expect(errors[0]!.cause).toBeInstanceOf(Error);
+      expect((errors[0]!.cause as Error).message).toBe(error.message);
+    }
   });
 });

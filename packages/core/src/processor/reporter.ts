@@ -1,6 +1,6 @@
 import type { ErrorHandler, ExportObservation, ExportObserver, Logger } from '../contracts.js';
 import { type ErrorCode, TrackpipeError, describeError } from '../errors.js';
-import { excerpt } from '../redact.js';
+import { excerpt, redact } from '../redact.js';
 import type { Ledger } from './ledger.js';
 
 /**
@@ -15,6 +15,41 @@ const MAX_MESSAGE = 1_000;
  */
 function said(message: string): string {
   return excerpt(message, [], MAX_MESSAGE);
+}
+
+/** How many causes deep the chain of a reported error's cause is kept. */
+const MAX_CAUSE_DEPTH = 3;
+
+/**
+ * A cause as it is handed on (`TrackpipeError.cause`): a new Error that says what the original said —
+ * its name, its message as {@link said}, its `code`, its stack frames and its own cause, as deep as
+ * {@link MAX_CAUSE_DEPTH} — with whatever looks like a credential hidden. The original may be
+ * anything an exporter threw (quoting a request's headers, a body, a URL with a password); it is
+ * never passed on. Never throws (describeError and read() catch what a hostile value throws).
+ */
+function redactedCause(cause: unknown, depth = 0): Error | undefined {
+  if (cause === undefined) return undefined;
+  const original = cause instanceof Error ? cause : undefined;
+  const inner = depth < MAX_CAUSE_DEPTH ? read(original, 'cause') : undefined;
+  const message = said(describeError(cause));
+  const copy = new Error(message, inner === undefined ? undefined : { cause: redactedCause(inner, depth + 1) });
+  const name = read(original, 'name');
+  if (typeof name === 'string' && name !== '') copy.name = said(name);
+  const code = read(original, 'code');
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code: typeof code === 'string' ? said(code) : code });
+  const stack = read(original, 'stack');
+  const frames = typeof stack === 'string' ? stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+  copy.stack = redact([`${copy.name}: ${message}`, ...frames].join('\n'));
+  return copy;
+}
+
+/** A property of a thrown value, or undefined when reading it throws (a getter, a revoked proxy). */
+function read(value: object | undefined, key: string): unknown {
+  try {
+    return value === undefined ? undefined : (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
 }
 
 /** How often, at most, auth failures are logged (the rest are counted into the next line). */
@@ -111,7 +146,7 @@ export class Reporter {
   /** An error that lost events or needs attention: into `lastError`, the logger and `onError`. */
   error(code: ErrorCode, message: string, cause?: unknown, details: Record<string, unknown> = {}): void {
     const error = new TrackpipeError(code, `pipeline ${this.#pipeline}: ${said(message)}`, {
-      cause,
+      cause: redactedCause(cause),
       details: { pipeline: this.#pipeline, exporter: this.#exporter, ...details },
     });
     this.#ledger.noteError(code, error.message);
