@@ -1,8 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '@trackpipe/core';
 import { type KafkaSaslOptions, kafkaJsLogCreator, kafkaSecrets } from '@trackpipe/exporter-kafka';
-import { compressionsAlgorithms } from '@platformatic/kafka';
 import kafkajs, { type Admin, type Consumer, type SASLOptions } from 'kafkajs';
+import { registerCodecs } from './codecs.js';
 import type {
   AdminSeam,
   ConsumerListener,
@@ -14,51 +14,7 @@ import type {
   TopicPartitionOffset,
 } from './seam.js';
 
-const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs;
-
-/**
- * kafkajs decodes gzip only: a snappy, lz4 or zstd record batch (a producer's choice, or a topic's
- * `compression.type`, which makes the broker recompress) fails the whole fetch, and kafkajs restarts
- * the consumer for ever. The codecs of @platformatic/kafka (WebAssembly snappy and lz4, Node's zstd
- * where Node has it) are registered in kafkajs's table, which is process-wide: they only add codecs
- * kafkajs refused, and compress as Kafka expects should another kafkajs client there choose them.
- */
-/** The header of snappy-java's framing (magic, version, compatible version), which the Java client and broker write. */
-const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
-
-/** Raw snappy, or snappy-java's frames (16-byte header, then blocks of a 4-byte length and raw snappy), decompressed. */
-function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer): Buffer {
-  if (data.length < 16 || !data.subarray(0, 8).equals(XERIAL_MAGIC)) return raw(data);
-  const blocks: Buffer[] = [];
-  let at = 16;
-  while (at < data.length) {
-    if (at + 4 > data.length) throw new Error('snappy: a truncated frame');
-    const length = data.readUInt32BE(at);
-    at += 4;
-    if (at + length > data.length) throw new Error('snappy: a truncated frame');
-    blocks.push(raw(data.subarray(at, at + length)));
-    at += length;
-  }
-  return Buffer.concat(blocks);
-}
-
-function registerCodecs(): void {
-  const codecs: readonly [number, keyof typeof compressionsAlgorithms][] = [
-    [CompressionTypes.Snappy, 'snappy'],
-    [CompressionTypes.LZ4, 'lz4'],
-    [CompressionTypes.ZSTD, 'zstd'],
-  ];
-  for (const [type, name] of codecs) {
-    const algorithm = compressionsAlgorithms[name];
-    if (!algorithm.available) continue;
-    const decompress = name === 'snappy' ? (data: Buffer) => unframeSnappy(data, algorithm.decompressSync) : algorithm.decompressSync;
-    const codec = {
-      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => algorithm.compressSync(encoder.buffer),
-      decompress: async (buffer: Buffer): Promise<Buffer> => decompress(buffer),
-    };
-    (CompressionCodecs as Record<number, () => unknown>)[type] = () => codec;
-  }
-}
+const { Kafka, logLevel } = kafkajs;
 
 /** Options of a {@link KafkaJsConsumerClient}: the connection options of the Kafka exporter's clients. */
 export interface KafkaJsConsumerClientOptions {

@@ -1,0 +1,68 @@
+// Kafka's record-batch codecs for kafkajs, which decodes gzip only: a snappy, lz4 or zstd batch (a
+// producer's choice, or a topic's `compression.type`, which makes the broker recompress) fails the
+// whole fetch, and kafkajs restarts the consumer for ever. The codecs of @platformatic/kafka
+// (WebAssembly snappy and lz4, Node's zstd) are registered in kafkajs's table, which is process-wide:
+// they only add codecs kafkajs refused, and compress as Kafka expects should another kafkajs client
+// there choose them. zstd is decoded by Node's zlib where it has it (22.15+, 23.8+), else by fzstd
+// (pure JavaScript): a receiver on Node 20 reads zstd batches; compressing zstd there still fails.
+import zlib from 'node:zlib';
+import { compressionsAlgorithms } from '@platformatic/kafka';
+import { decompress as fzstdDecompress } from 'fzstd';
+import kafkajs from 'kafkajs';
+
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+
+/** The header of snappy-java's framing (magic, version, compatible version), which the Java client and broker write. */
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+
+/** Raw snappy, or snappy-java's frames (16-byte header, then blocks of a 4-byte length and raw snappy), decompressed. */
+function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer): Buffer {
+  if (data.length < 16 || !data.subarray(0, 8).equals(XERIAL_MAGIC)) return raw(data);
+  const blocks: Buffer[] = [];
+  let at = 16;
+  while (at < data.length) {
+    if (at + 4 > data.length) throw new Error('snappy: a truncated frame');
+    const length = data.readUInt32BE(at);
+    at += 4;
+    if (at + length > data.length) throw new Error('snappy: a truncated frame');
+    blocks.push(raw(data.subarray(at, at + length)));
+    at += length;
+  }
+  return Buffer.concat(blocks);
+}
+
+/** zstd frames decoded in pure JavaScript (fzstd): what a Node without zlib's zstd uses. */
+export function pureZstdDecompress(data: Buffer): Buffer {
+  let out: Uint8Array;
+  try {
+    out = fzstdDecompress(data);
+  } catch (error) {
+    throw new Error(`zstd: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+const nativeZstdDecompress = (zlib as { zstdDecompressSync?: (data: Buffer) => Buffer }).zstdDecompressSync;
+
+/** zstd frames decoded: by Node's zlib where it has zstd (22.15+, 23.8+), else in pure JavaScript. */
+export const zstdDecompress: (data: Buffer) => Buffer = nativeZstdDecompress === undefined ? pureZstdDecompress : (data) => nativeZstdDecompress(data);
+
+/** Registers snappy, lz4 and zstd in kafkajs's (process-wide) codec table. */
+export function registerCodecs(): void {
+  const codecs: readonly [number, 'snappy' | 'lz4' | 'zstd'][] = [
+    [CompressionTypes.Snappy, 'snappy'],
+    [CompressionTypes.LZ4, 'lz4'],
+    [CompressionTypes.ZSTD, 'zstd'],
+  ];
+  for (const [type, name] of codecs) {
+    const algorithm = compressionsAlgorithms[name];
+    const decompress =
+      name === 'snappy' ? (data: Buffer) => unframeSnappy(data, algorithm.decompressSync) : name === 'zstd' ? zstdDecompress : algorithm.decompressSync;
+    const codec = {
+      // Without Node's zstd this throws (@platformatic/kafka's UnsupportedCompressionError): decoding only.
+      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => algorithm.compressSync(encoder.buffer),
+      decompress: async (buffer: Buffer): Promise<Buffer> => decompress(buffer),
+    };
+    (CompressionCodecs as Record<number, () => unknown>)[type] = () => codec;
+  }
+}
