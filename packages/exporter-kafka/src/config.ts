@@ -24,13 +24,22 @@ export interface KafkaSaslOptions {
 
 const text = z.string().min(1);
 
+/**
+ * Kafka's own topics: a producer may not write them. The broker fails the whole request that names
+ * one (INVALID_TOPIC_EXCEPTION for the first three; the KRaft metadata log is never a writable topic,
+ * and its metadata is retried for ever), and @platformatic/kafka, which leaves internal topics out of
+ * its metadata, throws an uncaught TypeError in a socket callback.
+ */
+const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state', '__share_group_state', '__cluster_metadata']);
+
 /** What Kafka allows as a topic name (its `Topic.validate`), in words for errors that never quote the name. */
-export const KAFKA_TOPIC_RULE = 'must be a Kafka topic name: 1 to 249 of the characters a-z A-Z 0-9 . _ -, and not "." or ".."';
+export const KAFKA_TOPIC_RULE =
+  'must be a Kafka topic name: 1 to 249 of the characters a-z A-Z 0-9 . _ -, not "." or "..", and not an internal topic (__consumer_offsets, __transaction_state, __share_group_state, __cluster_metadata)';
 const TOPIC_NAME = /^[\w.-]{1,249}$/;
 
-/** True when Kafka accepts `name` as a topic name (a name it refuses fails the whole request that carries it). */
+/** True when a producer may write to a topic named `name` (a name Kafka refuses fails the whole request that carries it). */
 export function isKafkaTopicName(name: string): boolean {
-  return TOPIC_NAME.test(name) && name !== '.' && name !== '..';
+  return TOPIC_NAME.test(name) && name !== '.' && name !== '..' && !INTERNAL_TOPICS.has(name);
 }
 
 /** A topic name Kafka accepts. */

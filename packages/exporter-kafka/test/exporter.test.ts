@@ -96,6 +96,16 @@ describe('KafkaExporter records', () => {
     ]);
   });
 
+  it("rejects only the events whose topic function names one of Kafka's internal topics (refused for the whole request, or crashing @platformatic/kafka) and sends the rest", async () => {
+    const internal = ['__consumer_offsets', '__transaction_state', '__share_group_state', '__cluster_metadata'];
+    const { client, exporter } = setup({ topic: (e) => internal[Number(e.id.slice(3)) - 1] ?? '__consumer_offsets_not' });
+    const events = [event(0), ...internal.map((_, i) => event(i + 1))];
+    const result = await exporter.export(batchOf(events), live());
+    expect(result).toMatchObject({ code: 'reject', indexes: [1, 2, 3, 4] });
+    expect(errorText(result)).toContain('an internal topic');
+    expect(client.producers[0]!.sent[0]!.map((t) => [t.topic, t.records.length])).toEqual([['__consumer_offsets_not', 1]]);
+  });
+
   it('keys by targeting key, else flag key, else event id', () => {
     expect(defaultKafkaKey(event(1, { targetingKey: 'u', flagKey: 'f' }))).toBe('u');
     expect(defaultKafkaKey(event(1, { targetingKey: '', flagKey: 'f' }))).toBe('f');
@@ -134,6 +144,7 @@ describe('KafkaExporter options', () => {
     ['a broker with a space', { topic: 't', brokers: [' k1:9092'] }, 'brokers[0]: must be "host:port"'],
     ['a topic name Kafka refuses', { topic: 'flag evaluations', brokers: ['a:1'] }, 'topic: must be a Kafka topic name'],
     ['a topic name too long for Kafka', { topic: 'x'.repeat(250), brokers: ['a:1'] }, 'topic: must be a Kafka topic name'],
+    ["one of Kafka's internal topics", { topic: '__consumer_offsets', brokers: ['a:1'] }, 'topic: must be a Kafka topic name'],
     ['a timeout longer than a timer can wait (it would fire at once)', { topic: 't', brokers: ['a:1'], connectionTimeoutMs: 2 ** 31 }, 'connectionTimeoutMs: must be at most 2147483647'],
     ['an infinite request timeout', { topic: 't', brokers: ['a:1'], requestTimeoutMs: Infinity }, 'requestTimeoutMs: must be a number'],
   ])('refuses %s with TRACKPIPE_ERR_OPTIONS_INVALID naming the field', (_label, options, problem) => {
