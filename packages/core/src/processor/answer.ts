@@ -57,12 +57,22 @@ function malformed(why: string): Answer {
   return { kind: 'malformed', why, error: undefined };
 }
 
+/** The longest list of indexes a `reject` may give (duplicates are allowed, so it may exceed the batch). */
+const MAX_INDEXES = 1_000_000;
+
 /** How many events a `reject` refused, or what is wrong with its `indexes` / `count`. */
 function rejectedCount(indexes: unknown, count: unknown, n: number): number | string {
   if (indexes !== undefined) {
     if (!Array.isArray(indexes)) return `answered reject with indexes that are not a list`;
+    // Read by position up to a bound, never through the list's iterator: a proxy or a subclass may
+    // make that endless, or claim a length of billions.
+    const length: unknown = (indexes as unknown[]).length;
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > MAX_INDEXES) {
+      return `answered reject with more than ${MAX_INDEXES} indexes`;
+    }
     const seen = new Set<number>();
-    for (const i of indexes as unknown[]) {
+    for (let k = 0; k < length; k++) {
+      const i: unknown = (indexes as unknown[])[k];
       if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= n) {
         return `answered reject with an index that is not an integer from 0 to ${n - 1}`;
       }

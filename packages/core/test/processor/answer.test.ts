@@ -29,4 +29,19 @@ describe('readAnswer', () => {
     expect(answer.kind).toBe('malformed');
     expect(answer.kind === 'malformed' && answer.why).toContain(why);
   });
+
+  it('reads indexes by position, never through an iterator that does not end, and refuses a list claiming billions', () => {
+    const endless = new Proxy([2, 0], {
+      get(target, key, receiver) {
+        if (key === Symbol.iterator) return function* () { for (;;) yield 0; };
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    expect(readAnswer({ code: 'reject', indexes: endless }, 4)).toMatchObject({ kind: 'reject', rejected: 2 });
+    const huge = new Proxy([] as number[], { get: (target, key) => (key === 'length' ? 2 ** 32 - 1 : key === Symbol.iterator ? target[Symbol.iterator] : 0) });
+    const answer = readAnswer({ code: 'reject', indexes: huge }, 4);
+    expect(answer.kind === 'malformed' && answer.why).toContain('more than 1000000 indexes');
+    const duplicates = Array.from({ length: 100_000 }, (_, k) => k % 4);
+    expect(readAnswer({ code: 'reject', indexes: duplicates }, 4)).toMatchObject({ kind: 'reject', rejected: 4 });
+  });
 });
