@@ -203,7 +203,7 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     return undefined;
   }
 
-  /** Builds the records, grouped by topic. Events whose topic or key function throws are left out. */
+  /** Builds the records, grouped by topic. Events whose name, topic or key cannot be read are left out. */
   #records(batch: ExportBatch<E>): { topics: KafkaTopicRecords[]; failed: number[]; failure: unknown } {
     const byTopic = new Map<string, KafkaRecord[]>();
     const failed: number[] = [];
@@ -215,7 +215,12 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
       const event = events[i] as E;
       let topic: string;
       let key: string | null;
+      let name: string;
       try {
+        // Read again: a getter (or code that changed the event after record()) may give something else now.
+        const read: unknown = event.name;
+        if (typeof read !== 'string' || read === '') throw new TypeError("the event's name is no longer a non-empty string");
+        name = read;
         topic = this.#topic(event);
         key = this.#key(event);
         if (typeof topic !== 'string' || topic === '') throw new TypeError('the topic function returned no topic name');
@@ -233,7 +238,7 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
       const record: KafkaRecord = {
         key,
         value: encoded[i] as string,
-        headers: { 'event-name': event.name, 'content-type': this.#contentType, 'schema-version': this.#schemaVersion },
+        headers: { 'event-name': name, 'content-type': this.#contentType, 'schema-version': this.#schemaVersion },
       };
       const records = byTopic.get(topic);
       if (records === undefined) byTopic.set(topic, [record]);

@@ -106,6 +106,20 @@ describe('KafkaExporter records', () => {
     expect(client.producers[0]!.sent[0]!.map((t) => [t.topic, t.records.length])).toEqual([['__consumer_offsets_not', 1]]);
   });
 
+  it("rejects only an event whose name is no longer a string when it is sent (read by a getter, or changed after record()), and sends the rest", async () => {
+    const { client, exporter } = setup();
+    const throwing = event(2);
+    Object.defineProperty(throwing, 'name', { get: () => { throw new Error('the name getter throws'); } });
+    const changed = { ...event(3), name: 42 } as unknown as Event;
+    const result = await exporter.export(batchOf([event(1), throwing, changed, event(4)], (e) => `<<${e.id}>>`), live());
+    expect(result).toMatchObject({ code: 'reject', indexes: [1, 2] });
+    expect(errorText(result)).toContain('the name getter throws');
+    expect(client.records().map((r) => [r.value, r.headers['event-name']])).toEqual([
+      ['<<id-1>>', 'feature_flag.evaluation'],
+      ['<<id-4>>', 'feature_flag.evaluation'],
+    ]);
+  });
+
   it('keys by targeting key, else flag key, else event id', () => {
     expect(defaultKafkaKey(event(1, { targetingKey: 'u', flagKey: 'f' }))).toBe('u');
     expect(defaultKafkaKey(event(1, { targetingKey: '', flagKey: 'f' }))).toBe('f');
