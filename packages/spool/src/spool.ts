@@ -239,6 +239,8 @@ export class Spool<E> implements EventQueue<E> {
    * touches a value's pages to free them) since the environment was opened: pages now in RSS.
    */
   #touchedBytes: number;
+  /** Stored groups whose header was found damaged at open, by first key: where each ends (the header cannot say). */
+  readonly #damaged: ReadonlyMap<number, number>;
   /** The groups written or read back lately, so that pruning one does not read its value again for its header (bounded). */
   readonly #infos = new Map<number, GroupInfo>();
   /** A remap runs: no commit starts until it settles. */
@@ -283,6 +285,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#recovered = s.recovered;
     this.#bytes = s.bytes;
     this.#openedMark = s.mark;
+    this.#damaged = s.damaged;
     this.#touchedBytes = s.bytes; // the recovery scan read every stored value: opened again after the first commit
     this.#writtenBytes = s.recovered > 0 ? s.bytes : 0;
     this.#writtenEvents = s.recovered;
@@ -856,8 +859,8 @@ export class Spool<E> implements EventQueue<E> {
     const value = this.#store.events.getBinaryFast(key);
     if (value === undefined) return undefined;
     this.#touchedBytes += value.length;
-    const count = readCount(value);
-    return this.#remember({ start: key, end: key + Math.max(1, count), bytes: value.length });
+    const end = this.#damaged.get(key) ?? key + Math.max(1, readCount(value));
+    return this.#remember({ start: key, end, bytes: value.length });
   }
 
   /** Keeps a group's info for `#info`, forgetting the oldest beyond INFO_CACHE entries. An entry of a key no longer stored is never asked for (keys are not reused). */

@@ -48,6 +48,8 @@ export interface OpenedStore extends StoreHandles {
   readonly head: number;
   /** {@link stateMark} of the state record found. */
   readonly mark: string;
+  /** Groups whose header is damaged, by first key: where each ends (see {@link damagedEnd}). */
+  readonly damaged: ReadonlyMap<number, number>;
 }
 
 function isPair(p: unknown): p is [number, number] {
@@ -64,6 +66,24 @@ function readState(value: unknown): PersistedState {
   return { next, released };
 }
 
+/**
+ * Where a stored group whose header is damaged (no count, or one that runs into the next group) ends:
+ * after the events of its JSON array when that still parses and fits, else at `bound` (the next
+ * group's key, or the state's `next` for the last group). Its events are then read back like any
+ * group's, and dropped, counted, when they do not decode: one damaged value loses itself only.
+ */
+function damagedEnd(value: Buffer | undefined, key: number, bound: number): number {
+  if (value !== undefined) {
+    try {
+      const events: unknown = JSON.parse(value.toString('utf8', value.indexOf(0x0a) + 1, value.length));
+      if (Array.isArray(events) && events.length > 0 && key + events.length <= bound) return key + events.length;
+    } catch {
+      // not even its array: it ends where the next one starts
+    }
+  }
+  return bound;
+}
+
 /** Reads and checks everything the spool needs from an open environment. Throws Corrupt when it does not add up. */
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
   const env = { root, meta, events: openEvents(root) };
@@ -74,19 +94,29 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
   let bytes = 0;
   let end = 0;
   let head: number | undefined;
-  for (const key of env.events.getKeys({})) {
+  const damaged = new Map<number, number>();
+  const keys = Array.from(env.events.getKeys({}));
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (!Number.isSafeInteger(key) || key < end) throw new Corrupt('its keys are not increasing sequence numbers');
     const value = env.events.getBinaryFast(key);
     const count = value === undefined ? -1 : readCount(value);
-    if (count <= 0) throw new Corrupt(`the group at ${key} has no valid header`);
-    bytes += value!.length;
-    end = key + count;
-    const live = count - released.countIn(key, end);
+    // The next group's key bounds this one; the last one is bounded by the state's next key only when its header is lost.
+    const after = keys[i + 1];
+    const following = after !== undefined && Number.isSafeInteger(after) && after > key ? after : undefined;
+    bytes += value?.length ?? 0;
+    if (count <= 0 || (following !== undefined && key + count > following)) {
+      end = damagedEnd(value, key, following ?? Math.max(state.next, key + 1));
+      damaged.set(key, end);
+    } else {
+      end = key + count;
+    }
+    const live = end - key - released.countIn(key, end);
     events += live;
     if (head === undefined && live > 0) head = released.nextAbsent(key);
   }
   const next = Math.max(state.next, end);
-  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored) };
+  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored), damaged };
 }
 
 
