@@ -169,6 +169,8 @@ export class Spool<E> implements EventQueue<E> {
   readonly #token = randomUUID();
   /** The state found at open (`stateMark`): what the first commit must find, unless the token is there. */
   readonly #openedMark: string;
+  /** The data file the store opened (device and inode): a commit checks it is still the one at the path. */
+  readonly #file: string;
   #listener: QueueListener = NO_LISTENER;
 
   // --- Sequence numbers. Keys below #head are taken, released or dropped; #tail is the next key.
@@ -285,6 +287,7 @@ export class Spool<E> implements EventQueue<E> {
     this.#recovered = s.recovered;
     this.#bytes = s.bytes;
     this.#openedMark = s.mark;
+    this.#file = this.#fileIdentity();
     this.#damaged = s.damaged;
     this.#touchedBytes = s.bytes; // the recovery scan read every stored value: opened again after the first commit
     this.#writtenBytes = s.recovered > 0 ? s.bytes : 0;
@@ -759,6 +762,14 @@ export class Spool<E> implements EventQueue<E> {
       Promise.resolve(this.#store.root.flushed).then(
         () => {
           const seconds = (performance.now() - started) / 1000;
+          // A data file removed or replaced while open (the directory deleted, moved aside) takes every
+          // commit with it: nothing written to it survives the process.
+          if (this.#fileIdentity() !== this.#file) {
+            this.#stopWriting(
+              `its data file ${join(this.path, 'data.mdb')} was removed or replaced while the spool had it open: nothing written since survives this process; the spool stops writing, and persisted() answers false`,
+            );
+            return;
+          }
           this.#commitSeconds.observe(seconds);
           try {
             this.#o.onCommit?.(seconds);
@@ -777,6 +788,28 @@ export class Spool<E> implements EventQueue<E> {
       else this.#touchedBytes = 0; // a small file is all the RSS it can take
     }
     this.#schedule();
+  }
+
+  /** The data file at the path, as `<device>:<inode>` (`none` when there is none). */
+  #fileIdentity(): string {
+    try {
+      const { dev, ino } = statSync(join(this.path, 'data.mdb'));
+      return `${dev}:${ino}`;
+    } catch {
+      return 'none';
+    }
+  }
+
+  /**
+   * Stops writing for good: what is pending stays in memory, persisted() answers false, close()
+   * reports the loss. For a store that cannot be written safely any more.
+   */
+  #stopWriting(why: string, error?: unknown): void {
+    if (!this.#storeClosed) {
+      this.#storeClosed = true;
+      this.#logger.error(`spool ${this.path}: ${why}`, { path: this.path, ...(error === undefined ? {} : { error: describeError(error) }) });
+    }
+    this.#notDurable(Number.POSITIVE_INFINITY);
   }
 
   /** The size of LMDB's data file (0 when it cannot be read): it keeps its largest size. */
@@ -798,12 +831,8 @@ export class Spool<E> implements EventQueue<E> {
     this.#recount = true; // a failed transaction may have applied part of its writes
     this.#releasedDirty = true;
     if (error instanceof AnotherWriter) {
-      // Nothing more is written (as when the store cannot be opened again): what is pending stays in memory, persisted() answers false, close() reports the loss.
-      this.#storeClosed = true;
-      this.#notDurable(Number.POSITIVE_INFINITY);
-      this.#logger.error(
-        `spool ${this.path}: another process has written to this spool since it was opened here (one process per directory); this one stops writing, and what it has not committed is lost when it ends`,
-        { path: this.path },
+      this.#stopWriting(
+        'another process has written to this spool since it was opened here (one process per directory); this one stops writing, and what it has not committed is lost when it ends',
       );
     } else if (this.#failures === 1) {
       this.#logger.error(`spool ${this.path}: a group commit failed; its events stay in memory and the commit is retried`, {
@@ -990,13 +1019,8 @@ export class Spool<E> implements EventQueue<E> {
         this.#reopened++;
       })
       .catch((error: unknown) => {
-        // The store is gone: what is pending stays in memory, persisted() answers false, and close() reports the loss.
-        this.#storeClosed = true;
-        this.#notDurable(Number.POSITIVE_INFINITY);
-        this.#logger.error(`spool ${this.path}: could not open the store again after reading it; nothing more is written`, {
-          path: this.path,
-          error: describeError(error),
-        });
+        // The store is gone.
+        this.#stopWriting('could not open the store again after reading it; nothing more is written', error);
       })
       .finally(() => {
         this.#reopening = false;

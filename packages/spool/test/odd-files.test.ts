@@ -1,9 +1,10 @@
 // Files in a spool directory that LMDB must never open — a device, a FIFO, a directory, a link to
 // nowhere in place of data.mdb or lock.mdb — and a process environment (NODE_OPTIONS) that disturbs
 // the child process checking the files. The spool must start (empty, the files moved aside and
-// named in the log) instead of crashing, and must never move a sound spool aside.
+// named in the log) instead of crashing, and must never move a sound spool aside. A directory removed
+// or replaced while open takes every later commit with it: persisted() must say so.
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
@@ -84,6 +85,29 @@ describe('a process whose NODE_OPTIONS disturb the check of the files', () => {
       expect(readdirSync(root).filter((f) => f.includes('corrupt'))).toEqual([]);
     } finally {
       await next.spool.close();
+    }
+  });
+});
+
+describe('a spool directory removed or replaced while the spool has it open', () => {
+  it.each<[string, () => void]>([
+    ['removed', () => rmSync(dir, { recursive: true, force: true })],
+    ['moved away and created anew', () => (renameSync(dir, join(root, 'elsewhere')), mkdirSync(dir))],
+  ])('answers persisted() false once its data file is %s (nothing written to it survives), says so naming the file, and stops writing', async (_what, remove) => {
+    const logger = new RecordingLogger();
+    const { spool } = openSpool({ path: dir, logger });
+    try {
+      spool.push({ name: 'e', k: 0 });
+      expect(await spool.persisted()).toBe(true);
+      remove();
+      spool.push({ name: 'e', k: 1 });
+      expect(await spool.persisted()).toBe(false);
+      expect(logger.errors()).toEqual([expect.stringContaining(`its data file ${join(dir, 'data.mdb')} was removed or replaced while the spool had it open`)]);
+      spool.push({ name: 'e', k: 2 });
+      expect(await spool.persisted()).toBe(false);
+      expect(logger.errors()).toHaveLength(1);
+    } finally {
+      await spool.close();
     }
   });
 });
