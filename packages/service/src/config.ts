@@ -29,32 +29,22 @@ const int = (min: number, max?: number) => {
 const ms = (min: number) => int(min, MAX_TIMER_MS);
 const host = z.string().min(1);
 
-const httpSchema = z
-  .strictObject({
-    /** Serve HTTP ingest. Default true. */
-    enabled: z.boolean().default(true),
-    /** Interface to listen on. Default "127.0.0.1". */
-    host: host.default('127.0.0.1'),
-    /** Port; 0 picks a free one. Default 8080. */
-    port: int(0, 65_535).default(8080),
-    /** Largest request body (as sent and decompressed), in bytes; at most the longest string Node.js can make (a body becomes one to be parsed). Default 4 MiB. */
-    maxBodyBytes: int(1, MAX_BODY_BYTES).default(4 * 1024 * 1024),
-    /** Most request-body bytes read at once over all requests (at least maxBodyBytes); past it, 503 overloaded. Default 16 × maxBodyBytes (64 MiB). */
-    maxInFlightBytes: int(1).optional(),
-    /** A request not fully received within this many ms is answered 408. Default 30 000. */
-    requestTimeoutMs: ms(1).default(30_000),
-    /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
-    headersTimeoutMs: ms(1).default(10_000),
-    /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
-    keepAliveTimeoutMs: ms(1).default(65_000),
-  })
-  .superRefine((http, ctx) => {
-    const inFlight = http.maxInFlightBytes;
-    // Only a valid value is compared (a bad one already has its issue).
-    if (inFlight !== undefined && Number.isInteger(inFlight) && inFlight >= 1 && inFlight < http.maxBodyBytes) {
-      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.http.maxBodyBytes (a body of the largest size must fit)' });
-    }
-  });
+const httpSchema = z.strictObject({
+  /** Serve HTTP ingest. Default true. */
+  enabled: z.boolean().default(true),
+  /** Interface to listen on. Default "127.0.0.1". */
+  host: host.default('127.0.0.1'),
+  /** Port; 0 picks a free one. Default 8080. */
+  port: int(0, 65_535).default(8080),
+  /** Largest request body (as sent and decompressed), in bytes; at most the longest string Node.js can make (a body becomes one to be parsed). Default 4 MiB. */
+  maxBodyBytes: int(1, MAX_BODY_BYTES).default(4 * 1024 * 1024),
+  /** A request not fully received within this many ms is answered 408. Default 30 000. */
+  requestTimeoutMs: ms(1).default(30_000),
+  /** Headers not complete within this many ms (at most requestTimeoutMs) → 408. Default 10 000. */
+  headersTimeoutMs: ms(1).default(10_000),
+  /** Idle keep-alive connections close after this many ms; keep it above a load balancer's idle timeout. Default 65 000. */
+  keepAliveTimeoutMs: ms(1).default(65_000),
+});
 
 const grpcSchema = z.strictObject({
   /** Serve gRPC ingest. Default true. */
@@ -82,6 +72,8 @@ export const serviceSchema = z.strictObject({
   http: httpSchema.prefault({}),
   /** gRPC ingest. */
   grpc: grpcSchema.prefault({}),
+  /** Most request bytes read at once over all HTTP bodies and gRPC messages (at least the largest of each); past it, 503 overloaded / RESOURCE_EXHAUSTED. Default 16 × the larger of http.maxBodyBytes and grpc.maxMessageBytes (64 MiB). */
+  maxInFlightBytes: int(1).optional(),
   /** API-key authentication: when keys are listed, every ingest request must present one. */
   auth: z
     .strictObject({
@@ -135,7 +127,16 @@ export const serviceSchema = z.strictObject({
   /** Least severe level logged. Default "info". */
   logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
 }).superRefine((service, ctx) => {
-  const { http, grpc } = service;
+  const { http, grpc, maxInFlightBytes: inFlight } = service;
+  // Only a valid value is compared (a bad one already has its issue): the largest request of each transport on must fit.
+  if (inFlight !== undefined && Number.isInteger(inFlight) && inFlight >= 1) {
+    if (http.enabled && inFlight < http.maxBodyBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.http.maxBodyBytes (a body of the largest size must fit)' });
+    }
+    if (grpc.enabled && inFlight < grpc.maxMessageBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.grpc.maxMessageBytes (a message of the largest size must fit)' });
+    }
+  }
   // Both on one port (and interface) cannot start: the second to bind would fail with EADDRINUSE.
   if (http.enabled && grpc.enabled && http.port !== 0 && http.port === grpc.port && (http.host === grpc.host || WILDCARDS.has(http.host) || WILDCARDS.has(grpc.host))) {
     ctx.addIssue({ code: 'custom', path: ['grpc', 'port'], message: 'must differ from service.http.port (both would listen on it)' });

@@ -15,7 +15,9 @@ import {
 import { type PackageDefinition, loadSync } from '@grpc/proto-loader';
 import { TrackpipeError, describeError } from '@trackpipe/core';
 import { MAX_TIMER_MS, setOwn } from '@trackpipe/core/internal';
+import type { Readable } from 'node:stream';
 import type { ApiKeyAuth } from './auth.js';
+import type { ByteBudget } from './budget.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
 import { hasInvalidUtf8, stringShape } from './protobuf-utf8.js';
@@ -96,6 +98,12 @@ export interface GrpcServerParts {
   readonly limits: ResolvedValidationLimits;
   readonly logger: ServiceLogger;
   readonly metrics: ServiceMetrics | undefined;
+  /**
+   * The service-wide bound on request bytes being read (`maxInFlightBytes`, shared with HTTP): a
+   * message reserves its length when its 5-byte prefix arrives, and a call that does not fit is
+   * answered RESOURCE_EXHAUSTED.
+   */
+  readonly budget: ByteBudget;
 }
 
 /** The gRPC methods, as metric labels. */
@@ -253,6 +261,74 @@ function intOption(name: string, value: number | undefined, fallback: number, ma
   return n;
 }
 
+/** The `maxMessageBytes` of gRPC options, default applied; TRACKPIPE_ERR_OPTIONS_INVALID naming `grpc.maxMessageBytes` when it is not an integer from 1 to 2^31 - 1. */
+export function maxMessageBytesOf(options: GrpcServerOptions): number {
+  // grpc-js keeps message lengths in 32-bit signed integers.
+  return intOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 2_147_483_647);
+}
+
+/**
+ * Reserves in `budget` the bytes of each message of a call as they are announced — a message's
+ * length when its 5-byte gRPC prefix arrives (the `Content-Length` of a gRPC message), and
+ * `maxMessageBytes` more for its decompressed copy when it is compressed — before grpc-js buffers any
+ * of it. `stream` is the call's HTTP/2 stream: its chunks are seen here first (a listener put before
+ * grpc-js's own). When a message does not fit, `refuse` is called at once: it ends the call, so
+ * grpc-js drops the chunk and everything after it (a cancelled call keeps nothing). A message longer
+ * than `maxMessageBytes` reserves nothing: grpc-js refuses it on the same chunk. Answers the function
+ * that gives every reservation back and stops watching (only its first call counts).
+ */
+function meterMessages(stream: Readable, budget: ByteBudget, maxMessageBytes: number, refuse: () => void): () => void {
+  const held: (() => void)[] = [];
+  let prefix: Buffer = Buffer.alloc(0);
+  /** Bytes of the current message still to come. */
+  let remaining = 0;
+  let done = false;
+  const onData = (chunk: Buffer): void => {
+    let at = 0;
+    while (!done && at < chunk.length) {
+      if (remaining > 0) {
+        const take = Math.min(remaining, chunk.length - at);
+        remaining -= take;
+        at += take;
+        continue;
+      }
+      const take = Math.min(5 - prefix.length, chunk.length - at);
+      prefix = Buffer.concat([prefix, chunk.subarray(at, at + take)]);
+      at += take;
+      if (prefix.length < 5) return;
+      const compressed = prefix[0] !== 0;
+      remaining = prefix.readUInt32BE(1);
+      prefix = Buffer.alloc(0);
+      if (remaining > maxMessageBytes) {
+        done = true;
+        return;
+      }
+      const release = budget.reserve(remaining + (compressed ? maxMessageBytes : 0));
+      if (release === undefined) {
+        done = true;
+        refuse();
+        return;
+      }
+      held.push(release);
+    }
+  };
+  stream.prependListener('data', onData);
+  return () => {
+    done = true;
+    stream.off('data', onData);
+    for (const release of held.splice(0)) release();
+  };
+}
+
+/**
+ * The HTTP/2 stream of a call, from the call grpc-js made for it (`BaseServerInterceptingCall`, the
+ * `next` of the one interceptor the server has); undefined if grpc-js no longer keeps it there.
+ */
+function streamOf(call: unknown): Readable | undefined {
+  const stream = (call as { stream?: { prependListener?: unknown } } | null)?.stream;
+  return typeof stream?.prependListener === 'function' ? (stream as Readable) : undefined;
+}
+
 /** The largest SETTINGS_MAX_CONCURRENT_STREAMS HTTP/2 (and Node) allows: 2^32 - 1. */
 const MAX_STREAMS = 4_294_967_295;
 
@@ -271,14 +347,15 @@ export class GrpcIngestServer {
   readonly #port: number;
   readonly #server: Server;
   readonly #requestTimeoutMs: number;
+  readonly #maxMessageBytes: number;
   #stopping: Promise<void> | undefined;
 
   constructor(parts: GrpcServerParts, options: GrpcServerOptions = {}) {
     this.#parts = parts;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 50051;
-    // grpc-js keeps message lengths in 32-bit signed integers.
-    const maxMessageBytes = intOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 2_147_483_647);
+    const maxMessageBytes = maxMessageBytesOf(options);
+    this.#maxMessageBytes = maxMessageBytes;
     const requestTimeoutMs = intOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
     // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
     const maxConnectionAgeMs = intOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));
@@ -373,21 +450,38 @@ export class GrpcIngestServer {
    * - The API key is checked as soon as the call's metadata arrives, before any of the message is
    *   read: a call without a valid key ends with UNAUTHENTICATED, and its message (up to
    *   `maxMessageBytes`) is never received, let alone decoded.
+   * - Each message reserves its bytes of the service's `maxInFlightBytes` as soon as its length is
+   *   known, before grpc-js buffers it; one that does not fit ends the call with RESOURCE_EXHAUSTED
+   *   (`retry-after: 1`) at once, and nothing more of it is kept.
    */
   readonly #intercept: ServerInterceptor = (descriptor, next) => {
-    const { auth, metrics, logger } = this.#parts;
+    const { auth, metrics, logger, budget } = this.#parts;
     let timer: NodeJS.Timeout | undefined;
     const stopTimer = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
     };
-    const end = (code: status, details: string): void => {
+    const end = (code: status, details: string, metadata = new Metadata()): void => {
       stopTimer();
       const method = methodOf(descriptor.path);
       const name = STATUS_NAMES.get(code) ?? String(code);
       metrics?.request('grpc', method, name);
       logger.debug('request', { transport: 'grpc', method, status: name });
-      call.sendStatus({ code, details, metadata: new Metadata() });
+      call.sendStatus({ code, details, metadata });
+    };
+    const overloaded = (): void => {
+      const trailer = new Metadata();
+      trailer.set('retry-after', '1');
+      end(status.RESOURCE_EXHAUSTED, `the service is reading as many request bytes as maxInFlightBytes (${budget.max}) allows; retry`, trailer);
+    };
+    // The message's bytes count against maxInFlightBytes from its prefix until the handler has parsed
+    // and queued it (it runs within the half-close), or the call ends any other way.
+    const stream = streamOf(next);
+    let release: () => void = () => undefined;
+    if (stream !== undefined) release = meterMessages(stream, budget, this.#maxMessageBytes, overloaded);
+    const done = (): void => {
+      stopTimer();
+      release();
     };
     const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
       start: (startNext) => {
@@ -398,20 +492,30 @@ export class GrpcIngestServer {
         timer.unref();
         startNext({
           onReceiveMetadata: (metadata, metadataNext) => {
-            if (!auth.enabled) return metadataNext(metadata);
-            const header = metadata.get('authorization')[0];
-            if (typeof header === 'string' && auth.verifyAuthorization(header)) return metadataNext(metadata);
-            end(status.UNAUTHENTICATED, 'a valid API key is required (metadata authorization: Bearer <key>)');
+            if (auth.enabled) {
+              const header = metadata.get('authorization')[0];
+              if (typeof header !== 'string' || !auth.verifyAuthorization(header)) {
+                return end(status.UNAUTHENTICATED, 'a valid API key is required (metadata authorization: Bearer <key>)');
+              }
+            }
+            if (stream === undefined) {
+              // Without the stream to watch (grpc-js changed), the call reserves the largest message up front.
+              const reserved = budget.reserve(this.#maxMessageBytes);
+              if (reserved === undefined) return overloaded();
+              release = reserved;
+            }
+            metadataNext(metadata);
           },
           onReceiveHalfClose: (halfCloseNext) => {
             stopTimer(); // the message is in: from here the service answers without waiting for the client
-            halfCloseNext();
+            halfCloseNext(); // runs the handler: the message is parsed and queued (or refused) when it returns
+            release();
           },
-          onCancel: stopTimer,
+          onCancel: done,
         });
       },
       sendStatus: (answer, statusNext) => {
-        stopTimer();
+        done();
         statusNext(answer);
       },
     });

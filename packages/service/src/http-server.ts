@@ -6,6 +6,7 @@ import * as zlib from 'node:zlib';
 import { TrackpipeError, describeError } from '@trackpipe/core';
 import { type ApiKeyAuth, bearerToken } from './auth.js';
 import { type IdempotencyStore, fingerprintOf, isValidIdempotencyKey, scopedKey } from './idempotency.js';
+import type { ByteBudget } from './budget.js';
 import type { Admission, Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
 import { HTTP_ROUTES, type ServiceMetrics } from './service-metrics.js';
@@ -42,16 +43,6 @@ export interface HttpServerOptions {
    */
   maxBodyBytes?: number;
   /**
-   * Most request-body bytes read at once, over all requests (a load shedder's bound: N slow clients
-   * cannot make the service hold N × `maxBodyBytes`). Before its body is read, a request reserves its
-   * `Content-Length` (`maxBodyBytes` when it has none: chunked), and a compressed body, before it is
-   * decompressed, `maxBodyBytes` for its decompressed copy; one that does not fit is answered 503
-   * `overloaded` with `Retry-After: 1` at once (its body not read, when it did not fit to be read).
-   * The reservations are given back once the body has been read, decoded and parsed. At least
-   * `maxBodyBytes`. Default 16 × `maxBodyBytes` (64 MiB with the default).
-   */
-  maxInFlightBytes?: number;
-  /**
    * A request not fully received (headers and body) this many ms after it began is answered 408
    * and its connection closed. Default 30 000.
    */
@@ -83,6 +74,11 @@ export function connectionsCheckingInterval(headersTimeoutMs: number): number {
  */
 export const MAX_BODY_BYTES = constants.MAX_STRING_LENGTH;
 
+/** The `maxBodyBytes` of HTTP options, default applied; TRACKPIPE_ERR_OPTIONS_INVALID naming `http.maxBodyBytes` when it is not an integer from 1 to {@link MAX_BODY_BYTES}. */
+export function maxBodyBytesOf(options: HttpServerOptions): number {
+  return positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, MAX_BODY_BYTES);
+}
+
 function positiveInteger(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < 1 || value > max) {
     const rule = max === Number.MAX_SAFE_INTEGER ? 'an integer >= 1' : `an integer from 1 to ${max}`;
@@ -100,6 +96,11 @@ export interface HttpServerParts {
   readonly metrics: ServiceMetrics | undefined;
   /** Where the answers to requests with an `Idempotency-Key` are remembered. */
   readonly idempotency: IdempotencyStore;
+  /**
+   * The service-wide bound on request bytes being read (`maxInFlightBytes`, shared with gRPC): a body
+   * reserves its bytes before it is read, and a request that does not fit is answered 503 `overloaded`.
+   */
+  readonly budget: ByteBudget;
   /** Serves `GET /metrics`; absent: 404. */
   readonly metricsHandler: ((request: IncomingMessage, response: ServerResponse) => void) | undefined;
   /** True while the service accepts events (`/readyz`). */
@@ -136,9 +137,8 @@ export class HttpIngestServer {
   readonly #host: string;
   readonly #port: number;
   readonly #maxBody: number;
-  readonly #maxInFlight: number;
-  /** Bytes reserved now by requests whose bodies are being read, decoded or parsed. */
-  #inFlight = 0;
+  /** Bytes reserved by requests whose bodies are being read, decoded or parsed (shared with gRPC). */
+  readonly #budget: ByteBudget;
   readonly #server: Server;
   #stopping: Promise<void> | undefined;
 
@@ -146,15 +146,8 @@ export class HttpIngestServer {
     this.#parts = parts;
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 8080;
-    this.#maxBody = positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, MAX_BODY_BYTES);
-    this.#maxInFlight = positiveInteger('http.maxInFlightBytes', options.maxInFlightBytes ?? 16 * this.#maxBody);
-    if (this.#maxInFlight < this.#maxBody) {
-      throw new TrackpipeError(
-        'TRACKPIPE_ERR_OPTIONS_INVALID',
-        `http.maxInFlightBytes (${this.#maxInFlight}) must be >= http.maxBodyBytes (${this.#maxBody}), or no body of the largest size could ever be read`,
-        { details: { option: 'http.maxInFlightBytes' } },
-      );
-    }
+    this.#maxBody = maxBodyBytesOf(options);
+    this.#budget = parts.budget;
     const requestTimeout = positiveInteger('http.requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
     const headersTimeout = Math.min(requestTimeout, positiveInteger('http.headersTimeoutMs', options.headersTimeoutMs ?? 10_000));
     const keepAliveTimeout = positiveInteger('http.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 65_000);
@@ -181,7 +174,7 @@ export class HttpIngestServer {
         sendError(response, 413, { code: 'payload_too_large', message: `the body exceeds ${this.#maxBody} bytes` });
         return;
       }
-      if (this.#inFlight + this.#bodyBytes(request) > this.#maxInFlight) {
+      if (this.#budget.used + this.#bodyBytes(request) > this.#budget.max) {
         this.#count(request, response);
         response.setHeader('connection', 'close');
         this.#overloaded(request, response);
@@ -196,11 +189,6 @@ export class HttpIngestServer {
   /** The underlying node:http server (for tests and advanced set-ups). */
   get server(): Server {
     return this.#server;
-  }
-
-  /** Request-body bytes reserved now (see `maxInFlightBytes`); 0 when no body is being read. */
-  get inFlightBytes(): number {
-    return this.#inFlight;
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -313,7 +301,7 @@ export class HttpIngestServer {
     // The body's bytes count against maxInFlightBytes from before it is read until it is parsed, and
     // a compressed body's decompressed copy from before it is decompressed: `release` runs before the
     // answer waits for persistence, and in `finally` on every other way out.
-    const reading = this.#reserve(this.#bodyBytes(request));
+    const reading = this.#budget.reserve(this.#bodyBytes(request));
     if (reading === undefined) return this.#overloaded(request, response);
     let inflated: (() => void) | undefined;
     const release = (): void => {
@@ -328,7 +316,7 @@ export class HttpIngestServer {
       if (decompress !== undefined) {
         // Its size is unknown until decoded: room for the largest body. Reserved only now, so a slow
         // client holds no more than the bytes it sends.
-        inflated = this.#reserve(this.#maxBody);
+        inflated = this.#budget.reserve(this.#maxBody);
         if (inflated === undefined) return this.#overloaded(request, response);
         try {
           raw = await decompress(read, { maxOutputLength: this.#maxBody });
@@ -376,27 +364,12 @@ export class HttpIngestServer {
     return request.headers['content-length'] === undefined ? this.#maxBody : declaredLength(request);
   }
 
-  /**
-   * Reserves `bytes` of `maxInFlightBytes` for a body about to be read; answers the function that
-   * gives them back (only its first call counts), or undefined when they do not fit now.
-   */
-  #reserve(bytes: number): (() => void) | undefined {
-    if (this.#inFlight + bytes > this.#maxInFlight) return undefined;
-    this.#inFlight += bytes;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#inFlight -= bytes;
-    };
-  }
-
   /** Answers 503 `overloaded` at once without reading the body, then discards it as {@link #tooLarge} does. */
   #overloaded(request: IncomingMessage, response: ServerResponse): void {
     response.setHeader('retry-after', '1');
     sendError(response, 503, {
       code: 'overloaded',
-      message: `the service is reading as many request bodies as http.maxInFlightBytes (${this.#maxInFlight} bytes) allows; retry`,
+      message: `the service is reading as many request bytes as maxInFlightBytes (${this.#budget.max}) allows; retry`,
     });
     void discard(request, this.#maxBody);
   }

@@ -20,7 +20,7 @@ export const SERVICE_METRICS = {
   decoded: 'trackpipe_service_decoded_bytes_total',
   idempotent: 'trackpipe_service_idempotent_requests_total',
   idempotencyKeys: 'trackpipe_service_idempotency_keys',
-  httpBodyBytesInFlight: 'trackpipe_service_http_body_bytes_in_flight',
+  requestBytesInFlight: 'trackpipe_service_request_bytes_in_flight',
 } as const;
 
 /** The routes the request counter knows; anything else is counted as `other`. */
@@ -36,9 +36,9 @@ export class ServiceMetrics {
 
   /**
    * @param registry where the metrics go (the same one as the pipelines' self-metrics, so `/metrics` serves both).
-   * @param state read at scrape time for the `ready`, `draining`, idempotency-keys and HTTP body-bytes gauges.
+   * @param state read at scrape time for the `ready`, `draining`, idempotency-keys and request-bytes gauges.
    */
-  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean; idempotencyKeys(): number; httpBodyBytesInFlight(): number }) {
+  constructor(registry: PromRegistry, state: { ready(): boolean; draining(): boolean; idempotencyKeys(): number; requestBytesInFlight(): number }) {
     const registers = [registry];
     this.#requests = new Counter({
       name: SERVICE_METRICS.requests,
@@ -79,11 +79,11 @@ export class ServiceMetrics {
       },
     });
     new Gauge({
-      name: SERVICE_METRICS.httpBodyBytesInFlight,
-      help: 'HTTP request-body bytes reserved now by requests being read, decoded or parsed; at http.maxInFlightBytes, further requests are answered 503 overloaded.',
+      name: SERVICE_METRICS.requestBytesInFlight,
+      help: 'Request bytes reserved now by HTTP bodies and gRPC messages being read, decoded or parsed; at maxInFlightBytes, further requests are answered 503 overloaded (gRPC RESOURCE_EXHAUSTED).',
       registers,
       collect() {
-        this.set(state.httpBodyBytesInFlight());
+        this.set(state.requestBytesInFlight());
       },
     });
     new Gauge({

@@ -2,10 +2,11 @@ import { type Collector, type CollectorStats, type FlushReport, TrackpipeError, 
 import { metricsHandler } from '@trackpipe/core/metrics';
 import { Registry } from 'prom-client';
 import { ApiKeyAuth } from './auth.js';
+import { ByteBudget } from './budget.js';
 import { type Listener, describeExposure, isLoopback, unauthenticatedExposure } from './exposure.js';
 import { type IdempotencyStore, MemoryIdempotencyStore, type MemoryIdempotencyStoreOptions } from './idempotency.js';
-import { GrpcIngestServer, type GrpcServerOptions } from './grpc-server.js';
-import { HttpIngestServer, type HttpServerOptions } from './http-server.js';
+import { GrpcIngestServer, type GrpcServerOptions, maxMessageBytesOf } from './grpc-server.js';
+import { HttpIngestServer, type HttpServerOptions, maxBodyBytesOf } from './http-server.js';
 import { Ingestor } from './ingest.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import { instrumentReceivers } from './receiver-metrics.js';
@@ -36,6 +37,17 @@ export interface TrackpipeServiceOptions {
   http?: HttpServerOptions | false;
   /** gRPC ingest, or `false` for none. Default: on, 127.0.0.1:50051. */
   grpc?: GrpcServerOptions | false;
+  /**
+   * Most request bytes read at once over all HTTP and gRPC requests together (a load shedder's bound:
+   * N slow or simultaneous clients cannot make the service hold N × the largest request). An HTTP body
+   * reserves its `Content-Length` (`http.maxBodyBytes` when chunked) before it is read, a gRPC message
+   * its length when its 5-byte prefix arrives, and a compressed one `maxBodyBytes` / `maxMessageBytes`
+   * more for its decompressed copy; a request that does not fit is answered at once 503 `overloaded`
+   * (HTTP) or RESOURCE_EXHAUSTED (gRPC), both with a retry-after of 1 s. Given back once the request is
+   * parsed and queued. At least `http.maxBodyBytes` and `grpc.maxMessageBytes` (of the transports on).
+   * Default 16 × the larger of the two (64 MiB with their defaults).
+   */
+  maxInFlightBytes?: number;
   /** API keys: when any is given, every ingest request must present one. Default none (no auth). */
   apiKeys?: readonly string[];
   /**
@@ -110,6 +122,7 @@ export class TrackpipeService {
   readonly #grpc: GrpcIngestServer | undefined;
   readonly #shutdownTimeoutMs: number;
   readonly #receivers: readonly Receiver[];
+  readonly #budget: ByteBudget;
   /** Listeners reachable from other hosts without authentication (allowed explicitly), for a warning at start. */
   readonly #openTo: readonly string[];
   #state: 'new' | 'starting' | 'ready' | 'draining' | 'stopped' = 'new';
@@ -140,7 +153,7 @@ export class TrackpipeService {
       ready: () => this.ready,
       draining: () => this.draining,
       idempotencyKeys: () => idempotency.size,
-      httpBodyBytesInFlight: () => this.#http?.inFlightBytes ?? 0,
+      requestBytesInFlight: () => this.#budget.used,
     });
     this.#ingestor = new Ingestor(options.collector, {
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
@@ -149,7 +162,9 @@ export class TrackpipeService {
       ...(options.backpressureLogIntervalMs === undefined ? {} : { logIntervalMs: options.backpressureLogIntervalMs }),
       logger: this.#logger,
     });
+    this.#budget = budgetOf(options);
     const parts = {
+      budget: this.#budget,
       ingestor: this.#ingestor,
       auth,
       limits: resolveLimits(options.limits),
@@ -188,6 +203,11 @@ export class TrackpipeService {
   /** Events accepted (queued) so far. */
   get accepted(): number {
     return this.#ingestor.accepted;
+  }
+
+  /** Request bytes reserved now of `maxInFlightBytes` by HTTP bodies and gRPC messages being read, decoded or parsed; 0 when none is. */
+  get inFlightBytes(): number {
+    return this.#budget.used;
   }
 
   /** The collector's figures. */
@@ -311,6 +331,31 @@ async function stopOne(receiver: Receiver, timeoutMs: number, logger: ServiceLog
     logger.error('stopping a receiver failed', { receiver: receiver.name, error: describeError(error) });
     return { name: receiver.name, drained: false, committed: false, durationMs: Date.now() - started };
   }
+}
+
+/**
+ * The budget of request bytes in flight: `maxInFlightBytes`, default 16 × the largest request an
+ * enabled transport takes; TRACKPIPE_ERR_OPTIONS_INVALID naming it when it is no integer >= 1 or
+ * is below that largest request (which could then never be read).
+ */
+function budgetOf(options: TrackpipeServiceOptions): ByteBudget {
+  const largest: { option: string; bytes: number }[] = [];
+  if (options.http !== false) largest.push({ option: 'http.maxBodyBytes', bytes: maxBodyBytesOf(options.http ?? {}) });
+  if (options.grpc !== false) largest.push({ option: 'grpc.maxMessageBytes', bytes: maxMessageBytesOf(options.grpc ?? {}) });
+  const max = options.maxInFlightBytes ?? 16 * Math.max(1, ...largest.map((l) => l.bytes));
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `maxInFlightBytes must be an integer >= 1 (got ${String(max)})`, { details: { option: 'maxInFlightBytes' } });
+  }
+  for (const { option, bytes } of largest) {
+    if (max < bytes) {
+      throw new TrackpipeError(
+        'TRACKPIPE_ERR_OPTIONS_INVALID',
+        `maxInFlightBytes (${max}) must be >= ${option} (${bytes}), or no request of the largest size could ever be read`,
+        { details: { option: 'maxInFlightBytes' } },
+      );
+    }
+  }
+  return new ByteBudget(max);
 }
 
 function isStore(value: IdempotencyStore | MemoryIdempotencyStoreOptions | undefined): value is IdempotencyStore {

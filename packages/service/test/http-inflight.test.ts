@@ -1,4 +1,4 @@
-// http.maxInFlightBytes: a service-wide bound on the request-body bytes read at once. Slow clients
+// maxInFlightBytes over HTTP: a service-wide bound on the request-body bytes read at once. Slow clients
 // that hold bodies half-sent cannot make the service buffer more; a request that does not fit is
 // answered 503 overloaded at once, and every way a request ends gives its reservation back.
 import { request } from 'node:http';
@@ -31,7 +31,7 @@ function trackBody(name: string, bytes: number): string {
 
 /** The service's gauge of reserved request-body bytes, read from `GET /metrics`. */
 async function inFlight(url: string): Promise<number> {
-  return valueOf(parseExposition(await (await fetch(`${url}/metrics`)).text()), 'trackpipe_service_http_body_bytes_in_flight', {});
+  return valueOf(parseExposition(await (await fetch(`${url}/metrics`)).text()), 'trackpipe_service_request_bytes_in_flight', {});
 }
 
 /** A raw HTTP/1.1 answer. */
@@ -92,7 +92,7 @@ function complete(text: string): RawAnswer | undefined {
 
 describe('HTTP maxInFlightBytes', () => {
   it('answers 503 overloaded at once while stalled bodies hold the budget, serves what fits, and frees the budget as bodies finish', async () => {
-    const { url, processor, memory } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB, requestTimeoutMs: 20_000 } });
+    const { url, processor, memory } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, requestTimeoutMs: 20_000 }, maxInFlightBytes: 256 * KiB });
     const port = Number(new URL(url).port);
     const a = await stalledPost(port, '/v1/track', trackBody('stalled-a', 100 * KiB), 40 * KiB);
     const b = await stalledPost(port, '/v1/track', trackBody('stalled-b', 100 * KiB), 40 * KiB);
@@ -102,7 +102,7 @@ describe('HTTP maxInFlightBytes', () => {
     const refused = await post(`${url}/v1/track`, trackBody('refused', 100 * KiB), { raw: true });
     expect(refused.status).toBe(503);
     expect(refused.body.error?.code).toBe('overloaded');
-    expect(refused.body.error?.message).toContain('http.maxInFlightBytes');
+    expect(refused.body.error?.message).toContain('maxInFlightBytes (262144)');
     expect(refused.headers.get('retry-after')).toBe('1');
     // At once, not at a timeout: the stalled clients have had no answer yet.
     expect(performance.now() - began).toBeLessThan(10_000);
@@ -128,7 +128,7 @@ describe('HTTP maxInFlightBytes', () => {
   });
 
   it('refuses an Expect: 100-continue request the budget has no room for before its body is sent, and lets one that fits continue', async () => {
-    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB } });
+    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB }, maxInFlightBytes: 256 * KiB });
     const port = Number(new URL(url).port);
     const held = [await stalledPost(port, '/v1/track', trackBody('held-a', 100 * KiB), 10), await stalledPost(port, '/v1/track', trackBody('held-b', 100 * KiB), 10)];
     await expect.poll(() => inFlight(url), { timeout: 10_000 }).toBe(200 * KiB);
@@ -145,7 +145,7 @@ describe('HTTP maxInFlightBytes', () => {
   it('gives every reservation back however the request ends, so the whole budget can be held again', async () => {
     const { url, processor } = await start({
       apiKeys: [KEY],
-      http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB, requestTimeoutMs: 3_000 },
+      http: { port: 0, maxBodyBytes: 128 * KiB, requestTimeoutMs: 3_000 }, maxInFlightBytes: 256 * KiB,
     });
     const port = Number(new URL(url).port);
     const track = (body: string | Uint8Array, headers: Record<string, string> = {}) => post(`${url}/v1/track`, body, { raw: true, headers: { ...AUTH, ...headers } });
@@ -194,7 +194,7 @@ describe('HTTP maxInFlightBytes', () => {
   });
 
   it('reserves a compressed body only its own bytes while it arrives, and maxBodyBytes more to decompress it (503 when that does not fit)', async () => {
-    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB, maxInFlightBytes: 256 * KiB } });
+    const { url, processor } = await start({ http: { port: 0, maxBodyBytes: 128 * KiB }, maxInFlightBytes: 256 * KiB });
     const port = Number(new URL(url).port);
     const zipped = gzipSync(trackBody('zipped', 100 * KiB));
     expect(zipped.length).toBeLessThan(4 * KiB);
@@ -227,16 +227,16 @@ describe('HTTP maxInFlightBytes', () => {
     expect(refused.body.error?.code).toBe('overloaded');
   });
 
-  it('takes service.http.maxInFlightBytes from the configuration', async () => {
+  it('takes service.maxInFlightBytes from the configuration', async () => {
     const config = parseServiceConfig(
       {
-        service: { http: { port: 0, maxBodyBytes: 64 * KiB, maxInFlightBytes: 64 * KiB }, grpc: { enabled: false } },
+        service: { http: { port: 0, maxBodyBytes: 64 * KiB }, grpc: { enabled: false }, maxInFlightBytes: 64 * KiB },
         pipelines: [{ exporters: [{ type: 'memory' }] }],
       },
       { env: {} },
     );
-    expect(config.service.http.maxInFlightBytes).toBe(64 * KiB);
-    expect(parseServiceConfig({ pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} }).service.http.maxInFlightBytes).toBeUndefined();
+    expect(config.service.maxInFlightBytes).toBe(64 * KiB);
+    expect(parseServiceConfig({ pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} }).service.maxInFlightBytes).toBeUndefined();
     const { service } = await createService(config);
     adopt(service);
     const { http } = await service.start();
@@ -248,11 +248,11 @@ describe('HTTP maxInFlightBytes', () => {
     expect((await post(`${url}/v1/track`, trackBody('fits', 1 * KiB), { raw: true })).status).toBe(202);
   });
 
-  it('fails at start naming http.maxInFlightBytes for a bad value, and both options when it is below maxBodyBytes', async () => {
+  it('fails at start naming maxInFlightBytes for a bad value, and both options when it is below maxBodyBytes', async () => {
     const { processor } = await start({ http: false });
-    const built = (http: { maxBodyBytes?: number; maxInFlightBytes?: number }): TrackpipeError => {
+    const built = ({ maxInFlightBytes, ...http }: { maxBodyBytes?: number; maxInFlightBytes?: number }): TrackpipeError => {
       try {
-        new TrackpipeService({ collector: processor, grpc: false, http: { port: 0, ...http } });
+        new TrackpipeService({ collector: processor, grpc: false, http: { port: 0, ...http }, ...(maxInFlightBytes === undefined ? {} : { maxInFlightBytes }) });
       } catch (error) {
         expect(error).toBeInstanceOf(TrackpipeError);
         return error as TrackpipeError;
@@ -262,16 +262,16 @@ describe('HTTP maxInFlightBytes', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
       const error = built({ maxInFlightBytes: bad });
       expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
-      expect(error.message).toContain('http.maxInFlightBytes must be an integer >= 1');
-      expect(error.details).toMatchObject({ option: 'http.maxInFlightBytes' });
+      expect(error.message).toContain('maxInFlightBytes must be an integer >= 1');
+      expect(error.details).toMatchObject({ option: 'maxInFlightBytes' });
     }
     const below = built({ maxBodyBytes: 2_000, maxInFlightBytes: 1_999 });
     expect(below.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
-    expect(below.message).toContain('http.maxInFlightBytes (1999) must be >= http.maxBodyBytes (2000)');
+    expect(below.message).toContain('maxInFlightBytes (1999) must be >= http.maxBodyBytes (2000)');
 
-    const configured = (http: Record<string, unknown>): TrackpipeError => {
+    const configured = ({ maxInFlightBytes, ...http }: Record<string, unknown>): TrackpipeError => {
       try {
-        parseServiceConfig({ service: { http }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
+        parseServiceConfig({ service: { http, maxInFlightBytes }, pipelines: [{ exporters: [{ type: 'memory' }] }] }, { env: {} });
       } catch (error) {
         expect(error).toBeInstanceOf(TrackpipeError);
         return error as TrackpipeError;
@@ -281,11 +281,12 @@ describe('HTTP maxInFlightBytes', () => {
     for (const bad of [0, 2.5, '64MiB']) {
       const error = configured({ maxInFlightBytes: bad });
       expect(error.code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
-      expect(error.message).toContain('service.http.maxInFlightBytes: must be an integer >= 1');
+      expect(error.message).toContain('service.maxInFlightBytes: must be an integer >= 1');
     }
     const small = configured({ maxInFlightBytes: 1 * KiB });
     expect(small.code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
-    expect(small.message).toContain('service.http.maxInFlightBytes: must be >= service.http.maxBodyBytes');
+    expect(small.message).toContain('service.maxInFlightBytes: must be >= service.http.maxBodyBytes');
+    expect(small.message).toContain('service.maxInFlightBytes: must be >= service.grpc.maxMessageBytes');
   });
 });
 
