@@ -287,6 +287,15 @@ export class Spool<E> implements EventQueue<E> {
     this.#recovered = s.recovered;
     this.#bytes = s.bytes;
     this.#openedMark = s.mark;
+    if (s.stateDamaged) {
+      try {
+        o.logger.error(`spool ${this.path}: its state record is damaged; read as if nothing had been released: events exported before may be exported again`, {
+          path: this.path,
+        });
+      } catch {
+        // nothing after the open may throw (see above)
+      }
+    }
     this.#file = this.#fileIdentity();
     this.#damaged = s.damaged;
     this.#touchedBytes = s.bytes; // the recovery scan read every stored value: opened again after the first commit

@@ -48,6 +48,11 @@ export interface OpenedStore extends StoreHandles {
   readonly head: number;
   /** {@link stateMark} of the state record found. */
   readonly mark: string;
+  /**
+   * The state record was damaged: read as empty (`next` from the stored groups, nothing released), so
+   * events released before come back (exported again: at least once) instead of the spool being lost.
+   */
+  readonly stateDamaged: boolean;
   /** Groups whose header is damaged, by first key: where each ends (see {@link damagedEnd}). */
   readonly damaged: ReadonlyMap<number, number>;
 }
@@ -56,13 +61,12 @@ function isPair(p: unknown): p is [number, number] {
   return Array.isArray(p) && p.length === 2 && Number.isSafeInteger(p[0]) && Number.isSafeInteger(p[1]) && Number(p[0]) < Number(p[1]);
 }
 
-function readState(value: unknown): PersistedState {
+/** The state record, or undefined when it is malformed (a damaged value). */
+function readState(value: unknown): PersistedState | undefined {
   if (value === undefined) return { next: 0, released: [] };
-  if (typeof value !== 'object' || value === null) throw new Corrupt('its state record is malformed');
+  if (typeof value !== 'object' || value === null) return undefined;
   const { next, released } = value as Record<string, unknown>;
-  if (typeof next !== 'number' || !Number.isSafeInteger(next) || !Array.isArray(released) || !released.every(isPair)) {
-    throw new Corrupt('its state record is malformed');
-  }
+  if (typeof next !== 'number' || !Number.isSafeInteger(next) || !Array.isArray(released) || !released.every(isPair)) return undefined;
   return { next, released };
 }
 
@@ -88,7 +92,7 @@ function damagedEnd(value: Buffer | undefined, key: number, bound: number): numb
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
   const env = { root, meta, events: openEvents(root) };
   const stored = env.meta.get('state');
-  const state = readState(stored);
+  const state = readState(stored) ?? { next: 0, released: [] };
   const released = RangeSet.from(state.released);
   let events = 0;
   let bytes = 0;
@@ -116,7 +120,7 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
     if (head === undefined && live > 0) head = released.nextAbsent(key);
   }
   const next = Math.max(state.next, end);
-  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored), damaged };
+  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored), damaged, stateDamaged: readState(stored) === undefined };
 }
 
 

@@ -178,6 +178,36 @@ describe('a stored group whose header is damaged, between sound ones', () => {
   });
 });
 
+describe('a spool whose state record is damaged', () => {
+  it.each<[string, unknown]>([
+    ['not an object', 'garbage'],
+    ['with a next key that is not a number', { next: 'x', released: [] }],
+    ['with released ranges that are not pairs', { next: 9, released: [[5, 3], 'x'] }],
+  ])('(%s) keeps its events: nothing released counts as released, the events come back in order, and the damage is logged', async (_what, state) => {
+    const first = openSpool({ path: dir, sync: { maxEvents: 3 } });
+    pushN(first.spool, 9);
+    expect(await first.spool.persisted()).toBe(true);
+    expect(take(first.spool)).toHaveLength(9);
+    first.spool.release(0, 5); // 0..2 deleted, 3..4 released inside a stored group
+    await first.spool.close();
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    env.openDB({ name: 'meta', encoding: 'json' }).putSync('state', state);
+    await env.close();
+    const { spool, recovered, logger } = openSpool({ path: dir });
+    try {
+      expect(readdirSync(root).filter((f) => f.includes('corrupt'))).toEqual([]);
+      expect(recovered).toBe(6);
+      expect(take(spool).map((t) => t.event.k)).toEqual([3, 4, 5, 6, 7, 8]); // 3 and 4 again: at least once
+      expect(spool.tail).toBe(9);
+      expect(logger.errors()).toEqual([`spool ${dir}: its state record is damaged; read as if nothing had been released: events exported before may be exported again`]);
+      pushN(spool, 1);
+      expect(await spool.persisted()).toBe(true);
+    } finally {
+      await spool.close();
+    }
+  });
+});
+
 describe('a spool directory that cannot be used', () => {
   it('throws a TrackpipeError naming the path when the directory is not writable', async () => {
     mkdirSync(dir, { mode: 0o755 });
