@@ -33,8 +33,14 @@ export interface SpoolStats {
   readonly reopened: number;
   /** Seconds from the start of a group commit until it was flushed to the device (durable). */
   readonly commitSeconds: HistogramSnapshot;
-  /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close. */
-  readonly dropped: { readonly spool_full: number; readonly queue_full: number; readonly unserializable: number; readonly closed: number };
+  /** Events the spool dropped: full spool, disk too slow (pending bound), not decodable when read back, pushed after close, not committed when close() gave up. */
+  readonly dropped: {
+    readonly spool_full: number;
+    readonly queue_full: number;
+    readonly unserializable: number;
+    readonly closed: number;
+    readonly shutdown_timeout: number;
+  };
 }
 
 /** Group infos kept by `#remember` (a few hundred KB at most). */
@@ -226,7 +232,7 @@ export class Spool<E> implements EventQueue<E> {
   #commits = 0;
   #commitFailures = 0;
   readonly #commitSeconds = new Histogram(COMMIT_SECONDS_BUCKETS);
-  readonly #dropped = { spool_full: 0, queue_full: 0, unserializable: 0, closed: 0 };
+  readonly #dropped = { spool_full: 0, queue_full: 0, unserializable: 0, closed: 0, shutdown_timeout: 0 };
 
   // --- Scheduling.
   #timer: NodeJS.Timeout | undefined;
@@ -551,6 +557,13 @@ export class Spool<E> implements EventQueue<E> {
     const lost = this.#pendingCount;
     if (lost > 0) {
       this.#logger.error(`spool ${this.path}: ${lost} events could not be written before close and are lost`, { path: this.path, lost });
+      // Dropped, counted: they leave the spool (its size) without being exported or kept for the next start.
+      this.#pending.clear();
+      this.#retry = undefined;
+      this.#pendingCount = 0;
+      this.#pendingStart = this.#tail;
+      this.#dropped.shutdown_timeout += lost;
+      this.#listener.dropped('shutdown_timeout', lost);
     }
     this.#notDurable(Infinity);
     this.#storeClosed = true;
