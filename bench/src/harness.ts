@@ -49,8 +49,8 @@ export interface RunContext<P> {
   readonly sink: Sink;
   /** 0-based round number. */
   readonly run: number;
-  /** Forks the client's process with these settings; resolves once it has built the client. */
-  readonly spawn: (settings: ClientSettings) => Promise<ChildHandle>;
+  /** Forks the client's process with these settings (and Node options, e.g. a heap cap); resolves once it has built the client. */
+  readonly spawn: (settings: ClientSettings, execArgv?: readonly string[]) => Promise<ChildHandle>;
   /** Prefix of this run's event ids (also handed to the child). */
   readonly idPrefix: string;
   /** Progress lines (stderr). */

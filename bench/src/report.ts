@@ -335,21 +335,21 @@ export function checkTargets(input: ReportInput): TargetCheck[] {
     );
   }
   const spoolOutage = outcomeOf(input, 'spool-outage');
-  if (spoolOutage !== undefined) {
-    const client = spoolOutage.clients[0] ?? '';
-    const peak = medianOf(spoolOutage.results, client, 'peakRssMb');
-    const during = medianOf(spoolOutage.results, client, 'outageRssMb');
-    const anon = medianOf(spoolOutage.results, client, 'recoveryAnonMb');
-    const delivered = medianOf(spoolOutage.results, client, 'delivered');
-    const events = medianOf(spoolOutage.results, client, 'events');
+  const spoolOutageRow = (outcome: NonNullable<typeof spoolOutage>, client: string): void => {
+    const peak = medianOf(outcome.results, client, 'peakRssMb');
+    const during = medianOf(outcome.results, client, 'outageRssMb');
+    const anon = medianOf(outcome.results, client, 'recoveryAnonMb');
+    const delivered = medianOf(outcome.results, client, 'delivered');
+    const events = medianOf(outcome.results, client, 'events');
     add(
-      'spool: outage of 5 000 000 events, RSS ≤ 150 MB throughout',
+      `spool: outage of 5 000 000 events, RSS ≤ 150 MB throughout (${label(client)})`,
       peak === undefined
-        ? (failure(spoolOutage, client) ?? 'not measured')
+        ? (failure(outcome, client) ?? 'not measured')
         : `peak RSS ${format(peak, 0)} MB (during the outage ${format(during ?? 0, 0)} MB; anonymous memory during the recovery ${format(anon ?? 0, 0)} MB); delivered ${format(delivered ?? 0, 0)} of ${format(events ?? 0, 0)}`,
       peak === undefined ? undefined : peak <= 150,
     );
-  }
+  };
+  if (spoolOutage !== undefined) for (const client of spoolOutage.clients) spoolOutageRow(spoolOutage, client);
   const service = outcomeOf(input, 'service-ingest');
   if (service !== undefined) {
     const durable = medianOf(service.results, 'service-spool', 'eventsPerSec');

@@ -214,10 +214,10 @@ async function main(): Promise<void> {
               run,
               idPrefix,
               log,
-              spawn: async (settings) => {
+              spawn: async (settings, nodeOptions = []) => {
                 const handle = await ChildHandle.spawn(
                   { type: 'run', scenario: scenario.id, client, params, settings, idPrefix },
-                  { timeoutMs: scenario.timeoutMs(params), execArgv },
+                  { timeoutMs: scenario.timeoutMs(params), execArgv: [...nodeOptions, ...execArgv] },
                 );
                 handles.push(handle);
                 return handle;

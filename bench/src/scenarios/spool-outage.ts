@@ -19,6 +19,14 @@ export interface SpoolOutageParams {
 /** The spool's bound in this scenario: room for the whole outage (5 000 000 events of ~260 bytes of JSON). */
 const MAX_BYTES = 2 * 1024 ** 3;
 const CLIENT = 'trackpipe-json-spool:outage';
+/**
+ * The same client in a process whose V8 heap is capped (`--max-old-space-size`): V8 then collects its
+ * old generation sooner instead of letting it grow to about four times what is alive. The cap is ten
+ * times what the spool keeps alive here (about 25 MB after a full collection).
+ */
+const HEAP_CAP_MB = 256;
+const CAPPED = `${CLIENT}-heap${HEAP_CAP_MB}`;
+const NODE_OPTIONS: Readonly<Record<string, readonly string[]>> = { [CAPPED]: [`--max-old-space-size=${HEAP_CAP_MB}`] };
 
 /** RSS and its split into anonymous memory and mapped file pages, in MB (Linux: /proc/self/status; elsewhere RSS only). */
 function memory(): { rss: number; anon: number | null; file: number | null } {
@@ -54,21 +62,26 @@ export const spoolOutage: Scenario<SpoolOutageParams> = {
   id: 'spool-outage',
   title: '10. Spool outage: 5 000 000 events on disk, memory flat',
   params: (quick) => (quick ? { events: 100_000, durableEvery: 20_000, deadlineMs: 60_000 } : { events: 5_000_000, durableEvery: 20_000, deadlineMs: 600_000 }),
-  clients: () => [CLIENT],
-  accepts: (client) => client === CLIENT,
+  clients: () => [CLIENT, CAPPED],
+  accepts: (client) => client === CLIENT || client === CAPPED,
   runs: () => 1,
   createClient: (name, settings: ClientSettings): Promise<BenchClient> => {
-    if (name !== CLIENT) throw new Error(`unknown client ${name}`);
+    if (name !== CLIENT && name !== CAPPED) throw new Error(`unknown client ${name}`);
     return Promise.resolve(new TrackpipeHttpClient(name, settings, { format: 'json', gzip: false, spool: { maxBytes: MAX_BYTES } }));
   },
   clientInfo: (): Record<string, ClientInfo> => {
     const base = clientInfo()['trackpipe-json-spool'];
-    return base === undefined ? {} : { [CLIENT]: { ...base, label: 'Trackpipe JSON + spool (maxBytes 2 GiB)', bound: 'the spool: maxBytes 2 GiB on disk; counted' } };
+    if (base === undefined) return {};
+    const bound = 'the spool: maxBytes 2 GiB on disk; counted';
+    return {
+      [CLIENT]: { ...base, label: 'Trackpipe JSON + spool (maxBytes 2 GiB)', bound },
+      [CAPPED]: { ...base, label: `Trackpipe JSON + spool (maxBytes 2 GiB), node --max-old-space-size=${HEAP_CAP_MB}`, bound },
+    };
   },
   timeoutMs: (p) => 2 * p.deadlineMs + 300_000,
   describe: (p) =>
     `Trackpipe JSON with a spool (\`maxBytes\` 2 GiB, other options at their defaults) while the sink is down: ${p.events.toLocaleString('en')} events are recorded in bursts of ${BURST.toLocaleString('en')}, ` +
-    `the application waiting for \`persisted()\` after every ${p.durableEvery.toLocaleString('en')} (as the service does before it answers). Then the sink comes back and the client is shut down (deadline ${p.deadlineMs / 1000} s), delivering the backlog from disk. One run. ` +
+    `the application waiting for \`persisted()\` after every ${p.durableEvery.toLocaleString('en')} (as the service does before it answers). Then the sink comes back and the client is shut down (deadline ${p.deadlineMs / 1000} s), delivering the backlog from disk. One run. The second row is the same client in a process started with \`node --max-old-space-size=${HEAP_CAP_MB}\`: with Node's defaults V8 lets its old generation grow to about four times what is alive before it collects it; capped, it collects sooner. ` +
     '**outage: peak RSS** is the process\'s maximum resident set (`maxRSS`) by the end of the outage, **throughout** by the end of the run; during the recovery RSS is sampled every 100 ms. **anon** / **file** split the sampled RSS into anonymous memory (heap, buffers) and mapped file pages (LMDB reads through a memory map: page cache, shared and reclaimable). ' +
     '**delivered** = distinct ids at the sink; **drops** the client\'s own count.',
   columns: [
@@ -86,11 +99,11 @@ export const spoolOutage: Scenario<SpoolOutageParams> = {
     { key: 'shutdownReturned', label: 'shutdown returned', kind: 'bool' },
   ],
 
-  async runOne({ sink, spawn, params }) {
+  async runOne({ client, sink, spawn, params }) {
     sink.reset();
     await sink.stop();
     try {
-      const child = await spawn({ sinkUrl: sink.url, queueSize: params.events, batchSize: BATCH_SIZE });
+      const child = await spawn({ sinkUrl: sink.url, queueSize: params.events, batchSize: BATCH_SIZE }, NODE_OPTIONS[client]);
       child.send({ type: 'go' });
       const during = (await child.next('recorded')).data as Metrics;
       sink.reset();
