@@ -5,6 +5,7 @@
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
+import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Spool } from '../src/index.js';
 import { runFixture } from './child.js';
@@ -50,6 +51,31 @@ describe('a second spool on an open spool\'s directory, named another way', () =
 });
 
 describe('two processes on one spool directory', () => {
+  it('takes a state written before the writer was recorded (an earlier version, a process killed) for its own at the first commit', async () => {
+    const dir = join(root, 'spool');
+    const first = openSpool({ path: dir });
+    pushN(first.spool, 3);
+    expect(await first.spool.persisted()).toBe(true);
+    await first.spool.close();
+    // The state as earlier versions wrote it: no writer.
+    const env = openLmdb({ path: dir, maxDbs: 4 });
+    const meta = env.openDB<{ next: number; released: unknown[]; writer?: string }, string>({ name: 'meta', encoding: 'json' });
+    const { writer, ...earlier } = meta.get('state')!;
+    expect(typeof writer).toBe('string');
+    meta.putSync('state', earlier);
+    await env.close();
+    const { spool, logger } = openSpool({ path: dir });
+    try {
+      pushN(spool, 2);
+      expect(await spool.persisted()).toBe(true);
+      expect(logger.errors()).toEqual([]);
+      expect(take(spool).map((t) => t.event.k)).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      await spool.close();
+    }
+  });
+
+
   it('never overwrite each other\'s acknowledged events: the spool that finds another process\'s commit stops writing, says so naming the directory, and answers persisted() false', async () => {
     const dir = join(root, 'spool');
     const { spool, logger } = openSpool({ path: dir });
