@@ -144,9 +144,10 @@ const KINDS: readonly [(s: Stats) => boolean, string][] = [
 ];
 
 /**
- * Why `data.mdb` or `lock.mdb` in `dir` cannot be LMDB's files, or undefined: each must be absent or
- * (a link to) a regular file. LMDB would map a device or a FIFO, or fail on a directory, crashing the
- * process (a link to /dev/zero, a FIFO) instead of failing.
+ * Why `data.mdb` or `lock.mdb` in `dir` cannot be LMDB's files, or undefined: `data.mdb` must be
+ * absent or (a link to) a regular file, `lock.mdb` absent or a regular file. LMDB would map a device
+ * or a FIFO, or fail on a directory, crashing the process (a link to /dev/zero, a FIFO) instead of
+ * failing; and it rewrites a lock file it does not recognise, wherever a link leads.
  */
 function notRegularFile(dir: string): string | undefined {
   for (const file of ['data.mdb', 'lock.mdb']) {
@@ -163,6 +164,8 @@ function notRegularFile(dir: string): string | undefined {
       const code = (error as { code?: unknown }).code;
       return `${file} is a link that leads nowhere${typeof code === 'string' ? ` (${code})` : ''}`;
     }
+    // LMDB rewrites a lock file it does not recognise: through a link, that is a file elsewhere.
+    if (file === 'lock.mdb' && stats.isFile() && lstatSync(p).isSymbolicLink()) return 'lock.mdb is a link to a file (LMDB would rewrite the file it leads to)';
     if (stats.isFile()) continue;
     const kind = KINDS.find(([is]) => is(stats))?.[1];
     return kind === undefined ? `${file} is not a regular file` : `${file} is ${kind}, not a regular file`;

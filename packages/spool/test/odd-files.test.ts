@@ -4,7 +4,7 @@
 // named in the log) instead of crashing, and must never move a sound spool aside. A directory removed
 // or replaced while open takes every later commit with it: persisted() must say so.
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
@@ -52,6 +52,35 @@ describe('a spool directory holding what is not a regular file in place of an LM
     expect(again.recovered).toBe(1);
     expect(take(again.spool).map((t) => t.event)).toEqual([{ name: 'e', k: 0 }]);
     await again.spool.close();
+  });
+});
+
+describe('a lock.mdb that is a link to a file outside the spool directory', () => {
+  it('is moved aside with the directory, named in the log, and the file it leads to is left as it was', async () => {
+    const first = openSpool({ path: dir });
+    first.spool.push({ name: 'e', k: 0 });
+    expect(await first.spool.persisted()).toBe(true);
+    await first.spool.close();
+    const notes = join(root, 'notes.txt');
+    const text = 'somebody else\'s file\n'.repeat(100);
+    writeFileSync(notes, text);
+    rmSync(join(dir, 'lock.mdb'));
+    symlinkSync(notes, join(dir, 'lock.mdb'));
+    const logger = new RecordingLogger();
+    const { spool, recovered } = openSpool({ path: dir, logger });
+    try {
+      expect(recovered).toBe(0);
+      expect(logger.errors()).toEqual([expect.stringMatching(/lock\.mdb is a link to a file \(LMDB would rewrite the file it leads to\)/)]);
+      spool.push({ name: 'e', k: 1 });
+      expect(await spool.persisted()).toBe(true);
+    } finally {
+      await spool.close();
+    }
+    expect(readFileSync(notes, 'utf8')).toBe(text);
+    const aside = readdirSync(root).filter((f) => f.startsWith(`${basename(dir)}.corrupt-`));
+    expect(aside).toHaveLength(1);
+    expect(lstatSync(join(root, aside[0]!, 'lock.mdb')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(root, aside[0]!, 'data.mdb')).size).toBeGreaterThan(0); // the spool moved aside is whole
   });
 });
 
