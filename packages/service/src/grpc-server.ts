@@ -20,6 +20,7 @@ import type { ApiKeyAuth } from './auth.js';
 import type { ByteBudget } from './budget.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
+import { durationOption, integerOption } from './options.js';
 import { hasInvalidUtf8, stringShape } from './protobuf-utf8.js';
 import type { ServiceMetrics } from './service-metrics.js';
 import {
@@ -252,19 +253,10 @@ function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undef
   return out;
 }
 
-/** An integer option from 1 to `max` (a timer's: Node fires longer timers at once), else TRACKPIPE_ERR_OPTIONS_INVALID naming it. */
-function intOption(name: string, value: number | undefined, fallback: number, max: number = MAX_TIMER_MS): number {
-  const n = value ?? fallback;
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${name} must be an integer from 1 to ${max} (got ${String(n)})`, { details: { field: name } });
-  }
-  return n;
-}
-
 /** The `maxMessageBytes` of gRPC options, default applied; TRACKPIPE_ERR_OPTIONS_INVALID naming `grpc.maxMessageBytes` when it is not an integer from 1 to 2^31 - 1. */
 export function maxMessageBytesOf(options: GrpcServerOptions): number {
   // grpc-js keeps message lengths in 32-bit signed integers.
-  return intOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 2_147_483_647);
+  return integerOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 1, 2_147_483_647);
 }
 
 /**
@@ -356,10 +348,10 @@ export class GrpcIngestServer {
     this.#port = options.port ?? 50051;
     const maxMessageBytes = maxMessageBytesOf(options);
     this.#maxMessageBytes = maxMessageBytes;
-    const requestTimeoutMs = intOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
+    const requestTimeoutMs = durationOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
     // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
-    const maxConnectionAgeMs = intOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, Math.floor(MAX_TIMER_MS / 1.1));
-    const maxConcurrentStreams = intOption('grpc.maxConcurrentStreams', options.maxConcurrentStreams, 100, MAX_STREAMS);
+    const maxConnectionAgeMs = integerOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, 1, Math.floor(MAX_TIMER_MS / 1.1));
+    const maxConcurrentStreams = integerOption('grpc.maxConcurrentStreams', options.maxConcurrentStreams, 100, 1, MAX_STREAMS);
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#server = new Server({
       'grpc.max_receive_message_length': maxMessageBytes,

@@ -9,6 +9,7 @@ import { type IdempotencyStore, fingerprintOf, isValidIdempotencyKey, scopedKey 
 import type { ByteBudget } from './budget.js';
 import type { Admission, Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
+import { durationOption, integerOption } from './options.js';
 import { HTTP_ROUTES, type ServiceMetrics } from './service-metrics.js';
 import {
   type IngestEvent,
@@ -76,15 +77,7 @@ export const MAX_BODY_BYTES = constants.MAX_STRING_LENGTH;
 
 /** The `maxBodyBytes` of HTTP options, default applied; TRACKPIPE_ERR_OPTIONS_INVALID naming `http.maxBodyBytes` when it is not an integer from 1 to {@link MAX_BODY_BYTES}. */
 export function maxBodyBytesOf(options: HttpServerOptions): number {
-  return positiveInteger('http.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, MAX_BODY_BYTES);
-}
-
-function positiveInteger(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    const rule = max === Number.MAX_SAFE_INTEGER ? 'an integer >= 1' : `an integer from 1 to ${max}`;
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${String(value)})`, { details: { option } });
-  }
-  return value;
+  return integerOption('http.maxBodyBytes', options.maxBodyBytes, 4 * 1024 * 1024, 1, MAX_BODY_BYTES);
 }
 
 /** What the HTTP server needs from the service. */
@@ -148,9 +141,9 @@ export class HttpIngestServer {
     this.#port = options.port ?? 8080;
     this.#maxBody = maxBodyBytesOf(options);
     this.#budget = parts.budget;
-    const requestTimeout = positiveInteger('http.requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
-    const headersTimeout = Math.min(requestTimeout, positiveInteger('http.headersTimeoutMs', options.headersTimeoutMs ?? 10_000));
-    const keepAliveTimeout = positiveInteger('http.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 65_000);
+    const requestTimeout = durationOption('http.requestTimeoutMs', options.requestTimeoutMs, 30_000);
+    const headersTimeout = Math.min(requestTimeout, durationOption('http.headersTimeoutMs', options.headersTimeoutMs, 10_000));
+    const keepAliveTimeout = durationOption('http.keepAliveTimeoutMs', options.keepAliveTimeoutMs, 65_000);
     const timeouts = {
       requestTimeout,
       headersTimeout,

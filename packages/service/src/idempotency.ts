@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TrackpipeError } from '@trackpipe/core';
+import { durationOption, integerOption } from './options.js';
 
 /** What an accepted request with an idempotency key was answered, as remembered for its repeats. */
 export interface RememberedAnswer {
@@ -72,15 +72,6 @@ interface Entry {
   readonly bytes: number;
 }
 
-function positiveInteger(option: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `idempotency.${option} must be an integer >= 1 (got ${String(value)})`, {
-      details: { option: `idempotency.${option}` },
-    });
-  }
-  return value;
-}
-
 function isPersistedAnswer(value: unknown): value is PersistedAnswer {
   return typeof value === 'object' && value !== null && typeof (value as PersistedAnswer).fingerprint === 'string' && typeof (value as PersistedAnswer).ids === 'string';
 }
@@ -104,9 +95,9 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   #bytes = 0;
 
   constructor(options: MemoryIdempotencyStoreOptions = {}) {
-    this.#maxKeys = positiveInteger('maxKeys', options.maxKeys ?? 10_000);
-    this.#ttlMs = positiveInteger('ttlMs', options.ttlMs ?? 600_000);
-    this.#maxBytes = positiveInteger('maxBytes', options.maxBytes ?? 32 * 1024 * 1024);
+    this.#maxKeys = integerOption('idempotency.maxKeys', options.maxKeys, 10_000, 1);
+    this.#ttlMs = durationOption('idempotency.ttlMs', options.ttlMs, 600_000);
+    this.#maxBytes = integerOption('idempotency.maxBytes', options.maxBytes, 32 * 1024 * 1024, 1);
     this.#now = options.now ?? Date.now;
     this.#persistence = options.persistence;
     if (this.#persistence !== undefined) this.#load(this.#persistence);

@@ -1,5 +1,6 @@
 import { type Collector, TrackpipeError, describeError } from '@trackpipe/core';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
+import { durationOption, integerOption } from './options.js';
 import type { IngestEvent } from './validate.js';
 
 /** Options of an {@link Ingestor}. Every field is optional; defaults follow each. */
@@ -61,21 +62,11 @@ export class Ingestor {
         details: { option: 'highWaterMark' },
       });
     }
-    const retryAfterSeconds = options.retryAfterSeconds ?? 1;
-    if (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
-      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `retryAfterSeconds must be an integer >= 0 (got ${String(retryAfterSeconds)})`, {
-        details: { option: 'retryAfterSeconds' },
-      });
-    }
+    const retryAfterSeconds = integerOption('retryAfterSeconds', options.retryAfterSeconds, 1, 0);
     this.#collector = collector;
     this.#highWaterMark = highWaterMark;
     this.#retryAfterSeconds = retryAfterSeconds;
-    const logIntervalMs = options.logIntervalMs ?? 5_000;
-    if (!Number.isInteger(logIntervalMs) || logIntervalMs < 0) {
-      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `logIntervalMs must be an integer >= 0 (got ${String(logIntervalMs)})`, {
-        details: { option: 'logIntervalMs' },
-      });
-    }
+    const logIntervalMs = durationOption('logIntervalMs', options.logIntervalMs, 5_000, 0);
     this.#logger = options.logger ?? silentServiceLogger;
     this.#durable = options.durable === true;
     this.#pressure = new PressureLog(this.#logger, logIntervalMs);

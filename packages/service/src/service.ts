@@ -9,12 +9,18 @@ import { GrpcIngestServer, type GrpcServerOptions, maxMessageBytesOf } from './g
 import { HttpIngestServer, type HttpServerOptions, maxBodyBytesOf } from './http-server.js';
 import { Ingestor } from './ingest.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
+import { durationOption, integerOption } from './options.js';
 import { instrumentReceivers } from './receiver-metrics.js';
 import type { Receiver, ReceiverStopReport } from './receivers.js';
 import { type PromRegistry, ServiceMetrics } from './service-metrics.js';
 import { type IngestEvent, type ValidationLimits, resolveLimits } from './validate.js';
 
-/** Options of a {@link TrackpipeService}. Only `collector` is required; defaults follow each field. */
+/**
+ * Options of a {@link TrackpipeService}. Only `collector` is required; defaults follow each field.
+ * Each is checked with the bounds the configuration's `service` section has (durations at most
+ * 2 147 483 647 ms: a longer Node.js timer fires at once); a bad one throws
+ * TRACKPIPE_ERR_OPTIONS_INVALID naming its path, e.g. `http.keepAliveTimeoutMs`.
+ */
 export interface TrackpipeServiceOptions {
   /**
    * Where accepted events are recorded; its `headroom()` decides admission and its `persisted()`
@@ -143,7 +149,7 @@ export class TrackpipeService {
     this.#openTo = auth.enabled ? [] : listeners.filter((l) => !isLoopback(l.host)).map((l) => `${l.name} ${l.host}`);
     this.#collector = options.collector;
     this.#logger = options.logger ?? silentServiceLogger;
-    this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+    this.#shutdownTimeoutMs = durationOption('shutdownTimeoutMs', options.shutdownTimeoutMs, 10_000, 0);
     this.registry = options.registry ?? new Registry();
     this.#receivers = [...(options.receivers ?? [])];
     if (this.#receivers.length > 0) instrumentReceivers(this.registry, this.#receivers);
@@ -159,7 +165,7 @@ export class TrackpipeService {
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       durable: options.durable === true,
       ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
-      ...(options.backpressureLogIntervalMs === undefined ? {} : { logIntervalMs: options.backpressureLogIntervalMs }),
+      logIntervalMs: durationOption('backpressureLogIntervalMs', options.backpressureLogIntervalMs, 5_000, 0),
       logger: this.#logger,
     });
     this.#budget = budgetOf(options);
@@ -259,9 +265,12 @@ export class TrackpipeService {
    * ready and refuses new requests (503 / UNAVAILABLE), closes the listeners and stops the receivers
    * (each stops fetching, drains what it handed over, commits, leaves its group), then closes the
    * collector, which flushes every exporter. Idempotent: later calls answer the same report.
+   * A `timeoutMs` that is not an integer from 0 to 2 147 483 647 is refused (a rejected promise,
+   * TRACKPIPE_ERR_OPTIONS_INVALID naming `timeoutMs`) and nothing stops.
    */
-  shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownReport> {
-    this.#shutdown ??= this.#stop(options.timeoutMs ?? this.#shutdownTimeoutMs);
+  async shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownReport> {
+    // Checked as shutdownTimeoutMs is (a longer timer would fire at once and cut the drain); a bad one rejects, and nothing stops.
+    this.#shutdown ??= this.#stop(durationOption('timeoutMs', options.timeoutMs, this.#shutdownTimeoutMs, 0));
     return this.#shutdown;
   }
 
@@ -342,10 +351,7 @@ function budgetOf(options: TrackpipeServiceOptions): ByteBudget {
   const largest: { option: string; bytes: number }[] = [];
   if (options.http !== false) largest.push({ option: 'http.maxBodyBytes', bytes: maxBodyBytesOf(options.http ?? {}) });
   if (options.grpc !== false) largest.push({ option: 'grpc.maxMessageBytes', bytes: maxMessageBytesOf(options.grpc ?? {}) });
-  const max = options.maxInFlightBytes ?? 16 * Math.max(1, ...largest.map((l) => l.bytes));
-  if (!Number.isSafeInteger(max) || max < 1) {
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `maxInFlightBytes must be an integer >= 1 (got ${String(max)})`, { details: { option: 'maxInFlightBytes' } });
-  }
+  const max = integerOption('maxInFlightBytes', options.maxInFlightBytes, 16 * Math.max(1, ...largest.map((l) => l.bytes)), 1);
   for (const { option, bytes } of largest) {
     if (max < bytes) {
       throw new TrackpipeError(
