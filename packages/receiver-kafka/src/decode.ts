@@ -7,10 +7,12 @@ export type RecordDropReason =
   /** Not our encoding: no value (a tombstone), a `content-type` header that is not JSON (any of them, when repeated; one without a value), bytes that are not UTF-8, text that is not JSON. */
   | 'undecodable'
   /** JSON, but not an event: not an object, no non-empty string `name`, an `id` that is not a non-empty string, a `timestamp` that is not a finite number. */
-  | 'invalid';
+  | 'invalid'
+  /** A record batch the client could not decode (damaged bytes, a payload its codec refuses): one marker for the whole batch, whose offsets are skipped. */
+  | 'corrupt';
 
 /** All record drop reasons, in a stable order. */
-export const RECORD_DROP_REASONS: readonly RecordDropReason[] = ['undecodable', 'invalid'];
+export const RECORD_DROP_REASONS: readonly RecordDropReason[] = ['undecodable', 'invalid', 'corrupt'];
 
 /** What {@link decodeRecord} answers: the event, or why the record is dropped (never quoting the record). */
 export type Decoded = { readonly ok: true; readonly event: TelemetryEvent } | { readonly ok: false; readonly reason: RecordDropReason; readonly message: string };
@@ -41,6 +43,9 @@ function namesJson(value: HeaderValue): boolean {
  * whole event. Never throws; the message never quotes the record (it may hold personal data).
  */
 export function decodeRecord(record: FetchedRecord): Decoded {
+  if (record.damaged !== undefined) {
+    return { ok: false, reason: 'corrupt', message: `a record batch that cannot be decoded, offsets ${record.damaged.firstOffset} to ${record.offset}: ${record.damaged.problem}` };
+  }
   const value = record.value;
   if (value === null || value === undefined) return { ok: false, reason: 'undecodable', message: 'the record has no value (a tombstone)' };
   if (record.headers !== undefined && !namesJson(record.headers['content-type'])) {

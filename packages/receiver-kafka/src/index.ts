@@ -21,6 +21,7 @@ export type {
   ConsumerListener,
   ConsumerSeam,
   ConsumerSettings,
+  DamagedBatch,
   FetchedBatch,
   FetchedRecord,
   HeaderValue,

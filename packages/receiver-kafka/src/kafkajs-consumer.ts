@@ -3,6 +3,7 @@ import type { Logger } from '@trackpipe/core';
 import { type KafkaSaslOptions, kafkaJsLogCreator, kafkaSecrets } from '@trackpipe/exporter-kafka';
 import kafkajs, { type Admin, type Consumer, type SASLOptions } from 'kafkajs';
 import { registerCodecs } from './codecs.js';
+import { installDamagedBatchDecoder, skippingDamagedBatches } from './damaged-batches.js';
 import type {
   AdminSeam,
   ConsumerListener,
@@ -66,6 +67,7 @@ export class KafkaJsConsumerClient implements KafkaConsumerClient {
 
   constructor(options: KafkaJsConsumerClientOptions) {
     registerCodecs();
+    installDamagedBatchDecoder();
     this.#kafka = new Kafka({
       brokers: [...options.brokers],
       clientId: options.clientId ?? 'trackpipe',
@@ -197,7 +199,9 @@ class KafkaJsConsumer implements ConsumerSeam {
         await heartbeat();
       },
     };
-    await consumer.run(this.#runConfig);
+    const config = this.#runConfig;
+    // Its fetches (and the restarts after a crash) run in the scope that turns damaged batches into marker records.
+    await skippingDamagedBatches(() => consumer.run(config));
     // Disconnected while kafkajs started running: stop what it started after the disconnect.
     if (this.#disconnected) await consumer.disconnect();
     const failure = await joined;
@@ -223,7 +227,8 @@ class KafkaJsConsumer implements ConsumerSeam {
     } finally {
       this.#rejoining = false;
     }
-    if (!this.#disconnected) await this.#consumer.run(this.#runConfig);
+    const config = this.#runConfig;
+    if (!this.#disconnected) await skippingDamagedBatches(() => this.#consumer.run(config));
   }
 
   seek(position: TopicPartitionOffset): void {

@@ -249,7 +249,7 @@ export class KafkaReceiver {
   // Figures.
   readonly #consumed = new Map<string, number>();
   #handed = 0;
-  readonly #dropped: Record<RecordDropReason, number> = { undecodable: 0, invalid: 0 };
+  readonly #dropped: Record<RecordDropReason, number> = { undecodable: 0, invalid: 0, corrupt: 0 };
   #commits = 0;
   #commitFailures = 0;
   #rebalances = 0;
@@ -260,6 +260,7 @@ export class KafkaReceiver {
   readonly #settleLog = new Throttled(WARN_INTERVAL_MS);
   readonly #lagLog = new Throttled(WARN_INTERVAL_MS);
   readonly #crashLog = new Throttled(WARN_INTERVAL_MS);
+  readonly #corruptLog = new Throttled(WARN_INTERVAL_MS);
   #pauseLogAt = Number.NEGATIVE_INFINITY;
   #pausesSinceLine = 0;
 
@@ -527,6 +528,17 @@ export class KafkaReceiver {
       if (decoded.ok) {
         collector.record(decoded.event);
         handed++;
+      } else if (decoded.reason === 'corrupt') {
+        this.#dropped.corrupt++;
+        this.#corruptLog.hit((suppressed) =>
+          this.#logger.error(`receiver ${this.name}: skipped a record batch that cannot be decoded (its records are lost; its offsets are committed)`, {
+            receiver: this.name,
+            problem: decoded.message,
+            topic: p.topic,
+            partition: p.partition,
+            ...(suppressed > 0 ? { skippedSinceLastLine: suppressed } : {}),
+          }),
+        );
       } else {
         this.#dropped[decoded.reason]++;
         this.#dropLog.hit((suppressed) =>

@@ -24,6 +24,19 @@ export interface FetchedRecord {
   /** The value; `null` for a tombstone. */
   readonly value: Buffer | null;
   readonly headers?: Readonly<Record<string, HeaderValue>> | undefined;
+  /**
+   * Set on a marker that stands for a record batch the client could not decode (its offset is the
+   * batch's last): the receiver drops it (reason `corrupt`) and moves past the batch.
+   */
+  readonly damaged?: DamagedBatch | undefined;
+}
+
+/** What a marker record of a damaged batch carries. */
+export interface DamagedBatch {
+  /** The batch's first offset (the marker's `offset` is its last). */
+  readonly firstOffset: string;
+  /** Why it could not be decoded (the client's or the codec's error). */
+  readonly problem: string;
 }
 
 /** Records of one partition, in offset order, as one fetch returned them. */

@@ -1,0 +1,127 @@
+// A record batch kafkajs cannot decode (bytes damaged on the broker's disk or on the way, a hostile
+// broker, a compressed payload its codec refuses) fails the decoding of the whole fetch response:
+// kafkajs throws without saying which partition or offset, restarts the consumer, fetches the same
+// batch again and fails again, for ever, reading nothing from any partition of that fetch.
+//
+// kafkajs has no hook for it, so the receiver's consumers decode record sets with the function
+// below in place of kafkajs's own (`protocol/requests/fetch/v4/decodeMessages`, which every fetch
+// version from v4 on uses): batch by batch with kafkajs's record-batch decoder, and a batch that
+// fails becomes one marker record at the batch's last offset, carrying the problem. kafkajs hands
+// it over in order like any record; the receiver drops it (counted, reason `corrupt`) and its offset
+// moves and is committed past the batch. Only the receiver's consumers get this (an async-context
+// scope): any other kafkajs client in the process decodes as kafkajs does.
+//
+// kafkajs 2.2.4 (its last release; the catalog pins ^2.2.4) is patched through its CommonJS module
+// cache: the decoder module's export is replaced, and the fetch response modules that captured the
+// original are evicted, so that they load again with this one. When the files are not where 2.2.4
+// has them, nothing is patched and kafkajs behaves as before (`installDamagedBatchDecoder` says so).
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import type { DamagedBatch } from './seam.js';
+
+const require = createRequire(import.meta.url);
+const FETCH = 'kafkajs/src/protocol/requests/fetch';
+/** The record-batch format (magic 2, Kafka 0.11+): older message sets are left to kafkajs. */
+const MAGIC_V2 = 2;
+/** Bytes of a batch header after firstOffset and length, up to and including the record count. */
+const BATCH_OVERHEAD = 49;
+
+interface KafkaJsDecoder {
+  offset: number;
+  readonly buffer: Buffer;
+  readInt32(): number;
+  readBytes(length: number): Buffer;
+  canReadBytes(length: number): boolean;
+}
+
+type DecodeMessages = (decoder: KafkaJsDecoder) => Promise<unknown[]>;
+
+const scope = new AsyncLocalStorage<true>();
+
+/** Runs `fn` (a kafkajs consumer's run) so that the fetches it makes turn damaged batches into marker records. */
+export function skippingDamagedBatches<T>(fn: () => T): T {
+  return scope.run(true, fn);
+}
+
+let installed: boolean | undefined;
+
+/** Replaces kafkajs's record-set decoder (once per process). False when kafkajs's files are not where 2.2.4 has them. */
+export function installDamagedBatchDecoder(): boolean {
+  if (installed !== undefined) return installed;
+  installed = false;
+  let path: string;
+  let original: DecodeMessages;
+  let Decoder: new (buffer: Buffer) => KafkaJsDecoder;
+  let decodeBatch: (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }>;
+  let crc32C: (buffer: Buffer) => number;
+  let responses: string[];
+  try {
+    path = require.resolve(`${FETCH}/v4/decodeMessages.js`);
+    original = require(path) as DecodeMessages;
+    Decoder = require('kafkajs/src/protocol/decoder.js') as typeof Decoder;
+    decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as typeof decodeBatch;
+    crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as typeof crc32C;
+    responses = [4, 5, 6, 7, 8, 9, 10, 11].map((version) => require.resolve(`${FETCH}/v${version}/response.js`));
+  } catch {
+    return false;
+  }
+  const cached = require.cache[path];
+  if (typeof original !== 'function' || typeof decodeBatch !== 'function' || typeof crc32C !== 'function' || cached === undefined) return false;
+
+  const tolerant: DecodeMessages = async (decoder) => {
+    if (scope.getStore() !== true) return original(decoder);
+    const start = decoder.offset;
+    const size = decoder.readInt32();
+    if (size <= 0 || !decoder.canReadBytes(size)) return [];
+    const bytes = decoder.readBytes(size);
+    if (bytes.length < 17 || bytes.readInt8(16) !== MAGIC_V2) {
+      decoder.offset = start;
+      return original(decoder);
+    }
+    const batches = new Decoder(bytes);
+    const records: unknown[] = [];
+    let previousLast = -1n;
+    while (batches.canReadBytes(12 + BATCH_OVERHEAD)) {
+      const at = batches.offset;
+      const firstOffset = bytes.readBigInt64BE(at);
+      const length = bytes.readInt32BE(at + 8);
+      // The tail of a fetch may hold part of a batch (the broker cuts at maxBytes): as kafkajs, stop there.
+      if (length >= BATCH_OVERHEAD && at + 12 + length > bytes.length) break;
+      if (length < BATCH_OVERHEAD) throw new Error(`a record batch at offset ${firstOffset} is damaged: its length (${length}) is less than a batch header`);
+      const lastOffsetDelta = bytes.readInt32BE(at + 23);
+      const lastOffset = firstOffset + BigInt(lastOffsetDelta);
+      try {
+        const batch = await decodeBatch(batches);
+        records.push(...batch.records);
+      } catch (error) {
+        // Past what the batch says of itself (offsets out of order) a skip could go anywhere: fail as kafkajs does.
+        if (firstOffset < 0n || lastOffsetDelta < 0 || firstOffset <= previousLast) throw error;
+        const crc = crc32C(bytes.subarray(at + 21, at + 12 + length)) === bytes.readUInt32BE(at + 17) ? 'its CRC matches' : 'its CRC does not match';
+        const problem = `${error instanceof Error ? error.message : String(error)} (${crc})`;
+        const damaged: DamagedBatch = { firstOffset: firstOffset.toString(), problem };
+        records.push({
+          magicByte: MAGIC_V2,
+          attributes: 0,
+          timestamp: '0',
+          offset: lastOffset.toString(),
+          key: null,
+          value: null,
+          headers: {},
+          isControlRecord: false,
+          batchContext: { firstOffset: firstOffset.toString(), lastOffsetDelta, inTransaction: false, isControlBatch: false, producerId: '-1' },
+          damaged,
+        });
+      }
+      previousLast = lastOffset;
+      batches.offset = at + 12 + length;
+    }
+    return records;
+  };
+
+  cached.exports = tolerant;
+  // The fetch response modules captured kafkajs's function when they loaded; kafkajs requires them
+  // again for every fetch, so evicted they load again, with this one.
+  for (const response of responses) Reflect.deleteProperty(require.cache, response);
+  installed = true;
+  return true;
+}

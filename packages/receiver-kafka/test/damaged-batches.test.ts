@@ -1,0 +1,64 @@
+// The record-set decoder the receiver's kafkajs consumers use (src/damaged-batches.ts): batch by
+// batch, a batch kafkajs cannot decode becomes one marker record at its last offset. Outside the
+// receiver's consumers (any other kafkajs client in the process) record sets decode as kafkajs
+// decodes them: the whole set fails. Record batches are built with kafkajs's own encoder.
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { installDamagedBatchDecoder, skippingDamagedBatches } from '../src/damaged-batches.js';
+
+const require = createRequire(import.meta.url);
+type Decoder = { offset: number };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (options: { firstOffset: unknown; lastOffsetDelta: number; records: unknown[] }) => Promise<{ buffer: Buffer }>;
+};
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (options: { offsetDelta: number; key: string; value: string }) => unknown;
+const Long = require('kafkajs/src/utils/long.js') as { fromInt(n: number): unknown };
+
+async function batch(firstOffset: number, ids: readonly string[]): Promise<Buffer> {
+  const records = ids.map((id, i) => Record({ offsetDelta: i, key: id, value: JSON.stringify({ name: 'e', id }) }));
+  return (await RecordBatch({ firstOffset: Long.fromInt(firstOffset), lastOffsetDelta: ids.length - 1, records })).buffer;
+}
+
+/** A partition's record set as a Fetch response carries it (int32 size, then the batches), the middle batch's record count damaged. */
+async function recordSet(): Promise<Buffer> {
+  const damaged = await batch(2, ['b-2', 'b-3']);
+  damaged.writeInt32BE(1000, 57);
+  const batches = Buffer.concat([await batch(0, ['a-0', 'a-1']), damaged, await batch(4, ['c-4', 'c-5'])]);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(batches.length);
+  return Buffer.concat([size, batches]);
+}
+
+describe('decoding record sets with a damaged batch', () => {
+  const installed = installDamagedBatchDecoder();
+  const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Decoder) => Promise<Record<string, unknown>[]>;
+
+  it('replaces kafkajs 2.2.4 record-set decoder', () => {
+    expect(installed).toBe(true);
+  });
+
+  it("in a receiver's consumer: the damaged batch becomes one marker at its last offset, the batches around it decode", async () => {
+    const records = await skippingDamagedBatches(async () => decodeMessages(new Decoder(await recordSet())));
+    expect(records.map((r) => r.offset)).toEqual(['0', '1', '3', '4', '5']);
+    expect(records.map((r) => (r.value === null ? null : (JSON.parse((r.value as Buffer).toString('utf8')) as { id: string }).id))).toEqual(['a-0', 'a-1', null, 'c-4', 'c-5']);
+    expect(records[2]).toMatchObject({ isControlRecord: false, damaged: { firstOffset: '2' } });
+    expect((records[2]!.damaged as { problem: string }).problem).toMatch(/its CRC does not match\)$/);
+    expect(records.filter((r) => r.damaged !== undefined)).toHaveLength(1);
+  });
+
+  it('reads the decoder past the record set, so that the next partition of the response decodes', async () => {
+    const set = await recordSet();
+    const decoder = new Decoder(Buffer.concat([set, Buffer.from([1, 2, 3])]));
+    await skippingDamagedBatches(() => decodeMessages(decoder));
+    expect(decoder.offset).toBe(set.length);
+  });
+
+  it('anywhere else: fails as kafkajs does (other kafkajs clients in the process are unchanged)', async () => {
+    await expect(decodeMessages(new Decoder(await recordSet()))).rejects.toThrow();
+    const set = await recordSet();
+    set.writeInt32BE(2, 4 + (await batch(0, ['a-0', 'a-1'])).length + 57);
+    const records = await decodeMessages(new Decoder(set));
+    expect(records.map((r) => r.offset)).toEqual(['0', '1', '2', '3', '4', '5']);
+  });
+});
