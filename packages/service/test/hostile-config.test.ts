@@ -205,3 +205,40 @@ describe('a receiver naming a pipeline twice', () => {
     expect((error as TrackpipeError).message).not.toContain('pipelines[1]:');
   });
 });
+
+describe('hosts no listener could bind', () => {
+  const parsed = (host: unknown): { hosts?: [string, string]; message?: string } => {
+    try {
+      const { service } = parseServiceConfig({ service: { http: { host }, grpc: { host, port: 50052 } }, pipelines: [{ exporters: [{ type: 'console' }] }] }, { env: {} });
+      return { hosts: [service.http.host, service.grpc.host] };
+    } catch (error) {
+      expect(error).toBeInstanceOf(TrackpipeError);
+      return { message: (error as TrackpipeError).message };
+    }
+  };
+
+  it.each([' 127.0.0.1', '127.0.0.1\n', '127.0.0.1 # local', 'http://127.0.0.1', '127.0.0.1:8080', '[::1', '[127.0.0.1]', '', 'a..b', '-x', 'hôte', 'x'.repeat(64), 42])(
+    '%j is refused by path for both listeners, never echoed',
+    (host) => {
+      const { message } = parsed(host);
+      expect(message).toContain('service.http.host: must be an IP address or a host name');
+      expect(message).toContain('service.grpc.host: must be an IP address or a host name');
+      if (typeof host === 'string' && host.trim() !== '') expect(message).not.toContain(host.trim());
+    },
+  );
+
+  it('takes IP addresses, host names (with "_", as container names have) and an IPv6 address in brackets, without them', () => {
+    for (const host of ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost', 'trackpipe_service', 'collector-1.internal.example.com', 'example.com.']) {
+      expect(parsed(host).hosts).toEqual([host, host]);
+    }
+    expect(parsed('[::1]').hosts).toEqual(['::1', '::1']);
+  });
+
+  it('trackpipe serve with a host from an env variable ending in a line break exits 2 at start naming service.http.host, not 1 at listen', async () => {
+    const file = configFile('host-newline.json', { service: { http: { host: '${env:HOSTILE_HOST}', port: 0 }, grpc: { enabled: false } }, pipelines: [{ exporters: [{ type: 'console' }] }] });
+    const { code, error, all } = await serveToExit(file, 'invalid configuration', { HOSTILE_HOST: '127.0.0.9\n' });
+    expect(code).toBe(2);
+    expect(error).toContain('service.http.host: must be an IP address or a host name');
+    expect(all).not.toContain('127.0.0.9');
+  });
+});
