@@ -111,12 +111,21 @@ export interface DecodedGroup {
   readonly texts: string[] | undefined;
 }
 
+/**
+ * The UTF-8 text of `value[start..]`. lmdb's getBinaryFast returns a Buffer for most values but a
+ * plain Uint8Array (a view of the memory map, without Buffer's `toString(encoding, start, end)`) for
+ * a value of 16 MiB or more: a Buffer view of the same bytes decodes either. The end is explicit: the
+ * Buffer lmdb returns is a view whose implicit end, on Node 24 and later, runs past the value into
+ * the rest of lmdb's shared buffer.
+ */
+export function utf8From(value: Uint8Array, start: number): string {
+  return Buffer.from(value.buffer, value.byteOffset, value.length).toString('utf8', start, value.length);
+}
+
 /** Decodes a stored group. Throws when corrupt. */
-export function decodeGroup(value: Buffer, count: number): DecodedGroup {
+export function decodeGroup(value: Uint8Array, count: number): DecodedGroup {
   const start = value.indexOf(NEWLINE) + 1;
-  // The end is explicit: the buffer lmdb's getBinaryFast returns is a view whose implicit end, on
-  // Node 24 and later, runs past the value into the rest of lmdb's shared buffer.
-  const json = value.toString('utf8', start, value.length);
+  const json = utf8From(value, start);
   const events: unknown = JSON.parse(json);
   if (!Array.isArray(events) || events.length !== count) throw new Error('group length does not match its header');
   return { events, texts: splitTexts(json, count) };

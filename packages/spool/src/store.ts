@@ -2,7 +2,7 @@
 // (directory checks, the crash-proof probe, moving unreadable files aside) is lmdb-env.ts's.
 import type { Logger } from '@trackpipe/core';
 import type { Database, RootDatabase } from 'lmdb';
-import { readCount } from './codec.js';
+import { readCount, utf8From } from './codec.js';
 import { SPOOL_FORMAT } from './constants.js';
 import { Corrupt, type EnvKind, openChecked, openRoot } from './lmdb-env.js';
 import { RangeSet } from './ranges.js';
@@ -76,10 +76,10 @@ function readState(value: unknown): PersistedState | undefined {
  * group's key, or the state's `next` for the last group). Its events are then read back like any
  * group's, and dropped, counted, when they do not decode: one damaged value loses itself only.
  */
-function damagedEnd(value: Buffer | undefined, key: number, bound: number): number {
+function damagedEnd(value: Uint8Array | undefined, key: number, bound: number): number {
   if (value !== undefined) {
     try {
-      const events: unknown = JSON.parse(value.toString('utf8', value.indexOf(0x0a) + 1, value.length));
+      const events: unknown = JSON.parse(utf8From(value, value.indexOf(0x0a) + 1));
       if (Array.isArray(events) && events.length > 0 && key + events.length <= bound) return key + events.length;
     } catch {
       // not even its array: it ends where the next one starts

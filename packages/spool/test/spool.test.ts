@@ -112,6 +112,21 @@ describe('Spool as an EventQueue', () => {
     expect(texts).toEqual([undefined, undefined, undefined, undefined, undefined]); // the processor encodes them
   });
 
+  it('reads back a stored group of 16 MiB or more (lmdb hands such a value out as a plain Uint8Array), after a restart and from disk while open', async () => {
+    const pad = 'x'.repeat(3_500_000); // five events: one stored group of 17.5 MB
+    const { spool } = spoolAt({ memoryEvents: 1, sync: { maxEvents: 5 } });
+    for (let i = 0; i < 10; i++) spool.push({ name: 'e', k: i, pad });
+    expect(await spool.persisted()).toBe(true);
+    // The window holds one event; the rest is read back from disk.
+    const live = take(spool);
+    expect(live.map((t) => [t.key, t.event.k, t.event.pad === pad])).toEqual(range(0, 10).map((k) => [k, k, true]));
+    const { spool: again, recovered, listener } = await reopen(spool, { memoryEvents: 1, sync: { maxEvents: 5 } });
+    expect(recovered).toBe(10);
+    const back = take(again);
+    expect(listener.drops.size).toBe(0);
+    expect(back.map((t) => [t.key, t.event.k, t.event.pad === pad])).toEqual(range(0, 10).map((k) => [k, k, true]));
+  });
+
   it('writes a burst of up to 65 536 events in one commit, so that commits keep up with bursts', async () => {
     const { spool, listener } = spoolAt({ maxPendingEvents: 70_000, sync: { maxEvents: 100 } });
     pushN(spool, 65_536 + 100);
