@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TrackpipeError, describeError } from '@trackpipe/core';
-import { configError } from '@trackpipe/core/config';
+import { configError, issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
 import { checkServiceConfig } from './check.js';
-import { type ServiceConfig, exposureIssues, loadServiceConfig } from './config.js';
+import { type ServiceConfig, exposureIssues, loadServiceConfig, serviceSchema } from './config.js';
 import { LOG_LEVELS, type LogLevel, jsonLogger } from './logger.js';
 import { createService, describePipelines, describeReceivers } from './serve.js';
 import type { TrackpipeService } from './service.js';
@@ -66,7 +66,7 @@ function port(value: string | undefined, flag: string): number | undefined {
 
 class UsageError extends Error {}
 
-/** Applies the command-line overrides to a loaded configuration. */
+/** Applies the command-line overrides to a loaded configuration, and checks the result as the configuration was (TRACKPIPE_ERR_CONFIG_INVALID by path). */
 function withOverrides(
   config: ServiceConfig,
   flags: { host?: string; port?: number; grpcPort?: number; logLevel?: LogLevel; allowUnauthenticated?: boolean },
@@ -75,7 +75,10 @@ function withOverrides(
   const auth = flags.allowUnauthenticated === true ? { ...s.auth, allowUnauthenticated: true } : s.auth;
   const http = { ...s.http, ...(flags.host === undefined ? {} : { host: flags.host }), ...(flags.port === undefined ? {} : { port: flags.port }) };
   const grpc = { ...s.grpc, ...(flags.host === undefined ? {} : { host: flags.host }), ...(flags.grpcPort === undefined ? {} : { port: flags.grpcPort }) };
-  return { ...config, service: { ...s, http, grpc, auth, logLevel: flags.logLevel ?? s.logLevel } };
+  // The flags go through the checks the file went through: a host no listener can bind, HTTP and gRPC on one port.
+  const checked = serviceSchema.safeParse({ ...s, http, grpc, auth, logLevel: flags.logLevel ?? s.logLevel }, { error: safeErrorMap });
+  if (!checked.success) throw configError(issuesFromZod(checked.error, 'service'), config.source);
+  return { ...config, service: checked.data };
 }
 
 async function serve(args: string[]): Promise<void> {

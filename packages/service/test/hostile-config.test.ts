@@ -95,6 +95,15 @@ describe('command-line flags', () => {
   });
 });
 
+describe('command-line overrides checked as the configuration is', () => {
+  it('--port and --grpc-port naming one port exit 2 at start naming service.grpc.port, before listening (not 1 at the second listen)', async () => {
+    const res = await runToEnd(cli, ['serve', '--port', '18765', '--grpc-port', '18765', '--host', '127.0.0.1'], dir, { TRACKPIPE_CONFIG: undefined });
+    expect(res.stdout).toContain('service.grpc.port: must differ from service.http.port');
+    expect(res.stdout).not.toContain('listening');
+    expect(res.code).toBe(2);
+  });
+});
+
 describe('API keys no client could present', () => {
   // A key read from a secret file keeps its trailing newline; `Authorization: Bearer <key>` (and gRPC
   // metadata) can carry neither that nor a space, so such a service would answer 401 to everyone.
