@@ -79,6 +79,18 @@ const grpcSchema = z.strictObject({
 /** Hosts that listen on every interface: a port there is taken on all of them. */
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
+/** A host as the interface it names, for comparing two: an IPv6 address in its shortest form (`0:0:0:0:0:0:0:1` is `::1`), anything else in lower case. */
+function interfaceOf(host: string): string {
+  if (isIP(host) === 6) {
+    try {
+      return new URL(`http://[${host}]`).hostname.slice(1, -1);
+    } catch {
+      // A zone (`fe80::1%eth0`) is no URL host: compared as written.
+    }
+  }
+  return host.toLowerCase();
+}
+
 export const serviceSchema = z.strictObject({
   /** HTTP ingest. */
   http: httpSchema.prefault({}),
@@ -150,7 +162,8 @@ export const serviceSchema = z.strictObject({
     }
   }
   // Both on one port (and interface) cannot start: the second to bind would fail with EADDRINUSE.
-  if (http.enabled && grpc.enabled && http.port !== 0 && http.port === grpc.port && (http.host === grpc.host || WILDCARDS.has(http.host) || WILDCARDS.has(grpc.host))) {
+  const [httpAt, grpcAt] = [interfaceOf(http.host), interfaceOf(grpc.host)];
+  if (http.enabled && grpc.enabled && http.port !== 0 && http.port === grpc.port && (httpAt === grpcAt || WILDCARDS.has(httpAt) || WILDCARDS.has(grpcAt))) {
     ctx.addIssue({ code: 'custom', path: ['grpc', 'port'], message: 'must differ from service.http.port (both would listen on it)' });
   }
 });

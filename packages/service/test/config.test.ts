@@ -68,10 +68,16 @@ describe('service configuration', () => {
     for (const [http, grpc] of [
       [{ port: 9000 }, { port: 9000 }],
       [{ port: 9000, host: '0.0.0.0' }, { port: 9000, host: '127.0.0.1' }],
+      // One interface spelled two ways: an IPv6 address in full and shortened, in brackets, a host name in capitals, the IPv6 wildcard in full.
+      [{ port: 9000, host: '::1' }, { port: 9000, host: '0:0:0:0:0:0:0:1' }],
+      [{ port: 9000, host: '[::1]' }, { port: 9000, host: '::1' }],
+      [{ port: 9000, host: 'LOCALHOST' }, { port: 9000, host: 'localhost' }],
+      [{ port: 9000, host: '0:0:0:0:0:0:0:0' }, { port: 9000, host: '127.0.0.1' }],
     ] as const) {
       expect(configErrorOf(() => parseServiceConfig(config(http, grpc), { env: {} })).message).toContain('service.grpc.port: must differ from service.http.port');
     }
     expect(parseServiceConfig(config({ port: 9000, host: '127.0.0.1' }, { port: 9000, host: '127.0.0.2' }), { env: {} }).service.grpc.port).toBe(9000);
+    expect(parseServiceConfig(config({ port: 9000, host: '::1' }, { port: 9000, host: '::2' }), { env: {} }).service.grpc.port).toBe(9000);
     expect(parseServiceConfig(config({ port: 9000 }, { port: 9000, enabled: false }), { env: {} }).service.grpc.enabled).toBe(false);
     expect(parseServiceConfig(config({ port: 0 }, { port: 0 }), { env: {} }).service.http.port).toBe(0);
   });
