@@ -128,9 +128,9 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     if (signal.aborted) return ExportResults.retry({ error: signal.reason });
     const oversized = this.#oversized(batch);
     if (oversized !== undefined) return ExportResults.tooLarge({ error: oversized });
-    const { topics, failed, failure } = this.#records(batch);
+    const { topics, keyBytes, failed, failure } = this.#records(batch);
     if (topics.length > 0) {
-      const outcome = await this.#path.send(topics, batch.bytes, signal);
+      const outcome = await this.#path.send(topics, batch.bytes + keyBytes, signal, batch.events[0] as E);
       if (outcome.status !== 'sent') return this.#unsent(outcome, signal);
     }
     return failed.length === 0 ? ExportResults.ok() : ExportResults.reject({ indexes: failed, error: failure });
@@ -204,12 +204,14 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
   }
 
   /** Builds the records, grouped by topic. Events whose name, topic or key cannot be read are left out. */
-  #records(batch: ExportBatch<E>): { topics: KafkaTopicRecords[]; failed: number[]; failure: unknown } {
+  #records(batch: ExportBatch<E>): { topics: KafkaTopicRecords[]; keyBytes: number; failed: number[]; failure: unknown } {
     const byTopic = new Map<string, KafkaRecord[]>();
     const failed: number[] = [];
     /** The names already checked (a batch usually has one or a few). */
     const valid = new Set<string>();
     let failure: unknown;
+    /** The keys' bytes: a request carries them too (the coalescing limit counts them). */
+    let keyBytes = 0;
     const { events, encoded } = batch;
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as E;
@@ -235,6 +237,7 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
         failure ??= new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `exporter ${this.name}: ${describeError(error)}`, { cause: error });
         continue;
       }
+      if (key !== null) keyBytes += Buffer.byteLength(key);
       const record: KafkaRecord = {
         key,
         value: encoded[i] as string,
@@ -244,7 +247,7 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
       if (records === undefined) byTopic.set(topic, [record]);
       else records.push(record);
     }
-    return { topics: Array.from(byTopic, ([topic, records]) => ({ topic, records })), failed, failure };
+    return { topics: Array.from(byTopic, ([topic, records]) => ({ topic, records })), keyBytes, failed, failure };
   }
 }
 

@@ -31,6 +31,8 @@ export type SendOutcome =
 interface Entry {
   readonly topics: readonly KafkaTopicRecords[];
   readonly bytes: number;
+  /** The batch's first event: the same object starts the batch (or its first half) when it is sent again. */
+  readonly first: object;
   readonly signal: AbortSignal;
   readonly resolve: (outcome: SendOutcome) => void;
   readonly onAbort: () => void;
@@ -64,8 +66,10 @@ export class SendPath {
   /** Settles once the last abandoned session is disconnected; a new session connects only after it. */
   #disconnected: Promise<void> = Promise.resolve();
   #coalesceLimit = MAX_COALESCED_BYTES;
-  /** Why batches are refused until the end of this turn of the event loop (see #sendBack). */
+  /** Why batches are refused until the end of this turn of the event loop, or until one comes back (see #sendBack). */
   #refusal: SendOutcome | undefined;
+  /** The first events of the batches answered unsent or failed since the last refusal ended (see #sendBack). */
+  #returned = new WeakSet<object>();
 
   constructor(client: KafkaClient) {
     this.#client = client;
@@ -80,14 +84,21 @@ export class SendPath {
    * Queues one batch's records for the next request. Resolves (never rejects) with what became of
    * them. A batch whose `signal` aborts while it waits is removed unsent, and so are the batches
    * behind it (`behind`); one whose signal aborts while its request is in flight is answered at once,
-   * and that session is not used again.
+   * and that session is not used again. `first` is the batch's first event (any object that starts the
+   * batch, and its first half, each time the batch is sent again).
    */
-  send(topics: readonly KafkaTopicRecords[], bytes: number, signal: AbortSignal): Promise<SendOutcome> {
+  send(topics: readonly KafkaTopicRecords[], bytes: number, signal: AbortSignal, first: object): Promise<SendOutcome> {
     if (this.#closed) return Promise.resolve(CLOSED);
     if (signal.aborted) return Promise.resolve(ABORTED);
-    if (this.#refusal !== undefined) return Promise.resolve(this.#refusal);
+    if (this.#refusal !== undefined) {
+      if (!this.#returned.has(first)) {
+        this.#returned.add(first);
+        return Promise.resolve(this.#refusal);
+      }
+      this.#endRefusal();
+    }
     return new Promise<SendOutcome>((resolve) => {
-      const entry: Entry = { topics, bytes, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
+      const entry: Entry = { topics, bytes, first, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
       signal.addEventListener('abort', entry.onAbort, { once: true });
       this.#waiting.push(entry);
       if (!this.#running) {
@@ -129,10 +140,12 @@ export class SendPath {
         const abandoned = session?.abandoned === true;
         if (session !== undefined) this.#abandon(session);
         const kind = abandoned ? 'retry' : this.#classify(failure.error);
-        if (kind === 'too_large' && group.length > 1) {
-          // The batches may each fit: coalesce less from now on (strictly less than what was refused).
+        if (kind === 'too_large') {
+          // Coalesce less from now on (strictly less than what was refused): the batches of a refused
+          // request may each fit, and the halves of a refused batch, sent together again, would make
+          // the same request.
           const bytes = group.reduce((sum, entry) => sum + entry.bytes, 0);
-          this.#coalesceLimit = Math.min(this.#coalesceLimit, bytes - 1);
+          this.#coalesceLimit = Math.max(1, Math.min(this.#coalesceLimit, bytes - 1));
         }
         const failed: SendOutcome = { status: 'failed', kind, error: failure.error, batches: group.length };
         for (const entry of group) this.#settle(entry, failed);
@@ -199,20 +212,25 @@ export class SendPath {
 
   /**
    * Answers `entries` (all waiting behind a batch that goes back to the processor) `behind`, and
-   * refuses every batch that arrives until the end of this turn of the event loop the same way: the
-   * processor may have started it before it heard of the failure (it hears in promise callbacks, within
-   * this turn), and it must not overtake the batch going back. Batches that arrive later come from a
-   * processor that knows, and an ordered processor sends the batch going back first.
+   * refuses the batches that arrive next the same way: the processor may have started them before it
+   * heard of the failure (it hears in promise callbacks, within this turn of the event loop), and they
+   * must not overtake the batch going back. The refusal ends with this turn, or as soon as a batch
+   * answered unsent or failed comes back (its first event is known): the processor heard of that answer,
+   * so the batches it started before hearing have all arrived (exports arrive in the order they were
+   * started), and an ordered processor sends the batches going back first. Coming back within the turn
+   * is what a split batch's halves do, and any batch retried with no backoff: refused, each would be
+   * retried again, and with a backoff of 0 ms the processor would loop in promise callbacks for ever.
    */
   #sendBack(entries: readonly Entry[], error: unknown): void {
     const behind: SendOutcome = { status: 'behind', error };
     for (const entry of entries) this.#settle(entry, behind);
-    if (this.#refusal === undefined) {
-      setImmediate(() => {
-        this.#refusal = undefined;
-      });
-    }
+    if (this.#refusal === undefined) setImmediate(() => this.#endRefusal());
     this.#refusal = behind;
+  }
+
+  #endRefusal(): void {
+    this.#refusal = undefined;
+    this.#returned = new WeakSet();
   }
 
   #classify(error: unknown): KafkaFailureKind {
@@ -226,6 +244,7 @@ export class SendPath {
   #settle(entry: Entry, outcome: SendOutcome): void {
     if (entry.settled) return;
     entry.settled = true;
+    if (outcome !== SENT && outcome !== CLOSED) this.#returned.add(entry.first);
     entry.signal.removeEventListener('abort', entry.onAbort);
     entry.resolve(outcome);
   }

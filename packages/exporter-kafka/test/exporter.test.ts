@@ -9,7 +9,7 @@ import {
   type TrackpipeError,
   silentLogger,
 } from '@trackpipe/core';
-import { KafkaExporter, type KafkaExporterOptions, defaultKafkaKey } from '@trackpipe/exporter-kafka';
+import { type KafkaClient, KafkaExporter, type KafkaExporterOptions, type KafkaFailureKind, type ProducerSeam, defaultKafkaKey } from '@trackpipe/exporter-kafka';
 import { Deferred, FakeKafkaClient, FakeKafkaError, WrittenThenFailed } from './helpers/fake-client.js';
 
 type Event = Recorded<TelemetryEvent & Partial<Pick<FlagEvaluationEvent, 'flagKey' | 'targetingKey'>>>;
@@ -418,6 +418,60 @@ describe('KafkaExporter send path', () => {
       { code: 'ok' },
     ]);
     expect(client.requests().map((r) => r.flatMap((t) => t.records.map((x) => x.key)))).toEqual([['id-1'], ['id-2', 'id-3'], ['id-2'], ['id-3']]);
+  });
+});
+
+describe('KafkaExporter and a record the cluster refuses as too large', () => {
+  /** A cluster that refuses, as too large, every request holding a record whose value or key is longer than `limit`. */
+  class SizeLimitedClient implements KafkaClient {
+    refused = 0;
+    constructor(private readonly limit: number) {}
+    producer(): ProducerSeam {
+      return {
+        connect: () => Promise.resolve(),
+        send: (topics) => {
+          const records = topics.flatMap((t) => t.records);
+          const refused = records.some((r) => r.value.length > this.limit || (r.key ?? '').length > this.limit);
+          if (refused) this.refused++;
+          return refused ? Promise.reject(new FakeKafkaError('too_large')) : Promise.resolve();
+        },
+        disconnect: () => Promise.resolve(),
+      };
+    }
+    classify(error: unknown): KafkaFailureKind {
+      return error instanceof FakeKafkaError ? error.kind : 'reject';
+    }
+  }
+
+  it.each([
+    ['value', { attributes: { blob: 'x'.repeat(5_000) } }],
+    ['key', { targetingKey: 'k'.repeat(5_000) }],
+  ])('splits a batch down to the event whose %s is too large with one refused request per halving (its halves neither refused unsent nor sent together again), and delivers the rest', async (_, fields) => {
+    const client = new SizeLimitedClient(1_000);
+    const exporter = new KafkaExporter<Event>({ topic: 'flags', client, logger: silentLogger, maxRecordBytes: Infinity });
+    const processor = new BatchProcessor<Event>(exporter, { logger: silentLogger, retry: { initialBackoffMs: 5, maxBackoffMs: 20 } });
+    for (let i = 0; i < 64; i++) processor.record(event(i, i === 41 ? fields : {}));
+    const report = await processor.close({ timeoutMs: 10_000 });
+    expect(report).toMatchObject({ complete: true, exported: 63, dropped: 1, droppedByReason: { too_large: 1 } });
+    // Per halving, one refused request (of the half holding the event), and one retry: the other half,
+    // which waited behind it. The halves were neither refused unsent nor sent together again.
+    expect(client.refused).toBe(Math.log2(64) + 1);
+    expect(processor.stats().retries).toBeLessThanOrEqual(Math.log2(64));
+  });
+
+  it('takes at once a batch refused unsent and sent again in the same turn (a processor retrying without backoff), instead of refusing it for ever', async () => {
+    const { client, exporter } = setup();
+    client.sendSteps.push(new FakeKafkaError('reject'));
+    const b = batchOf([event(2)]);
+    // The processor started b before it heard of a's failure: b is refused; a is dropped (reject), so
+    // the processor sends b again at once, within this turn of the event loop.
+    const answers = await exporter.export(batchOf([event(1)]), live()).then(async (a) => {
+      const results: ExportResult[] = [a];
+      for (let i = 0; i < 20 && results.at(-1)?.code !== 'ok'; i++) results.push(await exporter.export(b, live()));
+      return results;
+    });
+    expect(answers.map((r) => r.code)).toEqual(['reject', 'retry', 'ok']);
+    expect(keys(client)).toEqual(['id-2']);
   });
 });
 
