@@ -1,5 +1,6 @@
 // @trackpipe/service: the runnable collector service (HTTP and gRPC ingest, /metrics, health, graceful shutdown).
 export { ApiKeyAuth, bearerToken } from './auth.js';
+export { ByteBudget } from './budget.js';
 export { type CheckServiceConfigOptions, type ServiceConfigCheck, checkServiceConfig } from './check.js';
 export {
   type LoadServiceConfigOptions,
