@@ -44,12 +44,24 @@ function isUnavailable(error: unknown): boolean {
   return /permission denied|read-only file system|no space left/i.test(describeError(error));
 }
 
+/** Why `dir` could not be created: what is in its place, when that says more than the system error. */
+function whyNotCreated(dir: string, error: unknown): string {
+  try {
+    const stats = lstatSync(dir);
+    if (stats.isSymbolicLink()) return existsSync(dir) ? 'is a link to what is not a directory' : 'is a link that leads nowhere';
+    if (!stats.isDirectory()) return 'is not a directory';
+  } catch {
+    // absent: the system error says why
+  }
+  return (error as { code?: unknown } | undefined)?.code === 'ENOTDIR' ? 'cannot be created: a part of its path is not a directory' : 'cannot be created';
+}
+
 /** Creates the directory and checks the process can write in it; throws a TrackpipeError naming it. */
 function ensureWritable(dir: string, what: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw unavailable(dir, what, 'cannot be created', error);
+    throw unavailable(dir, what, whyNotCreated(dir, error), error);
   }
   try {
     accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
@@ -227,6 +227,24 @@ describe('a spool directory that cannot be used', () => {
     const answer2 = JSON.parse(direct.lines.at(-1)!) as { code: string; message: string };
     expect(answer2.code).toBe(SPOOL_UNAVAILABLE);
     expect(answer2.message).toMatch(new RegExp(`the spool directory ${dir} is not writable \\(EACCES\\)`));
+  });
+
+  it.each<[string, (path: string) => void, string]>([
+    ['a file', (path) => writeFileSync(path, 'x'), 'is not a directory (EEXIST)'],
+    ['a link to a file', (path) => (writeFileSync(join(root, 'target'), 'x'), symlinkSync(join(root, 'target'), path)), 'is a link to what is not a directory (EEXIST)'],
+    ['a link that leads nowhere', (path) => symlinkSync(join(root, 'gone'), path), 'is a link that leads nowhere (ENOENT)'],
+  ])('throws a TrackpipeError saying what is in its place when the spool path itself is %s', (_what, make, problem) => {
+    mkdirSync(root, { recursive: true });
+    make(dir);
+    let thrown: unknown;
+    try {
+      new Spool({ path: dir, logger: new RecordingLogger() });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    expect((thrown as TrackpipeError).code).toBe(SPOOL_UNAVAILABLE);
+    expect((thrown as TrackpipeError).message).toBe(`${SPOOL_UNAVAILABLE}: spool.path: the spool directory ${dir} ${problem}`);
   });
 
   it('throws a TrackpipeError naming the path when the path is a file', () => {
