@@ -354,6 +354,40 @@ describe('Spool as an EventQueue', () => {
     expect(again.size).toBe(0);
   });
 
+  it('takes hostile events without throwing (a cycle, a BigInt, a getter or toJSON that throws, a revoked proxy) and drops only those, counted, when read back; lone surrogates come back as they were', async () => {
+    const { spool } = spoolAt();
+    const cycle: Record<string, unknown> = { name: 'c', k: 1 };
+    cycle.self = cycle;
+    const { proxy, revoke } = Proxy.revocable({ name: 'p', k: 4 }, {});
+    revoke();
+    const surrogates = 'a\ud800b\udc00c\udbff';
+    const hostile: unknown[] = [
+      { name: 'e', k: 0 },
+      cycle,
+      { name: 'b', k: 2, big: 1n },
+      { name: 'g', k: 3, get boom(): never { throw new Error('getter'); } },
+      proxy,
+      { name: 't', k: 5, toJSON: (): never => { throw new Error('toJSON'); } },
+      { name: 's', k: 6, pad: surrogates },
+    ];
+    for (const event of hostile) expect(() => spool.push(event as Ev)).not.toThrow();
+    expect(await spool.persisted()).toBe(true);
+    // close() twice at once is one close; persisted() after it answers at once.
+    const closing = spool.close();
+    expect(spool.close()).toBe(closing);
+    await closing;
+    open.splice(open.indexOf(spool), 1);
+    expect(await spool.persisted()).toBe(true);
+    const { spool: again, listener, recovered } = spoolAt();
+    expect(recovered).toBe(7);
+    expect(take(again).map((t) => [t.key, t.event.pad])).toEqual([
+      [0, undefined],
+      [6, surrogates],
+    ]);
+    expect(listener.count('unserializable')).toBe(5);
+    expect(again.size).toBe(0);
+  });
+
   it('encodes as the processor does: an event whose toJSON makes it no object gets no JSON to reuse, and is dropped as unserializable when read back', async () => {
     const { spool } = spoolAt();
     spool.push({ k: 0 });
