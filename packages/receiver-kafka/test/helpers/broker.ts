@@ -47,9 +47,14 @@ export async function produce(brokers: string, topic: string, events: readonly T
   if (!report.complete || processor.stats().exported !== events.length) throw new Error(`producing failed: ${JSON.stringify(report)}`);
 }
 
-/** Produces raw records (anything: for poison records). */
+/**
+ * Produces raw records (anything: for poison records), each once. The producer is idempotent: one
+ * produce request carries every partition of the send, and a partition the broker refuses for a
+ * moment (a partition just added: "not the leader") fails the whole request, which kafkajs sends
+ * again; without idempotence the partitions written the first time got their records twice.
+ */
 export async function produceRaw(brokers: string, topic: string, messages: Message[]): Promise<void> {
-  const producer = new Kafka({ clientId: 'trackpipe-test-raw', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).producer();
+  const producer = new Kafka({ clientId: 'trackpipe-test-raw', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages });
