@@ -79,6 +79,13 @@ const grpcSchema = z.strictObject({
 /** Hosts that listen on every interface: a port there is taken on all of them. */
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
+/** True when two listeners would bind one port: the same port (not 0: any free one) on one interface, or on the wildcard. */
+function sharePort(a: { host: string; port: number | undefined }, b: { host: string; port: number | undefined }): boolean {
+  if (a.port === undefined || a.port === 0 || a.port !== b.port) return false;
+  const [x, y] = [interfaceOf(a.host), interfaceOf(b.host)];
+  return x === y || WILDCARDS.has(x) || WILDCARDS.has(y);
+}
+
 /** A host as the interface it names, for comparing two: an IPv6 address in its shortest form (`0:0:0:0:0:0:0:1` is `::1`), anything else in lower case. */
 function interfaceOf(host: string): string {
   if (isIP(host) === 6) {
@@ -162,8 +169,7 @@ export const serviceSchema = z.strictObject({
     }
   }
   // Both on one port (and interface) cannot start: the second to bind would fail with EADDRINUSE.
-  const [httpAt, grpcAt] = [interfaceOf(http.host), interfaceOf(grpc.host)];
-  if (http.enabled && grpc.enabled && http.port !== 0 && http.port === grpc.port && (httpAt === grpcAt || WILDCARDS.has(httpAt) || WILDCARDS.has(grpcAt))) {
+  if (http.enabled && grpc.enabled && sharePort(http, grpc)) {
     ctx.addIssue({ code: 'custom', path: ['grpc', 'port'], message: 'must differ from service.http.port (both would listen on it)' });
   }
 });
@@ -263,8 +269,23 @@ export function parseServiceConfig(input: unknown, options: ParseServiceConfigOp
     issues.push(...coreIssues);
   }
   if (receivers.success) issues.push(...receiverEntryIssues(receivers.data, core));
+  if (parsed.success && core !== undefined) issues.push(...metricsPortIssues(parsed.data, core));
   if (issues.length > 0 || !parsed.success || !receivers.success || core === undefined) throw configError(issues, source);
   return { service: parsed.data, receivers: receivers.data, core, source };
+}
+
+/**
+ * Core's metrics server (`metrics.port`) starts with the pipelines, before the service listens: on the
+ * port of an ingest listener, that listener could then never bind (exit 1 at start, after the build).
+ */
+function metricsPortIssues(service: ServiceSettings, core: TrackpipeConfig): ConfigIssue[] {
+  const metrics = { host: core.metrics.host, port: core.metrics.port };
+  const issues: ConfigIssue[] = [];
+  if (service.http.enabled && sharePort(metrics, service.http)) {
+    issues.push({ path: 'metrics.port', message: 'must differ from service.http.port (both would listen on it; GET /metrics is served on the HTTP port already)' });
+  }
+  if (service.grpc.enabled && sharePort(metrics, service.grpc)) issues.push({ path: 'metrics.port', message: 'must differ from service.grpc.port (both would listen on it)' });
+  return issues;
 }
 
 /** Receiver names unique; every pipeline a receiver names exists, and is named once. */

@@ -82,6 +82,17 @@ describe('service configuration', () => {
     expect(parseServiceConfig(config({ port: 0 }, { port: 0 }), { env: {} }).service.http.port).toBe(0);
   });
 
+  it('refuses core\'s metrics server on the port of an ingest listener by path (it starts first, and the listener could never bind)', () => {
+    const config = (metrics: object, service: object = {}) => ({ service, metrics, pipelines: [{ exporters: [{ type: 'console' }] }] });
+    const http = configErrorOf(() => parseServiceConfig(config({ port: 9100 }, { http: { port: 9100 } }), { env: {} }));
+    expect(http.message).toContain('metrics.port: must differ from service.http.port');
+    const grpc = configErrorOf(() => parseServiceConfig(config({ port: 9101, host: '0.0.0.0' }, { grpc: { port: 9101 } }), { env: {} }));
+    expect(grpc.message).toContain('metrics.port: must differ from service.grpc.port');
+    expect(parseServiceConfig(config({ port: 9100 }, { http: { port: 9100, enabled: false } }), { env: {} }).core.metrics.port).toBe(9100);
+    expect(parseServiceConfig(config({ port: 9100, host: '127.0.0.2' }, { http: { port: 9100 } }), { env: {} }).core.metrics.port).toBe(9100);
+    expect(parseServiceConfig(config({ port: 0 }, { http: { port: 0 } }), { env: {} }).core.metrics.port).toBe(0);
+  });
+
   it('substitutes ${env:NAME} in API keys, and names a missing variable by path without any value', () => {
     const input = { service: { auth: { apiKeys: ['${env:KEY_A}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] };
     expect(parseServiceConfig(input, { env: { KEY_A: 'sk-live-1' } }).service.auth.apiKeys).toEqual(['sk-live-1']);
