@@ -65,7 +65,7 @@ describe('KeyStore', () => {
   it('names the directory when it cannot be used (a file is in its place)', () => {
     writeFileSync(dir, 'x');
     expect(() => KeyStore.open(dir, new RecordingLogger())).toThrow(
-      expect.objectContaining({ code: SPOOL_UNAVAILABLE, message: expect.stringContaining(`the idempotency key store directory ${dir} cannot be created`) }),
+      expect.objectContaining({ code: SPOOL_UNAVAILABLE, message: expect.stringContaining(`the idempotency key store directory ${dir} is not a directory (EEXIST)`) }),
     );
   });
 });
