@@ -13,6 +13,7 @@ import {
   safeErrorMap,
   substituteEnv,
 } from '@trackpipe/core/config';
+import { BATCH_OPTIONS } from '@trackpipe/core';
 import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import * as z from 'zod';
 import { API_KEY_RULE, isPresentableKey } from './auth.js';
@@ -269,9 +270,28 @@ export function parseServiceConfig(input: unknown, options: ParseServiceConfigOp
     issues.push(...coreIssues);
   }
   if (receivers.success) issues.push(...receiverEntryIssues(receivers.data, core));
-  if (parsed.success && core !== undefined) issues.push(...metricsPortIssues(parsed.data, core));
+  if (parsed.success && core !== undefined) issues.push(...metricsPortIssues(parsed.data, core), ...highWaterMarkIssues(parsed.data, core));
   if (issues.length > 0 || !parsed.success || !receivers.success || core === undefined) throw configError(issues, source);
   return { service: parsed.data, receivers: receivers.data, core, source };
+}
+
+/**
+ * A queue whose high-water limit, `floor(maxQueueSize × highWaterMark)`, is 0 events has no room ever:
+ * every request would be refused (503, RESOURCE_EXHAUSTED) for as long as the service runs, though it
+ * started and answers /readyz.
+ */
+function highWaterMarkIssues(service: ServiceSettings, core: TrackpipeConfig): ConfigIssue[] {
+  const highWaterMark = service.backpressure.highWaterMark;
+  return core.pipelines.flatMap((pipeline, i) => {
+    const size = pipeline.batch?.maxQueueSize ?? BATCH_OPTIONS.maxQueueSize.default;
+    if (Math.floor(size * highWaterMark) >= 1) return [];
+    return [
+      {
+        path: 'service.backpressure.highWaterMark',
+        message: `leaves no room in the queues of pipelines[${i}] (floor(batch.maxQueueSize × highWaterMark) is 0 events): every request would be refused`,
+      },
+    ];
+  });
 }
 
 /**

@@ -93,6 +93,22 @@ describe('service configuration', () => {
     expect(parseServiceConfig(config({ port: 0 }, { http: { port: 0 } }), { env: {} }).core.metrics.port).toBe(0);
   });
 
+  it('refuses a high-water mark that leaves a pipeline\'s queue no room at all (every request would be refused), by path', () => {
+    const config = (highWaterMark: number, maxQueueSize?: number) => ({
+      service: { backpressure: { highWaterMark } },
+      pipelines: [
+        { name: 'roomy', exporters: [{ type: 'console' }] },
+        { name: 'tiny', ...(maxQueueSize === undefined ? {} : { batch: { maxQueueSize } }), exporters: [{ type: 'console' }] },
+      ],
+    });
+    const error = configErrorOf(() => parseServiceConfig(config(0.9, 1), { env: {} }));
+    expect(error.message).toContain('service.backpressure.highWaterMark: leaves no room in the queues of pipelines[1]');
+    expect(error.message).not.toContain('pipelines[0]');
+    expect(configErrorOf(() => parseServiceConfig(config(1e-300), { env: {} })).message).toContain('pipelines[0] (floor(batch.maxQueueSize × highWaterMark) is 0 events)');
+    expect(parseServiceConfig(config(1, 1), { env: {} }).service.backpressure.highWaterMark).toBe(1);
+    expect(parseServiceConfig(config(0.5, 2), { env: {} }).service.backpressure.highWaterMark).toBe(0.5);
+  });
+
   it('substitutes ${env:NAME} in API keys, and names a missing variable by path without any value', () => {
     const input = { service: { auth: { apiKeys: ['${env:KEY_A}'] } }, pipelines: [{ exporters: [{ type: 'console' }] }] };
     expect(parseServiceConfig(input, { env: { KEY_A: 'sk-live-1' } }).service.auth.apiKeys).toEqual(['sk-live-1']);
