@@ -234,7 +234,8 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
         if (key !== null && typeof key !== 'string') throw new TypeError('the key function returned neither a string nor null');
       } catch (error) {
         failed.push(i);
-        failure ??= new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `exporter ${this.name}: ${describeError(error)}`, { cause: error });
+        // Redacted like every client error; what the function threw is not kept (it may hold secrets).
+        failure ??= new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `exporter ${this.name}: ${redact(describeError(error), this.#secrets)}`);
         continue;
       }
       if (key !== null) keyBytes += Buffer.byteLength(key);

@@ -120,6 +120,22 @@ describe('KafkaExporter records', () => {
     ]);
   });
 
+  it('masks the SASL password and tokens in the error of a key or topic function that throws, and keeps no reference to what it threw', async () => {
+    const password = 'hunter2-sasl-password';
+    const { exporter } = setup({
+      sasl: { mechanism: 'plain', username: 'svc', password },
+      key: () => {
+        throw new Error(`cannot key: connect with password ${password} and Authorization: Bearer abc.def.ghi`);
+      },
+    });
+    const result = await exporter.export(batchOf([event(1)]), live());
+    expect(result).toMatchObject({ code: 'reject', indexes: [0] });
+    expect(errorText(result)).toContain('cannot key');
+    expect(errorText(result)).not.toContain(password);
+    expect(errorText(result)).not.toContain('abc.def.ghi');
+    expect((result as { error: Error }).error.cause).toBeUndefined();
+  });
+
   it('keys by targeting key, else flag key, else event id', () => {
     expect(defaultKafkaKey(event(1, { targetingKey: 'u', flagKey: 'f' }))).toBe('u');
     expect(defaultKafkaKey(event(1, { targetingKey: '', flagKey: 'f' }))).toBe('f');
