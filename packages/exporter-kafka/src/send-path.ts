@@ -68,7 +68,7 @@ export class SendPath {
   #coalesceLimit = MAX_COALESCED_BYTES;
   /** Why batches are refused until the end of this turn of the event loop, or until one comes back (see #sendBack). */
   #refusal: SendOutcome | undefined;
-  /** The first events of the batches answered unsent or failed since the last refusal ended (see #sendBack). */
+  /** The first events of the batches going back to the processor since the refusal began, and of those it refused (see #sendBack). */
   #returned = new WeakSet<object>();
 
   constructor(client: KafkaClient) {
@@ -95,7 +95,7 @@ export class SendPath {
         this.#returned.add(first);
         return Promise.resolve(this.#refusal);
       }
-      this.#endRefusal();
+      this.#refusal = undefined;
     }
     return new Promise<SendOutcome>((resolve) => {
       const entry: Entry = { topics, bytes, first, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
@@ -151,7 +151,7 @@ export class SendPath {
         for (const entry of group) this.#settle(entry, failed);
         // Nothing may be written after a batch that failed before it: the waiting batches go back
         // to the processor, which retries them after the failed ones, in order.
-        this.#sendBack(this.#waiting.splice(0), failure.error);
+        this.#sendBack(group, this.#waiting.splice(0), failure.error);
       }
     } finally {
       this.#running = false;
@@ -201,7 +201,7 @@ export class SendPath {
     if (waiting >= 0) {
       // Going back to the processor, it may not be overtaken: the batches behind it go back too.
       this.#waiting.splice(waiting, 1);
-      this.#sendBack(this.#waiting.splice(waiting), entry.signal.reason);
+      this.#sendBack([entry], this.#waiting.splice(waiting), entry.signal.reason);
     } else if (this.#inFlight.includes(entry) && this.#session !== undefined) {
       // The request goes on (#run still waits for it before the next one), but a session that made a
       // batch wait this long is not trusted with another request.
@@ -211,7 +211,8 @@ export class SendPath {
   }
 
   /**
-   * Answers `entries` (all waiting behind a batch that goes back to the processor) `behind`, and
+   * After `returning` went back to the processor (failed, or aborted while waiting), answers `entries`
+   * (all waiting behind them) `behind`, and
    * refuses the batches that arrive next the same way: the processor may have started them before it
    * heard of the failure (it hears in promise callbacks, within this turn of the event loop), and they
    * must not overtake the batch going back. The refusal ends with this turn, or as soon as a batch
@@ -221,16 +222,20 @@ export class SendPath {
    * is what a split batch's halves do, and any batch retried with no backoff: refused, each would be
    * retried again, and with a backoff of 0 ms the processor would loop in promise callbacks for ever.
    */
-  #sendBack(entries: readonly Entry[], error: unknown): void {
+  #sendBack(returning: readonly Entry[], entries: readonly Entry[], error: unknown): void {
+    if (this.#refusal === undefined) {
+      this.#returned = new WeakSet();
+      setImmediate(() => {
+        this.#refusal = undefined;
+      });
+    }
+    for (const entry of returning) this.#returned.add(entry.first);
     const behind: SendOutcome = { status: 'behind', error };
-    for (const entry of entries) this.#settle(entry, behind);
-    if (this.#refusal === undefined) setImmediate(() => this.#endRefusal());
+    for (const entry of entries) {
+      this.#returned.add(entry.first);
+      this.#settle(entry, behind);
+    }
     this.#refusal = behind;
-  }
-
-  #endRefusal(): void {
-    this.#refusal = undefined;
-    this.#returned = new WeakSet();
   }
 
   #classify(error: unknown): KafkaFailureKind {
@@ -244,7 +249,6 @@ export class SendPath {
   #settle(entry: Entry, outcome: SendOutcome): void {
     if (entry.settled) return;
     entry.settled = true;
-    if (outcome !== SENT && outcome !== CLOSED) this.#returned.add(entry.first);
     entry.signal.removeEventListener('abort', entry.onAbort);
     entry.resolve(outcome);
   }
