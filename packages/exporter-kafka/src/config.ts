@@ -1,6 +1,7 @@
 // One validation path for the exporter's options: the zod schemas below check both what a config file
 // gives the DI factory and what code gives the KafkaExporter constructor. Errors name the path of the
 // bad field and never its value (core's safeErrorMap words every issue without the input).
+import { createSecureContext } from 'node:tls';
 import { TrackpipeError } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
 import { MAX_TIMER_MS } from '@trackpipe/core/internal';
@@ -75,6 +76,24 @@ const sasl = z.strictObject(
 const sslShorthand = (value: unknown): unknown => (value === true ? {} : value === false ? undefined : value);
 const TLS_RULE = 'must be true, false or an object of TLS options';
 
+/**
+ * TLS options Node can use: a key, certificate or pfx that does not read, or a wrong passphrase, fails
+ * at start (the clients would fail every connection: kafkajs retrying for ever, @platformatic/kafka
+ * rejecting every batch). The issue says OpenSSL's code, never the content.
+ */
+function usableTls(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  try {
+    createSecureContext(value);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    ctx.addIssue({
+      code: 'custom',
+      message: `Node cannot use these TLS options (${typeof code === 'string' ? code : 'invalid'}): a key, certificate or pfx that does not read, or a wrong passphrase`,
+    });
+  }
+}
+
 const common = {
   /** Client id the brokers see in their logs and quotas. Default "trackpipe". */
   clientId: text.optional(),
@@ -115,6 +134,7 @@ export const kafkaExporterConfigSchema = z.strictObject({
           { error: (issue) => (issue.code === 'invalid_type' ? TLS_RULE : undefined) },
         )
         .partial()
+        .superRefine(usableTls)
         .optional(),
     )
     .optional(),
@@ -135,7 +155,7 @@ const kafkaExporterOptionsSchema = z
     client: z.union([z.enum(KAFKA_CLIENTS), object('"kafkajs", "platformatic" or a KafkaClient')], {
       error: 'must be "kafkajs", "platformatic" or a KafkaClient',
     }).optional(),
-    ssl: z.union([z.boolean(), object(TLS_RULE)], { error: TLS_RULE }).optional(),
+    ssl: z.union([z.boolean(), object(TLS_RULE).superRefine(usableTls)], { error: TLS_RULE }).optional(),
     key: func.optional(),
     encoder: func.optional(),
     name: text.optional(),

@@ -73,6 +73,8 @@ describe('kafkaExporterModule', () => {
     ['unknown option', { ...valid, acks: 1 }, 'acks: unknown key'],
     ['ssl neither a boolean nor an object', { ...valid, ssl: 'on' }, 'ssl: must be true, false or an object of TLS options'],
     ['unknown TLS option', { ...valid, ssl: { ciphers: 'x' } }, 'ssl.ciphers: unknown key'],
+    ['a TLS key that does not read', { ...valid, ssl: { key: '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----' } }, 'ssl: Node cannot use these TLS options (ERR_OSSL_'],
+    ["one of Kafka's internal topics", { ...valid, topic: '__consumer_offsets' }, 'topic: must be a Kafka topic name'],
     ['SASL mechanism unknown', { ...valid, sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } }, 'sasl.mechanism: must be one of'],
     ['SASL password missing', { ...valid, sasl: { mechanism: 'plain', username: 'u' } }, 'sasl.password: is required'],
     ['a broker without a port', { ...valid, brokers: ['kafka-1:9092', 'kafka-2'] }, 'brokers[1]: must be "host:port"'],

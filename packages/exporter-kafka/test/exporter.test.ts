@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BatchProcessor,
@@ -186,6 +187,28 @@ describe('KafkaExporter options', () => {
     }
     expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' });
     expect((error as Error).message).toContain(problem);
+  });
+
+  it('refuses TLS options Node cannot use (a key that does not read, a wrong passphrase) at start, naming ssl and never the key', () => {
+    const secret = 'hunter2-private-key-material';
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 1024,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: secret },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    for (const ssl of [{ key: `-----BEGIN PRIVATE KEY-----\n${secret}\n-----END PRIVATE KEY-----` }, { key: privateKey, passphrase: 'wrong' }]) {
+      for (const client of ['platformatic', 'kafkajs'] as const) {
+        let error: TrackpipeError | undefined;
+        try {
+          new KafkaExporter({ topic: 't', brokers: ['a:1'], client, ssl });
+        } catch (e) {
+          error = e as TrackpipeError;
+        }
+        expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('ssl: Node cannot use these TLS options (ERR_OSSL_') as unknown });
+        expect(JSON.stringify([error?.message, error?.details])).not.toContain(secret);
+      }
+    }
+    expect(() => new KafkaExporter({ topic: 't', brokers: ['a:1'], ssl: { key: privateKey, passphrase: secret } })).not.toThrow();
   });
 
   it('never echoes an option value in its errors, not even a SASL password', () => {
