@@ -92,7 +92,8 @@ export function installDamagedBatchDecoder(): boolean {
       const lastOffset = firstOffset + BigInt(lastOffsetDelta);
       try {
         const batch = await decodeBatch(batches);
-        records.push(...batch.records);
+        // One by one: a batch of small compressed records may hold more than a call takes arguments.
+        for (const record of batch.records) records.push(record);
       } catch (error) {
         // Past what the batch says of itself (offsets out of order) a skip could go anywhere: fail as kafkajs does.
         if (firstOffset < 0n || lastOffsetDelta < 0 || firstOffset <= previousLast) throw error;

@@ -47,6 +47,18 @@ describe('decoding record sets with a damaged batch', () => {
     expect(records.filter((r) => r.damaged !== undefined)).toHaveLength(1);
   });
 
+  it('hands over a sound batch of 130,000 records whole (more than one call takes arguments), not as a damaged one', async () => {
+    const ids = Array.from({ length: 130_000 }, (_, i) => String(i));
+    const records = ids.map((id, i) => Record({ offsetDelta: i, key: '', value: id }));
+    const sound = (await RecordBatch({ firstOffset: Long.fromInt(0), lastOffsetDelta: ids.length - 1, records })).buffer;
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(sound.length);
+    const decoded = await skippingDamagedBatches(() => decodeMessages(new Decoder(Buffer.concat([size, sound]))));
+    expect(decoded).toHaveLength(130_000);
+    expect(decoded.filter((r) => r.damaged !== undefined)).toHaveLength(0);
+    expect(decoded.at(-1)!.offset).toBe('129999');
+  });
+
   it('reads the decoder past the record set, so that the next partition of the response decodes', async () => {
     const set = await recordSet();
     const decoder = new Decoder(Buffer.concat([set, Buffer.from([1, 2, 3])]));
