@@ -105,7 +105,7 @@ const common = {
   connectionTimeoutMs: milliseconds.optional(),
   /** Time to wait for a broker's answer, in ms. Default 30 000. */
   requestTimeoutMs: milliseconds.optional(),
-  /** Records with a longer encoded value are answered `too_large` unsent. Default 1 048 576; `Infinity`: no check. */
+  /** Records whose key and encoded value are longer together are answered `too_large` unsent. Default 1 048 576; `Infinity`: no check. */
   maxRecordBytes: z.union([z.number().int().min(1), z.literal(Infinity)], { error: 'must be an integer number of bytes >= 1' }).optional(),
   /** Value of the `content-type` header. Default "application/json". */
   contentType: text.optional(),

@@ -48,7 +48,7 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
    */
   client?: KafkaClientName | KafkaClient;
   /**
-   * Records whose encoded value is longer than this many bytes are answered `too_large` without being
+   * Records whose key and encoded value together are longer than this many bytes are answered `too_large` without being
    * sent (the processor splits the batch and drops such an event alone). Set it to the topic's
    * `max.message.bytes` to spare the round trips and the duplicates of a broker-side rejection; `Infinity`
    * leaves the check to the broker. Default 1 048 576 (about Kafka's default `message.max.bytes`).
@@ -126,9 +126,9 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
       return ExportResults.reject({ error: new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `exporter ${this.name} is shut down`) });
     }
     if (signal.aborted) return ExportResults.retry({ error: signal.reason });
-    const oversized = this.#oversized(batch);
-    if (oversized !== undefined) return ExportResults.tooLarge({ error: oversized });
     const { topics, keyBytes, failed, failure } = this.#records(batch);
+    const oversized = this.#oversized(topics, batch.bytes + keyBytes);
+    if (oversized !== undefined) return ExportResults.tooLarge({ error: oversized });
     if (topics.length > 0) {
       const outcome = await this.#path.send(topics, batch.bytes + keyBytes, signal, batch.events[0] as E);
       if (outcome.status !== 'sent') return this.#unsent(outcome, signal);
@@ -188,16 +188,21 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     });
   }
 
-  /** An error naming the first record above `maxRecordBytes`, if any. */
-  #oversized(batch: ExportBatch<E>): Error | undefined {
-    if (batch.bytes <= this.#maxRecordBytes) return undefined;
-    for (let i = 0; i < batch.encoded.length; i++) {
-      const bytes = Buffer.byteLength(batch.encoded[i] as string);
-      if (bytes > this.#maxRecordBytes) {
-        return new TrackpipeError(
-          'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
-          `exporter ${this.name}: a record of ${bytes} bytes exceeds maxRecordBytes (${this.#maxRecordBytes})`,
-        );
+  /**
+   * An error naming the first record whose key and value together are longer than `maxRecordBytes`, if
+   * any. `bytes` (the values' and keys' bytes in all) spares the count when even all of them fit.
+   */
+  #oversized(topics: readonly KafkaTopicRecords[], bytes: number): Error | undefined {
+    if (bytes <= this.#maxRecordBytes) return undefined;
+    for (const { records } of topics) {
+      for (const { key, value } of records) {
+        const size = Buffer.byteLength(value) + (key === null ? 0 : Buffer.byteLength(key));
+        if (size > this.#maxRecordBytes) {
+          return new TrackpipeError(
+            'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
+            `exporter ${this.name}: a record of ${size} bytes (key and value) exceeds maxRecordBytes (${this.#maxRecordBytes})`,
+          );
+        }
       }
     }
     return undefined;

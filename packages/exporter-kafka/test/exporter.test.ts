@@ -152,6 +152,16 @@ describe('KafkaExporter records', () => {
     await expect(exporter.export(batchOf([event(1), event(3)]), live())).resolves.toEqual({ code: 'ok' });
   });
 
+  it('answers too_large without sending when a record key and value together exceed maxRecordBytes (a huge key too)', async () => {
+    const { client, exporter } = setup({ maxRecordBytes: 150, key: (e) => (e.id === 'id-2' ? 'k'.repeat(200) : e.id) });
+    await expect(exporter.export(batchOf([event(1), event(2), event(3)]), live())).resolves.toMatchObject({ code: 'too_large' });
+    const alone = await exporter.export(batchOf([event(2)]), live());
+    expect(alone).toMatchObject({ code: 'too_large' });
+    expect(errorText(alone)).toMatch(/a record of \d+ bytes \(key and value\) exceeds maxRecordBytes \(150\)/);
+    expect(client.producers).toHaveLength(0);
+    await expect(exporter.export(batchOf([event(1), event(3)]), live())).resolves.toEqual({ code: 'ok' });
+  });
+
   it('declares itself ordered, so that the processor keeps batch order across retries', () => {
     expect(setup().exporter.ordered).toBe(true);
   });
