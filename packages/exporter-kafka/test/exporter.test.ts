@@ -653,4 +653,46 @@ describe('KafkaExporter order per key', () => {
     for (const [, sequence] of firstSeen) expect(sequence).toEqual([...sequence].sort((x, y) => x - y));
     expect(client.maxActive).toBe(1);
   });
+
+  it.each([1, 2, 3, 4, 5])('keeps every key in order through a BatchProcessor retrying with no backoff, under random failures, lost acknowledgements and refusals as too large (seed %i)', async (seed) => {
+    let state = seed;
+    const random = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const { client, exporter } = setup({ key: (e) => e.targetingKey ?? null });
+    client.nextStep = () => {
+      const outcome = random();
+      if (outcome < 0.1) return new FakeKafkaError('retry');
+      if (outcome < 0.15) return new FakeKafkaError('too_large');
+      if (outcome < 0.25) return new WrittenThenFailed(new FakeKafkaError('retry'));
+      if (outcome < 0.5) return 'ok';
+      const step = new Deferred();
+      setImmediate(() => (outcome < 0.6 ? step.reject(new FakeKafkaError('retry')) : step.resolve()));
+      return step;
+    };
+    // Retries (and the halves of a split batch) go out at once, in the promise callbacks of the failure.
+    const processor = new BatchProcessor<Event>(exporter, { logger: silentLogger, maxBatchSize: 8, flushIntervalMs: 1, retry: { initialBackoffMs: 0, maxBackoffMs: 0 } });
+    const KEYS = 10;
+    const PER_KEY = 30;
+    for (let n = 0; n < PER_KEY; n++) {
+      for (let k = 0; k < KEYS; k++) processor.record(event(n * KEYS + k, { targetingKey: `user-${k}`, attributes: { seq: n } }));
+      if (n % 5 === 4) await settle();
+    }
+    expect(await processor.close({ timeoutMs: 20_000 })).toMatchObject({ complete: true });
+    // Only an event refused as too large on its own is dropped (a gap in its key's sequence, never a reordering).
+    const stats = processor.stats();
+    expect(stats).toMatchObject({ recorded: KEYS * PER_KEY, exported: KEYS * PER_KEY - stats.dropped, droppedByReason: { too_large: stats.dropped } });
+
+    const firstSeen = new Map<string, number[]>();
+    const seen = new Set<string>();
+    for (const record of client.records()) {
+      const parsed = JSON.parse(record.value) as Event;
+      if (seen.has(parsed.id)) continue;
+      seen.add(parsed.id);
+      const list = firstSeen.get(record.key!) ?? [];
+      list.push(parsed.attributes!.seq as number);
+      firstSeen.set(record.key!, list);
+    }
+    expect(stats.dropped).toBeLessThan((KEYS * PER_KEY) / 10);
+    expect(seen.size).toBe(stats.exported);
+    for (const [, sequence] of firstSeen) expect(sequence).toEqual([...sequence].sort((x, y) => x - y));
+  });
 });
