@@ -13,6 +13,12 @@ const CLOSE_BRACKET = 0x5d;
 const SEPARATOR = ',\n';
 /** Events whose texts are joined before one write into the buffer (a joined chunk stays a small string). */
 const CHUNK_EVENTS = 64;
+/**
+ * A chunk also ends once its texts reach this many UTF-16 units: large events joined 64 at a time
+ * could pass the longest string V8 makes (2^29 - 24 units), and the commit would fail the same way
+ * on every retry. One text alone always fits (JSON.stringify made it).
+ */
+const CHUNK_UNITS = 1 << 20;
 /** Bytes kept in front of a value's events for its header, `<count>\n[` (a count of up to 13 digits). */
 const HEADER_ROOM = 15;
 /** A group writer keeps its buffer for the next group up to this size; a larger one is dropped after use. */
@@ -64,7 +70,7 @@ export class GroupWriter {
         chunk.push(stored);
         i++;
         chars += stored.length + 2;
-        if (chars >= maxChars) break;
+        if (chars >= maxChars || units >= CHUNK_UNITS) break;
       }
       // At most 3 UTF-8 bytes per UTF-16 unit.
       if (at + units * 3 + 1 > b.length) b = this.#grow(b, at, at + units * 3 + 1);

@@ -53,6 +53,8 @@ const RESOLVED_FALSE = Promise.resolve(false);
 const INITIAL_AVG_BYTES = 256;
 /** A group closes early once its estimated bytes reach this share of `maxBytes`. */
 const GROUP_SHARE_OF_MAX_BYTES = 1 / 16;
+/** The most JSON a stored value holds (more only for one event alone): it is read back as one string. */
+const MAX_VALUE_CHARS = 64 * 1024 * 1024;
 /** One commit writes at most this many events (or one group, when larger): a burst is written in few commits, so commits keep up with it. */
 const COMMIT_EVENTS = 65_536;
 /** Failed commits are retried after 10 ms, doubling up to this. */
@@ -685,12 +687,13 @@ export class Spool<E> implements EventQueue<E> {
     let written = 0;
     if (!group.cleared) {
       // Stored as values of at most one group each — `limit` events, and no more JSON than
-      // maxBytes / 16 (the limit is estimated from the average size so far; this is measured): bounds
-      // a value's size, and the bytes a partly released value keeps on disk. Each value is written
+      // maxBytes / 16 or MAX_VALUE_CHARS (the limit is estimated from the average size so far; this is
+      // measured): bounds a value's size, the bytes a partly released value keeps on disk, and the text
+      // a value is read back as (one string: V8 makes none longer than 2^29 - 24). Each value is written
       // into the writer's buffer, which LMDB copies during put() (this runs inside the write transaction).
       const n = group.events.length;
       const keep = this.#windowRoom(group.start);
-      const maxChars = Math.max(1, Math.floor(this.#maxBytes * GROUP_SHARE_OF_MAX_BYTES));
+      const maxChars = Math.max(1, Math.min(MAX_VALUE_CHARS, Math.floor(this.#maxBytes * GROUP_SHARE_OF_MAX_BYTES)));
       const writer = this.#writer;
       for (let i = 0; i < n; i = writer.end) {
         const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars);
