@@ -85,3 +85,24 @@ describe('TRACKPIPE_CONFIG is never echoed', () => {
     expect(printed(error)).not.toContain(SECRET);
   });
 });
+
+describe('a configuration that would take unbounded memory to read', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`), 'pipelines: [{ exporters: [{ type: console }] }]', ''].join('\n');
+
+  it('refuses YAML aliases that expand too far (a "billion laughs" document) as a configuration error, from a file or from TRACKPIPE_CONFIG', async () => {
+    const file = join(dir, 'laughs.yaml');
+    await writeFile(file, bomb);
+    for (const load of [() => loadConfig({ file }), () => loadConfig({ env: { [CONFIG_ENV]: bomb } }), () => loadConfig({ env: { [CONFIG_ENV]: file } })]) {
+      const error = await rejected(load());
+      expect(error.code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
+      expect(error.message).toContain('YAML aliases expand too far');
+    }
+  });
+
+  it('stops reading a file past 16 MiB, also one without a size (a device), naming why', async () => {
+    const error = await rejected(loadConfig({ file: '/dev/zero' }));
+    expect(error.message).toContain('cannot read the configuration file /dev/zero: it is larger than 16777216 bytes');
+    const named = await rejected(loadConfig({ env: { [CONFIG_ENV]: '/dev/zero' } }));
+    expect(named.message).toContain('(TOO_LARGE)');
+  });
+});

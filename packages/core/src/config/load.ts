@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { TrackpipeError, describeError } from '../errors.js';
 import { type Environment, substituteEnv } from './env.js';
@@ -85,7 +85,41 @@ export function parseConfigText(text: string, source: string): unknown {
     const where = at === undefined ? '' : ` at line ${at.line}, column ${at.col}`;
     throw configError([{ path: '', message: `not valid JSON or YAML${where} (${error.code})` }], source);
   }
-  return document.toJS({ maxAliasCount: 100 }) as unknown;
+  try {
+    return document.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch {
+    // yaml refuses an alias that expands past maxAliasCount nodes (a "billion laughs" document).
+    throw configError([{ path: '', message: `not a usable configuration: its YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} nodes an alias)` }], source);
+  }
+}
+
+/** How far one YAML alias may expand (yaml's `maxAliasCount`). */
+const MAX_ALIAS_COUNT = 100;
+
+/** The largest configuration file read, in bytes: `--config /dev/zero` must not read for ever. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a text file of at most {@link MAX_CONFIG_BYTES}, also from a pipe or a device (`<(...)`),
+ * which have no size until read. Throws an Error with `code` TOO_LARGE past it.
+ */
+async function readCapped(file: string): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_CONFIG_BYTES) throw Object.assign(new Error(`larger than ${MAX_CONFIG_BYTES} bytes`), { code: 'TOO_LARGE' });
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Options of {@link loadConfig}: one source, or none to read `TRACKPIPE_CONFIG`. */
@@ -125,7 +159,7 @@ export async function readConfigSource(options: { file?: string; env?: Environme
   if (isInline(value)) return { document: parseConfigText(value, CONFIG_ENV), source: CONFIG_ENV };
   let text: string;
   try {
-    text = await readFile(value.trim(), 'utf8');
+    text = await readCapped(value.trim());
   } catch (error) {
     // Not a readable file. No cause is attached: Node's messages quote the path.
     const code = (error as { code?: unknown }).code;
@@ -149,7 +183,12 @@ export async function readConfigSource(options: { file?: string; env?: Environme
 function oneLineMapping(value: string): Record<string, unknown> | undefined {
   const document = parseDocument(value, { uniqueKeys: true });
   if (document.errors.length > 0) return undefined;
-  const parsed: unknown = document.toJS({ maxAliasCount: 100 });
+  let parsed: unknown;
+  try {
+    parsed = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch {
+    return undefined; // an alias that expands too far: not a configuration
+  }
   return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
 }
 
@@ -177,12 +216,12 @@ function isInline(value: string): boolean {
 async function readConfigFile(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readCapped(file);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     throw new TrackpipeError(
       'TRACKPIPE_ERR_CONFIG_INVALID',
-      `cannot read the configuration file ${file}: ${typeof code === 'string' ? code : describeError(error)}`,
+      `cannot read the configuration file ${file}: ${code === 'TOO_LARGE' ? `it is larger than ${MAX_CONFIG_BYTES} bytes` : typeof code === 'string' ? code : describeError(error)}`,
       { cause: error, details: { source: file } },
     );
   }
