@@ -37,7 +37,7 @@ export function instrumentReceivers(registry: PromRegistry, receivers: readonly 
   });
   new Counter({
     name: RECEIVER_METRICS.dropped,
-    help: 'Records dropped before the pipelines (their offsets are committed all the same), by receiver and reason: undecodable (not our encoding), invalid (JSON but not an event).',
+    help: 'Records dropped before the pipelines (their offsets are committed all the same), by receiver and reason: undecodable (not our encoding), invalid (JSON but not an event), corrupt (a record batch that cannot be decoded, one per batch).',
     labelNames: ['receiver', 'reason'],
     registers,
     collect() {
