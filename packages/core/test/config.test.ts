@@ -224,6 +224,16 @@ describe('config errors', () => {
       ],
     },
     {
+      what: 'a metrics host no server can listen on (a line break from an env variable, a port)',
+      input: { ...minimal, metrics: { host: '127.0.0.1\n', port: 0 } },
+      issues: [{ path: 'metrics.host', message: expect.stringContaining('must be an IP address or a host name') as string }],
+    },
+    {
+      what: 'a metrics host with a port',
+      input: { ...minimal, metrics: { host: 'localhost:9464' } },
+      issues: [{ path: 'metrics.host', message: expect.stringContaining('without spaces, port or scheme') as string }],
+    },
+    {
       what: 'a __proto__ key (it would have become the prototype, its keys reported under the wrong path or passed to the exporter)',
       input: JSON.parse(
         '{"pipelines":[{"batch":{"__proto__":{"maxBatchSize":0}},"exporters":[{"type":"console","__proto__":{"stream":"stdout"}}]}]}',

@@ -8,6 +8,7 @@ import {
   configError,
   issuesFromZod,
   issuesOf,
+  listenHostSchema,
   parseConfig,
   readConfigSource,
   safeErrorMap,
@@ -29,18 +30,8 @@ const int = (min: number, max?: number) => {
 };
 /** A duration in ms: Node fires a longer timer at once (after 1 ms, with a TimeoutOverflowWarning). */
 const ms = (min: number) => int(min, MAX_TIMER_MS);
-const HOST_RULE = 'must be an IP address or a host name (letters, digits, "-" and "_" in dot-separated labels), without spaces, port or scheme';
-/** A DNS host name (RFC 1123 labels; "_" allowed, as container service names have it). */
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
-/**
- * An interface to listen on: an IP address (an IPv6 one may be written in brackets, `[::1]`, and is
- * taken without them) or a host name. Anything else (a space or line break from an env variable, a
- * port, a scheme) would fail only at start, when listening, with the value in the error: refused here by path.
- */
-const host = z
-  .string({ error: HOST_RULE })
-  .transform((value) => (/^\[[^\]]*\]$/.test(value) && isIP(value.slice(1, -1)) === 6 ? value.slice(1, -1) : value))
-  .refine((value) => isIP(value) !== 0 || HOST_NAME.test(value), { error: HOST_RULE });
+/** An interface to listen on (core's rule, shared with `metrics.host`). */
+const host = listenHostSchema;
 
 const httpSchema = z.strictObject({
   /** Serve HTTP ingest. Default true. */

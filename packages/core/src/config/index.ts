@@ -23,6 +23,7 @@ export {
   exporterName,
   exporterOptions,
   exporterSchema,
+  listenHostSchema,
   metricsSchema,
   pipelineSchema,
   retrySchema,

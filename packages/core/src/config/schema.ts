@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as z from 'zod';
 import { BATCH_OPTIONS, type BatchProcessorOptions, type NumericOption, OVERFLOW_POLICIES, RETRY_OPTIONS, checkNumber } from '../options.js';
 
@@ -7,6 +8,20 @@ const integer = (min: number, max?: number) => {
   const base = z.number({ error: message }).int({ error: message }).min(min, { error: message });
   return max === undefined ? base : base.max(max, { error: message });
 };
+
+const HOST_RULE = 'must be an IP address or a host name (letters, digits, "-" and "_" in dot-separated labels), without spaces, port or scheme';
+/** A DNS host name (RFC 1123 labels; "_" allowed, as container service names have it). */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/**
+ * An interface to listen on: an IP address (an IPv6 one may be written in brackets, `[::1]`, and is
+ * taken without them) or a host name. Anything else (a space or line break from an env variable, a
+ * port, a scheme) would fail only when listening, with the value in the error: refused by path.
+ */
+export const listenHostSchema = z
+  .string({ error: HOST_RULE })
+  .transform((value) => (/^\[[^\]]*\]$/.test(value) && isIP(value.slice(1, -1)) === 6 ? value.slice(1, -1) : value))
+  .refine((value) => isIP(value) !== 0 || HOST_NAME.test(value), { error: HOST_RULE });
 
 /** A processor option from its table entry (options.ts): the same bounds and wording as the processor's own check. */
 const option = (spec: NumericOption) =>
@@ -69,7 +84,7 @@ export const metricsSchema = z.strictObject({
   /** Register Trackpipe's self-metrics in the registry. Default true. */
   enabled: z.boolean().default(true),
   /** Interface the metrics server listens on. Default "127.0.0.1". */
-  host: z.string().min(1).default('127.0.0.1'),
+  host: listenHostSchema.default('127.0.0.1'),
   /** When set, serve the registry over HTTP on this port (0: any free port). Default: no server. */
   port: integer(0, 65_535).optional(),
   /** Path of the metrics endpoint. Default "/metrics". */
