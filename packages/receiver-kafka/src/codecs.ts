@@ -5,8 +5,10 @@
 // they only add codecs kafkajs refused, and compress as Kafka expects should another kafkajs client
 // there choose them. zstd is decoded by Node's zlib where it has it (22.15+, 23.8+), else by fzstd
 // (pure JavaScript): a receiver on Node 20 reads zstd batches; compressing zstd there still fails.
+// @platformatic/kafka is loaded on the first snappy or lz4 batch (or compression), not before: loading
+// it takes about a second, which every start of `trackpipe serve` and `validate` would pay.
 import zlib from 'node:zlib';
-import { compressionsAlgorithms } from '@platformatic/kafka';
+import type * as Platformatic from '@platformatic/kafka';
 import { decompress as fzstdDecompress } from 'fzstd';
 import kafkajs from 'kafkajs';
 
@@ -47,6 +49,14 @@ const nativeZstdDecompress = (zlib as { zstdDecompressSync?: (data: Buffer) => B
 /** zstd frames decoded: by Node's zlib where it has zstd (22.15+, 23.8+), else in pure JavaScript. */
 export const zstdDecompress: (data: Buffer) => Buffer = nativeZstdDecompress === undefined ? pureZstdDecompress : (data) => nativeZstdDecompress(data);
 
+type Algorithms = typeof Platformatic.compressionsAlgorithms;
+let algorithms: Promise<Algorithms> | undefined;
+/** @platformatic/kafka's codecs, loaded once, when first needed. */
+function platformatic(): Promise<Algorithms> {
+  algorithms ??= import('@platformatic/kafka').then((library) => library.compressionsAlgorithms);
+  return algorithms;
+}
+
 /** Registers snappy, lz4 and zstd in kafkajs's (process-wide) codec table. */
 export function registerCodecs(): void {
   const codecs: readonly [number, 'snappy' | 'lz4' | 'zstd'][] = [
@@ -55,13 +65,15 @@ export function registerCodecs(): void {
     [CompressionTypes.ZSTD, 'zstd'],
   ];
   for (const [type, name] of codecs) {
-    const algorithm = compressionsAlgorithms[name];
-    const decompress =
-      name === 'snappy' ? (data: Buffer) => unframeSnappy(data, algorithm.decompressSync) : name === 'zstd' ? zstdDecompress : algorithm.decompressSync;
+    const decompress = async (data: Buffer): Promise<Buffer> => {
+      if (name === 'zstd') return zstdDecompress(data);
+      const algorithm = (await platformatic())[name];
+      return name === 'snappy' ? unframeSnappy(data, algorithm.decompressSync) : algorithm.decompressSync(data);
+    };
     const codec = {
       // Without Node's zstd this throws (@platformatic/kafka's UnsupportedCompressionError): decoding only.
-      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => algorithm.compressSync(encoder.buffer),
-      decompress: async (buffer: Buffer): Promise<Buffer> => decompress(buffer),
+      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => (await platformatic())[name].compressSync(encoder.buffer),
+      decompress,
     };
     (CompressionCodecs as Record<number, () => unknown>)[type] = () => codec;
   }
