@@ -32,7 +32,8 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver reading compressed record 
       logger: silentLogger,
     });
     const lines: string[] = [];
-    const logger = { warn: (m: string) => void lines.push(m), error: (m: string) => void lines.push(m) };
+    const said = (m: string, fields?: unknown) => void lines.push(`${m} ${JSON.stringify(fields)}`);
+    const logger = { warn: said, error: said };
     const receiver = new KafkaReceiver({ brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger }, processor);
     cleanups.push(async () => {
       await receiver.stop({ timeoutMs: 5_000 });
@@ -47,6 +48,7 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver reading compressed record 
     }, 'the group to commit every partition to its end');
     expect(delivered).toHaveLength(500);
     expect(receiver.stats()).toMatchObject({ handed: 500, dropped: { undecodable: 0, invalid: 0 } });
-    expect(lines.filter((l) => l.includes('stopped on an error'))).toEqual([]);
+    // A group's first join on a fresh broker may meet its coordinator still loading (a retriable error kafkajs restarts on, once): not a decoding failure.
+    expect(lines.filter((l) => l.includes('stopped on an error') && !l.includes("coordinator is loading"))).toEqual([]);
   });
 });
