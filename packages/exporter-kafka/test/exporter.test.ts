@@ -614,9 +614,14 @@ describe('KafkaExporter order per key', () => {
     });
   }
 
-  it.each(Array.from({ length: 10 }, (_, i) => i + 1))('keeps every key in order under random failures, lost acknowledgements and aborts (seed %i)', async (seed) => {
+  /** A seeded draw in [0, 1) (a linear congruential generator): the same failures for the same seed. */
+  const seeded = (seed: number): (() => number) => {
     let state = seed;
-    const random = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    return () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  };
+
+  it.each(Array.from({ length: 10 }, (_, i) => i + 1))('keeps every key in order under random failures, lost acknowledgements and aborts (seed %i)', async (seed) => {
+    const random = seeded(seed);
     const { client, exporter } = setup({ key: (e) => e.targetingKey ?? null });
     // A request fails at once (before writing, or after: a lost acknowledgement), succeeds at once, or
     // takes a turn or two of the event loop to succeed or fail.
@@ -655,8 +660,7 @@ describe('KafkaExporter order per key', () => {
   });
 
   it.each([1, 2, 3, 4, 5])('keeps every key in order through a BatchProcessor retrying with no backoff, under random failures, lost acknowledgements and refusals as too large (seed %i)', async (seed) => {
-    let state = seed;
-    const random = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = seeded(seed);
     const { client, exporter } = setup({ key: (e) => e.targetingKey ?? null });
     client.nextStep = () => {
       const outcome = random();
