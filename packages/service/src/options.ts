@@ -1,10 +1,5 @@
 import { TrackpipeError } from '@trackpipe/core';
-import { MAX_TIMER_MS } from '@trackpipe/core/internal';
-
-/** A value in an error message: a number as written, anything else by its type (never an object's contents). */
-function shown(value: unknown): string {
-  return typeof value === 'number' ? String(value) : typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeof value;
-}
+import { MAX_TIMER_MS, describeValue } from '@trackpipe/core/internal';
 
 /**
  * An integer option given in code, checked as the configuration's schema checks it: `value` (or
@@ -15,7 +10,7 @@ export function integerOption(option: string, value: unknown, fallback: number, 
   const n = value ?? fallback;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     const rule = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${shown(n)})`, { details: { option } });
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} must be ${rule} (got ${describeValue(n)})`, { details: { option } });
   }
   return n;
 }
