@@ -2,15 +2,20 @@
 // producer's choice, or a topic's `compression.type`, which makes the broker recompress) fails the
 // whole fetch, and kafkajs restarts the consumer for ever. The codecs of @platformatic/kafka
 // (WebAssembly snappy and lz4, Node's zstd) are registered in kafkajs's table, which is process-wide:
-// they only add codecs kafkajs refused, and compress as Kafka expects should another kafkajs client
-// there choose them. zstd is decoded by Node's zlib where it has it (22.15+, 23.8+), else by fzstd
+// they add the codecs kafkajs refused (and take the place of its gzip, with the same zlib calls), and
+// compress as Kafka expects should another kafkajs client there choose them. zstd is decoded by Node's zlib where it has it (22.15+, 23.8+), else by fzstd
 // (pure JavaScript): a receiver on Node 20 reads zstd batches; compressing zstd there still fails.
 // @platformatic/kafka is loaded on the first snappy or lz4 batch (or compression), not before: loading
 // it takes about a second, which every start of `trackpipe serve` and `validate` would pay.
+// In a receiver's consumers every codec, gzip included, stops at MAX_BATCH_BYTES (see bounds.ts);
+// elsewhere gzip decodes as kafkajs's own codec does.
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type * as Platformatic from '@platformatic/kafka';
 import { decompress as fzstdDecompress } from 'fzstd';
 import kafkajs from 'kafkajs';
+import { MAX_BATCH_BYTES, checkBound, lz4Bound, snappyBound, zlibError, zstdBound } from './bounds.js';
+import { inReceiverScope } from './damaged-batches.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -18,8 +23,10 @@ const { CompressionCodecs, CompressionTypes } = kafkajs;
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
 
 /** Raw snappy, or snappy-java's frames (16-byte header, then blocks of a 4-byte length and raw snappy), decompressed. */
-function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer): Buffer {
-  if (data.length < 16 || !data.subarray(0, 8).equals(XERIAL_MAGIC)) return raw(data);
+function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer, limit: number): Buffer {
+  const xerial = data.length >= 16 && data.subarray(0, 8).equals(XERIAL_MAGIC);
+  checkBound('snappy', snappyBound(data, xerial), limit);
+  if (!xerial) return raw(data);
   const blocks: Buffer[] = [];
   let at = 16;
   while (at < data.length) {
@@ -33,8 +40,9 @@ function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer): Buffer {
   return Buffer.concat(blocks);
 }
 
-/** zstd frames decoded in pure JavaScript (fzstd): what a Node without zlib's zstd uses. */
-export function pureZstdDecompress(data: Buffer): Buffer {
+/** zstd frames decoded in pure JavaScript (fzstd): what a Node without zlib's zstd uses. At most `limit` bytes. */
+export function pureZstdDecompress(data: Buffer, limit = Number.POSITIVE_INFINITY): Buffer {
+  checkBound('zstd', zstdBound(data), limit);
   let out: Uint8Array;
   try {
     out = fzstdDecompress(data);
@@ -44,10 +52,31 @@ export function pureZstdDecompress(data: Buffer): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
-const nativeZstdDecompress = (zlib as { zstdDecompressSync?: (data: Buffer) => Buffer }).zstdDecompressSync;
+const nativeZstdDecompress = (zlib as { zstdDecompressSync?: (data: Buffer, options: zlib.ZlibOptions) => Buffer }).zstdDecompressSync;
 
-/** zstd frames decoded: by Node's zlib where it has zstd (22.15+, 23.8+), else in pure JavaScript. */
-export const zstdDecompress: (data: Buffer) => Buffer = nativeZstdDecompress === undefined ? pureZstdDecompress : (data) => nativeZstdDecompress(data);
+/** zstd frames decoded, at most `limit` bytes: by Node's zlib where it has zstd (22.15+, 23.8+), else in pure JavaScript. */
+export const zstdDecompress: (data: Buffer, limit?: number) => Buffer =
+  nativeZstdDecompress === undefined
+    ? pureZstdDecompress
+    : (data, limit = Number.POSITIVE_INFINITY) => {
+        try {
+          return nativeZstdDecompress(data, Number.isFinite(limit) ? { maxOutputLength: limit } : {});
+        } catch (error) {
+          throw zlibError('zstd', limit, error);
+        }
+      };
+
+const gunzip = promisify<zlib.InputType, zlib.ZlibOptions, Buffer>(zlib.unzip);
+const gzip = promisify<zlib.InputType, Buffer>(zlib.gzip);
+
+/** gzip as kafkajs decodes it (zlib's unzip), at most `limit` bytes. */
+export async function gzipDecompress(data: Buffer, limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  try {
+    return await gunzip(data, Number.isFinite(limit) ? { maxOutputLength: limit } : {});
+  } catch (error) {
+    throw zlibError('gzip', limit, error);
+  }
+}
 
 type Algorithms = typeof Platformatic.compressionsAlgorithms;
 let algorithms: Promise<Algorithms> | undefined;
@@ -57,22 +86,34 @@ function platformatic(): Promise<Algorithms> {
   return algorithms;
 }
 
-/** Registers snappy, lz4 and zstd in kafkajs's (process-wide) codec table. */
+/** Decodes one codec's batch, at most `limit` bytes. */
+async function decompressWith(name: 'gzip' | 'snappy' | 'lz4' | 'zstd', data: Buffer, limit: number): Promise<Buffer> {
+  switch (name) {
+    case 'gzip':
+      return gzipDecompress(data, limit);
+    case 'zstd':
+      return zstdDecompress(data, limit);
+    case 'snappy':
+      return unframeSnappy(data, (await platformatic()).snappy.decompressSync, limit);
+    case 'lz4':
+      checkBound('lz4', lz4Bound(data), limit);
+      return (await platformatic()).lz4.decompressSync(data);
+  }
+}
+
+/** Registers gzip (bounded in a receiver), snappy, lz4 and zstd in kafkajs's (process-wide) codec table. */
 export function registerCodecs(): void {
-  const codecs: readonly [number, 'snappy' | 'lz4' | 'zstd'][] = [
+  const codecs: readonly [number, 'gzip' | 'snappy' | 'lz4' | 'zstd'][] = [
+    [CompressionTypes.GZIP, 'gzip'],
     [CompressionTypes.Snappy, 'snappy'],
     [CompressionTypes.LZ4, 'lz4'],
     [CompressionTypes.ZSTD, 'zstd'],
   ];
   for (const [type, name] of codecs) {
-    const decompress = async (data: Buffer): Promise<Buffer> => {
-      if (name === 'zstd') return zstdDecompress(data);
-      const algorithm = (await platformatic())[name];
-      return name === 'snappy' ? unframeSnappy(data, algorithm.decompressSync) : algorithm.decompressSync(data);
-    };
+    const decompress = (data: Buffer): Promise<Buffer> => decompressWith(name, data, inReceiverScope() ? MAX_BATCH_BYTES : Number.POSITIVE_INFINITY);
     const codec = {
       // Without Node's zstd this throws (@platformatic/kafka's UnsupportedCompressionError): decoding only.
-      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => (await platformatic())[name].compressSync(encoder.buffer),
+      compress: async (encoder: { buffer: Buffer }): Promise<Buffer> => (name === 'gzip' ? gzip(encoder.buffer) : (await platformatic())[name].compressSync(encoder.buffer)),
       decompress,
     };
     (CompressionCodecs as Record<number, () => unknown>)[type] = () => codec;

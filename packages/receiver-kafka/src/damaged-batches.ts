@@ -43,6 +43,11 @@ export function skippingDamagedBatches<T>(fn: () => T): T {
   return scope.run(true, fn);
 }
 
+/** True inside a receiver's consumer (its fetches, and the codecs they call). */
+export function inReceiverScope(): boolean {
+  return scope.getStore() === true;
+}
+
 let installed: boolean | undefined;
 
 /** Replaces kafkajs's record-set decoder (once per process). False when kafkajs's files are not where 2.2.4 has them. */

@@ -5,6 +5,7 @@ export {
   type KafkaReceiverConfigInput,
   kafkaReceiverConfigSchema,
 } from './config.js';
+export { MAX_BATCH_BYTES } from './bounds.js';
 export { type Decoded, RECORD_DROP_REASONS, type RecordDropReason, decodeRecord } from './decode.js';
 export { type KafkaReceiverContext, kafkaReceiverFactory } from './factory.js';
 export { KafkaJsConsumerClient, type KafkaJsConsumerClientOptions } from './kafkajs-consumer.js';

@@ -4,7 +4,7 @@
 // exporter's broker-test helpers.
 import { BatchProcessor, FunctionExporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { KafkaExporter } from '@trackpipe/exporter-kafka';
-import kafkajs, { type Message } from 'kafkajs';
+import kafkajs, { type CompressionTypes, type Message } from 'kafkajs';
 import { KafkaReceiver } from '../../src/index.js';
 import { createTopic as createTopicWith, readTopic, withAdmin } from '../../../exporter-kafka/test/helpers/kafka.js';
 
@@ -51,13 +51,14 @@ export async function produce(brokers: string, topic: string, events: readonly T
  * Produces raw records (anything: for poison records), each once. The producer is idempotent: one
  * produce request carries every partition of the send, and a partition the broker refuses for a
  * moment (a partition just added: "not the leader") fails the whole request, which kafkajs sends
- * again; without idempotence the partitions written the first time got their records twice.
+ * again; without idempotence the partitions written the first time got their records twice. One
+ * send is one record batch per partition, compressed with `compression` when given.
  */
-export async function produceRaw(brokers: string, topic: string, messages: Message[]): Promise<void> {
+export async function produceRaw(brokers: string, topic: string, messages: Message[], compression?: CompressionTypes): Promise<void> {
   const producer = new Kafka({ clientId: 'trackpipe-test-raw', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
-    await producer.send({ topic, acks: -1, messages });
+    await producer.send({ topic, acks: -1, messages, ...(compression === undefined ? {} : { compression }) });
   } finally {
     await producer.disconnect();
   }
