@@ -179,3 +179,24 @@ describe('timestamps', () => {
     },
   );
 });
+
+describe('NaN in a dimension other than the value', () => {
+  it.each([
+    ['variant', { variant: Number.NaN as unknown as string }, 'feature_flag.result.variant', 'NaN'],
+    ['reason', { reason: Number.NaN as unknown as string }, 'feature_flag.result.reason', 'nan'],
+    ['provider', { provider: Number.NaN as unknown as string }, 'feature_flag.provider.name', 'NaN'],
+    ['version', { attributes: { 'feature_flag.version': Number.NaN } }, 'feature_flag.version', Number.NaN],
+    ['flag set', { attributes: { 'feature_flag.set.id': Number.NaN } }, 'feature_flag.set.id', Number.NaN],
+  ])('counts the evaluations of a NaN %s as one key (NaN !== NaN made each one a new key)', async (_name, fields, attribute, shown) => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { maxKeys: 4 });
+    for (let i = 0; i < 6; i++) s.record(evaluation('f', fields));
+    s.record(evaluation('g'));
+    expect(s.stats().keys).toBe(2);
+    await s.flush();
+    expect(countsByFlag(inner.summaries())).toEqual({ f: 6, g: 1 });
+    expect((inner.summaries()[0]?.attributes as Record<string, unknown> | undefined)?.[attribute]).toEqual(shown);
+    expect(s.stats().overflowed).toBe(0);
+    expectSound(s, inner);
+  });
+});

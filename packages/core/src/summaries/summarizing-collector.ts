@@ -80,7 +80,7 @@ const WARNING_INTERVAL_MS = 60_000;
 const DIMS = 8;
 /** A level scans at most this many keys; beyond, it becomes a map on its next dimension. */
 const SCAN_LIMIT = 8;
-/** The key of NaN values (NaN !== NaN, and JSON writes it as null anyway). */
+/** The key of NaN values and dimensions (NaN !== NaN; JSON writes it as null, text as 'NaN'). */
 const NAN = Symbol('NaN');
 
 /** An object value, identified by its JSON text. One per distinct text while keys use it. */
@@ -261,11 +261,11 @@ function deepFreeze(value: AttributeValue): AttributeValue {
 }
 
 function lower(value: unknown): string {
-  return (typeof value === 'string' ? value : String(value)).toLowerCase();
+  return text(value).toLowerCase();
 }
 
 function text(value: unknown): string {
-  return typeof value === 'string' ? value : String(value);
+  return typeof value === 'string' ? value : value === NAN ? 'NaN' : String(value);
 }
 
 /** True for values whose text (`String()`) runs no user code: not an object or function. */
@@ -281,6 +281,7 @@ const BAD_TIMESTAMP = new TypeError('the evaluation timestamp must be a finite n
 
 /** A version or flag-set id as an attribute: strings, numbers and booleans as they are, anything else as text. */
 function scalar(value: unknown): AttributeValue {
+  if (value === NAN) return Number.NaN;
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : String(value);
 }
 
@@ -458,15 +459,17 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       }
       if (node === undefined) {
         // Slow path: a flag with many keys (a map per dimension), or a new key.
+        // NaN (never === itself) is keyed as the NAN symbol here, so that its evaluations find one key
+        // (they always miss the fast path above, which compares the values as given).
         const probe = this.#probe;
         probe.flagKey = flagKey;
-        probe.variant = variant;
+        probe.variant = variant !== variant ? NAN : variant;
         probe.value = value;
-        probe.reason = reason;
-        probe.errorCode = errorCode;
-        probe.provider = provider;
-        probe.version = version;
-        probe.setId = setId;
+        probe.reason = reason !== reason ? NAN : reason;
+        probe.errorCode = errorCode !== errorCode ? NAN : errorCode;
+        probe.provider = provider !== provider ? NAN : provider;
+        probe.version = version !== version ? NAN : version;
+        probe.setId = setId !== setId ? NAN : setId;
         const found = this.#lookup(probe) ?? this.#insert(probe);
         if (typeof found === 'string') return this.#drop(found, 1, found === 'invalid' ? NOT_PRIMITIVE : undefined);
         node = found;
