@@ -20,6 +20,7 @@ import * as z from 'zod';
 import { API_KEY_RULE, isPresentableKey } from './auth.js';
 import { MAX_BODY_BYTES } from './http-server.js';
 import { EXPOSURE_HINT, type Listener, unauthenticatedExposure } from './exposure.js';
+import { MAX_RETRY_AFTER_SECONDS } from './ingest.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { MAX_DEPTH_LIMIT } from './validate.js';
 
@@ -116,8 +117,8 @@ export const serviceSchema = z.strictObject({
     .strictObject({
       /** Share of each queue's capacity accepted events may fill, in (0, 1]. Default 1. */
       highWaterMark: z.number().gt(0).max(1).default(1),
-      /** Seconds a refused client is told to wait (Retry-After). Default 1. */
-      retryAfterSeconds: int(0).default(1),
+      /** Seconds a refused client is told to wait (Retry-After), at most 3 600 (an hour). Default 1. */
+      retryAfterSeconds: int(0, MAX_RETRY_AFTER_SECONDS).default(1),
       /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
       logIntervalMs: ms(0).default(5_000),
     })

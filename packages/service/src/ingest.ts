@@ -10,7 +10,10 @@ export interface IngestorOptions {
    * requests are refused (503 / RESOURCE_EXHAUSTED). Below 1 it leaves headroom. Default 1.
    */
   highWaterMark?: number;
-  /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
+  /**
+   * Seconds a refused client is told to wait (`Retry-After`), an integer from 0 to
+   * {@link MAX_RETRY_AFTER_SECONDS} (3 600). Default 1.
+   */
   retryAfterSeconds?: number;
   /** Where backpressure changes are logged. Default: nowhere. */
   logger?: ServiceLogger;
@@ -27,6 +30,13 @@ export interface IngestorOptions {
    */
   durable?: boolean;
 }
+
+/**
+ * The longest `Retry-After` the service tells a refused client, in seconds: an hour. Backpressure
+ * lasts seconds; a larger value is a mistake (milliseconds written as seconds) that would keep every
+ * well-behaved client away for hours.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 3_600;
 
 /** Why a request's events were not accepted (or acknowledged): they could never fit, the queue was full, the service was draining, or a spool could not commit them (`storage`). */
 export type RefusedReason = 'overloaded' | 'draining' | 'too_large' | 'storage';
@@ -62,7 +72,7 @@ export class Ingestor {
         details: { option: 'highWaterMark' },
       });
     }
-    const retryAfterSeconds = integerOption('retryAfterSeconds', options.retryAfterSeconds, 1, 0);
+    const retryAfterSeconds = integerOption('retryAfterSeconds', options.retryAfterSeconds, 1, 0, MAX_RETRY_AFTER_SECONDS);
     this.#collector = collector;
     this.#highWaterMark = highWaterMark;
     this.#retryAfterSeconds = retryAfterSeconds;

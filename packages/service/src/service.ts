@@ -69,7 +69,7 @@ export interface TrackpipeServiceOptions {
    * when every pipeline has a `spool` section. Default false.
    */
   durable?: boolean;
-  /** Seconds a refused client is told to wait (`Retry-After`). Default 1. */
+  /** Seconds a refused client is told to wait (`Retry-After`), an integer from 0 to 3 600 (an hour). Default 1. */
   retryAfterSeconds?: number;
   /** Backpressure changes are logged at most once per this many ms, with counts since the last line. Default 5 000. */
   backpressureLogIntervalMs?: number;

@@ -63,6 +63,16 @@ describe('service configuration', () => {
     expect(parseServiceConfig(at(2 ** 31 - 1), { env: {} }).service.shutdownTimeoutMs).toBe(2 ** 31 - 1);
   });
 
+  it('refuses a retryAfterSeconds above 3600 (an hour: a value meant in ms would tell clients to stay away for hours) by path, and takes 0 and 3600', () => {
+    const at = (retryAfterSeconds: unknown) => ({ service: { backpressure: { retryAfterSeconds } }, pipelines: [{ exporters: [{ type: 'console' }] }] });
+    for (const bad of [3601, 5_000, 1e12, -1, 1.5]) {
+      expect(configErrorOf(() => parseServiceConfig(at(bad), { env: {} })).message).toContain(
+        'service.backpressure.retryAfterSeconds: must be an integer from 0 to 3600',
+      );
+    }
+    for (const good of [0, 3600]) expect(parseServiceConfig(at(good), { env: {} }).service.backpressure.retryAfterSeconds).toBe(good);
+  });
+
   it('refuses HTTP and gRPC on one port of one interface by path, and allows it on different interfaces or with gRPC off', () => {
     const config = (http: object, grpc: object) => ({ service: { http, grpc }, pipelines: [{ exporters: [{ type: 'console' }] }] });
     for (const [http, grpc] of [

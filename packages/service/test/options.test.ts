@@ -68,6 +68,17 @@ describe('durations given in code', () => {
     expect(new MemoryIdempotencyStore({ ttlMs: MAX }).size).toBe(0);
   });
 
+  it('retryAfterSeconds is refused above 3600 (and when not an integer from 0) by path, by the service and by the Ingestor, and taken at 3600', () => {
+    for (const bad of [3601, 1e12, Number.POSITIVE_INFINITY, Number.NaN, 1.5, -1, '1']) {
+      const service = refusal(() => new TrackpipeService({ collector: collector(), http: false, grpc: false, retryAfterSeconds: bad as number }));
+      expect(service.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+      expect(service.message).toContain('retryAfterSeconds must be an integer from 0 to 3600 (got ');
+      expect(service.details).toMatchObject({ option: 'retryAfterSeconds' });
+      expect(refusal(() => new Ingestor(collector(), { retryAfterSeconds: bad as number })).message).toContain('retryAfterSeconds must be an integer from 0 to 3600');
+    }
+    for (const good of [0, 3600]) expect(new TrackpipeService({ collector: collector(), http: false, grpc: false, retryAfterSeconds: good })).toBeInstanceOf(TrackpipeService);
+  });
+
   it('shutdown({ timeoutMs }) past 2147483647 is refused naming timeoutMs, and the service keeps serving until a valid shutdown', async () => {
     const service = new TrackpipeService({ collector: collector(), http: { port: 0 }, grpc: false });
     services.push(service);
