@@ -587,6 +587,16 @@ describe('options', () => {
     expect(error.message).toContain(option);
   });
 
+  it.each<[string, () => unknown]>([
+    ['a warn getter that throws', () => ({ get warn(): never { throw new Error('do not repeat me'); }, error: () => undefined })],
+    ['a revoked proxy', () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; }],
+  ])('rejects a logger with %s naming logger, never with what it threw', (_label, logger) => {
+    const error = thrown(() => new SummarizingCollector(new InnerCollector(), { logger: logger() as KeptLogger }));
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    expect(error.details).toEqual({ option: 'logger' });
+    expect(error.message).not.toContain('do not repeat me');
+  });
+
   it('rejects an inner collector that is not a Collector', () => {
     const error = thrown(() => new SummarizingCollector({ record: () => undefined } as unknown as InnerCollector));
     expect(error.details).toEqual({ option: 'inner' });

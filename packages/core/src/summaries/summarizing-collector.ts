@@ -245,10 +245,17 @@ export function resolveSummarizingOptions(given: SummarizingOptions = {}, path =
   const distinctTargetingKeys = options.distinctTargetingKeys ?? true;
   if (typeof distinctTargetingKeys !== 'boolean') invalid(`${path}distinctTargetingKeys`, `must be a boolean (got ${typeof distinctTargetingKeys})`);
   const logger = options.logger ?? consoleLogger;
-  if (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
-    invalid(`${path}logger`, 'must be an object with warn() and error() methods');
-  }
+  if (!isLogger(logger)) invalid(`${path}logger`, 'must be an object with warn() and error() methods');
   return { intervalMs, maxKeys, distinctTargetingKeys, logger };
+}
+
+/** True for an object with warn() and error() methods; false also when reading them throws (a getter, a revoked proxy). */
+function isLogger(logger: unknown): logger is Logger {
+  try {
+    return logger !== null && typeof logger === 'object' && typeof (logger as Logger).warn === 'function' && typeof (logger as Logger).error === 'function';
+  } catch {
+    return false;
+  }
 }
 
 /** Freezes a parsed JSON value and everything in it: the copy is shared by every summary of its key. */
