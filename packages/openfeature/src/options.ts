@@ -84,20 +84,40 @@ export interface ResolvedHookOptions {
 
 const TARGETING_KEY = 'targetingKey';
 
+/** True for an object with warn() and error() methods; false also when reading them throws (a getter, a revoked proxy). */
+function isLogger(logger: unknown): logger is Logger {
+  try {
+    return logger !== null && typeof logger === 'object' && typeof (logger as Logger).warn === 'function' && typeof (logger as Logger).error === 'function';
+  } catch {
+    return false;
+  }
+}
+
 function invalid(option: string, message: string): never {
   throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} ${message}`, { details: { option } });
 }
 
 function attributeList(option: string, value: readonly string[] | undefined): readonly string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) invalid(option, `must be an array of attribute names (got ${typeof value})`);
-  for (const [i, name] of value.entries()) {
+  // Copied first, each item read once: a revoked proxy or a getter that throws is refused naming the
+  // option, never with what it threw.
+  let names: unknown[] | undefined;
+  try {
+    if (Array.isArray(value)) {
+      names = [];
+      for (let i = 0; i < value.length; i++) names.push(value[i]);
+    }
+  } catch {
+    invalid(option, 'could not be read (a getter or a proxy threw)');
+  }
+  if (names === undefined) invalid(option, `must be an array of attribute names (got ${typeof value})`);
+  for (const [i, name] of names.entries()) {
     if (typeof name !== 'string' || name === '') invalid(`${option}[${i}]`, 'must be a non-empty string');
     if (name === TARGETING_KEY) {
       invalid(`${option}[${i}]`, 'must not be "targetingKey": the targetingKey option decides how it is recorded');
     }
   }
-  return Object.freeze([...new Set<string>(value)]);
+  return Object.freeze([...new Set(names as string[])]);
 }
 
 const OPTION_NAMES: readonly (keyof TrackpipeHookOptions)[] = [
@@ -155,9 +175,7 @@ export function resolveHookOptions(given: TrackpipeHookOptions = {}): ResolvedHo
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') invalid('random', `must be a function returning a number in [0, 1) (got ${typeof random})`);
   const logger = options.logger ?? consoleLogger;
-  if (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
-    invalid('logger', 'must be an object with warn() and error() methods');
-  }
+  if (!isLogger(logger)) invalid('logger', 'must be an object with warn() and error() methods');
   const mode = resolveMode(options.mode);
   if (mode !== 'events' && sampleRatio !== 1) {
     invalid('sampleRatio', 'applies to mode "events" only; in the summary modes every evaluation is counted (use mode.sample for a share of full events)');

@@ -57,6 +57,11 @@ describe('hook options objects that cannot be read', () => {
     revoke();
     return proxy;
   }
+  function revokedArray(): string[] {
+    const { proxy, revoke } = Proxy.revocable<string[]>([], {});
+    revoke();
+    return proxy;
+  }
   function refused(options: unknown): TrackpipeError {
     let thrown: unknown;
     try {
@@ -83,7 +88,18 @@ describe('hook options objects that cannot be read', () => {
   });
 
   it.each([
+    ['contextAttributes', () => ({ contextAttributes: Object.defineProperty(['plan'], 0, { get: () => { throw new Error('do not repeat me'); } }) })],
+    ['hashAttributes', () => ({ hashAttributes: Object.defineProperty(['email'], 0, { get: () => { throw new Error('do not repeat me'); } }) })],
+    ['logger', () => ({ logger: Object.defineProperty({ error: () => undefined }, 'warn', { get: () => { throw new Error('do not repeat me'); } }) })],
+  ])('names %s when a getter inside it throws', (field, options) => {
+    expect(refused(options()).details.option).toBe(field);
+  });
+
+  it.each([
     ['options', () => revoked()],
+    ['contextAttributes', () => ({ contextAttributes: revokedArray() })],
+    ['hashAttributes', () => ({ hashAttributes: revokedArray() })],
+    ['logger', () => ({ logger: revoked() })],
     ['mode', () => ({ mode: revoked() })],
     ['summarizer', () => ({ mode: 'summaries', summarizer: revoked() })],
   ])('names %s when it is a revoked proxy', (field, options) => {
