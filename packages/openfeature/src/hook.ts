@@ -195,6 +195,7 @@ function targetingKeyOf(context: object): string | undefined {
 
 /** A top-level context attribute: an own property only (an inherited `toString` is no attribute); undefined when absent or unreadable. */
 function contextValue(context: object, name: string): unknown {
+  if (typeof context !== 'object' || context === null) return undefined; // no context: nothing is present
   try {
     return Object.hasOwn(context, name) ? (context as Record<string, unknown>)[name] : undefined;
   } catch {

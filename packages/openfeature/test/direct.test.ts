@@ -139,4 +139,13 @@ describe('the finally stage', () => {
     expect(collector.events[0]!.context).toStrictEqual({ big: '10', bad: null, fn: null, list: [1, null, 'x'] });
     expect(() => JSON.stringify(collector.events[0])).not.toThrow();
   });
+
+  it.each([undefined, null])('records no context attribute when the hook context has no context (%s): absent, not null', (context) => {
+    const collector = new RecordingCollector();
+    const hook = new TrackpipeHook(collector, { contextAttributes: ['plan'], hashAttributes: ['email'] });
+    hook.finally({ ...hookContext(), context } as unknown as HookContext, details);
+    expect(collector.events).toHaveLength(1);
+    expect(collector.events[0]).not.toHaveProperty('context');
+    expect(hook.stats()).toMatchObject({ recorded: 1, failed: 0 });
+  });
 });
