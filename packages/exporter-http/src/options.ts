@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import * as z from 'zod';
 import { parseExporterOptions } from '@trackpipe/core/config';
 import { type AttributeValue, type Encoder, type Recorded, type TelemetryEvent } from '@trackpipe/core';
@@ -143,12 +144,30 @@ interface CrossFields {
   readonly compressionLevel?: number | undefined;
 }
 
+/**
+ * A client certificate and key Node can use: one that does not read, or a key that is not the
+ * certificate's, would fail every request (each batch rejected, every event dropped). The problem
+ * says OpenSSL's code, never the content.
+ */
+function usableCertificate(tls: unknown, problem: (path: string, message: string) => void): void {
+  if (typeof tls !== 'object' || tls === null) return;
+  const { cert, key } = tls as { cert?: string | Buffer; key?: string | Buffer };
+  if (cert === undefined && key === undefined) return;
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    problem('tls', `Node cannot use this certificate and key (${typeof code === 'string' ? code : 'invalid'}): a certificate or key that does not read, or a key that is not the certificate's`);
+  }
+}
+
 /** Rules between fields, the same for config and code. */
 function crossFieldRules(options: CrossFields, ctx: z.RefinementCtx): void {
   const problem = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
   if (options.envelopeKey !== undefined && options.format !== 'json') problem('envelopeKey', 'is only valid with format "json"');
   if (options.otlp !== undefined && options.format !== 'otlp') problem('otlp', 'is only valid with format "otlp"');
   if (options.tls !== undefined && httpUrl(options.url)?.protocol !== 'https:') problem('tls', 'is only valid with an https: url');
+  else usableCertificate(options.tls, problem);
   if (options.compression === 'zstd' && !zstdAvailable) problem('compression', `"zstd" needs Node.js 22.15 or later (this is ${process.version})`);
   if (options.compression === 'gzip' && options.compressionLevel !== undefined && options.compressionLevel > 9) {
     problem('compressionLevel', 'must be <= 9 with gzip');

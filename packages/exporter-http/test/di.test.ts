@@ -117,6 +117,8 @@ describe('httpExporterModule', () => {
     [{ url: 'http://h/', tls: { ca: 'pem' } }, 'tls', 'https: url'],
     [{ url: 'https://h/', tls: { rejectUnauthorized: 'no' } }, 'tls.rejectUnauthorized', 'true or false'],
     [{ url: 'https://h/', tls: { passphrase: SECRET } }, 'tls.passphrase', 'unknown key'],
+    [{ url: 'https://h/', tls: { cert: SECRET } }, 'tls', 'Node cannot use this certificate and key'],
+    [{ url: 'https://h/', tls: { key: `-----BEGIN PRIVATE KEY-----\n${SECRET}\n-----END PRIVATE KEY-----\n` } }, 'tls', 'Node cannot use this certificate and key'],
     [{ url: 'http://h/', format: 'otlp', otlp: { serviceName: '' } }, 'otlp.serviceName', 'must not be empty'],
     [{ url: 'http://h/', format: 'otlp', otlp: { resourceAttributes: { a: () => 1 } } }, 'otlp.resourceAttributes.a', 'must be a string, finite number'],
     [{ url: 'http://h/', otlp: {} }, 'otlp', 'only valid with format "otlp"'],

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -511,6 +512,25 @@ describe('TLS', () => {
   it('skips verification when rejectUnauthorized is false', async () => {
     const s = await server({ tls: { cert, key } });
     expect((await send(exporter({ url: s.url(), tls: { rejectUnauthorized: false } }))).code).toBe('ok');
+  });
+
+  it.each([
+    ['a certificate that does not read', () => ({ cert: 'not a certificate', key })],
+    ['a key that does not read', () => ({ cert, key: key.replace(/^[A-Za-z0-9+/]{8}/m, '********') })],
+    ['a key that is not the certificate\'s', () => ({ cert, key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string })],
+  ])('refuses %s at construction, naming tls and not the key (every request would fail)', (_label, tls) => {
+    const given = tls();
+    let thrown: unknown;
+    try {
+      exporter({ url: 'https://127.0.0.1:9/x', tls: given });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    const error = thrown as TrackpipeError;
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    expect(error.message).toContain('tls Node cannot use this certificate and key');
+    expect(error.message).not.toContain(given.key.split('\n')[1]);
   });
 
   it('presents a client certificate for mutual TLS', async () => {
