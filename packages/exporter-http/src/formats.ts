@@ -34,8 +34,11 @@ export interface BodyFormatOptions<E> {
   readonly otlp?: OtlpOptions | undefined;
 }
 
+/** A custom serializer's body as bytes; throws (the batch is rejected) for anything but a string or a Uint8Array, which the request could not write. */
 function toBytes(body: string | Uint8Array): Uint8Array {
-  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return body;
+  throw new TypeError('body() must return a string or a Uint8Array');
 }
 
 function framedFormat<E>(contentType: string, encoder: Encoder<E>, frame: Frame, encodeBatch: BatchEncoder<E> | undefined): BodyFormat<E> {

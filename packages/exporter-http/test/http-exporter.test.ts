@@ -282,6 +282,32 @@ describe('request bodies', () => {
     expect(s.requests[0]!.text()).toBe(`id,name\n${list[0]!.id},test.event\n${list[1]!.id},test.event`);
   });
 
+  it.each<[string, unknown]>([
+    ['an ArrayBuffer', new ArrayBuffer(8)],
+    ['undefined', undefined],
+    ['a number', 42],
+    ['an array of texts', ['a', 'b']],
+  ])('rejects a batch whose custom body() returns %s, and the next batch still gets a connection', async (_label, wrong) => {
+    const s = await server();
+    let fixed = false;
+    const e = new HttpExporter<Recorded<TelemetryEvent>>({
+      url: s.url(),
+      maxSockets: 1,
+      format: { contentType: 'text/plain', body: (encoded) => (fixed ? encoded.join('\n') : (wrong as string)) },
+    });
+    exporters.push(e);
+    const bad = await e.export(batchFor(e, events(1)), neverAborts());
+    expect(errorOf(bad).message).toContain('could not build the body: body() must return a string or a Uint8Array');
+    expect(bad.code).toBe('reject');
+    fixed = true;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('the pool is held by the refused request')), 5_000);
+    const good = await e.export(batchFor(e, events(1)), controller.signal);
+    clearTimeout(timer);
+    expect(good.code).toBe('ok');
+    expect(s.requests).toHaveLength(1);
+  });
+
   it('uses a custom per-event encoder for json, event by event', async () => {
     const s = await server();
     const e = new HttpExporter<Recorded<TelemetryEvent>>({ url: s.url(), encoder: (event) => JSON.stringify({ only: event.id }) });
