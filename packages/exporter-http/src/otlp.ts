@@ -232,9 +232,11 @@ export function msToUnixNano(ms: number): string | undefined {
  */
 export function encodeOtlpLogRecord(event: TelemetryEvent): string {
   const free = event.attributes;
+  // Read once: a name changed after record() may be anything (a symbol, an object whose toJSON answers undefined).
+  const name: unknown = event.name;
   const list = new AttributeList(free !== undefined);
   if (event.id !== undefined) list.add(KEY.ID, stringValue(event.id));
-  list.add(KEY.NAME, recurring(event.name));
+  list.add(KEY.NAME, recurring(name));
   if (free !== undefined) {
     for (const key of Object.keys(free)) {
       const value = free[key];
@@ -243,8 +245,9 @@ export function encodeOtlpLogRecord(event: TelemetryEvent): string {
   }
   if (isFlagEvaluation(event)) flagAttributes(event, list);
 
-  const name = event.name;
-  const eventName = name === undefined ? '' : typeof name === 'string' ? EVENT_NAMES.get(name) : `"eventName":${quote(name) as string},`;
+  // No text for the name (undefined, a symbol, a toJSON answering undefined): no eventName, as JSON.stringify leaves the field out.
+  const nameText = typeof name === 'string' ? undefined : quote(name);
+  const eventName = typeof name === 'string' ? EVENT_NAMES.get(name) : nameText === undefined ? '' : `"eventName":${nameText},`;
   let text = `{${eventName}"attributes":[${list.toString()}]`;
   const time = event.timestamp === undefined ? undefined : msToUnixNano(event.timestamp);
   // Trackpipe stamps events when they are recorded: that is also when they were observed.

@@ -227,6 +227,22 @@ describe('OTLP mapping details', () => {
     expect(msToUnixNano(Number.NaN)).toBeUndefined();
   });
 
+  it.each<[string, unknown]>([
+    ['a symbol', Symbol('renamed')],
+    ['an object whose toJSON answers undefined', { toJSON: () => undefined }],
+    ['a function', () => 'renamed'],
+  ])('writes a valid body when an event\'s name became %s after record(): the record has no eventName, its batch is intact', (_label, name) => {
+    const e = new HttpExporter<Recorded<TelemetryEvent>>({ url: 'http://127.0.0.1:9/v1/logs', format: 'otlp' });
+    exporter = e;
+    const list: Recorded<TelemetryEvent>[] = [1, 2, 3].map((i) => ({ id: `id-${i}`, name: 'e', timestamp: i }));
+    (list[1] as { name: unknown }).name = name;
+    const body = Buffer.from(e.encodeBatch!(list)).toString('utf8');
+    const request = JSON.parse(body) as { resourceLogs: { scopeLogs: { logRecords: { eventName?: string }[] }[] }[] };
+    const records = request.resourceLogs[0]!.scopeLogs[0]!.logRecords;
+    expect(records.map((record) => record.eventName)).toEqual(['e', undefined, 'e']);
+    expect(() => JSON.parse(encodeOtlpLogRecord(list[1]!)) as unknown).not.toThrow();
+  });
+
   it('leaves out invalid or all-zero trace context', () => {
     const base = { id: 'x', name: 'e', timestamp: 1 };
     const record = (event: TelemetryEvent): { traceId?: string; spanId?: string } => JSON.parse(encodeOtlpLogRecord(event)) as { traceId?: string; spanId?: string };
