@@ -25,13 +25,52 @@ import { HttpTransport, type TransportOutcome } from './transport.js';
 const USER_AGENT = 'trackpipe-exporter-http/0.1.0';
 const ABORTED: unique symbol = Symbol('aborted');
 
-/** Validates constructor options with the one schema; throws TRACKPIPE_ERR_OPTIONS_INVALID naming each bad option, never its value. */
+/** The options the constructor reads. */
+const OPTION_NAMES = Object.keys(httpExporterOptionsSchema.shape);
+
+/**
+ * Validates constructor options with the one schema; throws TRACKPIPE_ERR_OPTIONS_INVALID naming each
+ * bad option, never its value. Options that cannot be read (a getter or a proxy that throws, a cycle
+ * or nesting the validation cannot walk) are refused naming the option, never with what was thrown.
+ */
 function parseOptions(options: unknown): ResolvedHttpExporterOptions {
-  const result = httpExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
+  let result: ReturnType<typeof httpExporterOptionsSchema.safeParse>;
+  try {
+    result = httpExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
+  } catch {
+    throw unreadableOption(unreadable(options));
+  }
   if (result.success) return result.data;
   const issues = issuesFromZod(result.error);
   const problems = issues.map((issue) => `${issue.path === '' ? 'options' : issue.path} ${issue.message}`).join('; ');
   throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `HttpExporter: ${problems}`, { details: { issues } });
+}
+
+/** The option whose validation threw: the first one whose own validation throws, else `options`. */
+function unreadable(options: unknown): string {
+  const shape = httpExporterOptionsSchema.shape as Record<string, { safeParse(value: unknown): unknown }>;
+  let option = 'options';
+  try {
+    Reflect.ownKeys(options as object); // a revoked proxy: the options themselves
+    for (const name of OPTION_NAMES) {
+      try {
+        shape[name]?.safeParse((options as Record<string, unknown>)[name]);
+      } catch {
+        option = name;
+        break;
+      }
+    }
+  } catch {
+    option = 'options';
+  }
+  return option;
+}
+
+/** Options that cannot be read or written (a getter or a proxy that throws, a cycle, nesting too deep): named, never with what was thrown. */
+function unreadableOption(option: string): TrackpipeError {
+  return new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `HttpExporter: ${option} could not be read (a getter or a proxy threw, a cycle, or nesting too deep)`, {
+    details: { issues: [{ path: option === 'options' ? '' : option, message: 'could not be read' }] },
+  });
 }
 
 function decoded(text: string): string {
@@ -116,12 +155,17 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
     const url = new URL(resolved.url);
     this.name = resolved.name;
     this.#where = `POST ${redactUrl(url)}`;
-    this.#format = bodyFormat<E>({
-      format: resolved.format as HttpBodyFormat | HttpSerializer<E>,
-      envelopeKey: resolved.envelopeKey,
-      encoder: resolved.encoder as Encoder<E> | undefined,
-      otlp: resolved.otlp,
-    });
+    try {
+      this.#format = bodyFormat<E>({
+        format: resolved.format as HttpBodyFormat | HttpSerializer<E>,
+        envelopeKey: resolved.envelopeKey,
+        encoder: resolved.encoder as Encoder<E> | undefined,
+        otlp: resolved.otlp,
+      });
+    } catch {
+      // The OTLP resource attributes are written here, once: a cycle passes the schema and overflows the stack.
+      throw unreadableOption(resolved.format === 'otlp' ? 'otlp' : 'format');
+    }
     this.encoder = this.#format.encoder;
     this.encodeBatch = this.#format.encodeBatch;
     this.#otlp = resolved.format === 'otlp';

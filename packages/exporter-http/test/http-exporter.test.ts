@@ -621,6 +621,52 @@ describe('construction', () => {
     expect((error as Error).message).not.toContain('hunter2-secret');
   });
 
+  describe('options that cannot be read', () => {
+    const throwing = (field: string, base: object = {}): object =>
+      Object.defineProperty({ ...base }, field, {
+        enumerable: true,
+        get: () => {
+          throw new Error('hunter2-secret');
+        },
+      });
+    const revoked = (): object => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    };
+    const cycle = (): object => {
+      const attributes: Record<string, unknown> = { a: 1 };
+      attributes.self = attributes;
+      return attributes;
+    };
+    const deep = (): object => {
+      let nested: object = {};
+      for (let i = 0; i < 20_000; i++) nested = { d: nested };
+      return nested;
+    };
+    it.each<[string, () => unknown, string]>([
+      ['a getter that throws', () => throwing('keepAlive', { url: 'http://127.0.0.1/' }), 'keepAlive'],
+      ['a revoked proxy', revoked, 'options'],
+      ['headers with a getter that throws', () => ({ url: 'http://127.0.0.1/', headers: throwing('authorization') }), 'headers'],
+      ['headers that are a revoked proxy', () => ({ url: 'http://127.0.0.1/', headers: revoked() }), 'headers'],
+      ['a serializer whose contentType getter throws', () => ({ url: 'http://127.0.0.1/', format: throwing('contentType', { body: () => '' }) }), 'format'],
+      ['resource attributes holding a cycle', () => ({ url: 'http://127.0.0.1/', format: 'otlp', otlp: { resourceAttributes: cycle() } }), 'otlp'],
+      ['resource attributes nested 20 000 deep', () => ({ url: 'http://127.0.0.1/', format: 'otlp', otlp: { resourceAttributes: deep() } }), 'otlp'],
+      ['a TLS ca that is a revoked proxy', () => ({ url: 'https://127.0.0.1/', tls: { ca: revoked() } }), 'tls'],
+    ])('refuses %s, naming the option, never with what was thrown', (_label, options, option) => {
+      let error: unknown;
+      try {
+        new HttpExporter(options() as HttpExporterOptions);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(TrackpipeError);
+      expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' });
+      expect((error as Error).message).toContain(`HttpExporter: ${option} could not be read`);
+      expect((error as Error).message).not.toContain('hunter2-secret');
+    });
+  });
+
   it('names itself "http" by default, and encodes otlp events as log records', () => {
     const e = exporter({ url: 'http://127.0.0.1:9/v1/logs', format: 'otlp', name: 'collector' });
     expect(e.name).toBe('collector');
