@@ -19,6 +19,12 @@ function evaluation(flagKey: string, variant?: string): FlagEvaluationEvent {
   return flagEvaluation({ flagKey, value: variant ?? null, ...(variant === undefined ? {} : { variant }) });
 }
 
+function revoked<T extends object>(target: T): T {
+  const { proxy, revoke } = Proxy.revocable(target, {});
+  revoke();
+  return proxy;
+}
+
 async function scrape(registry: Registry) {
   return parseExposition(await registry.metrics());
 }
@@ -146,6 +152,25 @@ describe('what it is given', () => {
     expect(error).toBeInstanceOf(TrackpipeError);
     expect((error as TrackpipeError).details).toEqual({ option: 'summarizer' });
     expect(registry.getMetricsAsArray()).toEqual([]);
+  });
+
+  it.each<[string, () => unknown, () => unknown, string]>([
+    ['a summarizer whose method getter throws', () => Object.defineProperty({ onWindow: () => undefined, stats: () => undefined }, 'forEachOpenCount', { get: () => { throw new Error('do not repeat me'); } }), () => ({}), 'summarizer'],
+    ['a summarizer that is a revoked proxy', () => revoked({}), () => ({}), 'summarizer'],
+    ['options that are a revoked proxy', () => summarizer(), () => revoked({}), 'options'],
+    ['a maxSeries getter that throws', () => summarizer(), () => Object.defineProperty({}, 'maxSeries', { enumerable: true, get: () => { throw new Error('do not repeat me'); } }), 'maxSeries'],
+    ['allowFlags that are a revoked proxy', () => summarizer(), () => ({ allowFlags: revoked([]) }), 'allowFlags'],
+    ['allowFlags with an item whose getter throws', () => summarizer(), () => ({ allowFlags: Object.defineProperty(['a'], 0, { get: () => { throw new Error('do not repeat me'); } }) }), 'allowFlags'],
+  ])('refuses %s naming it, never with what it threw', (_label, given, options, option) => {
+    let error: unknown;
+    try {
+      instrumentFlagEvaluations(given() as never, options() as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrackpipeError);
+    expect((error as TrackpipeError).details).toEqual({ option });
+    expect((error as TrackpipeError).message).not.toContain('do not repeat me');
   });
 
   it('refuses options that are not an object, naming them', () => {

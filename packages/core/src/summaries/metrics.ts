@@ -1,5 +1,6 @@
 import { Counter } from 'prom-client';
 import { TrackpipeError, describeValue } from '../errors.js';
+import { readOptions } from '../options.js';
 import { type InstrumentOptions, type Instrumentation, type MetricsRegistry, assertNamesFree, resolveRegistry } from '../metrics/instrument.js';
 import type { SummarizingCollector } from './summarizing-collector.js';
 import { type FlagEvaluationSummaryEvent, SUMMARY_OTHER } from './summary-event.js';
@@ -153,6 +154,30 @@ class FlagMetrics {
 
 const perRegistry = new WeakMap<MetricsRegistry, FlagMetrics>();
 
+/** The options {@link instrumentFlagEvaluations} reads. */
+const FLAG_METRICS_OPTIONS: readonly (keyof FlagEvaluationMetricsOptions)[] = ['registry', 'global', 'allowFlags', 'maxSeries'];
+
+/** True when `value` is an object with these methods; false also when reading them throws (a getter, a revoked proxy). */
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  try {
+    return value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+  } catch {
+    return false;
+  }
+}
+
+/** A copy of an array, each item read once; undefined when it is no array. Throws naming allowFlags when it cannot be read. */
+function copyList(value: unknown): unknown[] | undefined {
+  try {
+    if (!Array.isArray(value)) return undefined;
+    const items: unknown[] = [];
+    for (let i = 0; i < value.length; i++) items.push(value[i]);
+    return items;
+  } catch {
+    return invalid('allowFlags', 'could not be read (a getter or a proxy threw)');
+  }
+}
+
 function invalid(option: string, message: string): never {
   throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `${option} ${message}`, { details: { option } });
 }
@@ -167,21 +192,22 @@ function invalid(option: string, message: string): never {
  */
 export function instrumentFlagEvaluations(summarizer: SummarizingCollector, options: FlagEvaluationMetricsOptions = {}): Instrumentation {
   const methods = ['onWindow', 'forEachOpenCount', 'stats'] as const;
-  if (summarizer === null || typeof summarizer !== 'object' || methods.some((m) => typeof summarizer[m] !== 'function')) {
-    invalid('summarizer', `must be a SummarizingCollector (with ${methods.join(', ')} methods)`);
-  }
+  if (!hasMethods(summarizer, methods)) invalid('summarizer', `must be a SummarizingCollector (with ${methods.join(', ')} methods)`);
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
+  // Each option read once, here: a getter that throws or a revoked proxy is refused naming it, never with what it threw.
+  options = readOptions(options, FLAG_METRICS_OPTIONS, '');
   const maxSeries = options.maxSeries ?? 100;
   if (typeof maxSeries !== 'number' || !Number.isSafeInteger(maxSeries) || maxSeries < 1) {
     invalid('maxSeries', `must be an integer of at least 1 (got ${describeValue(maxSeries)})`);
   }
   let allow: ReadonlySet<string> | undefined;
   if (options.allowFlags !== undefined) {
-    if (!Array.isArray(options.allowFlags)) invalid('allowFlags', 'must be an array of flag keys');
-    for (const [i, flag] of options.allowFlags.entries()) {
+    const flags = copyList(options.allowFlags);
+    if (flags === undefined) invalid('allowFlags', 'must be an array of flag keys');
+    for (const [i, flag] of flags.entries()) {
       if (typeof flag !== 'string' || flag === '') invalid(`allowFlags[${i}]`, 'must be a non-empty string');
     }
-    allow = new Set(options.allowFlags);
+    allow = new Set(flags as string[]);
   }
   const registry = resolveRegistry(options);
   let metrics = perRegistry.get(registry);
