@@ -597,6 +597,16 @@ describe('options', () => {
     expect(error.message).not.toContain('do not repeat me');
   });
 
+  it.each<[string, () => unknown]>([
+    ['a record getter that throws', () => Object.defineProperty(new InnerCollector(), 'record', { get: () => { throw new Error('do not repeat me'); } })],
+    ['a revoked proxy', () => { const { proxy, revoke } = Proxy.revocable(new InnerCollector(), {}); revoke(); return proxy; }],
+  ])('rejects an inner collector with %s naming inner, never with what it threw', (_label, inner) => {
+    const error = thrown(() => new SummarizingCollector(inner() as InnerCollector));
+    expect(error.code).toBe('TRACKPIPE_ERR_OPTIONS_INVALID');
+    expect(error.details).toEqual({ option: 'inner' });
+    expect(error.message).not.toContain('do not repeat me');
+  });
+
   it('rejects an inner collector that is not a Collector', () => {
     const error = thrown(() => new SummarizingCollector({ record: () => undefined } as unknown as InnerCollector));
     expect(error.details).toEqual({ option: 'inner' });

@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import { TrackpipeError, describeValue } from '../errors.js';
 import { readOptions } from '../options.js';
 import { type InstrumentOptions, type Instrumentation, type MetricsRegistry, assertNamesFree, resolveRegistry } from '../metrics/instrument.js';
-import type { SummarizingCollector } from './summarizing-collector.js';
+import { type SummarizingCollector, hasMethods } from './summarizing-collector.js';
 import { type FlagEvaluationSummaryEvent, SUMMARY_OTHER } from './summary-event.js';
 
 /** Names and help of the flag-evaluation metrics. */
@@ -156,15 +156,6 @@ const perRegistry = new WeakMap<MetricsRegistry, FlagMetrics>();
 
 /** The options {@link instrumentFlagEvaluations} reads. */
 const FLAG_METRICS_OPTIONS: readonly (keyof FlagEvaluationMetricsOptions)[] = ['registry', 'global', 'allowFlags', 'maxSeries'];
-
-/** True when `value` is an object with these methods; false also when reading them throws (a getter, a revoked proxy). */
-function hasMethods(value: unknown, methods: readonly string[]): boolean {
-  try {
-    return value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
-  } catch {
-    return false;
-  }
-}
 
 /** A copy of an array, each item read once; undefined when it is no array. Throws naming allowFlags when it cannot be read. */
 function copyList(value: unknown): unknown[] | undefined {

@@ -245,14 +245,14 @@ export function resolveSummarizingOptions(given: SummarizingOptions = {}, path =
   const distinctTargetingKeys = options.distinctTargetingKeys ?? true;
   if (typeof distinctTargetingKeys !== 'boolean') invalid(`${path}distinctTargetingKeys`, `must be a boolean (got ${typeof distinctTargetingKeys})`);
   const logger = options.logger ?? consoleLogger;
-  if (!isLogger(logger)) invalid(`${path}logger`, 'must be an object with warn() and error() methods');
+  if (!hasMethods(logger, ['warn', 'error'])) invalid(`${path}logger`, 'must be an object with warn() and error() methods');
   return { intervalMs, maxKeys, distinctTargetingKeys, logger };
 }
 
-/** True for an object with warn() and error() methods; false also when reading them throws (a getter, a revoked proxy). */
-function isLogger(logger: unknown): logger is Logger {
+/** True when `value` is an object with these methods; false also when reading them throws (a getter, a revoked proxy). */
+export function hasMethods(value: unknown, methods: readonly string[]): boolean {
   try {
-    return logger !== null && typeof logger === 'object' && typeof (logger as Logger).warn === 'function' && typeof (logger as Logger).error === 'function';
+    return value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
   } catch {
     return false;
   }
@@ -366,9 +366,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
    */
   constructor(inner: Collector<TelemetryEvent>, options: SummarizingOptions = {}) {
     const methods = ['record', 'flush', 'close', 'stats', 'headroom', 'persisted'] as const;
-    if (inner === null || typeof inner !== 'object' || methods.some((m) => typeof inner[m] !== 'function')) {
-      invalid('inner', `must be a Collector (with ${methods.join(', ')} methods)`);
-    }
+    if (!hasMethods(inner, methods)) invalid('inner', `must be a Collector (with ${methods.join(', ')} methods)`);
     this.inner = inner;
     this.options = resolveSummarizingOptions(options);
     this.#maxKeys = this.options.maxKeys;
