@@ -113,6 +113,15 @@ function seededRandom(seed: number): () => number {
   };
 }
 
+/** True when `value` is an object with these methods; false also when reading them throws (a getter, a revoked proxy). */
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  try {
+    return value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+  } catch {
+    return false;
+  }
+}
+
 /** Failures are reported at most this often. */
 const WARNING_INTERVAL_MS = 60_000;
 
@@ -251,7 +260,7 @@ export class TrackpipeHook implements Hook {
    * @param options see {@link TrackpipeHookOptions}; checked here, throws `TRACKPIPE_ERR_OPTIONS_INVALID` naming the bad one.
    */
   constructor(collector: FlagEvaluationRecorder, options: TrackpipeHookOptions = {}) {
-    if (collector === null || typeof collector !== 'object' || typeof collector.record !== 'function') {
+    if (!hasMethods(collector, ['record'])) {
       throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'collector must be an object with a record(event) method', {
         details: { option: 'collector' },
       });
@@ -268,7 +277,7 @@ export class TrackpipeHook implements Hook {
     this.#fullShare = typeof mode === 'object' ? mode.sample : 0;
     if (mode !== 'events') {
       const methods = ['flush', 'close', 'stats', 'headroom', 'persisted'] as const;
-      if (methods.some((method) => typeof collector[method] !== 'function')) {
+      if (!hasMethods(collector, methods)) {
         throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `collector must be a whole Collector (record, ${methods.join(', ')}) in the summary modes`, {
           details: { option: 'collector' },
         });

@@ -95,6 +95,22 @@ describe('hook options objects that cannot be read', () => {
     expect(refused(options()).details.option).toBe(field);
   });
 
+  it.each<[string, () => unknown, TrackpipeHookOptions]>([
+    ['a record getter that throws', () => Object.defineProperty({}, 'record', { get: () => { throw new Error('do not repeat me'); } }), {}],
+    ['a revoked proxy', () => revoked(), {}],
+    ['a flush getter that throws, in the summary modes', () => Object.defineProperty(new RecordingCollector(), 'flush', { get: () => { throw new Error('do not repeat me'); } }), { mode: 'summaries' }],
+  ])('refuses a collector with %s naming collector, never with what it threw', (_label, collector, options) => {
+    let thrown: unknown;
+    try {
+      new TrackpipeHook(collector() as RecordingCollector, options);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    expect((thrown as TrackpipeError).details.option).toBe('collector');
+    expect((thrown as TrackpipeError).message).not.toContain('do not repeat me');
+  });
+
   it.each([
     ['options', () => revoked()],
     ['contextAttributes', () => ({ contextAttributes: revokedArray() })],
