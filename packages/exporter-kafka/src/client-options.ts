@@ -46,3 +46,11 @@ export function kafkaSecrets(options: { readonly sasl?: object | undefined; read
   }
   return secretsOf(candidates.map((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value)));
 }
+
+/**
+ * True when a topic's `cleanup.policy` (`delete`, `compact`, or both, comma-separated) includes
+ * compaction. Internal.
+ */
+export function isCompactPolicy(policy: string): boolean {
+  return policy.split(',').some((part) => part.trim() === 'compact');
+}

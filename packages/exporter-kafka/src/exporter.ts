@@ -18,7 +18,7 @@ import { KAFKA_TOPIC_RULE, type KafkaClientName, checkKafkaExporterOptions, isKa
 import { KafkaJsClient } from './kafkajs-client.js';
 import { PlatformaticKafkaClient } from './platformatic-client.js';
 import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords } from './seam.js';
-import { type SendOutcome, SendPath } from './send-path.js';
+import { type OutgoingTopic, type Refused, type SendOutcome, SendPath } from './send-path.js';
 
 /**
  * The client the exporter uses when `client` is not given: @platformatic/kafka, maintained, and
@@ -129,11 +129,27 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     const { topics, keyBytes, failed, failure } = this.#records(batch);
     const oversized = this.#oversized(topics, batch.bytes + keyBytes);
     if (oversized !== undefined) return ExportResults.tooLarge({ error: oversized });
+    let error = failure;
     if (topics.length > 0) {
       const outcome = await this.#path.send(topics, batch.bytes + keyBytes, signal, batch.events[0] as E);
       if (outcome.status !== 'sent') return this.#unsent(outcome, signal);
+      if (outcome.refused !== undefined) {
+        failed.push(...outcome.refused.indexes);
+        error = this.#refusal(outcome.refused, failure);
+      }
     }
-    return failed.length === 0 ? ExportResults.ok() : ExportResults.reject({ indexes: failed, error: failure });
+    return failed.length === 0 ? ExportResults.ok() : ExportResults.reject({ indexes: failed, error });
+  }
+
+  /** Why events without a key were not sent (after `earlier`, the batch's other refusal, if any). */
+  #refusal({ indexes, topics }: Refused, earlier: unknown): TrackpipeError {
+    const names = topics.map((topic) => `"${topic}"`).join(', ');
+    const what =
+      `${indexes.length} ${indexes.length === 1 ? 'event' : 'events'} without a key not sent: ` +
+      `${topics.length === 1 ? `topic ${names} is` : `topics ${names} are`} compacted (cleanup.policy=compact), and Kafka refuses records without a key there (INVALID_RECORD)`;
+    // The message of the batch's other refusal, without its code (the new error has the same).
+    const before = earlier instanceof TrackpipeError ? `${earlier.message.slice(earlier.code.length + 2)}; ` : `exporter ${this.name}: `;
+    return new TrackpipeError('TRACKPIPE_ERR_EXPORT_REJECTED', `${before}${what}`, { details: { exporter: this.name } });
   }
 
   /** Disconnects. Idempotent; later exports answer `reject`. */
@@ -209,8 +225,8 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
   }
 
   /** Builds the records, grouped by topic. Events whose name, topic or key cannot be read are left out. */
-  #records(batch: ExportBatch<E>): { topics: KafkaTopicRecords[]; keyBytes: number; failed: number[]; failure: unknown } {
-    const byTopic = new Map<string, KafkaRecord[]>();
+  #records(batch: ExportBatch<E>): { topics: OutgoingTopic[]; keyBytes: number; failed: number[]; failure: unknown } {
+    const byTopic = new Map<string, { records: KafkaRecord[]; keyless?: number[] }>();
     const failed: number[] = [];
     /** The names already checked (a batch usually has one or a few). */
     const valid = new Set<string>();
@@ -249,11 +265,14 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
         value: encoded[i] as string,
         headers: { 'event-name': name, 'content-type': this.#contentType, 'schema-version': this.#schemaVersion },
       };
-      const records = byTopic.get(topic);
-      if (records === undefined) byTopic.set(topic, [record]);
-      else records.push(record);
+      let forTopic = byTopic.get(topic);
+      if (forTopic === undefined) byTopic.set(topic, (forTopic = { records: [] }));
+      forTopic.records.push(record);
+      // Left out by the send path when the topic is compacted (see SendPath).
+      if (key === null) (forTopic.keyless ??= []).push(i);
     }
-    return { topics: Array.from(byTopic, ([topic, records]) => ({ topic, records })), keyBytes, failed, failure };
+    const topics = Array.from(byTopic, ([topic, { records, keyless }]): OutgoingTopic => (keyless === undefined ? { topic, records } : { topic, records, keyless }));
+    return { topics, keyBytes, failed, failure };
   }
 }
 

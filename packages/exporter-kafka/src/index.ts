@@ -12,4 +12,4 @@ export { classifyKafkaJsError } from './kafkajs-classify.js';
 export { KafkaJsClient, type KafkaJsClientOptions, kafkaJsLogCreator } from './kafkajs-client.js';
 export { classifyPlatformaticError } from './platformatic-classify.js';
 export { PlatformaticKafkaClient, type PlatformaticKafkaClientOptions } from './platformatic-client.js';
-export type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';
+export type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicInfo, KafkaTopicRecords, ProducerSeam } from './seam.js';

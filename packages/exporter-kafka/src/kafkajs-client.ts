@@ -1,12 +1,21 @@
 import { type Socket, connect as connectTcp, isIP } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { type Logger, redact } from '@trackpipe/core';
-import kafkajs, { type ISocketFactory, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions, type logCreator } from 'kafkajs';
-import { type KafkaClientOptions, kafkaSecrets } from './client-options.js';
+import kafkajs, {
+  type Admin,
+  type ISocketFactory,
+  type KafkaConfig,
+  type LogEntry,
+  type Message,
+  type Producer,
+  type SASLOptions,
+  type logCreator,
+} from 'kafkajs';
+import { type KafkaClientOptions, isCompactPolicy, kafkaSecrets } from './client-options.js';
 import { classifyKafkaJsError } from './kafkajs-classify.js';
-import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
+import type { KafkaClient, KafkaFailureKind, KafkaTopicInfo, KafkaTopicRecords, ProducerSeam } from './seam.js';
 
-const { CompressionTypes, Kafka, Partitioners, logLevel } = kafkajs;
+const { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
 
 /**
  * Options of a {@link KafkaJsClient}: those of every built-in client, with kafkajs's own SASL options
@@ -47,8 +56,12 @@ export class KafkaJsClient implements KafkaClient {
   producer(): ProducerSeam {
     // A client of its own per session, whose sockets the session's disconnect can close (see SessionSockets).
     const sockets = new SessionSockets();
+    const kafka = new Kafka({ ...this.#config, socketFactory: sockets.factory });
+    // The admin client that describes topics: its error answers (a missing topic) are the exporter's to tell.
+    const admin = (): Admin => new Kafka({ ...this.#config, socketFactory: sockets.factory, logLevel: logLevel.NOTHING, logCreator: () => () => undefined }).admin();
     return new KafkaJsProducer(
-      new Kafka({ ...this.#config, socketFactory: sockets.factory }).producer({
+      admin,
+      kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         // kafkajs refuses an idempotent producer without retries; one quick retry, the rest is ours.
@@ -102,7 +115,11 @@ class SessionSockets {
 }
 
 class KafkaJsProducer implements ProducerSeam {
+  /** The session's admin client, connected on the first describeTopics. */
+  #admin: Promise<Admin> | undefined;
+
   constructor(
+    readonly admin: () => Admin,
     readonly producer: Producer,
     readonly compression: number,
     readonly timeout: number,
@@ -122,11 +139,55 @@ class KafkaJsProducer implements ProducerSeam {
     });
   }
 
+  /** Each topic's `cleanup.policy`, with a DescribeConfigs request of its own (one error answers for one topic). */
+  async describeTopics(topics: readonly string[]): Promise<ReadonlyMap<string, KafkaTopicInfo>> {
+    this.#admin ??= (async () => {
+      const admin = this.admin();
+      await admin.connect();
+      return admin;
+    })();
+    const admin = await this.#admin;
+    const infos = new Map<string, KafkaTopicInfo>();
+    await Promise.all(
+      topics.map(async (name) => {
+        try {
+          const { resources } = await admin.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ['cleanup.policy'] }],
+          });
+          const policy = resources[0]?.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue;
+          if (typeof policy === 'string') infos.set(name, { exists: true, compacted: isCompactPolicy(policy) });
+        } catch (error) {
+          // kafkajs throws the first resource error (after its retries, wrapped): a missing topic, or another answer.
+          if (hasErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION')) infos.set(name, { exists: false, compacted: false });
+        }
+      }),
+    );
+    return infos;
+  }
+
   disconnect(): Promise<void> {
-    const leaving = this.producer.disconnect();
+    const leaving = Promise.all([
+      this.producer.disconnect(),
+      this.#admin?.then(
+        (admin) => admin.disconnect(),
+        () => undefined,
+      ),
+    ]).then(() => undefined);
     this.sockets.close();
     return leaving;
   }
+}
+
+/** True when `error` or an error it wraps (`cause`, kafkajs's retries) is a broker error of that type. */
+function hasErrorType(error: unknown, type: string): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if ((current as { type?: unknown }).type === type) return true;
+    const cause: unknown = (current as { cause?: unknown }).cause;
+    current = cause === current ? undefined : cause;
+  }
+  return false;
 }
 
 // kafkajs warns about this on every producer we create; the limit is deliberate (see producer()).

@@ -53,6 +53,11 @@ function some(error: unknown, test: (error: Fields) => boolean, depth = 0): bool
   return test(e) || children(e).some((child) => some(child, test, depth + 1));
 }
 
+/** True when `error` or any error inside it (parts, causes) is the broker error `id` (e.g. `UNKNOWN_TOPIC_OR_PARTITION`). Internal. */
+export function hasBrokerError(error: unknown, id: string): boolean {
+  return some(error, (e) => e.apiId === id);
+}
+
 /**
  * The library's answer to UNKNOWN_TOPIC_OR_PARTITION in a metadata response: a UserError whose only
  * trace of the broker's code is its message. Kafka counts that code as retriable — a topic the broker

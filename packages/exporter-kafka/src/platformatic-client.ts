@@ -1,8 +1,8 @@
 import type * as Platformatic from '@platformatic/kafka';
-import type { Producer, ProducerOptions } from '@platformatic/kafka';
-import type { KafkaClientOptions } from './client-options.js';
-import { classifyPlatformaticError } from './platformatic-classify.js';
-import type { KafkaClient, KafkaFailureKind, KafkaTopicRecords, ProducerSeam } from './seam.js';
+import type { Admin, BaseOptions, Producer, ProducerOptions } from '@platformatic/kafka';
+import { type KafkaClientOptions, isCompactPolicy } from './client-options.js';
+import { classifyPlatformaticError, hasBrokerError } from './platformatic-classify.js';
+import type { KafkaClient, KafkaFailureKind, KafkaTopicInfo, KafkaTopicRecords, ProducerSeam } from './seam.js';
 
 /** Options of a {@link PlatformaticKafkaClient}. @platformatic/kafka has no logger of its own: `logger` is not used. */
 export type PlatformaticKafkaClientOptions = KafkaClientOptions;
@@ -66,6 +66,8 @@ export class PlatformaticKafkaClient implements KafkaClient {
 class PlatformaticProducer implements ProducerSeam {
   readonly #options: ProducerOptions<string, string, string, string>;
   #producer: StringProducer | undefined;
+  /** The session's admin client, made on the first describeTopics. */
+  #admin: Admin | undefined;
   #disconnected = false;
 
   constructor(options: ProducerOptions<string, string, string, string>) {
@@ -98,9 +100,40 @@ class PlatformaticProducer implements ProducerSeam {
     await producer.send({ messages });
   }
 
+  /**
+   * Each topic's `cleanup.policy`, with a DescribeConfigs request of its own (one error answers for one
+   * topic), through an admin client with the producer's connection options.
+   */
+  async describeTopics(topics: readonly string[]): Promise<ReadonlyMap<string, KafkaTopicInfo>> {
+    const { Admin, ConfigResourceTypes } = await load();
+    if (this.#disconnected) throw new Error('the producer session was disconnected');
+    if (this.#admin === undefined) {
+      const { clientId, bootstrapBrokers, connectTimeout, timeout, requestTimeout, retries, retryDelay, tls, tlsServerName, sasl } = this.#options;
+      const options: BaseOptions = { clientId, bootstrapBrokers, connectTimeout, timeout, requestTimeout, retries, retryDelay, tls, tlsServerName, sasl };
+      for (const key of Object.keys(options) as (keyof BaseOptions)[]) if (options[key] === undefined) delete options[key];
+      this.#admin = new Admin(options);
+    }
+    const admin = this.#admin;
+    const infos = new Map<string, KafkaTopicInfo>();
+    await Promise.all(
+      topics.map(async (name) => {
+        try {
+          const [result] = await admin.describeConfigs({
+            resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: name, configurationKeys: ['cleanup.policy'] }],
+          });
+          const policy = result?.configs.find((config) => config.name === 'cleanup.policy')?.value;
+          if (typeof policy === 'string') infos.set(name, { exists: true, compacted: isCompactPolicy(policy) });
+        } catch (error) {
+          if (hasBrokerError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) infos.set(name, { exists: false, compacted: false });
+        }
+      }),
+    );
+    return infos;
+  }
+
   async disconnect(): Promise<void> {
     this.#disconnected = true;
-    // Closes its connections; requests in flight fail with a NetworkError.
-    await this.#producer?.close();
+    // Closes their connections; requests in flight fail with a NetworkError.
+    await Promise.all([this.#producer?.close(), this.#admin?.close()]);
   }
 }

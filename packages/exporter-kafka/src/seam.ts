@@ -26,8 +26,27 @@ export interface ProducerSeam {
    * otherwise. Must settle: at the latest when the request times out, or when `disconnect` is called.
    */
   send(records: readonly KafkaTopicRecords[]): Promise<void>;
+  /**
+   * Optional: what the cluster says of each topic (does it exist, is it compacted), asked over the
+   * session's connections, at most once at a time and never while `send` runs. A topic the cluster
+   * could not describe (no DescribeConfigs permission, an error) is left out of the map. The exporter
+   * asks only about topics it sends records without a key to (a compacted topic refuses those).
+   * Without it, records are sent as they are.
+   */
+  describeTopics?(topics: readonly string[]): Promise<ReadonlyMap<string, KafkaTopicInfo>>;
   /** Closes the session's connections. Never called twice. */
   disconnect(): Promise<void>;
+}
+
+/** What the cluster says of one topic (see {@link ProducerSeam.describeTopics}). */
+export interface KafkaTopicInfo {
+  /** False when the cluster does not know the topic (UNKNOWN_TOPIC_OR_PARTITION). */
+  readonly exists: boolean;
+  /**
+   * True when the topic's `cleanup.policy` includes `compact`: the broker then refuses a record batch
+   * holding a record without a key (INVALID_RECORD), failing every record of it.
+   */
+  readonly compacted: boolean;
 }
 
 /**

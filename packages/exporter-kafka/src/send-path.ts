@@ -2,7 +2,7 @@
 // arrive meanwhile coalesced into the next request in arrival order, and nothing sent after a failure
 // that came before it. This is what keeps records with one key in order across concurrent exports,
 // retries and reconnects (see README, "Order").
-import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from './seam.js';
+import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicInfo, KafkaTopicRecords, ProducerSeam } from './seam.js';
 
 /**
  * Uncompressed bytes (the sum of the batches' `bytes`) one coalesced request may carry at most. A
@@ -11,10 +11,24 @@ import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, Pro
  */
 export const MAX_COALESCED_BYTES = 1_048_576;
 
+/** The records of one batch that go to one topic, with the batch indexes of those without a key. */
+export interface OutgoingTopic extends KafkaTopicRecords {
+  /** Batch indexes of the records whose key is `null`, in record order; absent when there are none. */
+  readonly keyless?: readonly number[];
+}
+
+/** Records of a batch left out of the request: they had no key, and their topic is compacted. */
+export interface Refused {
+  /** Their batch indexes. */
+  readonly indexes: readonly number[];
+  /** Their topics. */
+  readonly topics: readonly string[];
+}
+
 /** How one batch's send came out. */
 export type SendOutcome =
-  /** The cluster acknowledged every record of the batch. */
-  | { readonly status: 'sent' }
+  /** The cluster acknowledged every record of the batch sent; `refused` were not sent (see {@link Refused}). */
+  | { readonly status: 'sent'; readonly refused?: Refused }
   /** Its signal aborted before the request carrying it was answered; the batch may or may not have been written. */
   | { readonly status: 'aborted' }
   /** Not sent: a batch before it failed or was aborted unsent, and nothing may overtake a batch going back to the processor. */
@@ -29,7 +43,10 @@ export type SendOutcome =
   | { readonly status: 'failed'; readonly kind: KafkaFailureKind; readonly error: unknown; readonly batches: number };
 
 interface Entry {
-  readonly topics: readonly KafkaTopicRecords[];
+  readonly topics: readonly OutgoingTopic[];
+  /** What the request carrying it sends of it: `topics`, less the records refused (see #prepare). */
+  sending: readonly KafkaTopicRecords[];
+  refused: Refused | undefined;
   readonly bytes: number;
   /** The batch's first event: the same object starts the batch (or its first half) when it is sent again. */
   readonly first: object;
@@ -44,6 +61,8 @@ interface Session {
   readonly producer: ProducerSeam;
   readonly connected: Promise<void>;
   abandoned: boolean;
+  /** Topics this session could not describe: not asked again through it. */
+  readonly undescribable: Set<string>;
 }
 
 const SENT: SendOutcome = Object.freeze({ status: 'sent' });
@@ -70,6 +89,10 @@ export class SendPath {
   #refusal: SendOutcome | undefined;
   /** The first events of the batches going back to the processor since the refusal began, and of those it refused (see #sendBack). */
   #returned = new WeakSet<object>();
+  /** The topics described as existing: true when compacted (their records without a key are refused). */
+  readonly #compacted = new Map<string, boolean>();
+  /** Topics described again after a refused request (see #recheck), until a request to them is delivered. */
+  readonly #rechecked = new Set<string>();
 
   constructor(client: KafkaClient) {
     this.#client = client;
@@ -87,7 +110,7 @@ export class SendPath {
    * and that session is not used again. `first` is the batch's first event (any object that starts the
    * batch, and its first half, each time the batch is sent again).
    */
-  send(topics: readonly KafkaTopicRecords[], bytes: number, signal: AbortSignal, first: object): Promise<SendOutcome> {
+  send(topics: readonly OutgoingTopic[], bytes: number, signal: AbortSignal, first: object): Promise<SendOutcome> {
     if (this.#closed) return Promise.resolve(CLOSED);
     if (signal.aborted) return Promise.resolve(ABORTED);
     if (this.#refusal !== undefined) {
@@ -98,7 +121,7 @@ export class SendPath {
       this.#refusal = undefined;
     }
     return new Promise<SendOutcome>((resolve) => {
-      const entry: Entry = { topics, bytes, first, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
+      const entry: Entry = { topics, sending: topics, refused: undefined, bytes, first, signal, resolve, onAbort: () => this.#aborted(entry), settled: false };
       signal.addEventListener('abort', entry.onAbort, { once: true });
       this.#waiting.push(entry);
       if (!this.#running) {
@@ -124,22 +147,26 @@ export class SendPath {
         const group = this.#take();
         this.#inFlight = group;
         let session: Session | undefined;
+        let records: readonly KafkaTopicRecords[] | undefined;
         let failure: { error: unknown } | undefined;
         try {
           session = this.#open();
           await session.connected;
-          await session.producer.send(merge(group));
+          records = await this.#prepare(group, session);
+          if (records.length > 0) await session.producer.send(records);
         } catch (error) {
           failure = { error };
         }
         this.#inFlight = [];
         if (failure === undefined) {
-          for (const entry of group) this.#settle(entry, SENT);
+          for (const { topic } of records ?? []) this.#rechecked.delete(topic);
+          for (const entry of group) this.#settle(entry, entry.refused === undefined ? SENT : { status: 'sent', refused: entry.refused });
           continue;
         }
         const abandoned = session?.abandoned === true;
         if (session !== undefined) this.#abandon(session);
-        const kind = abandoned ? 'retry' : this.#classify(failure.error);
+        let kind = abandoned ? 'retry' : this.#classify(failure.error);
+        if (kind === 'reject' && records !== undefined && this.#recheck(group)) kind = 'retry';
         if (kind === 'too_large') {
           // Coalesce less from now on (strictly less than what was refused): the batches of a refused
           // request may each fit, and the halves of a refused batch, sent together again, would make
@@ -155,6 +182,84 @@ export class SendPath {
       }
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * The records of the next request. Asks the cluster first (when the session can) about the topics it
+   * does not know yet and that matter: those this request sends records without a key to (a compacted
+   * topic refuses them, failing every record of their partition). Records without a key to a
+   * compacted topic are left out, and noted in their entry's `refused`.
+   */
+  async #prepare(group: readonly Entry[], session: Session): Promise<readonly KafkaTopicRecords[]> {
+    if (session.producer.describeTopics !== undefined) {
+      const wanted = new Set<string>();
+      for (const entry of group) {
+        for (const { topic, keyless } of entry.topics) {
+          if (keyless !== undefined && keyless.length > 0 && !this.#compacted.has(topic) && !session.undescribable.has(topic)) wanted.add(topic);
+        }
+      }
+      if (wanted.size > 0) await this.#describe(session, [...wanted]);
+    }
+    for (const entry of group) {
+      let indexes: number[] | undefined;
+      const topics: string[] = [];
+      const sending: KafkaTopicRecords[] = [];
+      for (const outgoing of entry.topics) {
+        const { topic, records, keyless } = outgoing;
+        if (keyless === undefined || keyless.length === 0 || this.#compacted.get(topic) !== true) {
+          sending.push(outgoing);
+          continue;
+        }
+        (indexes ??= []).push(...keyless);
+        topics.push(topic);
+        const keyed = records.filter((record) => record.key !== null);
+        if (keyed.length > 0) sending.push({ topic, records: keyed });
+      }
+      if (indexes !== undefined) {
+        entry.sending = sending;
+        entry.refused = { indexes, topics };
+      }
+    }
+    return merge(group);
+  }
+
+  /**
+   * After a request was refused for good: when it sent records without a key to topics described as
+   * not compacted, forgets what they were, so that they are described again before the next request,
+   * and says so (the batches are then retried rather than dropped). A topic switched to compact since
+   * refuses those records (INVALID_RECORD); once described again, they are left out. Once per topic
+   * until a request to it is delivered: a refusal for another reason comes back, and is final then.
+   */
+  #recheck(group: readonly Entry[]): boolean {
+    let again = false;
+    for (const entry of group) {
+      for (const { topic, keyless } of entry.topics) {
+        if (keyless === undefined || keyless.length === 0 || this.#compacted.get(topic) !== false || this.#rechecked.has(topic)) continue;
+        this.#compacted.delete(topic);
+        this.#rechecked.add(topic);
+        again = true;
+      }
+    }
+    return again;
+  }
+
+  /** Asks the cluster about `topics` through the session, and notes what it says. */
+  async #describe(session: Session, topics: readonly string[]): Promise<void> {
+    let infos: ReadonlyMap<string, KafkaTopicInfo>;
+    try {
+      infos = (await session.producer.describeTopics?.(topics)) ?? new Map<string, KafkaTopicInfo>();
+    } catch {
+      // The cluster could not be asked: the records go as they are; the send says the rest.
+      infos = new Map<string, KafkaTopicInfo>();
+    }
+    for (const topic of topics) {
+      const info = infos.get(topic);
+      if (info === undefined) {
+        session.undescribable.add(topic);
+      } else if (info.exists) {
+        this.#compacted.set(topic, info.compacted);
+      }
     }
   }
 
@@ -178,7 +283,7 @@ export class SendPath {
     const producer = this.#client.producer();
     const connected = this.#disconnected.then(() => producer.connect());
     connected.catch(() => undefined); // awaited by #run
-    this.#session = { producer, connected, abandoned: false };
+    this.#session = { producer, connected, abandoned: false, undescribable: new Set() };
     return this.#session;
   }
 
@@ -256,10 +361,10 @@ export class SendPath {
 
 /** The records of several batches in one request: per topic, in arrival order. */
 function merge(group: readonly Entry[]): readonly KafkaTopicRecords[] {
-  if (group.length === 1) return (group[0] as Entry).topics;
+  if (group.length === 1) return (group[0] as Entry).sending;
   const byTopic = new Map<string, KafkaRecord[]>();
   for (const entry of group) {
-    for (const { topic, records } of entry.topics) {
+    for (const { topic, records } of entry.sending) {
       const list = byTopic.get(topic);
       if (list === undefined) byTopic.set(topic, [...records]);
       else for (const record of records) list.push(record);

@@ -1,5 +1,5 @@
 // A hand-written fake of the KafkaClient seam: producers whose connect/send answer what the test scripts.
-import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicRecords, ProducerSeam } from '@trackpipe/exporter-kafka';
+import type { KafkaClient, KafkaFailureKind, KafkaRecord, KafkaTopicInfo, KafkaTopicRecords, ProducerSeam } from '@trackpipe/exporter-kafka';
 
 /** An error the fake client classifies as `kind`. */
 export class FakeKafkaError extends Error {
@@ -39,7 +39,24 @@ export class FakeProducer implements ProducerSeam {
   /** The requests whose records were written. */
   readonly sent: KafkaTopicRecords[][] = [];
 
-  constructor(private readonly client: FakeKafkaClient) {}
+  /** Present when the client has `topics`: answers from them (a topic absent there is left out; `error` throws). */
+  readonly describeTopics?: (topics: readonly string[]) => Promise<ReadonlyMap<string, KafkaTopicInfo>>;
+
+  constructor(private readonly client: FakeKafkaClient) {
+    const known = client.topics;
+    if (known !== undefined) {
+      this.describeTopics = (topics) => {
+        client.described.push([...topics]);
+        if (known.get('*') === 'error') return Promise.reject(new FakeKafkaError('retry', 'fake describe failure'));
+        const infos = new Map<string, KafkaTopicInfo>();
+        for (const topic of topics) {
+          const info = known.get(topic);
+          if (info !== undefined && info !== 'error') infos.set(topic, info);
+        }
+        return Promise.resolve(infos);
+      };
+    }
+  }
 
   connect(): Promise<void> {
     this.connects++;
@@ -84,6 +101,10 @@ export class FakeKafkaClient implements KafkaClient {
   nextStep: (() => Step) | undefined;
   /** Every record written, in the order the "broker" wrote them. */
   readonly log: KafkaRecord[] = [];
+  /** What producers' describeTopics answer (see FakeProducer); without it, they have none. `'*': 'error'` makes it throw. */
+  topics: Map<string, KafkaTopicInfo | 'error'> | undefined;
+  /** The topics of every describeTopics call, in order. */
+  readonly described: string[][] = [];
   /** Sends in progress now, and the most there ever were at once. */
   active = 0;
   maxActive = 0;
