@@ -200,3 +200,25 @@ describe('NaN in a dimension other than the value', () => {
     expectSound(s, inner);
   });
 });
+
+describe('object values whose JSON text is not an object', () => {
+  it('counts a value whose toJSON answers a string, a number, a boolean or null under the key of that value: one summary per identity', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner);
+    const day = new Date(T0);
+    for (const value of ['on', { toJSON: () => 'on' }, { toJSON: () => 'on' }, day, day.toISOString(), 7, { toJSON: () => 7 }, false, { toJSON: () => false }, null, { toJSON: () => null }]) {
+      s.record(evaluation('f', { value: value as FlagEvaluationEvent['value'] }));
+    }
+    await s.flush();
+    const values = inner.summaries().map((e) => [e.attributes['feature_flag.result.value'], e.attributes['trackpipe.summary.count']]);
+    expect(values).toEqual([
+      ['on', 3],
+      [day.toISOString(), 2],
+      [7, 2],
+      [false, 2],
+      [null, 2],
+    ]);
+    expect(s.stats().keys).toBe(5);
+    expectSound(s, inner);
+  });
+});

@@ -412,8 +412,12 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
       // The value's token last: its JSON may run user code (toJSON, getters), and a getter run after
       // it could let its key (and so the registered token) go, leaving two tokens of one text.
       if (typeof value === 'object' && value !== null) {
-        value = this.#token(value);
-        if (value === undefined) return this.#drop('unserializable', 1);
+        const token = this.#token(value);
+        if (token === undefined) return this.#drop('unserializable', 1);
+        // A JSON text that is no object or array (a toJSON answering a string, a Date): keyed as that
+        // value, so that it and the same value given as it is are one key.
+        const parsed = token.value;
+        value = typeof parsed === 'object' && parsed !== null ? token : parsed;
       } else if (value !== value) {
         value = NAN;
       }
