@@ -1,6 +1,7 @@
 import type { Logger } from '@trackpipe/core';
 import type { Database, RootDatabase } from 'lmdb';
 import { type EnvKind, closeEnv, commitFailure, openChecked } from './lmdb-env.js';
+import type { Ownership } from './owner.js';
 
 /**
  * The version of a {@link KeyStore}'s layout: a named database `records` (key: a string; value, JSON:
@@ -36,15 +37,22 @@ function isRecord(value: unknown): value is KeptRecord<unknown> {
 export class KeyStore<V> {
   readonly #root: RootDatabase;
   readonly #records: Records;
+  readonly #owner: Ownership;
 
-  private constructor(opened: { root: RootDatabase; records: Records }) {
+  private constructor(opened: { root: RootDatabase; records: Records }, owner: Ownership) {
     this.#root = opened.root;
     this.#records = opened.records;
+    this.#owner = owner;
   }
 
-  /** Opens (or creates) the store in the directory `path`. Throws TRACKPIPE_ERR_SPOOL_UNAVAILABLE when the directory cannot be used. */
+  /**
+   * Opens (or creates) the store in the directory `path`, which it owns until `close()` (one process
+   * per directory, as a spool). Throws TRACKPIPE_ERR_SPOOL_UNAVAILABLE when the directory cannot be
+   * used or another live process has it open.
+   */
   static open<V>(path: string, logger: Logger): KeyStore<V> {
-    return new KeyStore<V>(openChecked(path, KIND, logger));
+    const { opened, owner } = openChecked(path, KIND, logger);
+    return new KeyStore<V>(opened, owner);
   }
 
   /** Every record, oldest first; records that are not `{ at, value }` are skipped. */
@@ -68,8 +76,12 @@ export class KeyStore<V> {
     this.#records.remove(key).catch(commitFailure);
   }
 
-  /** Commits what is pending and closes the files. */
+  /** Commits what is pending, closes the files and gives the directory up. */
   async close(): Promise<void> {
-    await closeEnv(this.#root);
+    try {
+      await closeEnv(this.#root);
+    } finally {
+      this.#owner.release();
+    }
   }
 }

@@ -1,14 +1,16 @@
 // Opening an LMDB environment this package keeps (the spool, the service's idempotency keys): the
-// directory checks, the crash-proof probe of existing files, the format marker, and moving unreadable
-// files aside so that a process starts empty instead of crash-looping.
+// directory checks, taking ownership of the directory (owner.ts), the crash-proof probe of existing
+// files, the format marker, and moving unreadable files aside so that a process starts empty instead
+// of crash-looping.
 import { spawnSync } from 'node:child_process';
-import { type Stats, constants, accessSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, constants, accessSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { type Logger, TrackpipeError, describeError } from '@trackpipe/core';
 import { within } from '@trackpipe/core/internal';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { SPOOL_UNAVAILABLE } from './constants.js';
+import { type Ownership, isOwnerFile, takeOwnership } from './owner.js';
 
 /** What a directory holds: its named databases and the version of their layout. */
 export interface EnvKind<T> {
@@ -185,13 +187,18 @@ function notRegularFile(dir: string): string | undefined {
   return undefined;
 }
 
-/** Moves the files aside (the whole directory, or into a subdirectory when that fails); returns where. */
+/**
+ * Moves the files aside, into a sibling `<dir>.corrupt-<stamp>` (or, when that fails, into a
+ * subdirectory `<dir>/corrupt-<stamp>`); returns where. The owner files stay: the directory stays
+ * this process's while it starts anew (moving the directory itself would let another process take
+ * the path meanwhile).
+ */
 function moveAside(dir: string, what: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const sibling = `${dir}.corrupt-${stamp}`;
   try {
-    renameSync(dir, sibling);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(sibling);
+    for (const name of readdirSync(dir)) if (!isOwnerFile(name)) renameSync(join(dir, name), join(sibling, name));
     return sibling;
   } catch {
     const inside = join(dir, `corrupt-${stamp}`);
@@ -242,15 +249,40 @@ function openAndRecover<T>(dir: string, kind: EnvKind<T>): T {
   }
 }
 
+/** An environment opened by {@link openChecked}, with the ownership of its directory. */
+export interface Checked<T> {
+  readonly opened: T;
+  /** This process's ownership of the directory: release it after closing the environment. */
+  readonly owner: Ownership;
+}
+
 /**
- * Opens (or creates) the LMDB environment of `kind` in `path`. Files that cannot be read — not LMDB,
- * truncated or garbled, another format or kind — are moved aside (logged as an error naming both
- * paths) and an empty environment is created. A directory that cannot be created, read or written
- * throws a TrackpipeError (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it.
+ * Opens (or creates) the LMDB environment of `kind` in `path`, after taking ownership of the
+ * directory (see owner.ts): a directory another live process has open throws a TrackpipeError
+ * (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it and that process, before any file is read. Files that
+ * cannot be read — not LMDB, truncated or garbled, another format or kind — are moved aside (logged as
+ * an error naming both paths) and an empty environment is created. A directory that cannot be
+ * created, read or written throws a TrackpipeError (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it.
  */
-export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): T {
+export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): Checked<T> {
   const dir = resolve(path);
   ensureWritable(dir, kind.what);
+  let owner: Ownership;
+  try {
+    owner = takeOwnership(dir, kind.what, logger);
+  } catch (error) {
+    if (error instanceof TrackpipeError) throw error;
+    throw unavailable(dir, kind.what, 'cannot be taken for this process', error);
+  }
+  try {
+    return { opened: openOwned(dir, kind, logger), owner };
+  } catch (error) {
+    owner.release();
+    throw error;
+  }
+}
+
+function openOwned<T>(dir: string, kind: EnvKind<T>, logger: Logger): T {
   let problem = notRegularFile(dir);
   const data = join(dir, 'data.mdb');
   if (problem === undefined && existsSync(data) && statSync(data).size > 0) problem = probe(dir, kind, logger);

@@ -9,6 +9,7 @@ import { type ResolvedSpoolOptions, type SpoolOptions, resolveSpoolOptions } fro
 import { RangeSet } from './ranges.js';
 import { closeEnv, commitFailure } from './lmdb-env.js';
 import { REMAP_MIN_FILE_BYTES, REMAP_TOUCHED_BYTES } from './constants.js';
+import type { Ownership } from './owner.js';
 import { type StoreHandles, openStore, reopenStore, stateMark } from './store.js';
 
 /** A spool's figures, for metrics and health. */
@@ -156,8 +157,11 @@ interface TxnOutcome {
  *   every event not released, in order.
  * - The bound is `maxBytes` of stored JSON; a full spool drops by its overflow policy (`spool_full`).
  *
- * The constructor opens the store synchronously. Files that cannot be read are moved aside (logged)
- * and the spool starts empty; a directory that cannot be used throws a TrackpipeError naming it.
+ * The constructor opens the store synchronously, after taking ownership of the directory for this
+ * process (an owner file, released by `close()`): a directory another live process has open throws a
+ * TrackpipeError (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it and the owner's pid; a stale owner's (a
+ * process killed) is taken over. Files that cannot be read are moved aside (logged) and the spool
+ * starts empty; a directory that cannot be used throws a TrackpipeError naming it.
  */
 export class Spool<E> implements EventQueue<E> {
   /** Always true: what is pushed survives the process once committed. */
@@ -179,6 +183,8 @@ export class Spool<E> implements EventQueue<E> {
   readonly #openedMark: string;
   /** The data file the store opened (device and inode): a commit checks it is still the one at the path. */
   readonly #file: string;
+  /** This process's ownership of the directory (its owner file), released at close. */
+  readonly #owner: Ownership;
   #listener: QueueListener = NO_LISTENER;
 
   // --- Sequence numbers. Keys below #head are taken, released or dropped; #tail is the next key.
@@ -282,7 +288,8 @@ export class Spool<E> implements EventQueue<E> {
         details: { field: 'spool.path', path: this.path },
       });
     }
-    const s = openStore(this.path, o.logger);
+    const { opened: s, owner } = openStore(this.path, o.logger);
+    this.#owner = owner;
     this.#store = s;
     openPaths.add(this.#key);
     this.#released = s.released;
@@ -573,6 +580,7 @@ export class Spool<E> implements EventQueue<E> {
       await closeEnv(this.#store.root);
     } finally {
       openPaths.delete(this.#key);
+      this.#owner.release();
     }
   }
 
@@ -679,9 +687,11 @@ export class Spool<E> implements EventQueue<E> {
   /** Runs inside the write transaction (on this thread, synchronously). Throws nothing it can avoid. */
   #write(group: Sealed<E>, limit: number, recount: boolean): TxnOutcome {
     const { events, meta } = this.#store;
-    // LMDB runs one write transaction at a time across processes: a state that is neither the one found
-    // at open nor one this spool wrote means another process has written to the spool since. Writing
-    // on would overwrite its groups (the same keys): this spool stops instead.
+    // The second line of defence behind the owner file (owner.ts), for a directory where it does not
+    // hold (a network filesystem shared by hosts, owner files removed by hand). LMDB runs one write
+    // transaction at a time across processes: a state that is neither the one found at open nor one
+    // this spool wrote means another process has written to the spool since. Writing on would
+    // overwrite its groups (the same keys): this spool stops instead.
     const found = meta.get('state') as { writer?: unknown } | undefined;
     if (found?.writer !== this.#token && stateMark(found) !== this.#openedMark) throw new AnotherWriter();
     let written = 0;

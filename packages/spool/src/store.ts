@@ -4,7 +4,7 @@ import type { Logger } from '@trackpipe/core';
 import type { Database, RootDatabase } from 'lmdb';
 import { readCount, utf8From } from './codec.js';
 import { SPOOL_FORMAT } from './constants.js';
-import { Corrupt, type EnvKind, openChecked, openRoot } from './lmdb-env.js';
+import { type Checked, Corrupt, type EnvKind, openChecked, openRoot } from './lmdb-env.js';
 import { RangeSet } from './ranges.js';
 
 /** What `meta.state` holds; written with every commit. */
@@ -133,10 +133,11 @@ const SPOOL: EnvKind<OpenedStore> = { what: 'spool', databases: ['events'], form
 /**
  * Opens (or creates) the spool store in `path`. A store that cannot be read — not an LMDB file, a
  * truncated or garbled one, another format — is moved aside (logged as an error naming both paths)
- * and an empty one is created. A directory that cannot be created, read or written throws a
- * TrackpipeError naming it.
+ * and an empty one is created. A directory that cannot be created, read or written, or that another
+ * live process has open, throws a TrackpipeError naming it. The caller releases the ownership after
+ * closing the store.
  */
-export function openStore(path: string, logger: Logger): OpenedStore {
+export function openStore(path: string, logger: Logger): Checked<OpenedStore> {
   return openChecked(path, SPOOL, logger);
 }
 

@@ -1,7 +1,8 @@
 // One spool per directory in a process: two would export everything twice. The directory is what
 // counts, not how the path names it (a symbolic link, a linked parent, `..`, a trailing slash). Two
-// processes on one directory are not refused at open, but their commits would write their events
-// under the same keys: the one that finds the other's commit stops writing.
+// processes on one directory: the second is refused at open (owner.test.ts); where the owner files do
+// not hold (a network filesystem, files removed by hand), their commits would write their events under
+// the same keys: the one that finds the other's commit stops writing.
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
@@ -50,7 +51,7 @@ describe('a second spool on an open spool\'s directory, named another way', () =
   });
 });
 
-describe('two processes on one spool directory', () => {
+describe('two processes on one spool directory whose owner files do not hold', () => {
   it('takes a state written before the writer was recorded (an earlier version, a process killed) for its own at the first commit', async () => {
     const dir = join(root, 'spool');
     const first = openSpool({ path: dir });
@@ -81,7 +82,7 @@ describe('two processes on one spool directory', () => {
     const { spool, logger } = openSpool({ path: dir });
     for (let i = 0; i < 5; i++) spool.push({ name: 'first', k: spool.tail });
     expect(await spool.persisted()).toBe(true);
-    // A second process opens the same directory, commits 5 events of its own (keys 5..9) and ends.
+    // A second process removes the owner files, opens the same directory, commits 5 events of its own (keys 5..9) and ends.
     const second = runFixture('second-writer-child.ts', [dir, '5', 'second']);
     expect((await second.exited).code, second.stderr()).toBe(0);
     expect(second.lines).toEqual(['persisted true 5 10']);
