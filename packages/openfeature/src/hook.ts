@@ -332,10 +332,11 @@ export class TrackpipeHook implements Hook {
    */
   flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
     const target = this.summarizer ?? this.#collector;
-    const flush = target.flush;
-    if (typeof flush !== 'function') return Promise.resolve(EMPTY_REPORT);
-    // In a promise: a collector's flush() that throws synchronously rejects it instead.
-    return new Promise((resolve) => resolve(flush.call(target, options)));
+    // In a promise: a collector's flush() (or its getter) that throws synchronously rejects it instead.
+    return new Promise((resolve) => {
+      const flush = target.flush;
+      resolve(typeof flush === 'function' ? flush.call(target, options) : EMPTY_REPORT);
+    });
   }
 
   /**
@@ -345,10 +346,11 @@ export class TrackpipeHook implements Hook {
    */
   close(options?: { timeoutMs?: number }): Promise<FlushReport> {
     const target = this.summarizer ?? this.#collector;
-    const close = target.close;
-    if (typeof close !== 'function') return Promise.resolve(EMPTY_REPORT);
-    // In a promise: a collector's close() that throws synchronously rejects it instead.
-    return new Promise((resolve) => resolve(close.call(target, options)));
+    // In a promise: a collector's close() (or its getter) that throws synchronously rejects it instead.
+    return new Promise((resolve) => {
+      const close = target.close;
+      resolve(typeof close === 'function' ? close.call(target, options) : EMPTY_REPORT);
+    });
   }
 
   /**

@@ -281,6 +281,24 @@ describe('mode "events" (the default)', () => {
     const recordOnly = new TrackpipeHook({ record: () => undefined });
     expect(await recordOnly.close()).toEqual({ complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 });
   });
+
+  it('flush() and close() reject, never throw, when reading the collector\'s method throws', async () => {
+    const collector = { record: () => undefined };
+    for (const method of ['flush', 'close']) {
+      Object.defineProperty(collector, method, {
+        get: () => {
+          throw new Error(`${method} cannot be read`);
+        },
+      });
+    }
+    const hook = new TrackpipeHook(collector);
+    let flushed: Promise<unknown> | undefined;
+    let closed: Promise<unknown> | undefined;
+    expect(() => (flushed = hook.flush())).not.toThrow();
+    expect(() => (closed = hook.close())).not.toThrow();
+    await expect(flushed).rejects.toThrow('flush cannot be read');
+    await expect(closed).rejects.toThrow('close cannot be read');
+  });
 });
 
 describe('mode options', () => {
