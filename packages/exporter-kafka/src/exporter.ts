@@ -70,7 +70,7 @@ export interface KafkaExporterOptions<E extends TelemetryEvent = Recorded<Teleme
   retryAuthFailures?: boolean;
   /** Name in logs and metric labels. Default `"kafka"`. */
   name?: string;
-  /** Where the client's own warnings go, secrets masked. Default: the console. */
+  /** Where the client's own warnings go, secrets masked, and the warning about a missing topic. Default: the console. */
   logger?: Logger;
 }
 
@@ -118,7 +118,13 @@ export class KafkaExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> 
     this.#secrets = kafkaSecrets(options);
     this.encoder = options.encoder;
     this.name = options.name ?? 'kafka';
-    this.#path = new SendPath(clientFor(options, options.logger ?? consoleLogger));
+    const logger = options.logger ?? consoleLogger;
+    this.#path = new SendPath(clientFor(options, logger), (topic) => {
+      logger.warn(
+        `exporter ${this.name}: topic "${topic}" does not exist, and the cluster did not create it on first use (auto.create.topics.enable is off, or this client may not create topics): its batches are retried until the topic is created or the retry budget runs out`,
+        { exporter: this.name, topic },
+      );
+    });
   }
 
   async export(batch: ExportBatch<E>, signal: AbortSignal): Promise<ExportResult> {

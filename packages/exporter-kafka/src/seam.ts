@@ -30,8 +30,9 @@ export interface ProducerSeam {
    * Optional: what the cluster says of each topic (does it exist, is it compacted), asked over the
    * session's connections, at most once at a time and never while `send` runs. A topic the cluster
    * could not describe (no DescribeConfigs permission, an error) is left out of the map. The exporter
-   * asks only about topics it sends records without a key to (a compacted topic refuses those).
-   * Without it, records are sent as they are.
+   * asks only about topics it sends records without a key to (a compacted topic refuses those), and
+   * about topics of a failed request it never delivered to (a missing topic is reported once). Without
+   * it, records are sent as they are.
    */
   describeTopics?(topics: readonly string[]): Promise<ReadonlyMap<string, KafkaTopicInfo>>;
   /** Closes the session's connections. Never called twice. */

@@ -91,11 +91,26 @@ export class SendPath {
   #returned = new WeakSet<object>();
   /** The topics described as existing: true when compacted (their records without a key are refused). */
   readonly #compacted = new Map<string, boolean>();
+  /** The topics known to exist: described so, or delivered to. */
+  readonly #existing = new Set<string>();
+  /** Topics of failed requests not known to exist: described before the next request. */
+  readonly #suspects = new Set<string>();
+  /**
+   * Suspects described as missing: how many times in a row (reported to `onMissingTopic` at the second:
+   * the first may be a topic the cluster is still creating), or `reported`.
+   */
+  readonly #missing = new Map<string, number | 'reported'>();
   /** Topics described again after a refused request (see #recheck), until a request to them is delivered. */
   readonly #rechecked = new Set<string>();
+  readonly #onMissingTopic: ((topic: string) => void) | undefined;
 
-  constructor(client: KafkaClient) {
+  /**
+   * `onMissingTopic` hears of a topic that failed requests went to and that the cluster then described
+   * as missing twice in a row (once per topic, until it is seen to exist).
+   */
+  constructor(client: KafkaClient, onMissingTopic?: (topic: string) => void) {
     this.#client = client;
+    this.#onMissingTopic = onMissingTopic;
   }
 
   /** Bytes a coalesced request may carry now (see {@link MAX_COALESCED_BYTES}). */
@@ -159,7 +174,12 @@ export class SendPath {
         }
         this.#inFlight = [];
         if (failure === undefined) {
-          for (const { topic } of records ?? []) this.#rechecked.delete(topic);
+          for (const { topic } of records ?? []) {
+            this.#existing.add(topic);
+            this.#suspects.delete(topic);
+            this.#missing.delete(topic);
+            this.#rechecked.delete(topic);
+          }
           for (const entry of group) this.#settle(entry, entry.refused === undefined ? SENT : { status: 'sent', refused: entry.refused });
           continue;
         }
@@ -167,6 +187,11 @@ export class SendPath {
         if (session !== undefined) this.#abandon(session);
         let kind = abandoned ? 'retry' : this.#classify(failure.error);
         if (kind === 'reject' && records !== undefined && this.#recheck(group)) kind = 'retry';
+        // A request that reached the cluster and failed: its topics not known to exist are described
+        // before the next one (a missing topic, on a cluster that does not create topics, is reported).
+        if (!abandoned && records !== undefined) {
+          for (const { topic } of records) if (!this.#existing.has(topic)) this.#suspects.add(topic);
+        }
         if (kind === 'too_large') {
           // Coalesce less from now on (strictly less than what was refused): the batches of a refused
           // request may each fit, and the halves of a refused batch, sent together again, would make
@@ -188,15 +213,18 @@ export class SendPath {
   /**
    * The records of the next request. Asks the cluster first (when the session can) about the topics it
    * does not know yet and that matter: those this request sends records without a key to (a compacted
-   * topic refuses them, failing every record of their partition). Records without a key to a
-   * compacted topic are left out, and noted in their entry's `refused`.
+   * topic refuses them, failing every record of their partition), and its suspects not yet reported
+   * (see #run). Records without a key to a compacted topic are left out, and noted in their entry's
+   * `refused`.
    */
   async #prepare(group: readonly Entry[], session: Session): Promise<readonly KafkaTopicRecords[]> {
     if (session.producer.describeTopics !== undefined) {
       const wanted = new Set<string>();
       for (const entry of group) {
         for (const { topic, keyless } of entry.topics) {
-          if (keyless !== undefined && keyless.length > 0 && !this.#compacted.has(topic) && !session.undescribable.has(topic)) wanted.add(topic);
+          if (session.undescribable.has(topic)) continue;
+          const suspect = this.#suspects.has(topic) && this.#missing.get(topic) !== 'reported';
+          if (suspect || (keyless !== undefined && keyless.length > 0 && !this.#compacted.has(topic))) wanted.add(topic);
         }
       }
       if (wanted.size > 0) await this.#describe(session, [...wanted]);
@@ -259,6 +287,15 @@ export class SendPath {
         session.undescribable.add(topic);
       } else if (info.exists) {
         this.#compacted.set(topic, info.compacted);
+        this.#existing.add(topic);
+        this.#suspects.delete(topic);
+        this.#missing.delete(topic);
+      } else if (this.#suspects.has(topic)) {
+        const times = this.#missing.get(topic) ?? 0;
+        if (times === 'reported') continue;
+        this.#missing.set(topic, times + 1 >= 2 ? 'reported' : times + 1);
+        // Once reported, not asked about again: the first request delivered to it clears the report.
+        if (times + 1 >= 2) this.#onMissingTopic?.(topic);
       }
     }
   }

@@ -1,6 +1,6 @@
 // What the exporter asks the cluster about its topics (through the seam's optional describeTopics), and
 // what it does with the answers: records without a key to a compacted topic are left out and rejected
-// alone. The fake client stands in for the cluster.
+// alone, and a topic that stays missing is reported once. The fake client stands in for the cluster.
 import { describe, expect, it } from 'vitest';
 import type { ExportBatch, ExportResult, Logger, TelemetryEvent } from '@trackpipe/core';
 import { KafkaExporter, type KafkaExporterOptions, type KafkaTopicInfo } from '@trackpipe/exporter-kafka';
@@ -95,5 +95,53 @@ describe('KafkaExporter and a compacted topic', () => {
     await expect(other.exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
     await expect(other.exporter.export(batch, live())).resolves.toMatchObject({ code: 'reject' });
     expect((await other.exporter.export(batch, live())).code).toBe('ok');
+  });
+});
+
+describe('KafkaExporter and a missing topic', () => {
+  it('reports a topic once, by name, when the cluster describes it as missing after two failed requests', async () => {
+    const topics = new Map<string, KafkaTopicInfo>([['flags', { exists: false, compacted: false }]]);
+    const { client, exporter, logger } = setup(topics);
+    const failing = (): void => void client.sendSteps.push(new FakeKafkaError('retry', 'unknown topic'));
+    const batch = batchOf(events(2, []));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      failing();
+      await expect(exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
+    }
+    // Described before attempts 2 and 3, reported at the second answer "missing", and not asked about again.
+    expect(client.described).toEqual([['flags'], ['flags']]);
+    expect(logger.lines).toEqual([
+      'warn exporter kafka: topic "flags" does not exist, and the cluster did not create it on first use (auto.create.topics.enable is off, or this client may not create topics): its batches are retried until the topic is created or the retry budget runs out',
+    ]);
+    // Created: delivered.
+    topics.set('flags', { exists: true, compacted: false });
+    await expect(exporter.export(batch, live())).resolves.toEqual({ code: 'ok' });
+    await expect(exporter.export(batch, live())).resolves.toEqual({ code: 'ok' });
+    expect(client.described).toHaveLength(2);
+    expect(logger.lines).toHaveLength(1);
+  });
+
+  it('reports nothing for a topic missing once, then created (a topic the cluster creates on first use)', async () => {
+    const topics = new Map<string, KafkaTopicInfo>([['flags', { exists: false, compacted: false }]]);
+    const { client, exporter, logger } = setup(topics);
+    const batch = batchOf(events(2, []));
+    client.sendSteps.push(new FakeKafkaError('retry'), new FakeKafkaError('retry'));
+    await expect(exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
+    await expect(exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
+    topics.set('flags', { exists: true, compacted: false });
+    await expect(exporter.export(batch, live())).resolves.toEqual({ code: 'ok' });
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('asks nothing after a failure to connect, or about a topic already delivered to', async () => {
+    const { client, exporter } = setup(new Map());
+    const batch = batchOf(events(2, []));
+    client.connectSteps.push(new FakeKafkaError('retry'));
+    await expect(exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
+    await expect(exporter.export(batch, live())).resolves.toEqual({ code: 'ok' });
+    client.sendSteps.push(new FakeKafkaError('retry'));
+    await expect(exporter.export(batch, live())).resolves.toMatchObject({ code: 'retry' });
+    await expect(exporter.export(batch, live())).resolves.toEqual({ code: 'ok' });
+    expect(client.described).toEqual([]);
   });
 });
