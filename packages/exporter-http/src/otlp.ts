@@ -72,12 +72,15 @@ function stringValue(value: unknown): string {
 
 /** Texts a {@link TextCache} keeps at most: the first ones seen stay, later ones are written each time. */
 const CACHE_LIMIT = 1024;
+/** Longest string (UTF-16 code units) a {@link TextCache} keeps: recurring names are short, and 1 024 huge ones would be held for good. */
+const CACHE_MAX_LENGTH = 256;
 
 /**
  * The JSON texts of strings that recur from event to event — flag keys, variants, reasons, providers,
  * error codes, event names, context keys — written once each instead of once per event (a quarter
  * of the encoding's time for flag evaluations). Bounded: past {@link CACHE_LIMIT} strings, new ones
- * are written every time, so a field of unexpected cardinality costs what it cost before. Not for
+ * are written every time, so a field of unexpected cardinality costs what it cost before, and strings
+ * longer than {@link CACHE_MAX_LENGTH} are never kept. Not for
  * per-event values (ids, targeting keys): they would fill it.
  */
 class TextCache {
@@ -93,7 +96,7 @@ class TextCache {
     let text = this.#texts.get(value);
     if (text === undefined) {
       text = this.#write(value);
-      if (this.#texts.size < CACHE_LIMIT) this.#texts.set(value, text);
+      if (this.#texts.size < CACHE_LIMIT && value.length <= CACHE_MAX_LENGTH) this.#texts.set(value, text);
     }
     return text;
   }
