@@ -6,8 +6,9 @@ import { TrackpipeError, silentLogger } from '@trackpipe/core';
 import { type ConfigIssue, type Environment, type TrackpipeConfigInput, issuesOf } from '@trackpipe/core/config';
 import { createCollector } from '@trackpipe/core/di';
 import { type ServiceConfig, exposureIssues, parseServiceConfig, readServiceDocument } from './config.js';
-import { checkReceivers, receiverFactories } from './receivers.js';
-import { type CreateServiceOptions, SERVICE_EXPORTER_MODULES, errnoCode } from './serve.js';
+import { serviceExporterModules } from './exporter-modules.js';
+import { checkReceivers, loadReceiverFactories } from './receiving.js';
+import { type CreateServiceOptions, errnoCode } from './serve.js';
 import type { IngestEvent } from './validate.js';
 
 /** Options of {@link checkServiceConfig}. Every field is optional; defaults follow each. */
@@ -65,8 +66,8 @@ export async function checkServiceConfig(options: CheckServiceConfigOptions = {}
     return { source, issues: issuesFrom(error, ''), config: undefined };
   }
   const issues: ConfigIssue[] = [...exposureIssues(config.service)];
-  issues.push(...(await exporterIssues(document, env, options)));
-  issues.push(...checkReceivers(config.receivers, receiverFactories(options.receivers)).issues);
+  issues.push(...(await exporterIssues(document, config, env, options)));
+  issues.push(...checkReceivers(config.receivers, await loadReceiverFactories(config.receivers, options.receivers)).issues);
   if (options.checkConnections === true) issues.push(...(await connectionIssues(config, options.connectTimeoutMs ?? 3_000)));
   return { source, issues, config };
 }
@@ -80,10 +81,11 @@ function issuesFrom(error: unknown, path: string): ConfigIssue[] {
 }
 
 /**
- * Builds every exporter through its factory, as `createService` would, and closes them at once.
- * The metrics server is left out (it would bind a port) and so are the self-metrics.
+ * Builds every exporter through its factory, as `createService` would (with the service's exporter
+ * modules `config` uses), and closes them at once. The metrics server is left out (it would bind a
+ * port) and so are the self-metrics.
  */
-async function exporterIssues(document: unknown, env: Environment, options: CheckServiceConfigOptions): Promise<ConfigIssue[]> {
+async function exporterIssues(document: unknown, config: ServiceConfig, env: Environment, options: CheckServiceConfigOptions): Promise<ConfigIssue[]> {
   const { service: _service, receivers: _receivers, ...core } = document as Record<string, unknown>;
   const metrics = typeof core.metrics === 'object' && core.metrics !== null ? (core.metrics as Record<string, unknown>) : {};
   const { port: _port, ...quiet } = metrics;
@@ -93,7 +95,7 @@ async function exporterIssues(document: unknown, env: Environment, options: Chec
       {
         env,
         logger: silentLogger,
-        modules: [...SERVICE_EXPORTER_MODULES, ...(options.modules ?? [])],
+        modules: [...(await serviceExporterModules(config.core.pipelines)), ...(options.modules ?? [])],
         ...(options.functions === undefined ? {} : { functions: options.functions }),
       },
     );

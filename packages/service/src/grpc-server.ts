@@ -14,13 +14,13 @@ import {
 } from '@grpc/grpc-js';
 import { type PackageDefinition, loadSync } from '@grpc/proto-loader';
 import { TrackpipeError, describeError } from '@trackpipe/core';
-import { MAX_TIMER_MS, setOwn } from '@trackpipe/core/internal';
+import { setOwn } from '@trackpipe/core/internal';
 import type { Readable } from 'node:stream';
 import type { ApiKeyAuth } from './auth.js';
 import type { ByteBudget } from './budget.js';
 import type { Ingestor } from './ingest.js';
 import type { ServiceLogger } from './logger.js';
-import { durationOption, integerOption } from './options.js';
+import { type GrpcServerOptions, grpcSettings } from './grpc-options.js';
 import { hasInvalidUtf8, stringShape } from './protobuf-utf8.js';
 import type { ServiceMetrics } from './service-metrics.js';
 import {
@@ -32,6 +32,8 @@ import {
   validateEvents,
   validateIdentify,
 } from './validate.js';
+
+export { type GrpcServerOptions, maxMessageBytesOf } from './grpc-options.js';
 
 /** Folder holding `analytics/v1/analytics.proto` (shipped with the package). */
 export const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
@@ -59,37 +61,6 @@ function loadAnalyticsDefinition(): PackageDefinition {
 export function loadAnalyticsService(definition: PackageDefinition = loadAnalyticsDefinition()): ServiceClientConstructor {
   const loaded = loadPackageDefinition(definition) as unknown as { analytics: { v1: { AnalyticsService: ServiceClientConstructor } } };
   return loaded.analytics.v1.AnalyticsService;
-}
-
-/** Options of the gRPC ingest server. Every field is optional; defaults follow each. */
-export interface GrpcServerOptions {
-  /** Interface to listen on. Default `"127.0.0.1"`. */
-  host?: string;
-  /** Port to listen on; 0 picks a free one. Default 50051. */
-  port?: number;
-  /** Largest request message, in bytes; larger ones get RESOURCE_EXHAUSTED. Default 4 194 304 (4 MiB). */
-  maxMessageBytes?: number;
-  /**
-   * A call whose message has not fully arrived (and been ended by the client) this many milliseconds
-   * after it began is answered DEADLINE_EXCEEDED; also the grace a connection past its age gets to
-   * finish its calls. Default 30 000.
-   */
-  requestTimeoutMs?: number;
-  /**
-   * Every connection is sent a GOAWAY after this many milliseconds (±10 %, so that clients do not
-   * reconnect all at once), then closed once its calls are done, or `requestTimeoutMs` later at the
-   * latest. Clients reconnect for their next call. It bounds what a client that stalls can hold (a
-   * stream it never ends, a connection that never starts a call). Default 120 000.
-   */
-  maxConnectionAgeMs?: number;
-  /**
-   * Calls (HTTP/2 streams) one connection may have open at once, announced to the client in the
-   * HTTP/2 SETTINGS (`SETTINGS_MAX_CONCURRENT_STREAMS`): a client queues further calls until one of
-   * its calls ends, and a stream opened past the limit is refused (REFUSED_STREAM) without becoming
-   * a call. It bounds what one connection can hold: a client that opens calls and stalls them holds
-   * at most this many. Default 100 (the HTTP/2 specification's recommended minimum).
-   */
-  maxConcurrentStreams?: number;
 }
 
 /** What the gRPC server needs from the service. */
@@ -253,12 +224,6 @@ function decoding(definition: PackageDefinition, metrics: ServiceMetrics | undef
   return out;
 }
 
-/** The `maxMessageBytes` of gRPC options, default applied; TRACKPIPE_ERR_OPTIONS_INVALID naming `grpc.maxMessageBytes` when it is not an integer from 1 to 2^31 - 1. */
-export function maxMessageBytesOf(options: GrpcServerOptions): number {
-  // grpc-js keeps message lengths in 32-bit signed integers.
-  return integerOption('grpc.maxMessageBytes', options.maxMessageBytes, 4 * 1024 * 1024, 1, 2_147_483_647);
-}
-
 /**
  * Reserves in `budget` the bytes of each message of a call as they are announced — a message's
  * length when its 5-byte gRPC prefix arrives (the `Content-Length` of a gRPC message), and
@@ -321,9 +286,6 @@ function streamOf(call: unknown): Readable | undefined {
   return typeof stream?.prependListener === 'function' ? (stream as Readable) : undefined;
 }
 
-/** The largest SETTINGS_MAX_CONCURRENT_STREAMS HTTP/2 (and Node) allows: 2^32 - 1. */
-const MAX_STREAMS = 4_294_967_295;
-
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -344,14 +306,10 @@ export class GrpcIngestServer {
 
   constructor(parts: GrpcServerParts, options: GrpcServerOptions = {}) {
     this.#parts = parts;
-    this.#host = options.host ?? '127.0.0.1';
-    this.#port = options.port ?? 50051;
-    const maxMessageBytes = maxMessageBytesOf(options);
+    const { host, port, maxMessageBytes, requestTimeoutMs, maxConnectionAgeMs, maxConcurrentStreams } = grpcSettings(options);
+    this.#host = host;
+    this.#port = port;
     this.#maxMessageBytes = maxMessageBytes;
-    const requestTimeoutMs = durationOption('grpc.requestTimeoutMs', options.requestTimeoutMs, 30_000);
-    // grpc-js adds up to 10 % of jitter to the age: keep the timer Node runs in range.
-    const maxConnectionAgeMs = integerOption('grpc.maxConnectionAgeMs', options.maxConnectionAgeMs, 120_000, 1, Math.floor(MAX_TIMER_MS / 1.1));
-    const maxConcurrentStreams = integerOption('grpc.maxConcurrentStreams', options.maxConcurrentStreams, 100, 1, MAX_STREAMS);
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#server = new Server({
       'grpc.max_receive_message_length': maxMessageBytes,

@@ -1,5 +1,5 @@
 import { Counter, Gauge } from 'prom-client';
-import type { Receiver } from './receivers.js';
+import type { Receiver } from './receiving.js';
 import type { PromRegistry } from './service-metrics.js';
 
 /** The receivers' metrics, by name. Labels are bounded: receiver (configured names), topic, partition (partitions are few per topic), reason, outcome. */

@@ -1,21 +1,14 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type CreateCollectorOptions, type TrackpipeCollector, createCollector } from '@trackpipe/core/di';
-import { memoryExporterModule } from '@trackpipe/collector-memory/di';
-import { httpExporterModule } from '@trackpipe/exporter-http/di';
-import { kafkaExporterModule } from '@trackpipe/exporter-kafka/di';
-import { KeyStore } from '@trackpipe/spool';
-import { spoolModule } from '@trackpipe/spool/di';
 import { type ConfigIssue, configError } from '@trackpipe/core/config';
 import { type ServiceConfig, receiverName } from './config.js';
+import { serviceExporterModules } from './exporter-modules.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
-import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, receiverFactories, reorderingPipelines } from './receivers.js';
+import { type Receiver, type ReceiverFactory, buildReceivers, checkReceivers, loadReceiverFactories, reorderingPipelines } from './receiving.js';
 import { type IdempotencyPersistence, MemoryIdempotencyStore, type PersistedAnswer } from './idempotency.js';
 import { TrackpipeService } from './service.js';
 import type { IngestEvent } from './validate.js';
-
-/** What the service always loads besides core's: the `http`, `kafka` and `memory` exporter types, and the spool (a pipeline's `spool` section). */
-export const SERVICE_EXPORTER_MODULES: NonNullable<CreateCollectorOptions['modules']> = [httpExporterModule, kafkaExporterModule, memoryExporterModule, spoolModule];
 
 /** Options of {@link createService}. Every field is optional; defaults follow each. */
 export interface CreateServiceOptions {
@@ -54,7 +47,7 @@ export interface ConfiguredService {
  */
 export async function createService(config: ServiceConfig, options: CreateServiceOptions = {}): Promise<ConfiguredService> {
   const logger = options.logger;
-  const receivers = checkReceivers(config.receivers, receiverFactories(options.receivers));
+  const receivers = checkReceivers(config.receivers, await loadReceiverFactories(config.receivers, options.receivers));
   if (receivers.issues.length > 0) throw configError(receivers.issues, config.source);
   const files: ConfigIssue[] = [];
   for (const [i, pipeline] of config.core.pipelines.entries()) {
@@ -67,7 +60,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
   }
   if (files.length > 0) throw configError(files, config.source);
   const collector = await createCollector<IngestEvent>(config.core, {
-    modules: [...SERVICE_EXPORTER_MODULES, ...(options.modules ?? [])],
+    modules: [...(await serviceExporterModules(config.core.pipelines)), ...(options.modules ?? [])],
     ...(logger === undefined ? {} : { logger }),
     ...(options.functions === undefined ? {} : { functions: options.functions }),
   });
@@ -90,7 +83,7 @@ export async function createService(config: ServiceConfig, options: CreateServic
     const durable = spooled.length === config.core.pipelines.length;
     // A durable service keeps its idempotency keys beside the first pipeline's spool: a repeat of a
     // request acknowledged before a restart is answered, not queued again.
-    const keys = durable ? keyStoreBeside((spooled[0]!.spool as { path: string }).path, logger ?? silentServiceLogger) : undefined;
+    const keys = durable ? await keyStoreBeside((spooled[0]!.spool as { path: string }).path, logger ?? silentServiceLogger) : undefined;
     service = new TrackpipeService({
       collector,
       receivers: built,
@@ -158,7 +151,9 @@ export function errnoCode(error: unknown): string {
 }
 
 /** The idempotency key store of a durable service: `<spool path>/.idempotency` (no pipeline name starts with a dot). */
-function keyStoreBeside(spoolPath: string, logger: ServiceLogger): IdempotencyPersistence {
+async function keyStoreBeside(spoolPath: string, logger: ServiceLogger): Promise<IdempotencyPersistence> {
+  // The spool's package (lmdb) is loaded here, for a durable service only.
+  const { KeyStore } = await import('@trackpipe/spool');
   return KeyStore.open<PersistedAnswer>(join(spoolPath, '.idempotency'), logger);
 }
 

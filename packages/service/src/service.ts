@@ -5,13 +5,14 @@ import { ApiKeyAuth } from './auth.js';
 import { ByteBudget } from './budget.js';
 import { type Listener, describeExposure, isLoopback, unauthenticatedExposure } from './exposure.js';
 import { type IdempotencyStore, MemoryIdempotencyStore, type MemoryIdempotencyStoreOptions } from './idempotency.js';
-import { GrpcIngestServer, type GrpcServerOptions, maxMessageBytesOf } from './grpc-server.js';
+import { type GrpcServerOptions, grpcSettings, maxMessageBytesOf } from './grpc-options.js';
+import type { GrpcIngestServer, GrpcServerParts } from './grpc-server.js';
 import { HttpIngestServer, type HttpServerOptions, maxBodyBytesOf } from './http-server.js';
 import { Ingestor } from './ingest.js';
 import { type ServiceLogger, silentServiceLogger } from './logger.js';
 import { durationOption, integerOption } from './options.js';
 import { instrumentReceivers } from './receiver-metrics.js';
-import type { Receiver, ReceiverStopReport } from './receivers.js';
+import type { Receiver, ReceiverStopReport } from './receiving.js';
 import { type PromRegistry, ServiceMetrics } from './service-metrics.js';
 import { type IngestEvent, type ValidationLimits, resolveLimits } from './validate.js';
 
@@ -41,7 +42,7 @@ export interface TrackpipeServiceOptions {
   logger?: ServiceLogger;
   /** HTTP ingest, or `false` for none. Default: on, 127.0.0.1:8080. */
   http?: HttpServerOptions | false;
-  /** gRPC ingest, or `false` for none. Default: on, 127.0.0.1:50051. */
+  /** gRPC ingest, or `false` for none; `@grpc/grpc-js` is loaded when {@link TrackpipeService.start} starts it. Default: on, 127.0.0.1:50051. */
   grpc?: GrpcServerOptions | false;
   /**
    * Most request bytes read at once over all HTTP and gRPC requests together (a load shedder's bound:
@@ -125,7 +126,7 @@ export class TrackpipeService {
   readonly #idempotency: IdempotencyStore;
   readonly #logger: ServiceLogger;
   readonly #http: HttpIngestServer | undefined;
-  readonly #grpc: GrpcIngestServer | undefined;
+  readonly #grpc: LazyGrpcServer | undefined;
   readonly #shutdownTimeoutMs: number;
   readonly #receivers: readonly Receiver[];
   readonly #budget: ByteBudget;
@@ -188,7 +189,7 @@ export class TrackpipeService {
         options.http ?? {},
       );
     }
-    if (options.grpc !== false) this.#grpc = new GrpcIngestServer(parts, options.grpc ?? {});
+    if (options.grpc !== false) this.#grpc = new LazyGrpcServer(parts, options.grpc ?? {});
   }
 
   /** True while the service accepts events (started, not draining). */
@@ -328,6 +329,38 @@ export class TrackpipeService {
     if (clean) this.#logger.info('stopped: every accepted event was flushed', fields);
     else this.#logger.warn('stopped: some events were not delivered (dropped counts every drop since the start, by reason)', fields);
     return result;
+  }
+}
+
+/**
+ * The gRPC listener, whose module (`@grpc/grpc-js`, `@grpc/proto-loader`: most of a start-up's
+ * loading) is imported when it starts listening: a service with gRPC off, or one never started,
+ * never loads it. Its options are checked at once, as the server's constructor checks them.
+ */
+class LazyGrpcServer {
+  readonly #parts: GrpcServerParts;
+  readonly #options: GrpcServerOptions;
+  #server: Promise<GrpcIngestServer> | undefined;
+
+  constructor(parts: GrpcServerParts, options: GrpcServerOptions) {
+    grpcSettings(options);
+    this.#parts = parts;
+    this.#options = options;
+  }
+
+  /** Loads the server and starts listening. */
+  async listen(): Promise<{ host: string; port: number; address: string }> {
+    // Set before the first await: a stop() called from here on waits for this server.
+    this.#server ??= import('./grpc-server.js').then(({ GrpcIngestServer }) => new GrpcIngestServer(this.#parts, this.#options));
+    return (await this.#server).listen();
+  }
+
+  /** Stops the server, if listen() made one. Idempotent. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.#server === undefined) return;
+    // A server that could not be made (its listen() failed with that) has nothing to stop.
+    const server = await this.#server.catch(() => undefined);
+    await server?.stop(timeoutMs);
   }
 }
 

@@ -1,5 +1,6 @@
 // The Grafana dashboard against a real scrape of a running service, so that the two cannot drift.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Recorded } from '@trackpipe/core';
@@ -65,10 +66,14 @@ function familyOf(name: string, families: Map<string, Family>): Family | undefin
 let service: TrackpipeService;
 let families: Map<string, Family>;
 
+let spoolDir: string;
+
 beforeAll(async () => {
   // A service with one healthy exporter and one whose destination refuses everything, so that
-  // every family (exports, failures, drops, latency) has samples; and a Kafka receiver whose
-  // consumer is a fake of the seam (our own contract), so that the receiver families have samples.
+  // every family (exports, failures, drops, latency) has samples; a pipeline with a spool; and a
+  // Kafka receiver whose consumer is a fake of the seam (our own contract), so that the receiver
+  // families have samples.
+  spoolDir = mkdtempSync(join(tmpdir(), 'trackpipe-dashboard-'));
   const kafkaClient = new FakeClient();
   const kafka: ReceiverFactory = {
     type: 'kafka',
@@ -89,6 +94,8 @@ beforeAll(async () => {
             { type: 'function', name: 'refusing', ref: 'refusing' },
           ],
         },
+        // The spool families exist where a pipeline has a spool (its module is loaded only then).
+        { name: 'durable', batch: { flushIntervalMs: 20 }, spool: { path: join(spoolDir, 'spool') }, exporters: [{ type: 'function', name: 'good', ref: 'good' }] },
       ],
     },
     { env: {} },
@@ -127,6 +134,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.shutdown({ timeoutMs: 1_000 });
+  rmSync(spoolDir, { recursive: true, force: true });
 });
 
 describe('the Grafana dashboard (dashboards/trackpipe.json)', () => {
