@@ -341,6 +341,7 @@ class LazyGrpcServer {
   readonly #parts: GrpcServerParts;
   readonly #options: GrpcServerOptions;
   #server: Promise<GrpcIngestServer> | undefined;
+  #stopped = false;
 
   constructor(parts: GrpcServerParts, options: GrpcServerOptions) {
     grpcSettings(options);
@@ -348,15 +349,18 @@ class LazyGrpcServer {
     this.#options = options;
   }
 
-  /** Loads the server and starts listening. */
+  /** Loads the server and starts listening; rejects, binding nothing, when stop() came first (a shutdown during start). */
   async listen(): Promise<{ host: string; port: number; address: string }> {
     // Set before the first await: a stop() called from here on waits for this server.
     this.#server ??= import('./grpc-server.js').then(({ GrpcIngestServer }) => new GrpcIngestServer(this.#parts, this.#options));
-    return (await this.#server).listen();
+    const server = await this.#server;
+    if (this.#stopped) throw new Error('gRPC ingest did not start: the service is shutting down');
+    return server.listen();
   }
 
   /** Stops the server, if listen() made one. Idempotent. */
   async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
     if (this.#server === undefined) return;
     // A server that could not be made (its listen() failed with that) has nothing to stop.
     const server = await this.#server.catch(() => undefined);

@@ -1,6 +1,10 @@
 import { request } from 'node:http';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { status } from '@grpc/grpc-js';
+import { MemoryExporter } from '@trackpipe/collector-memory';
+import { BatchProcessor, type Recorded, silentLogger } from '@trackpipe/core';
 import { describe, expect, it } from 'vitest';
+import { type IngestEvent, TrackpipeService } from '../src/index.js';
 import { gatedExporter, grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
 
 describe('graceful shutdown', () => {
@@ -50,6 +54,22 @@ describe('graceful shutdown', () => {
     expect(await service.shutdown()).toBe(report);
   });
 
+  it('a shutdown begun while start() is still loading gRPC stops the gRPC listener: nothing listens after it', async () => {
+    const port = await freePort();
+    const collector = new BatchProcessor<IngestEvent>(new MemoryExporter<Recorded<IngestEvent>>(), { logger: silentLogger });
+    const service = new TrackpipeService({ collector, http: false, grpc: { port } });
+    // gRPC's module is imported by start(): the shutdown begins before the server exists.
+    const starting = service.start().then(
+      () => 'started',
+      () => 'failed',
+    );
+    const report = await service.shutdown({ timeoutMs: 2_000 });
+    await starting;
+    expect(report.accepted).toBe(0);
+    expect(service.ready).toBe(false);
+    expect(await refused(port)).toBe(true);
+  });
+
   it('answers UNAVAILABLE over gRPC once draining', async () => {
     const { service, grpcAddress } = await startService({ http: false });
     const client = grpcClient(grpcAddress);
@@ -67,3 +87,24 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+/** A port nothing listens on now (127.0.0.1). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** True when a TCP connection to 127.0.0.1:`port` is refused (nothing listens). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
