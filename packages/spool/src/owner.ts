@@ -206,6 +206,21 @@ function unlinkQuietly(path: string): void {
   }
 }
 
+const TEMP_FILE = /^\.owner-([1-9][0-9]{0,9})-[0-9a-f-]{36}\.tmp$/;
+
+/** Removes the temporary files of processes that ended while writing one (killed during their open). */
+function removeDeadTemps(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = Number(TEMP_FILE.exec(name)?.[1] ?? 0);
+    if (pid === 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ESRCH') unlinkQuietly(join(dir, name));
+    }
+  }
+}
+
 /** Removes `path` only when it is still the file `ino` (a generation number may be taken again by another process). */
 function unlinkIfSame(path: string, ino: number): void {
   try {
@@ -332,6 +347,7 @@ export function takeOwnership(dir: string, what: string, logger: Logger, hooks: 
         continue;
       }
       for (const g of after) if (g < next) unlinkQuietly(join(dir, ownerName(g)));
+      removeDeadTemps(dir);
       if (staleWhy !== undefined) logger.warn(`${what} ${dir}: took over the directory from a stale owner (${staleWhy})`, { path: dir, ownerFile: mine });
       const fd = openSync(temp, constants.O_RDONLY | constants.O_NOFOLLOW);
       return new Ownership(dir, next, record, fd);

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore, SPOOL_UNAVAILABLE, Spool } from '../src/index.js';
@@ -310,6 +310,39 @@ describe('processes that all judged one owner file stale before any of them acts
       expect((await winner.exited).code).toBe(0);
     }
   }, 120_000);
+});
+
+describe('a process that judged an owner file stale from a listing that is old by the time it acts', () => {
+  it('backs off when the number it takes is below the highest (taken and released meanwhile), and is refused by the owner of the highest', async () => {
+    writeFileSync(join(dir, 'owner.3.lock'), record({ pid: endedPid() }));
+    const slow = runFixture('takeover-child.ts', [dir, join(root, 'go')]);
+    children.push(slow);
+    await slow.waitFor('judged'); // it will take owner.4.lock
+    const first = openSpool({ path: dir }); // takes 4 over from 3
+    await first.spool.close(); // a released 5, 4 removed: 4 is free again
+    const owner = openSpool({ path: dir }); // takes 6
+    try {
+      expect(ownerFiles().filter((f) => f.startsWith('owner.'))).toEqual(['owner.6.lock']); // (and the slow one's temporary file)
+      writeFileSync(join(root, 'go'), '');
+      const line = await Promise.race([slow.waitFor('won '), slow.waitFor('refused ')]);
+      expect(line).toMatch(/^refused /);
+      expect(JSON.parse(line.slice(8))).toContain(`is in use by another process (pid ${process.pid},`);
+      await slow.exited;
+      expect(ownerFiles()).toEqual(['owner.6.lock']);
+    } finally {
+      await owner.spool.close();
+    }
+  }, 30_000);
+
+  it('removes the temporary files of processes killed while they opened, and none of a live one', async () => {
+    const dead = join(dir, `.owner-${endedPid()}-${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}.tmp`);
+    const live = join(dir, `.owner-${process.ppid}-${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}.tmp`);
+    writeFileSync(dead, record({ pid: 1 }));
+    writeFileSync(live, record({ pid: 1 }));
+    const { spool } = openSpool({ path: dir });
+    expect(ownerFiles()).toEqual([basename(live), 'owner.0.lock']);
+    await spool.close();
+  });
 });
 
 describe('a key store', () => {
