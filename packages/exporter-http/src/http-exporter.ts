@@ -83,7 +83,7 @@ function decoded(text: string): string {
 
 /**
  * What of the URL must never be shown: user info (also as the `Basic` credential Node sends for it),
- * query values, and the path (webhook URLs carry tokens there) — whole, and each segment that is not
+ * the query and its values (a name without a value, `?<token>`, counts as one), and the path (webhook URLs carry tokens there) — whole, and each segment that is not
  * a plain lowercase word (`v1`, `logs` and `ingest` stay readable in excerpts; `T0001/B0002/XyZ…` do not).
  */
 function urlSecrets(url: URL): string[] {
@@ -94,7 +94,9 @@ function urlSecrets(url: URL): string[] {
   add(url.username);
   add(url.password);
   if (url.username !== '' || url.password !== '') add(Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64'));
-  for (const value of url.searchParams.values()) add(value);
+  // A query's values, and a bare one (`?<token>`, a name without a value): the name is then the token.
+  add(url.search.slice(1));
+  for (const [name, value] of url.searchParams) add(value === '' ? name : value);
   if (url.pathname !== '/') add(url.pathname);
   for (const segment of url.pathname.split('/')) {
     if (!/^[a-z]+$/.test(segment) || segment.length >= 16) add(segment);

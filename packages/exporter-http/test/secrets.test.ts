@@ -120,3 +120,18 @@ describe('the URL path, credentials and query never leak', () => {
     },
   );
 });
+
+describe('a token given as a bare query (no name=value)', () => {
+  it.each(['?bare-query-token-0099', '?a=1&bare-query-token-0099', '?bare-query-token-0099=', '?bare-query-token-0099=&a=1'])(
+    'never reaches an excerpt of an answer that echoes the request (%s)',
+    async (query) => {
+      server = await TestServer.start({ handler: echo(422) });
+      const exporter = new HttpExporter({ url: `http://127.0.0.1:${server.port}/ingest${query}` });
+      const result = await exporter.export({ events: [], encoded: [], bytes: 0 }, AbortSignal.timeout(10_000));
+      await exporter.shutdown();
+      const error = (result as { error?: TrackpipeError }).error;
+      expect(error?.message).toContain('HTTP 422');
+      expect(everything(error)).not.toContain('bare-query-token-0099');
+    },
+  );
+});
