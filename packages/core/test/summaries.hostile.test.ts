@@ -222,3 +222,23 @@ describe('object values whose JSON text is not an object', () => {
     expectSound(s, inner);
   });
 });
+
+describe('record times at a window boundary', () => {
+  it('never gives an evaluation recorded after a window closed, in the same synchronous run, a time before its window opened', async () => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { intervalMs: 10_000 });
+    s.record(evaluation('f')); // reads the clock: T0
+    vi.advanceTimersByTime(10_000); // the window closes at T0 + 10 000, in this same synchronous run
+    s.record(evaluation('f'));
+    vi.advanceTimersByTime(5_000);
+    await s.flush();
+    const summaries = inner.summaries();
+    expect(summaries).toHaveLength(2);
+    for (const summary of summaries) {
+      const a = summary.attributes;
+      expect(a['trackpipe.summary.first_timestamp']).toBeGreaterThanOrEqual(a['trackpipe.summary.window_start']);
+      expect(a['trackpipe.summary.last_timestamp']).toBeLessThanOrEqual(summary.timestamp);
+    }
+    expect(summaries[1]!.attributes['trackpipe.summary.first_timestamp']).toBe(T0 + 10_000);
+  });
+});

@@ -336,8 +336,12 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
   #keys = 0;
   /** The flag level of the last evaluation counted (the root before any): its `next` predicts the next one. */
   #prevLevel: Level = this.#root;
-  /** Timestamps of evaluations that carry none (its own: read as cheaply as these fields). */
-  readonly #clock = new RecordClock();
+  /**
+   * Timestamps of evaluations that carry none (its own: read as cheaply as these fields). A new one
+   * per window: a reading reused across a window's close would date a later evaluation before the
+   * window it is counted in.
+   */
+  #clock = new RecordClock();
   /** The last targeting key hashed, and its register slot (consecutive evaluations often share one). */
   #lastTargetingKey: string | undefined;
   #lastSlot = 0;
@@ -786,6 +790,7 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     const start = this.#windowStart;
     this.#windowStart = now;
     this.#windows++;
+    this.#clock = new RecordClock();
     // Keys kept from the last window and not counted in this one have been idle a whole window: let them go.
     for (let i = 0; i < this.#idleSize; i++) {
       const node = this.#idle[i] as KeyNode;
