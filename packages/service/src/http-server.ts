@@ -108,6 +108,8 @@ const VALIDATORS: Record<IngestRoute, (body: unknown, limits: ResolvedValidation
   '/v1/identify': validateIdentify,
 };
 
+/** listen() after, or during, stop(). */
+const NOT_STARTED = 'HTTP ingest did not start: the service is shutting down';
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /** The HTTP error answer: `{ "error": { "code", "message", "issues"? } }`. */
@@ -134,6 +136,8 @@ export class HttpIngestServer {
   readonly #budget: ByteBudget;
   readonly #server: Server;
   #stopping: Promise<void> | undefined;
+  /** The bind listen() started, until it settles or for good. */
+  #binding: Promise<void> | undefined;
 
   constructor(parts: HttpServerParts, options: HttpServerOptions = {}) {
     this.#parts = parts;
@@ -184,9 +188,13 @@ export class HttpIngestServer {
     return this.#server;
   }
 
-  /** Starts listening; resolves with the bound address. */
+  /**
+   * Starts listening; resolves with the bound address. Rejects, leaving nothing bound, when stop()
+   * came first or while the address was being bound (a shutdown during start).
+   */
   async listen(): Promise<{ host: string; port: number; url: string }> {
-    await new Promise<void>((resolve, reject) => {
+    if (this.#stopping !== undefined) throw new Error(NOT_STARTED);
+    this.#binding = new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
         reject(
           new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `HTTP ingest could not listen on ${this.#host}:${this.#port}: ${describeError(error)}`, {
@@ -200,6 +208,9 @@ export class HttpIngestServer {
         resolve();
       });
     });
+    await this.#binding;
+    // stop() waited for the bind and closes the server.
+    if (this.#stopping !== undefined) throw new Error(NOT_STARTED);
     this.#server.on('error', (error) => this.#parts.logger.error('HTTP server error', { error: describeError(error) }));
     const address = this.#server.address() as AddressInfo;
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
@@ -212,7 +223,13 @@ export class HttpIngestServer {
    * every connection has closed, or after `timeoutMs`, when the rest are cut. Idempotent.
    */
   stop(timeoutMs: number): Promise<void> {
-    this.#stopping ??= new Promise<void>((resolve) => {
+    // A bind under way (a host name being looked up) completes first: closed before it, the server would listen after.
+    this.#stopping ??= (this.#binding?.catch(() => undefined) ?? Promise.resolve()).then(() => this.#close(timeoutMs));
+    return this.#stopping;
+  }
+
+  #close(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.#server.closeAllConnections(), timeoutMs);
       // Connections that finish their request while closing become idle: close them as they do.
       const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
@@ -225,7 +242,6 @@ export class HttpIngestServer {
       });
       this.#server.closeIdleConnections();
     });
-    return this.#stopping;
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {

@@ -70,6 +70,23 @@ describe('graceful shutdown', () => {
     expect(await refused(port)).toBe(true);
   });
 
+  it('a shutdown begun before the HTTP listener is bound: start() settles, and nothing listens after it', async () => {
+    const port = await freePort();
+    const collector = new BatchProcessor<IngestEvent>(new MemoryExporter<Recorded<IngestEvent>>(), { logger: silentLogger });
+    const service = new TrackpipeService({ collector, http: { host: 'localhost', port }, grpc: false });
+    // 'localhost' is looked up before the bind: the shutdown begins while the server is not yet listening.
+    const starting = service.start().then(
+      () => 'started',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    const report = await service.shutdown({ timeoutMs: 2_000 });
+    const outcome = await Promise.race([starting, new Promise((resolve) => setTimeout(() => resolve('start() did not settle'), 3_000))]);
+    expect(outcome).toBe('HTTP ingest did not start: the service is shutting down');
+    expect(report.accepted).toBe(0);
+    expect(service.ready).toBe(false);
+    expect(await refused(port)).toBe(true);
+  });
+
   it('answers UNAVAILABLE over gRPC once draining', async () => {
     const { service, grpcAddress } = await startService({ http: false });
     const client = grpcClient(grpcAddress);
