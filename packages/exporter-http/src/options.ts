@@ -89,7 +89,12 @@ function httpUrl(value: unknown): URL | undefined {
   }
 }
 
-const headerValue = z.string().refine((v) => !/[\r\n\0]/.test(v), { error: 'must not contain line breaks or NUL' });
+/** Characters Node refuses in a header value (ERR_INVALID_CHAR): control characters but tab, DEL, and anything above U+00FF. */
+const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+const headerValue = z.string().superRefine((v, ctx) => {
+  if (/[\r\n\0]/.test(v)) ctx.addIssue({ code: 'custom', message: 'must not contain line breaks or NUL' });
+  else if (INVALID_HEADER_CHAR.test(v)) ctx.addIssue({ code: 'custom', message: 'must hold only tabs and characters U+0020 to U+00FF but DEL (Node refuses the rest in a header)' });
+});
 const headerName = z.string().regex(HEADER_NAME, { error: 'must be a valid HTTP header name' });
 const headerRecord = z.record(z.string(), headerValue, { error: 'must be an object of header names to string values' }).superRefine((record, ctx) => {
   for (const name of Object.keys(record)) {
