@@ -242,3 +242,24 @@ describe('record times at a window boundary', () => {
     expect(summaries[1]!.attributes['trackpipe.summary.first_timestamp']).toBe(T0 + 10_000);
   });
 });
+
+describe('an unserializable value when every key is in use', () => {
+  it.each<[string, unknown]>([
+    ['a BigInt', 10n],
+    ['a symbol', Symbol('v')],
+    ['a function', () => true],
+  ])('drops %s as unserializable, as with room left: never counted into the overflow bucket, no idle key let go', async (_label, value) => {
+    const inner = new InnerCollector();
+    const s = summarizer(inner, { maxKeys: 2, intervalMs: 1_000 });
+    s.record(evaluation('idle'));
+    vi.advanceTimersByTime(1_000); // 'idle' is kept, idle, for the next window
+    s.record(evaluation('f'));
+    s.record(evaluation('g', { value: value as FlagEvaluationEvent['value'] })); // keys are full: 'f' counted, 'idle' kept
+    expect(s.stats()).toMatchObject({ keys: 2, overflowed: 0, droppedByReason: { unserializable: 1 } });
+    s.record(evaluation('h', { value: value as FlagEvaluationEvent['value'] })); // no idle key left to let go either way
+    expect(s.stats()).toMatchObject({ overflowed: 0, droppedByReason: { unserializable: 2 } });
+    await s.flush();
+    expect(inner.summaries().some((summary) => summary.attributes['feature_flag.key'] === '__other__')).toBe(false);
+    expectSound(s, inner);
+  });
+});

@@ -643,6 +643,9 @@ export class SummarizingCollector implements Collector<FlagEvaluationEvent> {
     ) {
       return 'invalid';
     }
+    // Before making room: an evaluation that cannot be carried is dropped, whether keys are free or not.
+    const type = typeof probe.value;
+    if ((type === 'bigint' || type === 'symbol' || type === 'function') && probe.value !== NAN) return 'unserializable';
     if (this.#keys >= this.#maxKeys && !this.#evictIdle()) return this.#other;
     const identity = this.#identity(probe);
     if (identity === undefined) return 'unserializable';
