@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { TrackpipeError } from '@trackpipe/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyStore, SPOOL_UNAVAILABLE, Spool } from '../src/index.js';
 import { type Child, runFixture } from './child.js';
 import { RecordingLogger, openSpool, pushN, take, tempDir } from './helpers.js';
@@ -241,6 +241,27 @@ describe('whose pid an owner file names', () => {
     opened = openSpool({ path: dir, logger });
     expect(logger.lines.map((l) => l.message)).toEqual([expect.stringContaining(`its owner, pid ${process.ppid}, owner since 2026-01-01T00:00:00.000Z, ran before the last reboot`)]);
     await opened.spool.close();
+  });
+
+  it('refreshes its own file every 10 s, for processes of other hosts', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { spool } = openSpool({ path: dir });
+      const file = join(dir, 'owner.0.lock');
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(file, old, old);
+      vi.advanceTimersByTime(9_999);
+      const age = (path: string): number => Date.now() - lstatSync(path).mtimeMs;
+      expect(age(file)).toBeGreaterThan(3_000_000);
+      vi.advanceTimersByTime(1);
+      expect(age(file)).toBeLessThan(60_000);
+      await spool.close();
+      utimesSync(join(dir, 'owner.1.lock'), old, old);
+      vi.advanceTimersByTime(20_000); // released: no longer refreshed
+      expect(age(join(dir, 'owner.1.lock'))).toBeGreaterThan(3_000_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses a file of another host while its owner refreshes it, and takes it over once it has not for a minute', async () => {
