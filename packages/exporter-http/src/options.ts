@@ -139,8 +139,30 @@ const configShape = {
   idempotencyKeyHeader: z.union([headerName, z.literal(false)], { error: 'must be a valid HTTP header name, or false' }).default('Idempotency-Key'),
 };
 
+/**
+ * Headers the idempotency key may not go under: they frame, route or authorize the request (set by
+ * the exporter, by Node, or by the `headers` option), and a key in their place would make every
+ * request one the receiver refuses or misreads (a content type, a host, credentials of 32 hex digits).
+ */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'connection',
+  'content-encoding',
+  'content-length',
+  'content-type',
+  'expect',
+  'host',
+  'keep-alive',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
 interface CrossFields {
   readonly url: string | URL;
+  readonly idempotencyKeyHeader?: unknown;
   readonly format: unknown;
   readonly envelopeKey?: string | undefined;
   readonly otlp?: unknown;
@@ -178,6 +200,10 @@ function crossFieldRules(options: CrossFields, ctx: z.RefinementCtx): void {
     problem('compressionLevel', 'must be <= 9 with gzip');
   }
   if (options.compression === 'none' && options.compressionLevel !== undefined) problem('compressionLevel', 'is only valid with gzip or zstd compression');
+  const idempotency = options.idempotencyKeyHeader;
+  if (typeof idempotency === 'string' && RESERVED_HEADERS.has(idempotency.toLowerCase())) {
+    problem('idempotencyKeyHeader', `must not be ${idempotency.toLowerCase()}: the key would replace a header that frames, routes or authorizes every request`);
+  }
 }
 
 /** Validates an `http` exporter's config entry (plain data, `${env:…}` substituted): the factory's schema. */

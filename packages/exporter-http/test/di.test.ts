@@ -128,6 +128,7 @@ describe('httpExporterModule', () => {
     [{ url: 'http://h/', compressionLevel: 0 }, 'compressionLevel', 'must be >= 1'],
     [{ url: 'http://h/', retryAuthFailures: 'yes' }, 'retryAuthFailures', 'true or false'],
     [{ url: 'http://h/', idempotencyKeyHeader: 'a b' }, 'idempotencyKeyHeader', 'valid HTTP header name'],
+    [{ url: 'http://h/', idempotencyKeyHeader: 'Content-Length' }, 'idempotencyKeyHeader', 'must not be content-length'],
     [{ url: 'http://h/', ordered: true }, 'ordered', 'unknown key'],
     [{ url: 'http://h/', timeout: 5 }, 'timeout', 'unknown key'],
     [{ url: 'http://h/', name: 'x' }, 'name', 'unknown key'],

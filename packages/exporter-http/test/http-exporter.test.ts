@@ -611,6 +611,10 @@ describe('construction', () => {
     [{ url: 'http://127.0.0.1/', compressionLevel: 12 }, 'compressionLevel must be <= 9 with gzip'],
     [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'has space' }, 'idempotencyKeyHeader must be a valid HTTP header name'],
     [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: true }, 'idempotencyKeyHeader must be a valid HTTP header name, or false'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'Content-Type' }, 'idempotencyKeyHeader must not be content-type'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'Authorization' }, 'idempotencyKeyHeader must not be authorization'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'host' }, 'idempotencyKeyHeader must not be host'],
+    [{ url: 'http://127.0.0.1/', idempotencyKeyHeader: 'Transfer-Encoding' }, 'idempotencyKeyHeader must not be transfer-encoding'],
     [{ url: 'http://127.0.0.1/', timeout: 5 }, 'timeout unknown key'],
   ])('refuses %j: %s', (options, problem) => {
     let error: unknown;
