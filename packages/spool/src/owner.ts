@@ -103,10 +103,11 @@ function parse(text: string): OwnerRecord | undefined {
     if (r === null || typeof r !== 'object' || !Number.isSafeInteger(r.pid) || (r.pid as number) <= 0 || typeof r.host !== 'string') return undefined;
     return {
       pid: r.pid as number,
-      host: r.host,
+      host: r.host.slice(0, 255),
       boot: typeof r.boot === 'string' ? r.boot : '',
       start: typeof r.start === 'string' ? r.start : '',
-      since: typeof r.since === 'string' ? r.since : 'an unknown time',
+      // Both go into messages: a time as we write it, a host name of at most 255 characters (quoted, escaped, in messages).
+      since: typeof r.since === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/.test(r.since) ? r.since : 'an unknown time',
       token: typeof r.token === 'string' ? r.token : '',
       ...(r.released === true ? { released: true } : {}),
     };

@@ -146,6 +146,11 @@ describe('owner files that are not what an owner writes', () => {
     ['garbage', () => writeFileSync(join(dir, 'owner.0.lock'), '\u0000\u0001not json at all'), /its content is not an owner record/],
     ['empty (a power loss before its flush)', () => writeFileSync(join(dir, 'owner.0.lock'), ''), /it is empty/],
     ['JSON without a pid', () => writeFileSync(join(dir, 'owner.0.lock'), '{"host":"x"}'), /its content is not an owner record/],
+    [
+      'an ended pid with a line break in its time',
+      () => writeFileSync(join(dir, 'owner.0.lock'), record({ pid: endedPid(), since: '2026\nerror forged log line' })),
+      /^[^\n]*its owner, pid \d+, owner since an unknown time, is no longer running\)$/,
+    ],
     ['a directory', () => mkdirSync(join(dir, 'owner.0.lock')), /it is not a regular file/],
   ])('takes over an owner file that is %s, with a warning naming it', async (_what, make, why) => {
     make();
