@@ -99,6 +99,8 @@ const headerName = z.string().regex(HEADER_NAME, { error: 'must be a valid HTTP 
 const headerRecord = z.record(z.string(), headerValue, { error: 'must be an object of header names to string values' }).superRefine((record, ctx) => {
   for (const name of Object.keys(record)) {
     if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid HTTP header name' });
+    // Bodies go with a content-length: a transfer-encoding beside it makes every request one receivers refuse.
+    else if (name.toLowerCase() === 'transfer-encoding') ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the exporter (bodies are sent with a content-length)' });
   }
 });
 

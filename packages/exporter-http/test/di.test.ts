@@ -107,6 +107,7 @@ describe('httpExporterModule', () => {
     [{ url: 'http://h/', headers: { authorization: 5 } }, 'headers.authorization', 'must be a string'],
     [{ url: 'http://h/', headers: { 'x-token': `a\r\n${SECRET}` } }, 'headers["x-token"]', 'line breaks'],
     [{ url: 'http://h/', headers: { 'bad name': SECRET } }, 'headers["bad name"]', 'is not a valid HTTP header name'],
+    [{ url: 'http://h/', headers: { 'transfer-encoding': 'chunked' } }, 'headers["transfer-encoding"]', 'is set by the exporter'],
     [{ url: 'http://h/', headers: { 'x-token': `${SECRET}\u2603` } }, 'headers["x-token"]', 'must hold only tabs and characters U+0020 to U+00FF'],
     [{ url: 'http://h/', headers: 'Bearer x' }, 'headers', 'must be an object'],
     [{ url: 'http://h/', gzipThresholdBytes: -1 }, 'gzipThresholdBytes', '>= 0'],

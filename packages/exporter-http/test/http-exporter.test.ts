@@ -604,6 +604,7 @@ describe('construction', () => {
     [{ url: 'http://127.0.0.1/', format: 'ndjson', envelopeKey: 'batch' }, 'envelopeKey is only valid with format "json"'],
     [{ url: 'http://127.0.0.1/', headers: { 'x-token': 'a\r\nhunter2-secret' } }, 'headers["x-token"] must not contain line breaks'],
     [{ url: 'http://127.0.0.1/', headers: { 'bad name': 'v' } }, 'is not a valid HTTP header name'],
+    [{ url: 'http://127.0.0.1/', headers: { 'Transfer-Encoding': 'chunked' } }, 'headers["Transfer-Encoding"] is set by the exporter'],
     [{ url: 'http://127.0.0.1/', headers: { 'x-tenant': 'hunter2-secret \u79df\u6237' } }, 'headers["x-tenant"] must hold only tabs and characters U+0020 to U+00FF'],
     [{ url: 'http://127.0.0.1/', headers: { 'x-token': 'hunter2-secret\u0001' } }, 'headers["x-token"] must hold only tabs'],
     [{ url: 'http://127.0.0.1/', headers: { 'x-token': 'hunter2-secret\u007f' } }, 'headers["x-token"] must hold only tabs'],
