@@ -83,8 +83,9 @@ function decoded(text: string): string {
 
 /**
  * What of the URL must never be shown: user info (also as the `Basic` credential Node sends for it),
- * the query and its values (a name without a value, `?<token>`, counts as one), and the path (webhook URLs carry tokens there) — whole, and each segment that is not
- * a plain lowercase word (`v1`, `logs` and `ingest` stay readable in excerpts; `T0001/B0002/XyZ…` do not).
+ * the query and its values (a name without a value, `?<token>`, counts as one), and the path (webhook
+ * URLs carry tokens there) — whole, and each segment that is not a plain lowercase word (`v1`, `logs`
+ * and `ingest` stay readable in excerpts; `T0001/B0002/XyZ…` do not).
  */
 function urlSecrets(url: URL): string[] {
   const out: string[] = [];
