@@ -1,8 +1,9 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { TrackpipeError, silentLogger } from '@trackpipe/core';
-import { issuesOf, parseConfig } from '@trackpipe/core/config';
+import { issuesOf, parseConfig, parseExporterOptions } from '@trackpipe/core/config';
 import { createCollector } from '@trackpipe/core/di';
+import { z } from 'zod';
 
 // A configuration given as an object may hold class instances where plain data belongs (a pipeline
 // built by a class with getters over a settings store). When reading one throws,
@@ -61,5 +62,45 @@ describe('a configuration object holding a class instance whose getter throws', 
     expect((error as TrackpipeError).code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
     expect(issuesOf(error as TrackpipeError).map((issue) => issue.path)).toEqual(['pipelines[0]']);
     expect(inspect(error, { depth: 10 })).not.toContain(SECRET);
+  });
+});
+
+describe('parseExporterOptions given options that cannot be read', () => {
+  type Tree = { readonly [key: string]: Tree | string };
+  const tree: z.ZodType<Tree> = z.lazy(() => z.record(z.string(), z.union([z.string(), tree])));
+  const schema = z.object({ url: z.string(), attributes: tree.optional() });
+  const path = 'pipelines[0].exporters[1]';
+
+  const throwingGetter = (): unknown => ({
+    get url(): string {
+      throw new Error('secret-value-in-the-message');
+    },
+  });
+  const revokedProxy = (): unknown => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  };
+  const deeplyNested = (): unknown => {
+    let deep: Tree = { leaf: 'x' };
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    return { url: 'http://127.0.0.1/', attributes: deep };
+  };
+
+  it.each([
+    ['a getter that throws', throwingGetter, 'a getter threw, or a proxy refused'],
+    ['a revoked proxy', revokedProxy, 'a getter threw, or a proxy refused'],
+    ['attributes nested 100 000 deep', deeplyNested, 'nested too deep'],
+  ])('%s: TRACKPIPE_ERR_CONFIG_INVALID naming the path, never what was thrown', (_, make, why) => {
+    let thrown: unknown;
+    try {
+      parseExporterOptions(schema, make(), { path });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TrackpipeError);
+    expect((thrown as TrackpipeError).code).toBe('TRACKPIPE_ERR_CONFIG_INVALID');
+    expect(issuesOf(thrown)).toEqual([{ path, message: `the options could not be read (${why})` }]);
+    expect((thrown as Error).message).not.toContain('secret-value');
   });
 });

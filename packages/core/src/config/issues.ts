@@ -112,14 +112,22 @@ export function issuesOf(error: unknown): ConfigIssue[] {
 /**
  * Validates an exporter's options against a zod schema for an {@link ExporterFactory}: returns the
  * parsed options, or throws TRACKPIPE_ERR_CONFIG_INVALID naming each bad path below `context.path`
- * (values are never echoed).
+ * (values are never echoed) — also when reading them threw (a getter, a revoked proxy, nesting too
+ * deep for the stack).
  */
 export function parseExporterOptions<S extends z.ZodType>(
   schema: S,
   options: unknown,
   context: { readonly path: string },
 ): z.output<S> {
-  const result = schema.safeParse(options, { error: safeErrorMap });
+  let result: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    result = schema.safeParse(options, { error: safeErrorMap });
+  } catch (error) {
+    // What was thrown is not repeated: a getter's message may quote a value.
+    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
+    throw configError([{ path: context.path, message: `the options could not be read (${why})` }], undefined, error);
+  }
   if (!result.success) throw configError(issuesFromZod(result.error, context.path));
   return result.data;
 }
