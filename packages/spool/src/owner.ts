@@ -64,8 +64,12 @@ interface OwnerRecord {
   readonly released?: boolean;
 }
 
-/** Owner files this process holds (their paths): a pid equal to ours is ours only if listed here. */
+/**
+ * Owner files this process holds, as `<device>:<inode>` (the file, not the name a path gives it: a
+ * link to the directory finds the same): a pid equal to ours is ours only if listed here.
+ */
 const held = new Set<string>();
+const fileId = (stats: { dev: number; ino: number }): string => `${stats.dev}:${stats.ino}`;
 
 function readSmall(path: string): string | undefined {
   try {
@@ -160,7 +164,7 @@ function judge(file: string, what: string, dir: string): Verdict {
   const who = describeOwner(record, true);
   if (record.boot !== '' && BOOT !== '' && record.boot !== BOOT) return { alive: false, why: `its owner, ${who}, ran before the last reboot` };
   if (record.pid === process.pid) {
-    if (held.has(file)) return { alive: true, pid: record.pid, who, self: true };
+    if (held.has(fileId(stats))) return { alive: true, pid: record.pid, who, self: true };
     return { alive: false, why: `its owner, ${who}, had the pid of this process: a process before it (a container restarted)` };
   }
   try {
@@ -239,6 +243,8 @@ export class Ownership {
   readonly #generation: number;
   readonly #record: OwnerRecord;
   readonly #ino: number;
+  /** Its key in `held`. */
+  readonly #id: string;
   readonly #fd: number;
   readonly #timer: NodeJS.Timeout;
   #released = false;
@@ -249,8 +255,10 @@ export class Ownership {
     this.#record = record;
     this.file = join(dir, ownerName(generation));
     this.#fd = fd;
-    this.#ino = fstatSync(fd).ino;
-    held.add(this.file);
+    const stats = fstatSync(fd);
+    this.#ino = stats.ino;
+    this.#id = fileId(stats);
+    held.add(this.#id);
     // Processes of other hosts cannot check our pid: they read the file's modification time.
     this.#timer = setInterval(() => {
       try {
@@ -267,7 +275,7 @@ export class Ownership {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#timer);
-    held.delete(this.file);
+    held.delete(this.#id);
     try {
       const temp = writeTemp(this.#dir, { ...this.#record, released: true });
       try {

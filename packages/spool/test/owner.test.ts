@@ -372,10 +372,12 @@ describe('a process that judged an owner file stale from a listing that is old b
 });
 
 describe('a key store', () => {
-  it('is one process\'s too: a second open in this process is refused until the first is closed', async () => {
+  it('is one process\'s too: a second open in this process (also through a link to its directory) is refused until the first is closed', async () => {
     const keys = join(root, '.idempotency');
     const store = KeyStore.open(keys, new RecordingLogger());
     expect(() => KeyStore.open(keys, new RecordingLogger())).toThrow(`the idempotency key store directory ${keys} is already open in this process (owner file ${keys}/owner.0.lock): close it first`);
+    symlinkSync(keys, join(root, 'keys-link'));
+    expect(() => KeyStore.open(join(root, 'keys-link'), new RecordingLogger())).toThrow(/is already open in this process/);
     await store.close();
     const again = KeyStore.open(keys, new RecordingLogger());
     await again.close();
