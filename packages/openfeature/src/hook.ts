@@ -131,14 +131,21 @@ function sha256(salt: string, text: string): string {
 
 /** Objects nested deeper than this in a context attribute are recorded as null (JSON has no bound; the stack has). */
 const MAX_ATTRIBUTE_DEPTH = 64;
+/**
+ * Array items and object keys one context attribute may hold in all; a list or object that would
+ * take it past this is recorded as null. Bounds the work of one evaluation: a sparse array's length
+ * (up to 2^32 - 1) costs nothing to make and would be walked item by item.
+ */
+const MAX_ATTRIBUTE_ITEMS = 10_000;
 
 /**
  * Turns a context value into a JSON-compatible attribute value (dates become ISO strings). Never
  * throws: what cannot be copied — a getter that throws, a reference back to an enclosing object (a
- * cycle), nesting deeper than {@link MAX_ATTRIBUTE_DEPTH} — becomes null, and the rest is kept.
- * `enclosing` holds the objects being copied around `value`.
+ * cycle), nesting deeper than {@link MAX_ATTRIBUTE_DEPTH}, a list or object past
+ * {@link MAX_ATTRIBUTE_ITEMS} — becomes null, and the rest is kept. `enclosing` holds the objects
+ * being copied around `value`; `budget` the items still allowed.
  */
-function toAttribute(value: unknown, enclosing: object[] = []): AttributeValue {
+function toAttribute(value: unknown, enclosing: object[] = [], budget = { left: MAX_ATTRIBUTE_ITEMS }): AttributeValue {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -154,19 +161,24 @@ function toAttribute(value: unknown, enclosing: object[] = []): AttributeValue {
         // Inside the try: instanceof and Array.isArray throw on a revoked proxy.
         if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
         if (Array.isArray(value)) {
+          if (value.length > budget.left) return null;
+          budget.left -= value.length;
           const items: AttributeValue[] = [];
-          for (let i = 0; i < value.length; i++) items.push(readAttribute(value, i, enclosing));
+          for (let i = 0; i < value.length; i++) items.push(readAttribute(value, i, enclosing, budget));
           return items;
         }
+        const keys = Object.keys(value);
+        if (keys.length > budget.left) return null;
+        budget.left -= keys.length;
         const out: Record<string, AttributeValue> = {};
-        for (const key of Object.keys(value)) {
+        for (const key of keys) {
           let item: unknown;
           try {
             item = (value as Record<string, unknown>)[key];
           } catch {
             item = null;
           }
-          if (item !== undefined) setOwn(out, key, toAttribute(item, enclosing));
+          if (item !== undefined) setOwn(out, key, toAttribute(item, enclosing, budget));
         }
         return out;
       } catch {
@@ -182,14 +194,14 @@ function toAttribute(value: unknown, enclosing: object[] = []): AttributeValue {
 }
 
 /** An array item as an attribute value; null when reading it throws. */
-function readAttribute(array: readonly unknown[], i: number, enclosing: object[]): AttributeValue {
+function readAttribute(array: readonly unknown[], i: number, enclosing: object[], budget: { left: number }): AttributeValue {
   let item: unknown;
   try {
     item = array[i];
   } catch {
     return null;
   }
-  return toAttribute(item, enclosing);
+  return toAttribute(item, enclosing, budget);
 }
 
 /** The context's targeting key when it is a string; undefined otherwise, or when reading it throws. */

@@ -106,6 +106,27 @@ describe('hostile evaluation contexts', () => {
     expect(hook.stats().failed).toBe(0);
   });
 
+  it('records as null a list or object that would take an attribute past 10 000 items in all (a sparse array of length 2^32 - 1 is not walked), and the rest of the event', () => {
+    const collector = new RecordingCollector();
+    const hook = new TrackpipeHook(collector, { logger: silentLogger, contextAttributes: ['sparse', 'full', 'over', 'wide', 'plan'], hashAttributes: ['hashed'] });
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    const wide = Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i]));
+    // 100 lists of 100: the first 99 fit with their parent (100 + 99 * 100 = 10 000), the last does not.
+    const over = Array.from({ length: 100 }, () => Array.from({ length: 100 }, (_, i) => i));
+    const full = Array.from({ length: 10_000 }, (_, i) => i);
+    hook.finally(hookContext({ sparse, full, over, wide, plan: 'pro', hashed: sparse }), details());
+    const context = only(collector).context!;
+    expect(context.sparse).toBeNull();
+    expect(context.full).toEqual(full);
+    expect((context.over as unknown[]).slice(0, 99)).toEqual(over.slice(0, 99));
+    expect((context.over as unknown[])[99]).toBeNull();
+    expect(context.wide).toBeNull();
+    expect(context.plan).toBe('pro');
+    expect(typeof context.hashed).toBe('string');
+    expect(hook.stats().failed).toBe(0);
+  });
+
   it('records a top-level attribute whose getter throws as null, and the rest of the event', () => {
     const collector = new RecordingCollector();
     const hook = new TrackpipeHook(collector, { logger: silentLogger, contextAttributes: ['plan', 'email'], targetingKey: 'copy' });
