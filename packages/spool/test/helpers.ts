@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DropReason, Logger, QueueListener } from '@trackpipe/core';
+import { type DropReason, type Logger, type QueueListener, TrackpipeError } from '@trackpipe/core';
 import { Spool, type SpoolOptions } from '../src/index.js';
 
 export interface Ev {
@@ -73,4 +73,15 @@ export function take(spool: Spool<Ev>, limit = Infinity): { key: number; event: 
 /** Pushes events with `k` = the sequence number they get. */
 export function pushN(spool: Spool<Ev>, n: number, pad = ''): void {
   for (let i = 0; i < n; i++) spool.push({ k: spool.tail, pad });
+}
+
+/** The TrackpipeError `new Spool({ path })` throws (anything else, or opening, fails the test). */
+export function openRefusal(path: string, logger: Logger = new RecordingLogger()): TrackpipeError {
+  try {
+    new Spool({ path, logger });
+  } catch (error) {
+    if (error instanceof TrackpipeError) return error;
+    throw error;
+  }
+  throw new Error(`a spool opened ${path}`);
 }

@@ -8,11 +8,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { TrackpipeError } from '@trackpipe/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KeyStore, SPOOL_UNAVAILABLE, Spool } from '../src/index.js';
+import { KeyStore, SPOOL_UNAVAILABLE } from '../src/index.js';
 import { type Child, runFixture } from './child.js';
-import { RecordingLogger, openSpool, pushN, take, tempDir } from './helpers.js';
+import { RecordingLogger, openRefusal, openSpool, pushN, take, tempDir } from './helpers.js';
 
 let root: string;
 let cleanup: () => void;
@@ -42,16 +41,6 @@ function start(args: string[], options: Parameters<typeof runFixture>[2] = {}): 
 const logged = (child: Child): string[] => child.stderr().split('\n').filter((l) => /^(warn|error) /.test(l));
 
 const ownerFiles = (): string[] => readdirSync(dir).filter((f) => f.startsWith('owner.') || f.startsWith('.owner-')).sort();
-
-function refusal(path: string, logger = new RecordingLogger()): TrackpipeError {
-  try {
-    new Spool({ path, logger });
-  } catch (error) {
-    if (error instanceof TrackpipeError) return error;
-    throw error;
-  }
-  throw new Error(`a spool opened ${path}`);
-}
 
 /** The line a child printed about its open: `open …` or `refused …`. */
 async function opened(child: Child): Promise<string> {
@@ -91,7 +80,7 @@ describe('a second process on a spool directory another process has open', () =>
     expect(JSON.parse(message!)).toMatch(new RegExp(`spool directory ${dir} is in use by another process \\(pid ${owner},`));
     expect((await second.exited).code).toBe(0);
     // And in this process too, with the pid in the details.
-    const error = refusal(dir);
+    const error = openRefusal(dir);
     expect(error.code).toBe(SPOOL_UNAVAILABLE);
     expect(error.details).toMatchObject({ path: dir, ownerPid: owner });
 
@@ -161,7 +150,7 @@ describe('owner files that are not what an owner writes', () => {
       expect(logger.lines[0]!.message).toMatch(why);
       pushN(spool, 1);
       expect(await spool.persisted()).toBe(true);
-      expect(refusal(dir).message).toContain('is already open in this process');
+      expect(openRefusal(dir).message).toContain('is already open in this process');
     } finally {
       await spool.close();
     }
@@ -214,7 +203,7 @@ describe('whose pid an owner file names', () => {
     try {
       const pid = other.pid!;
       writeFileSync(join(dir, 'owner.0.lock'), record({ pid, start: startTime(pid) }));
-      const error = refusal(dir);
+      const error = openRefusal(dir);
       expect(error.message).toContain(`is in use by another process (pid ${pid}, owner since 2026-01-01T00:00:00.000Z; owner file ${dir}/owner.0.lock)`);
       expect(error.details).toMatchObject({ ownerPid: pid, ownerFile: `${dir}/owner.0.lock` });
 
@@ -271,7 +260,7 @@ describe('whose pid an owner file names', () => {
 
   it('refuses a file of another host while its owner refreshes it, and takes it over once it has not for a minute', async () => {
     writeFileSync(join(dir, 'owner.0.lock'), record({ pid: 4242, host: 'elsewhere' }));
-    expect(refusal(dir).message).toContain(`in use by another process (pid 4242 on host "elsewhere", owner since 2026-01-01T00:00:00.000Z, refreshed 0 s ago; taken over once not refreshed for 60 s; owner file ${dir}/owner.0.lock)`);
+    expect(openRefusal(dir).message).toContain(`in use by another process (pid 4242 on host "elsewhere", owner since 2026-01-01T00:00:00.000Z, refreshed 0 s ago; taken over once not refreshed for 60 s; owner file ${dir}/owner.0.lock)`);
     const old = new Date(Date.now() - 61_000);
     utimesSync(join(dir, 'owner.0.lock'), old, old);
     const logger = new RecordingLogger();
