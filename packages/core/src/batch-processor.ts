@@ -217,7 +217,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   // ---- closing ----------------------------------------------------------------------------------
 
   async #close(timeoutMs: number): Promise<FlushReport> {
-    const deadline = Date.now() + timeoutMs;
+    // On the monotonic clock: the wall clock may be stepped (NTP, a resumed VM) while close() waits.
+    const deadline = performance.now() + timeoutMs;
     const before = this.#ledger.snapshot();
     this.#state = 'closing';
     this.#stopIntervalTimer();
@@ -270,7 +271,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       Promise.resolve().then(() => exporter.shutdown?.()),
       Promise.resolve().then(() => this.#queue.close()),
     ]);
-    const outcome = await within(parts, deadline - Date.now(), undefined);
+    const outcome = await within(parts, deadline - performance.now(), undefined);
     if (outcome === undefined) {
       this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
       return;

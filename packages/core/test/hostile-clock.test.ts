@@ -1,0 +1,30 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BatchProcessor, type Exporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { identityHolds } from './support/events.js';
+
+// The wall clock is the application's (NTP steps it, a VM resumes, a test sets it): it may jump
+// backwards or forwards while the processor waits. Deadlines and waits must not follow it.
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** An exporter whose export and shutdown never settle. */
+function hungExporter(): Exporter<Recorded> {
+  return { name: 'hung', export: () => new Promise(() => undefined), shutdown: () => new Promise(() => undefined) };
+}
+
+describe('the wall clock stepped backwards during close()', () => {
+  it('close() still returns within its deadline when the exporter hangs and its shutdown never ends', async () => {
+    vi.useFakeTimers({ now: 1_800_000_000_000 });
+    const processor = new BatchProcessor(hungExporter(), { logger: silentLogger });
+    processor.record({ name: 'a' });
+    let report: unknown;
+    void processor.close({ timeoutMs: 1_000 }).then((r) => (report = r));
+    await vi.advanceTimersByTimeAsync(500);
+    vi.setSystemTime(Date.now() - 3_600_000); // one hour back
+    await vi.advanceTimersByTimeAsync(600); // past the 1 000 ms deadline on the timers' clock
+    expect(report).toMatchObject({ complete: false, dropped: 1 });
+    expect(identityHolds(processor.stats())).toBe(true);
+  });
+});
