@@ -286,6 +286,9 @@ function streamOf(call: unknown): Readable | undefined {
   return typeof stream?.prependListener === 'function' ? (stream as Readable) : undefined;
 }
 
+/** listen() after, or during, stop(). */
+const NOT_STARTED = 'gRPC ingest did not start: the service is shutting down';
+
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -303,6 +306,8 @@ export class GrpcIngestServer {
   readonly #requestTimeoutMs: number;
   readonly #maxMessageBytes: number;
   #stopping: Promise<void> | undefined;
+  /** The bind listen() started, until it settles or for good. */
+  #binding: Promise<number> | undefined;
 
   constructor(parts: GrpcServerParts, options: GrpcServerOptions = {}) {
     this.#parts = parts;
@@ -351,9 +356,13 @@ export class GrpcIngestServer {
     });
   }
 
-  /** Starts listening; resolves with the bound address. */
+  /**
+   * Starts listening; resolves with the bound address. Rejects, leaving nothing bound, when stop()
+   * came first or while the address was being bound (a shutdown during start).
+   */
   async listen(): Promise<{ host: string; port: number; address: string }> {
-    const port = await new Promise<number>((resolve, reject) => {
+    if (this.#stopping !== undefined) throw new Error(NOT_STARTED);
+    const binding = new Promise<number>((resolve, reject) => {
       const target = this.#host.includes(':') ? `[${this.#host}]:${this.#port}` : `${this.#host}:${this.#port}`;
       this.#server.bindAsync(target, ServerCredentials.createInsecure(), (error, bound) => {
         if (error) {
@@ -367,6 +376,10 @@ export class GrpcIngestServer {
         }
       });
     });
+    this.#binding = binding;
+    const port = await binding;
+    // stop() waited for the bind and shuts the server down.
+    if (this.#stopping !== undefined) throw new Error(NOT_STARTED);
     const host = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
     return { host: this.#host, port, address: `${host}:${port}` };
   }
@@ -376,7 +389,14 @@ export class GrpcIngestServer {
    * exporter); after `timeoutMs`, cuts what is left. Idempotent.
    */
   stop(timeoutMs: number): Promise<void> {
-    this.#stopping ??= new Promise<void>((resolve) => {
+    // A bind under way (an address being resolved or bound) completes first: grpc-js's shutdown does
+    // not cancel it, so a server shut down before it would listen after.
+    this.#stopping ??= (this.#binding?.catch(() => undefined) ?? Promise.resolve()).then(() => this.#shutdown(timeoutMs));
+    return this.#stopping;
+  }
+
+  #shutdown(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
         resolve();
@@ -387,7 +407,6 @@ export class GrpcIngestServer {
         resolve();
       });
     });
-    return this.#stopping;
   }
 
   /**

@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { MemoryExporter } from '@trackpipe/collector-memory';
 import { BatchProcessor, type Recorded, silentLogger } from '@trackpipe/core';
 import { describe, expect, it } from 'vitest';
-import { type IngestEvent, TrackpipeService } from '../src/index.js';
+import { ApiKeyAuth, ByteBudget, GrpcIngestServer, type IngestEvent, Ingestor, TrackpipeService, resolveLimits, silentServiceLogger } from '../src/index.js';
 import { gatedExporter, grpcClient, grpcFailure, post, startService, waitFor } from './support.js';
 
 describe('graceful shutdown', () => {
@@ -85,6 +85,29 @@ describe('graceful shutdown', () => {
     expect(report.accepted).toBe(0);
     expect(service.ready).toBe(false);
     expect(await refused(port)).toBe(true);
+  });
+
+  it('a gRPC server stopped while its address is still being bound: listen() rejects, and nothing listens after it', async () => {
+    const port = await freePort();
+    const collector = new BatchProcessor<IngestEvent>(new MemoryExporter<Recorded<IngestEvent>>(), { logger: silentLogger });
+    const parts = {
+      ingestor: new Ingestor(collector),
+      auth: new ApiKeyAuth(),
+      limits: resolveLimits(),
+      logger: silentServiceLogger,
+      metrics: undefined,
+      budget: new ByteBudget(16 << 20),
+    };
+    const server = new GrpcIngestServer(parts, { host: 'localhost', port });
+    // listen() has begun the bind (the host is resolved, then bound, asynchronously) when stop() is called.
+    const listening = server.listen().then(
+      () => 'listening',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    await server.stop(2_000);
+    expect(await listening).toBe('gRPC ingest did not start: the service is shutting down');
+    expect(await refused(port)).toBe(true);
+    await collector.close({ timeoutMs: 1_000 });
   });
 
   it('answers UNAVAILABLE over gRPC once draining', async () => {
