@@ -387,7 +387,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   }
 
   #startExports(): void {
-    const now = Date.now();
+    // Retry times are kept on the monotonic clock: a wall clock stepped back would hold them (and a pause) that much longer.
+    const now = performance.now();
     const limit = this.#policy.probing ? 1 : this.options.maxConcurrentExports;
     while (this.#hasSlot(limit) && this.#policy.pausedUntil <= now) {
       let work = this.#takePending(now);
@@ -426,7 +427,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
    * exporters keep their slots: they send one request at a time anyway.
    */
   #start(work: Work<Recorded<E>>, now: number): void {
-    if (work.firstAttemptAt === 0) work.firstAttemptAt = now;
+    if (work.firstAttemptAt < 0) work.firstAttemptAt = now;
     const timeoutMs = this.options.exportTimeoutMs;
     const typical = this.#ordered ? undefined : this.#durations.typical;
     const stallMs = typical === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_STALL_MS, STALL_FACTOR * typical));
@@ -555,7 +556,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
 
   #retry(work: Work<Recorded<E>>, epoch: number, hintMs: number | undefined, error: unknown, auth: boolean): void {
     const n = work.batch.events.length;
-    const now = Date.now();
+    const now = performance.now();
     const notBefore = this.#policy.failed(work, epoch, hintMs, now);
     if (auth) this.#ledger.failed.auth++;
     // Booked before anything is said: a logger or onError that calls back (flush, close) finds the batch dropped or waiting.
@@ -564,7 +565,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       if (auth) this.#reporter.authFailure(error);
       this.#reporter.error(
         'TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED',
-        `exporter ${this.exporter.name} still failing after ${now - work.firstAttemptAt} ms; dropped ${n} events (last error: ${describeError(error)})`,
+        `exporter ${this.exporter.name} still failing after ${Math.round(now - work.firstAttemptAt)} ms; dropped ${n} events (last error: ${describeError(error)})`,
         error,
         { dropped: n },
       );

@@ -8,9 +8,9 @@ export interface Work<E> {
   readonly from: number;
   /** Failed attempts so far. */
   attempts: number;
-  /** Epoch ms of the first attempt (0 before it); the retry budget runs from here. */
+  /** When the first attempt started, in `performance.now()` ms (-1 before it); the retry budget runs from here. */
   firstAttemptAt: number;
-  /** Epoch ms before which it must not be tried again (0: at once). */
+  /** `performance.now()` ms before which it must not be tried again (0: at once). */
   notBefore: number;
 }
 
@@ -113,13 +113,13 @@ export class Batcher<E> {
       encoded.push(text);
       bytes += size;
     }
-    return events.length === 0 ? [] : [{ batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 }];
+    return events.length === 0 ? [] : [{ batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
   }
 
   #each(events: E[], encoded: string[], from: number): Work<E> {
     let bytes = 0;
     for (const text of encoded) bytes += Buffer.byteLength(text);
-    return { batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 };
+    return { batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 };
   }
 
   #takeEncodingWhole(encodeBatch: BatchEncoder<E>): Work<E>[] {
@@ -145,7 +145,7 @@ export class Batcher<E> {
       error = thrown;
     }
     if (payload !== undefined && (payload.length <= this.#maxBatchBytes || events.length === 1)) {
-      return [{ batch: { events, encoded: EMPTY, payload, bytes: payload.length }, from, attempts: 0, firstAttemptAt: 0, notBefore: 0 }];
+      return [{ batch: { events, encoded: EMPTY, payload, bytes: payload.length }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
     }
     if (events.length === 1) {
       this.#poison(events[0] as E, from, error);

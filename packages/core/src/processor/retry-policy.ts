@@ -34,7 +34,7 @@ function draw(random: () => number): number {
 export interface RetryState {
   /** Failed attempts of this batch so far (before this one). */
   attempts: number;
-  /** Epoch ms of the batch's first attempt: its retry budget runs from here. */
+  /** When the batch's first attempt started (ms on the processor's clock): its retry budget runs from here. */
   readonly firstAttemptAt: number;
 }
 
@@ -77,7 +77,7 @@ export class RetryPolicy {
     return this.#epoch;
   }
 
-  /** Epoch ms before which the exporter must not be called (0: not paused). */
+  /** Ms on the processor's clock before which the exporter must not be called (0: not paused). */
   get pausedUntil(): number {
     return this.#pausedUntil;
   }
@@ -103,7 +103,7 @@ export class RetryPolicy {
 
   /**
    * An attempt of `batch` (started in `epoch`) failed at `now`; `hintMs` is the destination's
-   * Retry-After, if any. Returns the epoch ms before which the batch must not be tried again, or
+   * Retry-After, if any. Returns the time (on the clock of `now`) before which the batch must not be tried again, or
    * undefined when its budget is spent (drop it). Updates `batch.attempts`.
    */
   failed(batch: RetryState, epoch: number, hintMs: number | undefined, now: number): number | undefined {
