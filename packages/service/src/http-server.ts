@@ -301,7 +301,9 @@ export class HttpIngestServer {
       return refuse(415, { code: 'unsupported_media_type', message: `Content-Encoding must be ${ENCODINGS}` });
     }
     const keyHeader = request.headers['idempotency-key'];
-    if (keyHeader !== undefined && (typeof keyHeader !== 'string' || !isValidIdempotencyKey(keyHeader))) {
+    // Node joins repeated headers with ", " into one value ("a, b", itself a valid key): count them.
+    const keyHeaders = request.headersDistinct['idempotency-key']?.length ?? 0;
+    if (keyHeader !== undefined && (typeof keyHeader !== 'string' || keyHeaders !== 1 || !isValidIdempotencyKey(keyHeader))) {
       return refuse(400, { code: 'invalid_request', message: 'Idempotency-Key must be one value of 1 to 255 visible ASCII characters' });
     }
     const idempotencyKey = keyHeader;

@@ -125,6 +125,28 @@ describe('idempotent ingest (Idempotency-Key)', () => {
     expect(processor.stats().recorded).toBe(0);
   });
 
+  it('refuses two Idempotency-Key headers with 400 (Node would join them into one key "a, b")', async () => {
+    const { url, processor } = await start();
+    const body = JSON.stringify({ name: 'x' });
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(`${url}/v1/track`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'idempotency-key': ['a', 'b'] },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain('Idempotency-Key must be one value');
+    expect(processor.stats().recorded).toBe(0);
+  });
+
   it('remembers a bounded number of keys: past maxKeys the oldest is forgotten and its repeat queued again', async () => {
     const { url, processor } = await start({ idempotency: { maxKeys: 2 } });
     for (const key of ['a', 'b', 'c']) await post(`${url}/v1/track`, { name: key }, { headers: { 'idempotency-key': key } });
