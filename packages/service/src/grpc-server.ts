@@ -289,6 +289,21 @@ function streamOf(call: unknown): Readable | undefined {
 /** listen() after, or during, stop(). */
 const NOT_STARTED = 'gRPC ingest did not start: the service is shutting down';
 
+/** Longest status details sent, in UTF-16 code units: at most 9 bytes each once percent-encoded in the `grpc-message` trailer. */
+const MAX_DETAILS = 1_000;
+
+/**
+ * `details` cut to {@link MAX_DETAILS} (never between the halves of a surrogate pair, which
+ * `encodeURI` refuses): a path holds the client's Struct keys, and a trailer past the client's
+ * header list size (16 KiB to 64 KiB) is never read, leaving the call without an answer.
+ */
+function boundedDetails(details: string): string {
+  if (details.length <= MAX_DETAILS) return details;
+  let cut = details.slice(0, MAX_DETAILS);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}... (${details.length - cut.length} more characters)`;
+}
+
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -505,7 +520,7 @@ export class GrpcIngestServer {
       metrics?.request('grpc', method, name);
       logger.debug('request', { transport: 'grpc', method, status: name, ms: Math.round((performance.now() - started) * 10) / 10 });
       if (code === status.OK) callback(null, value);
-      else callback({ code, details: details ?? name, metadata: trailer ?? new Metadata() });
+      else callback({ code, details: boundedDetails(details ?? name), metadata: trailer ?? new Metadata() });
     };
     try {
       // The API key was checked by #authenticate before the message was read.

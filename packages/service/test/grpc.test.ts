@@ -80,6 +80,25 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     expect(processor.stats().recorded).toBe(0);
   });
 
+  it('answers INVALID_ARGUMENT with its details cut short when a path holds a huge Struct key (the trailer would be past what a client takes)', async () => {
+    const { client, processor } = await start();
+    // A NaN is refused by path; the key is part of the path. Each key, unbounded, made a grpc-message trailer no client reads: no answer.
+    for (const key of ['k-'.repeat(50_000), `x${'\u{1F600}'.repeat(50_000)}`]) {
+      const request = { event: { name: 'a', attributes: { fields: { [key]: { numberValue: Number.NaN } } } } };
+      const answer = await new Promise<{ code: number; details: string }>((resolve) => {
+        const call = (client.client as unknown as Record<string, (...args: unknown[]) => void>).TrackEvent!.bind(client.client);
+        call(request, new Metadata(), { deadline: Date.now() + 5_000 }, (error: { code: number; details: string } | null) =>
+          resolve(error === null ? { code: status.OK, details: '' } : { code: error.code, details: error.details }),
+        );
+      });
+      expect(answer.code).toBe(status.INVALID_ARGUMENT);
+      expect(answer.details.slice(0, 58)).toBe(`event.attributes["${key.slice(0, 40)}`);
+      expect(answer.details).toMatch(/\.\.\. \(\d+ more characters\)$/);
+      expect(answer.details.length).toBeLessThan(1_100);
+    }
+    expect(processor.stats().recorded).toBe(0);
+  });
+
   it('answers UNAUTHENTICATED without a valid key in the metadata, OK with one', async () => {
     const { client } = await start({ apiKeys: ['grpc-key-1'] });
     const request = { event: { name: 'x' } };
