@@ -38,14 +38,26 @@ export class GroupWriter {
 
   /** After `write()`: the index after the last event the value holds (`to`, or less when `maxChars` was reached). */
   end = 0;
+  /** After `write()`: the indexes of the events whose JSON was longer than `maxEventBytes` (stored as `null`). */
+  readonly oversize: number[] = [];
 
   /**
    * The stored value of `events[from..to)`, or of a shorter run from `from` when the JSON reaches
    * `maxChars` characters first (at least one event; `end` says where it stopped). The JSON of each
    * event below `keep` goes to `texts` at its index (undefined: it could not be encoded), for the
-   * processor to reuse.
+   * processor to reuse. An event whose JSON is longer than `maxEventBytes` bytes is stored as `null`,
+   * its index listed in `oversize`.
    */
-  write(events: readonly unknown[], from: number, to: number, texts: (string | undefined)[], keep: number, maxChars = Infinity): Buffer {
+  write(
+    events: readonly unknown[],
+    from: number,
+    to: number,
+    texts: (string | undefined)[],
+    keep: number,
+    maxChars = Infinity,
+    maxEventBytes = Infinity,
+  ): Buffer {
+    this.oversize.length = 0;
     let b = this.#buffer;
     // The header (`<count>\n[`) is written last, in front of the events: the count is known only then.
     let at = HEADER_ROOM;
@@ -63,6 +75,11 @@ export class GroupWriter {
           text = jsonEncoder(events[i]);
         } catch {
           // stored as null
+        }
+        // At most 3 UTF-8 bytes per UTF-16 unit: most texts need no count.
+        if (text !== undefined && text.length * 3 > maxEventBytes && Buffer.byteLength(text) > maxEventBytes) {
+          text = undefined;
+          this.oversize.push(i);
         }
         if (i < keep) texts[i] = text;
         const stored = text ?? 'null';

@@ -136,6 +136,8 @@ interface TxnOutcome {
   removed: [number, number][];
   /** Total stored bytes, recounted (after a failed commit). */
   recount: number | undefined;
+  /** Indexes in the group of the events larger than `maxBytes` on their own: stored as `null`, released, dropped as `spool_full`. */
+  oversize: number[];
 }
 
 /**
@@ -695,6 +697,7 @@ export class Spool<E> implements EventQueue<E> {
     const found = meta.get('state') as { writer?: unknown } | undefined;
     if (found?.writer !== this.#token && stateMark(found) !== this.#openedMark) throw new AnotherWriter();
     let written = 0;
+    const oversize: number[] = [];
     if (!group.cleared) {
       // Stored as values of at most one group each — `limit` events, and no more JSON than
       // maxBytes / 16 or MAX_VALUE_CHARS (the limit is estimated from the average size so far; this is
@@ -706,8 +709,15 @@ export class Spool<E> implements EventQueue<E> {
       const maxChars = Math.max(1, Math.min(MAX_VALUE_CHARS, Math.floor(this.#maxBytes * GROUP_SHARE_OF_MAX_BYTES)));
       const writer = this.#writer;
       for (let i = 0; i < n; i = writer.end) {
-        const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars);
+        const value = writer.write(group.events, i, Math.min(n, i + limit), group.texts, keep, maxChars, this.#maxBytes);
         events.put(group.start + i, value).catch(commitFailure); // the transaction's failure is handled by #failed
+        // An event larger than maxBytes on its own would take the store past its bound by itself: it is
+        // stored as null and released in this transaction, and dropped (spool_full) once it commits.
+        for (const j of writer.oversize) {
+          oversize.push(j);
+          this.#released.add(group.start + j, group.start + j + 1);
+          this.#releasedDirty = true;
+        }
         this.#remember({ start: group.start + i, end: group.start + writer.end, bytes: value.length });
         written += value.length;
       }
@@ -721,7 +731,7 @@ export class Spool<E> implements EventQueue<E> {
       total = 0;
       for (const key of events.getKeys({})) total += events.getBinaryFast(key)?.length ?? 0;
     }
-    return { written, freed, removed, recount: total };
+    return { written, freed, removed, recount: total, oversize };
   }
 
   /** How many events of a group starting at `start` the window would take now (it continues the window). */
@@ -790,7 +800,16 @@ export class Spool<E> implements EventQueue<E> {
       this.#avgBytes = Math.max(1, this.#writtenBytes / this.#writtenEvents);
       this.#groupLimit = this.#computeGroupLimit();
     }
-    if (n > 0 && !group.cleared) this.#accept(group);
+    if (outcome.oversize.length > 0 && !group.cleared) {
+      const k = outcome.oversize.length;
+      this.#dropped.spool_full += k;
+      this.#listener.dropped('spool_full', k);
+      this.#logger.warn(`spool ${this.path}: ${k} events larger than maxBytes (${this.#maxBytes} bytes of JSON) on their own were dropped (spool_full)`, {
+        path: this.path,
+        events: k,
+      });
+    }
+    if (n > 0 && !group.cleared) this.#accept(group, outcome.oversize);
     const end = Math.max(group.end, group.settledTo);
     if (n > 0) {
       // Durable once flushed to the device (the commit promise itself may come first).
@@ -891,21 +910,31 @@ export class Spool<E> implements EventQueue<E> {
     this.#schedule();
   }
 
-  /** A committed group becomes takeable: into the window when it continues it, else it waits on disk. */
-  #accept(group: Sealed<E>): void {
+  /**
+   * A committed group becomes takeable: into the window when it continues it, else it waits on disk.
+   * The events at the `dropped` indexes (ascending; released already) are not: the window takes the
+   * events before the first of them, and the rest is read back from disk, where released keys are skipped.
+   */
+  #accept(group: Sealed<E>, dropped: readonly number[]): void {
     if (this.#dropHead > 0) this.#resolveDrops();
     const w = this.#window;
     const allInWindow = w.size === this.#ready;
-    this.#ready += group.events.length;
+    this.#ready += group.events.length - dropped.length;
     if (allInWindow) {
+      const { events, texts } = group;
+      let i = 0;
+      let skip = 0;
       if (w.size === 0) {
-        this.#head = group.start;
+        while (skip < dropped.length && dropped[skip] === i) {
+          skip++;
+          i++;
+        }
+        this.#head = group.start + i;
         this.#decoded = undefined;
       }
-      if (this.#head + w.size === group.start) {
-        const { events, texts } = group;
-        const room = Math.min(events.length, w.capacity - w.size);
-        for (let i = 0; i < room; i++) {
+      if (this.#head + w.size === group.start + i) {
+        const end = Math.min(events.length, skip < dropped.length ? dropped[skip]! : events.length, i + w.capacity - w.size);
+        for (; i < end; i++) {
           w.push(events[i]!);
           this.#windowTexts.push(texts[i]);
         }

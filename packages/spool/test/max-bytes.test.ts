@@ -4,7 +4,10 @@
 // events are not dropped from an almost empty spool, large ones do not store many times the bound.
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSpool, take, tempDir } from './helpers.js';
+import { BatchProcessor, silentLogger } from '@trackpipe/core';
+import { MemoryExporter } from '@trackpipe/core/testing';
+import { Spool } from '../src/index.js';
+import { RecordingLogger, openSpool, take, tempDir } from './helpers.js';
 
 const MAX_BYTES = 1024 * 1024;
 const PAD = 'x'.repeat(50_000); // about 50 KB of JSON per event: 20 fit
@@ -64,5 +67,49 @@ describe('the first burst into a new spool', () => {
     const again = openSpool({ path: dir, maxBytes: 64 * MAX_BYTES });
     expect(take(again.spool).map((t) => t.event.k)).toEqual(Array.from({ length: 1_300 }, (_, i) => i));
     await again.spool.close();
+  });
+});
+
+describe('an event larger than maxBytes on its own', () => {
+  it('is never stored: dropped as spool_full (counted, not delivered), the store stays within its bound, and the events around it go on in order', async () => {
+    const { spool, listener } = openSpool({ path: dir, maxBytes: MAX_BYTES });
+    spool.push({ name: 'e', k: 0 });
+    spool.push({ name: 'e', k: 1, pad: 'x'.repeat(4 * MAX_BYTES) }); // 4 MiB of JSON into a 1 MiB spool
+    spool.push({ name: 'e', k: 2 });
+    expect(await spool.persisted()).toBe(true);
+    expect(spool.stats().bytes).toBeLessThanOrEqual(MAX_BYTES);
+    expect(listener.count('spool_full')).toBe(1);
+    expect(spool.size).toBe(2);
+    const taken = take(spool);
+    expect(taken.map((t) => t.event.k)).toEqual([0, 2]);
+    spool.release(taken[0]!.key, taken[0]!.key + 1);
+    // At the head of a group, with nothing else waiting.
+    spool.push({ name: 'e', k: 3, pad: 'x'.repeat(4 * MAX_BYTES) });
+    spool.push({ name: 'e', k: 4 });
+    expect(await spool.persisted()).toBe(true);
+    expect(listener.count('spool_full')).toBe(2);
+    const next = take(spool);
+    expect(next.map((t) => t.event.k)).toEqual([4]);
+    spool.release(next[0]!.key, next[0]!.key + 1);
+    await spool.close();
+    // A restart finds the one not released, and not the dropped one.
+    const again = openSpool({ path: dir, maxBytes: MAX_BYTES });
+    expect(take(again.spool).map((t) => t.event.k)).toEqual([2]);
+    await again.spool.close();
+  });
+});
+
+describe('a processor on a spool, recording an event larger than maxBytes', () => {
+  it('exports the others, counts it dropped as spool_full, and its figures add up', async () => {
+    const exporter = new MemoryExporter();
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, queue: new Spool({ path: dir, maxBytes: MAX_BYTES, logger: new RecordingLogger() }) });
+    processor.record({ name: 'a' });
+    processor.record({ name: 'huge', pad: 'x'.repeat(2 * MAX_BYTES) });
+    processor.record({ name: 'b' });
+    expect(await processor.flush({ timeoutMs: 5_000 })).toMatchObject({ complete: true });
+    expect(exporter.events.map((e) => e.name)).toEqual(['a', 'b']);
+    const stats = processor.stats();
+    expect(stats).toMatchObject({ recorded: 3, exported: 2, dropped: 1, queued: 0, inFlight: 0, droppedByReason: expect.objectContaining({ spool_full: 1 }) });
+    await processor.close();
   });
 });
