@@ -5,10 +5,14 @@
 // they add the codecs kafkajs refused (and take the place of its gzip, with the same zlib calls), and
 // compress as Kafka expects should another kafkajs client there choose them. zstd is decoded by Node's zlib where it has it (22.15+, 23.8+), else by fzstd
 // (pure JavaScript): a receiver on Node 20 reads zstd batches; compressing zstd there still fails.
-// @platformatic/kafka is loaded on the first snappy or lz4 batch (or compression), not before: loading
-// it takes about a second, which every start of `trackpipe serve` and `validate` would pay.
+// @platformatic/kafka is loaded on the first snappy batch (or compression), not before: loading it
+// takes about a second, which every start of `trackpipe serve` and `validate` would pay. lz4 is
+// decoded by its WebAssembly module in an instance of our own (see lz4Decompress), made on the first lz4 batch.
 // In a receiver's consumers every codec, gzip included, stops at MAX_BATCH_BYTES (see bounds.ts);
 // elsewhere gzip decodes as kafkajs's own codec does.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type * as Platformatic from '@platformatic/kafka';
@@ -86,6 +90,53 @@ function platformatic(): Promise<Algorithms> {
   return algorithms;
 }
 
+/** The exports of @platformatic/wasm-utils's WebAssembly module (lz4_flex, snap) that an LZ4 decoding uses. */
+interface Lz4Wasm {
+  memory: { readonly buffer: ArrayBuffer };
+  alloc(length: number): number;
+  dealloc(at: number, length: number): void;
+  lz4_decompress(at: number, length: number): bigint;
+}
+/** Node's WebAssembly (the project's type libraries do not declare it). */
+const { WebAssembly: wasmApi } = globalThis as unknown as {
+  WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object) => { exports: unknown } };
+};
+let lz4Module: object | undefined;
+let lz4Instance: Lz4Wasm | undefined;
+
+/**
+ * LZ4 frames decoded by the WebAssembly decoder @platformatic/kafka uses, in an instance of our own. A
+ * frame it refuses (a bad offset, checksum or block) traps (its Rust panics abort), and what it had
+ * decoded until then stays allocated in the instance's memory for ever: 130 KB of frame that decodes
+ * 33 MiB and then fails kept 84 MiB, about 50 such batches grew the memory to its 4 GiB, and then every
+ * LZ4 batch failed. After a trap this instance is dropped (its memory with it); the next batch gets a
+ * new one. Its errors are said as ours, naming lz4 (a trap says only `unreachable`).
+ */
+function lz4Decompress(data: Buffer): Buffer {
+  if (lz4Instance === undefined) {
+    if (lz4Module === undefined) {
+      const platformaticRequire = createRequire(createRequire(import.meta.url).resolve('@platformatic/kafka'));
+      lz4Module = new wasmApi.Module(readFileSync(new URL('native.wasm', pathToFileURL(platformaticRequire.resolve('@platformatic/wasm-utils')))));
+    }
+    lz4Instance = new wasmApi.Instance(lz4Module).exports as Lz4Wasm;
+  }
+  const wasm = lz4Instance;
+  try {
+    const input = wasm.alloc(data.length);
+    new Uint8Array(wasm.memory.buffer, input, data.length).set(data);
+    const combined = wasm.lz4_decompress(input, data.length);
+    wasm.dealloc(input, data.length);
+    const at = Number(combined >> 32n);
+    const length = Number(BigInt.asUintN(32, combined));
+    const output = Buffer.from(new Uint8Array(wasm.memory.buffer, at, length));
+    wasm.dealloc(at, length);
+    return output;
+  } catch (error) {
+    lz4Instance = undefined;
+    throw new Error('lz4: the frame could not be decoded (damaged or not LZ4)', { cause: error });
+  }
+}
+
 /** Decodes one codec's batch, at most `limit` bytes. */
 async function decompressWith(name: 'gzip' | 'snappy' | 'lz4' | 'zstd', data: Buffer, limit: number): Promise<Buffer> {
   switch (name) {
@@ -97,7 +148,7 @@ async function decompressWith(name: 'gzip' | 'snappy' | 'lz4' | 'zstd', data: Bu
       return unframeSnappy(data, (await platformatic()).snappy.decompressSync, limit);
     case 'lz4':
       checkBound('lz4', lz4Bound(data), limit);
-      return (await platformatic()).lz4.decompressSync(data);
+      return lz4Decompress(data);
   }
 }
 

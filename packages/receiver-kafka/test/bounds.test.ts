@@ -128,4 +128,18 @@ describe('snappy and lz4', () => {
     await expect(skippingDamagedBatches(() => codec.decompress(bomb))).rejects.toThrow(/^lz4: the batch would decompress to 80000\.0 MiB, more than the 64 MiB/);
     expect((await skippingDamagedBatches(() => codec.decompress(compressed))).equals(text)).toBe(true);
   });
+  it('a damaged LZ4 batch leaves nothing behind in the decoder: 56 batches that decode 33 MiB and then fail, and 33 MiB still decode', async () => {
+    // The WebAssembly decoder traps on a frame it refuses, keeping what it had decoded (84 MiB of
+    // memory for these 130 KB): 50 such batches filled its 4 GiB, and then every LZ4 batch failed.
+    const content = Buffer.alloc(33 * MiB, 0x61);
+    const valid = compressionsAlgorithms.lz4.compressSync(content);
+    const badBlock = Buffer.from([0x05, 0, 0, 0, 0x04, 0xff, 0xff, 0x10, 0x41]); // a match 65 535 bytes before the block's start
+    const damaged = Buffer.concat([valid.subarray(0, valid.length - 4), badBlock, Buffer.alloc(4)]);
+    registerCodecs();
+    const codec = (CompressionCodecs as unknown as Record<number, () => { decompress(b: Buffer): Promise<Buffer> }>)[CompressionTypes.LZ4]!();
+    for (let i = 0; i < 56; i++) {
+      await expect(skippingDamagedBatches(() => codec.decompress(damaged))).rejects.toThrow('lz4: the frame could not be decoded (damaged or not LZ4)');
+    }
+    expect((await skippingDamagedBatches(() => codec.decompress(valid))).equals(content)).toBe(true);
+  }, 60_000);
 });
