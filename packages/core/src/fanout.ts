@@ -1,5 +1,5 @@
 import { admit } from './admission.js';
-import type { Collector, CollectorStats, FlushReport, Logger } from './contracts.js';
+import { type Collector, type CollectorStats, DROP_REASONS, type DropReason, type FlushReport, type Logger } from './contracts.js';
 import { describeError } from './errors.js';
 import type { TelemetryEvent } from './events.js';
 import { consoleLogger } from './logger.js';
@@ -20,7 +20,8 @@ export interface FanoutOptions {
  * so every member delivers it with the same id, also when it is frozen and a member would otherwise
  * complete a copy of its own. A member that throws (a collector of the caller's that breaks the
  * contract) does not keep the event from the others, nor make `record()`, `flush()` or `close()`
- * throw: it is reported to the logger, and its `flush()`/`close()` counts as incomplete.
+ * throw: it is reported to the logger, and its `flush()`/`close()` counts as incomplete. So does a
+ * member whose `flush()`/`close()` answers something that is no FlushReport.
  */
 export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implements Collector<E> {
   readonly members: readonly Collector<E>[];
@@ -50,11 +51,11 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
   }
 
   async flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
-    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'flush', () => m.flush(options)))));
+    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'flush', async () => readReport(await m.flush(options))))));
   }
 
   async close(options?: { timeoutMs?: number }): Promise<FlushReport> {
-    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'close', () => m.close(options)))));
+    return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'close', async () => readReport(await m.close(options))))));
   }
 
   stats(): CollectorStats {
@@ -88,11 +89,40 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
     if (this.#reported.has(key)) return;
     this.#reported.add(key);
     try {
-      this.#logger.error(`fan-out member ${index}: ${method}() threw, breaking the Collector contract (reported once)`, { error: excerpt(describeError(error)) });
+      this.#logger.error(`fan-out member ${index}: ${method}() ${error instanceof NoReport ? 'answered no report' : 'threw'}, breaking the Collector contract (reported once)`, { error: excerpt(describeError(error)) });
     } catch {
       // A logger that throws must not undo the isolation it reports.
     }
   }
+}
+
+/** A member's flush or close answered something that is no FlushReport. */
+class NoReport extends Error {}
+
+/**
+ * A member's flush or close report, read once into a plain one; throws when it is not a report (not an
+ * object, a count that is not a number of events, a getter that throws): the member broke the contract.
+ */
+function readReport(value: unknown): FlushReport {
+  if (value === null || typeof value !== 'object') throw new NoReport(`it answered ${value === null ? 'null' : typeof value}, not a FlushReport`);
+  const r = value as Record<string, unknown>;
+  const count = (field: string, n: unknown): number => {
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new NoReport(`its report's ${field} is not a count of events`);
+    return n;
+  };
+  const complete = r.complete;
+  if (typeof complete !== 'boolean') throw new NoReport("its report's complete is not a boolean");
+  const exported = count('exported', r.exported);
+  const dropped = count('dropped', r.dropped);
+  const remaining = count('remaining', r.remaining);
+  const by: unknown = r.droppedByReason;
+  if (by === null || typeof by !== 'object') throw new NoReport("its report's droppedByReason is not an object");
+  const droppedByReason: Partial<Record<DropReason, number>> = {};
+  for (const reason of DROP_REASONS) {
+    const n: unknown = (by as Record<string, unknown>)[reason];
+    if (n !== undefined) droppedByReason[reason] = count(`droppedByReason.${reason}`, n);
+  }
+  return { complete, exported, dropped, droppedByReason, remaining };
 }
 
 /** What a member's flush or close that threw counts as: nothing known settled. */

@@ -86,3 +86,35 @@ describe('FanoutCollector', () => {
     expect(good.processor.stats().recorded).toBe(1);
   });
 });
+
+describe('FanoutCollector with a member whose flush() or close() answers something that is no report', () => {
+  const answers: [string, () => unknown][] = [
+    ['undefined', () => undefined],
+    ['null', () => null],
+    ['a number', () => 42],
+    ['an object whose getters throw', () => ({
+      get complete(): boolean {
+        throw new Error('getter broke');
+      },
+    })],
+    ['a report whose droppedByReason is no object', () => ({ complete: true, exported: 0, dropped: 0, droppedByReason: null, remaining: 0 })],
+  ];
+  it.each(answers)('resolves, counting the member incomplete, when it answers %s', async (_, answer) => {
+    const good = keeping();
+    const { logger, lines } = capturing();
+    const odd: Collector = {
+      record: () => undefined,
+      flush: () => Promise.resolve(answer() as FlushReport),
+      close: () => Promise.resolve(answer() as FlushReport),
+      stats: () => good.processor.stats(),
+      headroom: () => 1,
+      persisted: () => Promise.resolve(false),
+    };
+    const fanout = new FanoutCollector([odd, good.processor], { logger });
+    fanout.record({ name: 'one' });
+    await expect(fanout.flush()).resolves.toMatchObject({ complete: false, exported: 1 });
+    await expect(fanout.close()).resolves.toMatchObject({ complete: false });
+    expect(good.delivered.map((e) => e.name)).toEqual(['one']);
+    expect(lines.filter((l) => l.includes('flush()'))).toHaveLength(1);
+  });
+});
