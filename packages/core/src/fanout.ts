@@ -58,14 +58,31 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
     return mergeReports(await Promise.all(this.members.map((m, i) => this.#settle(i, 'close', async () => readReport(await m.close(options))))));
   }
 
+  /** The members' figures, added up. A member whose `stats()` throws or answers no figures is left out (and reported once). */
   stats(): CollectorStats {
-    return sumStats(this.members.map((m) => m.stats()));
+    const all: CollectorStats[] = [];
+    for (let i = 0; i < this.members.length; i++) {
+      try {
+        all.push(readStats(this.members[i]!.stats()));
+      } catch (error) {
+        this.#breach(i, 'stats', error);
+      }
+    }
+    return sumStats(all);
   }
 
-  /** The fullest member's headroom: an event recorded here goes into every member. */
+  /** The fullest member's headroom: an event recorded here goes into every member. A member whose `headroom()` throws or answers no number is left out (and reported once). */
   headroom(fill?: number): number {
     let room = Number.POSITIVE_INFINITY;
-    for (const member of this.members) room = Math.min(room, member.headroom(fill));
+    for (let i = 0; i < this.members.length; i++) {
+      try {
+        const r: unknown = this.members[i]!.headroom(fill);
+        if (typeof r !== 'number' || Number.isNaN(r)) throw new NoReport(`it answered ${typeof r === 'number' ? 'NaN' : typeof r}, not a number`);
+        room = Math.min(room, r);
+      } catch (error) {
+        this.#breach(i, 'headroom', error);
+      }
+    }
     return room;
   }
 
@@ -89,7 +106,7 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
     if (this.#reported.has(key)) return;
     this.#reported.add(key);
     try {
-      this.#logger.error(`fan-out member ${index}: ${method}() ${error instanceof NoReport ? 'answered no report' : 'threw'}, breaking the Collector contract (reported once)`, { error: excerpt(describeError(error)) });
+      this.#logger.error(`fan-out member ${index}: ${method}() ${error instanceof NoReport ? `answered no ${method === 'stats' ? 'figures' : method === 'headroom' ? 'number' : 'report'}` : 'threw'}, breaking the Collector contract (reported once)`, { error: excerpt(describeError(error)) });
     } catch {
       // A logger that throws must not undo the isolation it reports.
     }
@@ -123,6 +140,48 @@ function readReport(value: unknown): FlushReport {
     if (n !== undefined) droppedByReason[reason] = count(`droppedByReason.${reason}`, n);
   }
   return { complete, exported, dropped, droppedByReason, remaining };
+}
+
+/** A member's figures, read once into plain ones; throws when they are not {@link CollectorStats} (see {@link readReport}). */
+function readStats(value: unknown): CollectorStats {
+  if (value === null || typeof value !== 'object') throw new NoReport(`it answered ${value === null ? 'null' : typeof value}, not CollectorStats`);
+  const s = value as Record<string, unknown>;
+  const count = (field: string, n: unknown): number => {
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new NoReport(`its ${field} is not a count`);
+    return n;
+  };
+  const group = <K extends string>(field: string, keys: readonly K[]): Record<K, number> => {
+    const g: unknown = s[field];
+    if (g === null || typeof g !== 'object') throw new NoReport(`its ${field} is not an object`);
+    const out = {} as Record<K, number>;
+    for (const key of keys) out[key] = count(`${field}.${key}`, (g as Record<string, unknown>)[key]);
+    return out;
+  };
+  const lastError: unknown = s.lastError;
+  let error: CollectorStats['lastError'];
+  if (lastError !== undefined) {
+    if (lastError === null || typeof lastError !== 'object') throw new NoReport('its lastError is not an object');
+    const { code, message, at } = lastError as Record<string, unknown>;
+    if (typeof code !== 'string' || typeof message !== 'string' || typeof at !== 'number') throw new NoReport('its lastError is not { code, message, at }');
+    error = { code, message, at };
+  }
+  const lastExportAt: unknown = s.lastExportAt;
+  if (lastExportAt !== undefined && typeof lastExportAt !== 'number') throw new NoReport('its lastExportAt is not a number');
+  return {
+    recorded: count('recorded', s.recorded),
+    recovered: count('recovered', s.recovered),
+    exported: count('exported', s.exported),
+    dropped: count('dropped', s.dropped),
+    droppedByReason: group('droppedByReason', DROP_REASONS),
+    queued: count('queued', s.queued),
+    inFlight: count('inFlight', s.inFlight),
+    batchesInFlight: count('batchesInFlight', s.batchesInFlight),
+    queueCapacity: count('queueCapacity', s.queueCapacity),
+    retries: count('retries', s.retries),
+    failedExports: group('failedExports', ['retryable', 'permanent', 'timeout', 'auth'] as const),
+    lastError: error,
+    lastExportAt,
+  };
 }
 
 /** What a member's flush or close that threw counts as: nothing known settled. */

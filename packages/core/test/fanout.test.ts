@@ -118,3 +118,29 @@ describe('FanoutCollector with a member whose flush() or close() answers somethi
     expect(lines.filter((l) => l.includes('flush()'))).toHaveLength(1);
   });
 });
+
+describe('FanoutCollector with a member whose stats() or headroom() throws or answers nonsense', () => {
+  it.each<[string, () => unknown]>([
+    ['throws', () => { throw new Error('stats broke'); }],
+    ['answers undefined', () => undefined],
+    ['answers figures that are not numbers', () => ({ recorded: 'many' })],
+  ])('stats() and headroom() leave it out and report it once when it %s', (_, answer) => {
+    const good = keeping();
+    const { logger, lines } = capturing();
+    const odd: Collector = {
+      record: () => undefined,
+      flush: () => Promise.resolve({ complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 }),
+      close: () => Promise.resolve({ complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 }),
+      stats: () => answer() as CollectorStats,
+      headroom: () => answer() as number,
+      persisted: () => Promise.resolve(false),
+    };
+    const fanout = new FanoutCollector([odd, good.processor], { logger });
+    fanout.record({ name: 'one' });
+    expect(fanout.stats()).toMatchObject({ recorded: 1, queued: 1 });
+    expect(fanout.stats().recorded).toBe(1);
+    expect(fanout.headroom()).toBe(good.processor.headroom());
+    expect(lines.filter((l) => l.includes('stats()'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('headroom()'))).toHaveLength(1);
+  });
+});
