@@ -133,6 +133,7 @@ export function lz4Bound(data: Uint8Array): number {
     if (at + 7 > data.length) throw malformed('lz4', 'a truncated frame header');
     const magic = view.getUint32(at, true);
     if (magic >>> 4 === 0x184d2a5) {
+      if (at + 8 > data.length) throw malformed('lz4', 'a truncated frame header');
       at += 8 + view.getUint32(at + 4, true); // a skippable frame
       continue;
     }

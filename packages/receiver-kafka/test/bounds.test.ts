@@ -128,6 +128,11 @@ describe('snappy and lz4', () => {
     await expect(skippingDamagedBatches(() => codec.decompress(bomb))).rejects.toThrow(/^lz4: the batch would decompress to 80000\.0 MiB, more than the 64 MiB/);
     expect((await skippingDamagedBatches(() => codec.decompress(compressed))).equals(text)).toBe(true);
   });
+  it('fails on a skippable frame whose length is cut off, naming lz4 (not a bare RangeError of a DataView)', () => {
+    expect(() => lz4Bound(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0x00, 0x00, 0x00]))).toThrow('lz4: a truncated frame header');
+    expect(lz4Bound(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0x00, 0x00, 0x00, 0x00]))).toBe(0);
+  });
+
   it('a damaged LZ4 batch leaves nothing behind in the decoder: 56 batches that decode 33 MiB and then fail, and 33 MiB still decode', async () => {
     // The WebAssembly decoder traps on a frame it refuses, keeping what it had decoded (84 MiB of
     // memory for these 130 KB): 50 such batches filled its 4 GiB, and then every LZ4 batch failed.
