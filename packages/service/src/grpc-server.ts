@@ -304,6 +304,21 @@ function boundedDetails(details: string): string {
   return `${cut}... (${details.length - cut.length} more characters)`;
 }
 
+/**
+ * Calls `count` with the code of every status grpc-js's call for a request sends (`next` of the one
+ * interceptor: `BaseServerInterceptingCall`, whose own answers bypass interceptors), by wrapping its
+ * `sendStatus`; nothing if grpc-js no longer has it there (the interceptor still counts its own).
+ */
+function countStatuses(call: unknown, count: (code: status) => void): void {
+  const target = call as { sendStatus?: unknown } | null;
+  if (typeof target?.sendStatus !== 'function') return;
+  const send = (target.sendStatus as (answer: { code: status }) => void).bind(target);
+  target.sendStatus = (answer: { code: status }): void => {
+    count(answer.code);
+    send(answer);
+  };
+}
+
 const STATUS_NAMES = new Map<number, string>(Object.entries(status).map(([name, code]) => [code as number, name]));
 
 /**
@@ -449,10 +464,19 @@ export class GrpcIngestServer {
       stopTimer();
       const method = methodOf(descriptor.path);
       const name = STATUS_NAMES.get(code) ?? String(code);
-      metrics?.request('grpc', method, name);
       logger.debug('request', { transport: 'grpc', method, status: name });
       call.sendStatus({ code, details, metadata });
     };
+    // Every status the call ends with is counted, once: the interceptor's and the handler's, and
+    // those grpc-js sends itself without passing the interceptor (a message over maxMessageBytes, one
+    // it cannot decompress, ...), seen by wrapping the sendStatus of grpc-js's call.
+    let counted = false;
+    const count = (code: status): void => {
+      if (counted) return;
+      counted = true;
+      metrics?.request('grpc', methodOf(descriptor.path), STATUS_NAMES.get(code) ?? String(code));
+    };
+    countStatuses(next, count);
     const overloaded = (): void => {
       const trailer = new Metadata();
       trailer.set('retry-after', '1');
@@ -500,6 +524,7 @@ export class GrpcIngestServer {
       },
       sendStatus: (answer, statusNext) => {
         done();
+        count(answer.code);
         statusNext(answer);
       },
     });
@@ -517,7 +542,7 @@ export class GrpcIngestServer {
     const started = performance.now();
     const finish = (code: status, details?: string, trailer?: Metadata, value?: unknown): void => {
       const name = STATUS_NAMES.get(code) ?? String(code);
-      metrics?.request('grpc', method, name);
+      // Counted by #intercept as the status is sent.
       logger.debug('request', { transport: 'grpc', method, status: name, ms: Math.round((performance.now() - started) * 10) / 10 });
       if (code === status.OK) callback(null, value);
       else callback({ code, details: boundedDetails(details ?? name), metadata: trailer ?? new Metadata() });

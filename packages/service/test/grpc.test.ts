@@ -204,6 +204,18 @@ describe('gRPC ingest (analytics.v1.AnalyticsService)', () => {
     expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 1');
   });
 
+  it('counts the answers grpc-js gives itself (a message over maxMessageBytes: RESOURCE_EXHAUSTED) once each, as it counts its own', async () => {
+    const started = await start({ http: { port: 0 }, grpc: { port: 0, maxMessageBytes: 1024 } });
+    const big = await grpcFailure(started.client.call('TrackEvent', { event: { name: 'x', attributes: toStruct({ pad: 'y'.repeat(4096) }) } }));
+    expect(big.code).toBe(status.RESOURCE_EXHAUSTED);
+    await started.client.call('TrackEvent', { event: { name: 'x' } });
+    await grpcFailure(started.client.call('TrackEvent', { event: {} }));
+    const text = await (await fetch(`${started.url}/metrics`)).text();
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="RESOURCE_EXHAUSTED"} 1');
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="OK"} 1');
+    expect(text).toContain('trackpipe_service_requests_total{transport="grpc",route="TrackEvent",status="INVALID_ARGUMENT"} 1');
+  });
+
   it('refuses a 4 MiB message with a wrong key before decoding any of it, and decodes it with a good key', async () => {
     const started = await start({ apiKeys: ['grpc-key-1'], http: { port: 0 } });
     const decodedBytes = async (): Promise<number> => {
