@@ -198,7 +198,14 @@ export class MemoryCollector<E extends TelemetryEvent = FlagEvaluationEvent> imp
     ring.push(recorded);
     // Stored is delivered. lastExportAt is the stored event's time (delivered() would read the clock).
     ledger.exported++;
-    ledger.lastExportAt = recorded.timestamp;
+    // Read once more, so never trusted: admit() read it, but a getter may throw or answer anything now.
+    let at: unknown;
+    try {
+      at = recorded.timestamp;
+    } catch {
+      // the time of the store instead
+    }
+    ledger.lastExportAt = typeof at === 'number' ? at : Date.now();
     if (this.#waiters.length !== 0) this.#notify(recorded, evicted);
   }
 

@@ -74,3 +74,21 @@ describe('an event whose getter closes the collector while record() reads it', (
     expect(collector.stats()).toMatchObject({ recorded: 1, exported: 0, dropped: 1, droppedByReason: expect.objectContaining({ closed: 1 }) });
   });
 });
+
+describe('an event whose timestamp getter throws after record() admitted it', () => {
+  it('is stored and record() does not throw', () => {
+    const collector = new MemoryCollector<TelemetryEvent>();
+    let reads = 0;
+    const event = {
+      name: 'clockwork',
+      id: 'given',
+      get timestamp(): number {
+        if (reads++ > 0) throw new Error('timestamp getter broke');
+        return 1_700_000_000_000;
+      },
+    };
+    expect(() => collector.record(event)).not.toThrow();
+    expect(collector.size).toBe(1);
+    expect(collector.stats()).toMatchObject({ recorded: 1, exported: 1, dropped: 0 });
+  });
+});
