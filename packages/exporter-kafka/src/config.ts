@@ -169,10 +169,20 @@ const kafkaExporterOptionsSchema = z
 
 /**
  * Checks a KafkaExporter's options; throws TRACKPIPE_ERR_OPTIONS_INVALID naming every bad field
- * (never its value). Internal.
+ * (never its value), also when reading them threw (a getter, a revoked proxy, nesting too deep for
+ * the stack). Internal.
  */
 export function checkKafkaExporterOptions(options: unknown): void {
-  const result = kafkaExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
+  let result: ReturnType<typeof kafkaExporterOptionsSchema.safeParse>;
+  try {
+    result = kafkaExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
+  } catch (error) {
+    // What was thrown is neither repeated nor kept: a getter's message may quote a value (a password).
+    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaExporter: the options could not be read (${why})`, {
+      details: { issues: [{ path: '', message: `the options could not be read (${why})` }] },
+    });
+  }
   if (result.success) return;
   const issues = issuesFromZod(result.error);
   throw new TrackpipeError(

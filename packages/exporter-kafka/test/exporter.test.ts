@@ -228,6 +228,29 @@ describe('KafkaExporter options', () => {
     );
   });
 
+  it('refuses options it cannot read (a getter that throws, a revoked proxy) with TRACKPIPE_ERR_OPTIONS_INVALID, never repeating what was thrown', () => {
+    const secret = 'hunter2-do-not-print';
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const unreadable: [string, unknown][] = [
+      ['a getter that throws', { topic: 't', brokers: ['a:1'], get sasl(): never { throw new Error(secret); } }],
+      ['a password getter that throws', { topic: 't', brokers: ['a:1'], sasl: { mechanism: 'plain', username: 'u', get password(): never { throw new Error(secret); } } }],
+      ['a revoked client', { topic: 't', client: revoked.proxy }],
+      ['revoked options', revoked.proxy],
+    ];
+    for (const [label, options] of unreadable) {
+      let error: unknown;
+      try {
+        new KafkaExporter(options as KafkaExporterOptions<Event>);
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error, label).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('KafkaExporter: the options could not be read') as unknown });
+      expect((error as Error).message, label).not.toContain(secret);
+      expect((error as Error).cause, label).toBeUndefined();
+    }
+  });
+
   it('builds a client object of its own only from brokers, and takes a KafkaClient without them', () => {
     expect(new KafkaExporter({ topic: 't', brokers: ['127.0.0.1:9092'], client: 'platformatic' }).name).toBe('kafka');
     expect(new KafkaExporter({ topic: 't', client: new FakeKafkaClient(), name: 'audit' }).name).toBe('audit');
