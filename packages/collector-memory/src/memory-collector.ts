@@ -103,10 +103,19 @@ function describeFilter<E extends TelemetryEvent>(filter: EventFilter<E>): strin
   return parts.length === 0 ? '' : ` matching ${parts.join(', ')}`;
 }
 
-/** `name` or `name[flagKey]`: how a failure message shows one event. */
+/**
+ * `name` or `name[flagKey]`: how a failure message shows one event. Never throws: the name was a
+ * string when record() read it, but a getter or proxy may throw or answer anything on a later read.
+ */
 function label(event: TelemetryEvent): string {
-  const flagKey = (event as { flagKey?: unknown }).flagKey;
-  return typeof flagKey === 'string' ? `${event.name}[${flagKey}]` : event.name;
+  try {
+    const name: unknown = event.name;
+    const flagKey: unknown = (event as { flagKey?: unknown }).flagKey;
+    const shownName = typeof name === 'string' ? name : '(a name that is no string now)';
+    return typeof flagKey === 'string' ? `${shownName}[${flagKey}]` : shownName;
+  } catch {
+    return '(an event that cannot be read)';
+  }
 }
 
 const EMPTY_REPORT: FlushReport = Object.freeze({

@@ -92,3 +92,33 @@ describe('an event whose timestamp getter throws after record() admitted it', ()
     expect(collector.stats()).toMatchObject({ recorded: 1, exported: 1, dropped: 0 });
   });
 });
+
+describe('a waitFor failure message over events whose name or flagKey cannot be read any more', () => {
+  /** Admitted with a string name; later reads throw, or answer a symbol. */
+  function hostile(): TelemetryEvent {
+    let reads = 0;
+    return {
+      get name(): string {
+        if (reads++ > 0) throw new Error('name getter broke');
+        return 'hostile';
+      },
+      get flagKey(): string {
+        return Symbol('not text') as unknown as string;
+      },
+    };
+  }
+
+  it('rejects the wait with its message on timeout (no uncaught exception from the timer)', async () => {
+    const collector = new MemoryCollector<TelemetryEvent>();
+    collector.record(hostile());
+    await expect(collector.waitFor(2, { timeoutMs: 5 })).rejects.toThrow(/timed out after 5 ms waiting for 2 events; saw 1 event held/);
+  });
+
+  it('rejects the wait when close() ends it, and close() does not throw', async () => {
+    const collector = new MemoryCollector<TelemetryEvent>();
+    collector.record(hostile());
+    const waiting = collector.waitFor(2, { timeoutMs: 1_000 });
+    expect(() => void collector.close()).not.toThrow();
+    await expect(waiting).rejects.toThrow(/closed while waiting for 2 events/);
+  });
+});
