@@ -125,10 +125,20 @@ export type ResolvedReceiverOptions = z.output<typeof kafkaReceiverOptionsSchema
 
 /**
  * Checks a KafkaReceiver's options and applies the defaults; throws TRACKPIPE_ERR_OPTIONS_INVALID
- * naming every bad field (never its value). Internal.
+ * naming every bad field (never its value), also when reading them threw (a getter, a revoked proxy,
+ * nesting too deep for the stack). Internal.
  */
 export function resolveReceiverOptions(options: unknown): ResolvedReceiverOptions {
-  const result = kafkaReceiverOptionsSchema.safeParse(options, { error: safeErrorMap });
+  let result: ReturnType<typeof kafkaReceiverOptionsSchema.safeParse>;
+  try {
+    result = kafkaReceiverOptionsSchema.safeParse(options, { error: safeErrorMap });
+  } catch (error) {
+    // What was thrown is neither repeated nor kept: a getter's message may quote a value (a password).
+    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaReceiver: the options could not be read (${why})`, {
+      details: { issues: [{ path: '', message: `the options could not be read (${why})` }] },
+    });
+  }
   if (result.success) return result.data;
   const issues = issuesFromZod(result.error);
   throw new TrackpipeError(

@@ -419,6 +419,31 @@ describe('KafkaReceiver', () => {
     expect(attempt({ brokers: ['b:1'], topic: 't', drainTimeoutMs: 60_000 }).message).toContain('drainTimeoutMs: must be less than rebalanceTimeoutMs');
   });
 
+  it('refuses options it cannot read (a getter that throws, a revoked proxy) with TRACKPIPE_ERR_OPTIONS_INVALID, never repeating what was thrown', () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    const secret = 'hunter2-do-not-print';
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const unreadable: [string, unknown][] = [
+      ['a getter that throws', { brokers: ['b:1'], topic: 't', get sasl(): never { throw new Error(secret); } }],
+      ['a password getter that throws', { brokers: ['b:1'], topic: 't', sasl: { mechanism: 'plain', username: 'u', get password(): never { throw new Error(secret); } } }],
+      ['a revoked client', { topic: 't', client: revoked.proxy }],
+      ['revoked options', revoked.proxy],
+    ];
+    for (const [label, options] of unreadable) {
+      let error: unknown;
+      try {
+        new KafkaReceiver(options as KafkaReceiverOptions, collector);
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error, label).toMatchObject({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining('KafkaReceiver: the options could not be read') as unknown });
+      expect((error as Error).message, label).not.toContain(secret);
+      expect((error as Error).cause, label).toBeUndefined();
+    }
+  });
+
   it('refuses brokers that are not host:port, topic names Kafka refuses and timers longer than Node can wait, naming each path', () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
