@@ -136,16 +136,21 @@ export class Batcher<E> {
 
   #encodeWhole(encodeBatch: BatchEncoder<E>, events: E[], from: number): Work<E>[] {
     let payload: Uint8Array | undefined;
+    let bytes = 0;
     let error: unknown;
     try {
       const result = encodeBatch(events);
       if (!(result instanceof Uint8Array)) throw new TypeError('encodeBatch returned something that is not a Uint8Array');
+      // Read once, here: a subclass or a proxy passes instanceof and may throw or answer anything.
+      const length: unknown = result.length;
+      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw new TypeError('encodeBatch returned a Uint8Array whose length is not a byte count');
       payload = result;
+      bytes = length;
     } catch (thrown) {
       error = thrown;
     }
-    if (payload !== undefined && (payload.length <= this.#maxBatchBytes || events.length === 1)) {
-      return [{ batch: { events, encoded: EMPTY, payload, bytes: payload.length }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
+    if (payload !== undefined && (bytes <= this.#maxBatchBytes || events.length === 1)) {
+      return [{ batch: { events, encoded: EMPTY, payload, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
     }
     if (events.length === 1) {
       this.#poison(events[0] as E, from, error);
