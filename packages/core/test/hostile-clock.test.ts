@@ -62,3 +62,21 @@ describe('the wall clock stepped backwards while a batch waits for its retry', (
     await processor.close();
   });
 });
+
+describe('the wall clock stepped backwards between two invalid events', () => {
+  it('warns about the next invalid event once the interval has passed on the timers’ clock', async () => {
+    vi.useFakeTimers({ now: 1_800_000_000_000 });
+    const warned: string[] = [];
+    const processor = new BatchProcessor(new MemoryExporter(), {
+      logger: { warn: (m) => warned.push(m), error: () => undefined },
+      invalidWarningIntervalMs: 1_000,
+    });
+    processor.record({ name: '' });
+    expect(warned).toHaveLength(1);
+    vi.setSystemTime(Date.now() - 3_600_000); // one hour back
+    await vi.advanceTimersByTimeAsync(1_500);
+    processor.record({ name: '' });
+    expect(warned).toHaveLength(2);
+    await processor.close();
+  });
+});

@@ -159,7 +159,8 @@ export class Reporter {
   }
 
   #rateLimited(state: RateLimit, intervalMs: number, level: 'warn' | 'error', message: string): void {
-    const now = Date.now();
+    // The monotonic clock: a wall clock stepped back would silence these lines for as long.
+    const now = performance.now();
     if (now - state.at < intervalMs) {
       state.suppressed++;
       return;
