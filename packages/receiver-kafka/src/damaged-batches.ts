@@ -93,8 +93,8 @@ export function installDamagedBatchDecoder(): boolean {
       // The tail of a fetch may hold part of a batch (the broker cuts at maxBytes): as kafkajs, stop there.
       if (length >= BATCH_OVERHEAD && at + 12 + length > bytes.length) break;
       if (length < BATCH_OVERHEAD) throw new Error(`a record batch at offset ${firstOffset} is damaged: its length (${length}) is less than a batch header`);
-      const lastOffsetDelta = bytes.readInt32BE(at + 23);
-      const lastOffset = firstOffset + BigInt(lastOffsetDelta);
+      let lastOffsetDelta = bytes.readInt32BE(at + 23);
+      let lastOffset = firstOffset + BigInt(lastOffsetDelta);
       try {
         const batch = await decodeBatch(batches);
         // One by one: a batch of small compressed records may hold more than a call takes arguments.
@@ -103,6 +103,15 @@ export function installDamagedBatchDecoder(): boolean {
         // Past what the batch says of itself (offsets out of order) a skip could go anywhere: fail as kafkajs does.
         if (firstOffset < 0n || lastOffsetDelta < 0 || firstOffset <= previousLast) throw error;
         const crc = crc32C(bytes.subarray(at + 21, at + 12 + length)) === bytes.readUInt32BE(at + 17) ? 'its CRC matches' : 'its CRC does not match';
+        // The last offset it claims is damaged too when the damage reached it: the marker goes no
+        // further than the next batch of the fetch starts (past it, the offsets would go back).
+        if (at + 12 + length + 8 <= bytes.length) {
+          const nextFirst = bytes.readBigInt64BE(at + 12 + length);
+          if (nextFirst > firstOffset && nextFirst <= lastOffset) {
+            lastOffset = nextFirst - 1n;
+            lastOffsetDelta = Number(lastOffset - firstOffset);
+          }
+        }
         const problem = `${error instanceof Error ? error.message : String(error)} (${crc})`;
         const damaged: DamagedBatch = { firstOffset: firstOffset.toString(), problem };
         records.push({

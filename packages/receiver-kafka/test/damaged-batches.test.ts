@@ -47,6 +47,19 @@ describe('decoding record sets with a damaged batch', () => {
     expect(records.filter((r) => r.damaged !== undefined)).toHaveLength(1);
   });
 
+  it('puts the marker no further than the next batch starts when the damage reached the last offset it claims', async () => {
+    // The damage runs over the header too: lastOffsetDelta 1 000 000 (the CRC covers it; it does not match).
+    const damaged = await batch(2, ['b-2', 'b-3']);
+    damaged.writeInt32BE(1000, 57);
+    damaged.writeInt32BE(1_000_000, 23);
+    const batches = Buffer.concat([await batch(0, ['a-0', 'a-1']), damaged, await batch(4, ['c-4', 'c-5'])]);
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(batches.length);
+    const records = await skippingDamagedBatches(() => decodeMessages(new Decoder(Buffer.concat([size, batches]))));
+    expect(records.map((r) => r.offset)).toEqual(['0', '1', '3', '4', '5']);
+    expect(records[2]).toMatchObject({ damaged: { firstOffset: '2' }, batchContext: { lastOffsetDelta: 1 } });
+  });
+
   it('hands over a sound batch of 130,000 records whole (more than one call takes arguments), not as a damaged one', async () => {
     const ids = Array.from({ length: 130_000 }, (_, i) => String(i));
     const records = ids.map((id, i) => Record({ offsetDelta: i, key: '', value: id }));
