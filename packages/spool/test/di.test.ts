@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExportResults, type TelemetryEvent, silentLogger } from '@trackpipe/core';
+import { type ExporterFactory, ExportResults, TOKENS, type TelemetryEvent, silentLogger } from '@trackpipe/core';
+import { ContainerModule } from 'inversify';
+import * as z from 'zod';
 import { createCollector, validateConfig } from '@trackpipe/core/di';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
 import { spoolModule } from '@trackpipe/spool/di';
@@ -73,5 +75,23 @@ describe('a pipeline spool section with spoolModule', () => {
       functions: { sink: () => undefined },
     }).catch((e: unknown) => e as Error);
     expect((error as Error).message).toContain('pipelines[0].spool: the spool of exporter "sink" could not be opened (TRACKPIPE_ERR_SPOOL_UNAVAILABLE');
+  });
+});
+
+describe('an exporter whose factory breaks the contract after its spool was opened', () => {
+  it('fails the start naming its entry, and leaves the spool directory closed: the next start on it succeeds', async () => {
+    // A factory of the application's that names its exporter as asked but gives it no export() method.
+    const brokenFactory: ExporterFactory = { type: 'broken', options: z.strictObject({}), create: (_, context) => ({ name: context.name }) as never };
+    const brokenModule = new ContainerModule(({ bind }) => void bind<ExporterFactory>(TOKENS.ExporterFactory).toConstantValue(brokenFactory));
+    const error = await createCollector(
+      { pipelines: [{ name: 'flags', spool: { path: dir }, exporters: [{ type: 'broken', name: 'sink' }] }] },
+      { modules: [spoolModule, brokenModule], logger: silentLogger },
+    ).catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ code: 'TRACKPIPE_ERR_CONFIG_INVALID' });
+    expect((error as Error).message).toContain('pipelines[0].exporters[0]');
+    const next = await createCollector(config({ path: dir }), { modules: [spoolModule], logger: silentLogger, functions: { sink: () => undefined } });
+    next.record({ name: 'flag' });
+    expect(await next.flush()).toMatchObject({ complete: true, exported: 1 });
+    await next.close();
   });
 });

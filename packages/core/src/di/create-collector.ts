@@ -135,6 +135,8 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
   const processors: BatchProcessor<E>[] = [];
   const pipelines = new Map<string, PipelineCollector<E>>();
   const issues: ConfigIssue[] = [];
+  /** Queues opened for exporters whose processor could not be built: closed before the error is thrown. */
+  const orphans: EventQueue<never>[] = [];
   let cause: unknown;
   config.pipelines.forEach((pipeline, i) => {
     const members = new Map<string, BatchProcessor<E>>();
@@ -142,6 +144,7 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
       const { factory, options: parsed, path } = checked.entries[i]![j]!;
       const name = exporterName(entry);
       let exporter: Exporter<Recorded<E>> | undefined;
+      let queue: EventQueue<never> | undefined;
       try {
         exporter = factory.create(parsed, { path, pipeline: pipeline.name, logger, name });
         if (exporter?.name !== name) {
@@ -150,7 +153,6 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
           return;
         }
         const spool = checked.spools[i];
-        let queue: EventQueue<never> | undefined;
         if (spool !== undefined) {
           try {
             queue = spool.factory.open(spool.options, { path: spool.path, pipeline: pipeline.name, exporter: name, logger }) as EventQueue<never>;
@@ -173,6 +175,8 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
         members.set(name, processor);
       } catch (error) {
         void Promise.resolve(exporter?.shutdown?.()).catch(() => undefined);
+        // A spool opened for it holds its directory (and this process's claim on it) until closed.
+        if (queue !== undefined) orphans.push(queue);
         // A factory's error may quote a value (a secret): only its code is named; it becomes the cause.
         const code = error instanceof TrackpipeError ? `: ${error.code}` : '';
         issues.push({ path, message: `the "${entry.type}" exporter could not be built${code} (see the error's cause)` });
@@ -183,6 +187,7 @@ export async function createCollector<E extends TelemetryEvent = TelemetryEvent>
   });
   if (issues.length > 0) {
     await closeAll(processors);
+    await Promise.allSettled(orphans.map((queue) => Promise.resolve().then(() => queue.close())));
     throw configError(issues, undefined, cause);
   }
 
