@@ -1,6 +1,7 @@
 import { constants, isUtf8 } from 'node:buffer';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { TrackpipeError, describeError } from '@trackpipe/core';
@@ -108,6 +109,13 @@ const VALIDATORS: Record<IngestRoute, (body: unknown, limits: ResolvedValidation
   '/v1/identify': validateIdentify,
 };
 
+/** Node's answers to the client errors it does not answer 400 (lib/_http_server.js, socketOnError). */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
 /** listen() after, or during, stop(). */
 const NOT_STARTED = 'HTTP ingest did not start: the service is shutting down';
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -180,7 +188,18 @@ export class HttpIngestServer {
       response.writeContinue();
       this.#server.emit('request', request, response);
     });
-    // Malformed requests and timeouts ('clientError') get Node's own answers: 400, 408, 431.
+    // Malformed requests and timeouts ('clientError') get Node's own answers (400, 408, 413, 431),
+    // counted as route `other`: a listener replaces Node's default, so it gives them as Node does.
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+      // Only when no answer has begun on the socket (one that has was counted when it finished).
+      if (socket.writable && (inFlight == null || !inFlight.headersSent)) {
+        const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+        parts.metrics?.request('http', 'other', status);
+      }
+      socket.destroy(error);
+    });
   }
 
   /** The underlying node:http server (for tests and advanced set-ups). */

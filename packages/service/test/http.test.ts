@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseExposition, valueOf } from '@trackpipe/core/testing';
@@ -176,5 +177,43 @@ describe('HTTP ingest', () => {
     expect(valueOf(families, 'trackpipe_service_requests_total', { transport: 'http', route: '/readyz', status: '200' })).toBe(1);
     expect(valueOf(families, 'trackpipe_service_events_accepted_total', { transport: 'http' })).toBe(2);
     expect(valueOf(families, 'trackpipe_service_ready', {})).toBe(1);
+  });
+
+  it('counts the requests Node answers itself (malformed: 400, headers too large: 431) as route "other", answering them as Node does', async () => {
+    const { url } = await start();
+    const { port } = new URL(url);
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: Number(port) });
+        let answer = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (answer += chunk));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+        socket.write(text);
+      });
+    expect(await raw('NOT A REQUEST\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    expect(await raw(`POST /v1/track HTTP/1.1\r\nhost: x\r\nx-pad: ${'a'.repeat(20_000)}\r\n\r\n`)).toBe(
+      'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+    );
+    const families = parseExposition(await (await fetch(`${url}/metrics`)).text());
+    expect(valueOf(families, 'trackpipe_service_requests_total', { transport: 'http', route: 'other', status: '400' })).toBe(1);
+    expect(valueOf(families, 'trackpipe_service_requests_total', { transport: 'http', route: 'other', status: '431' })).toBe(1);
+  });
+
+  it('counts a slow client cut at headersTimeoutMs (408, as Node answers it) as route "other"', async () => {
+    const { url } = await start({ http: { port: 0, headersTimeoutMs: 200 } });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port) });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      socket.write('POST /v1/track HTTP/1.1\r\nhost: x\r\n'); // headers never finished
+    });
+    expect(answer).toBe('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    const families = parseExposition(await (await fetch(`${url}/metrics`)).text());
+    expect(valueOf(families, 'trackpipe_service_requests_total', { transport: 'http', route: 'other', status: '408' })).toBe(1);
   });
 });
