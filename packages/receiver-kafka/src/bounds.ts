@@ -8,6 +8,8 @@
 // (gzip, Node's zstd); for the other decoders the frames are walked first (headers and block headers
 // only, no decoding), and a batch whose frames could make more is refused before any allocation. A
 // refused batch fails its decoding, so the receiver drops it as `corrupt` (counted) and moves past it.
+// fzstd's time is bounded too: without a content size it moves its window once per block (see
+// ZSTD_MAX_WINDOW_MOVES), and thousands of tiny blocks under a large window held the event loop for minutes.
 // Kafka itself bounds what a producer sends (the broker's `message.max.bytes`, 1 MiB by default), but
 // not what that becomes once decompressed.
 
@@ -35,6 +37,12 @@ function malformed(codec: string, what: string): Error {
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const ZSTD_BLOCK_MAX = 128 * 1024;
+/**
+ * The most bytes fzstd may move to decode a batch: a frame without a content size is decoded through a
+ * window that it shifts by a copy of the whole window for each block (a 60 MiB window: 2.5 ms a block).
+ * Frames of 128 KiB blocks, as encoders write them, within MAX_BATCH_BYTES move at most 8 GiB.
+ */
+const ZSTD_MAX_WINDOW_MOVES = 16 * 1024 * MiB;
 
 /**
  * The most zstd frames (RFC 8878) may make and fzstd allocate for them: per frame its content size, or
@@ -45,6 +53,7 @@ export function zstdBound(data: Uint8Array): number {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let at = 0;
   let total = 0;
+  let moves = 0;
   while (at < data.length) {
     if (at + 8 > data.length) throw malformed('zstd', 'a truncated frame header');
     const magic = view.getUint32(at, true);
@@ -76,7 +85,8 @@ export function zstdBound(data: Uint8Array): number {
     if (singleSegment === 1) window = contentSize;
     const blockMax = Math.min(window, ZSTD_BLOCK_MAX);
     let blocks = 0;
-    for (let last = 0; last === 0; ) {
+    let count = 0;
+    for (let last = 0; last === 0; count++) {
       if (at + 3 > data.length) throw malformed('zstd', 'a truncated block');
       const header = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
       last = header & 1;
@@ -89,6 +99,12 @@ export function zstdBound(data: Uint8Array): number {
     at += checksum * 4;
     // fzstd allocates the content size, or the window and then each block.
     total += contentSize > 0 ? Math.max(contentSize, blocks) : window + blocks;
+    if (contentSize === 0) {
+      moves += window * count;
+      if (moves > ZSTD_MAX_WINDOW_MOVES) {
+        throw malformed('zstd', `${count} blocks with a ${(window / MiB).toFixed(1)} MiB window and no content size: fzstd would move ${(moves / (1024 * MiB)).toFixed(1)} GiB (the window once per block), more than the ${ZSTD_MAX_WINDOW_MOVES / (1024 * MiB)} GiB a batch may take`);
+      }
+    }
   }
   return total;
 }

@@ -73,6 +73,19 @@ describe('zstd', () => {
     if (nodeHasZstd) expect(() => zstdDecompress(frame, size - 1)).toThrow(/^zstd: the batch decompresses to more than/);
   });
 
+  it('refuses, before decoding, frames of many small blocks with a large window and no content size (fzstd moves the whole window for each block)', () => {
+    // 4 KB: a 60 MiB window and 1 000 one-byte raw blocks. fzstd copied 60 MiB per block (seconds here;
+    // a 1 MiB batch of such blocks held the event loop for minutes), while it makes only 1 000 bytes.
+    const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (15 << 3) | 7]); // window 2^25 + 7 * 2^22
+    const blocks = Array.from({ length: 1_000 }, (_, i) => zstdBlock(0, 1, i === 999, Buffer.from('a')));
+    const frame = Buffer.concat([header, ...blocks]);
+    expect(frame.length).toBe(4_006);
+    expect(() => pureZstdDecompress(frame, MAX_BATCH_BYTES)).toThrow(/^zstd: 1000 blocks with a 60\.0 MiB window and no content size: fzstd would move 58\.6 GiB/);
+    // Blocks of the size encoders write (128 KiB) with such a window still decode.
+    const large = Buffer.concat([header, ...rleBlocks(16, 0x63)]);
+    expect(pureZstdDecompress(large, MAX_BATCH_BYTES).equals(Buffer.alloc(16 * 128 * 1024, 0x63))).toBe(true);
+  });
+
   it('fails on a truncated frame or a reserved block type, naming zstd', () => {
     const frame = zstdFrame(rleBlocks(2, 0));
     expect(() => zstdBound(frame.subarray(0, frame.length - 2))).toThrow('zstd: a truncated block');
