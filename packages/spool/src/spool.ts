@@ -367,6 +367,7 @@ export class Spool<E> implements EventQueue<E> {
   #admitSlow(event: E): boolean {
     if (!this.#measured) this.#measure(event);
     this.#updateRoom();
+    if (!this.#measured && this.#room > 1) this.#room = 1; // not measured yet: the next push measures
     if (this.#room > 0) return true;
     if (this.#closed) {
       this.#dropped.closed++;
@@ -393,7 +394,13 @@ export class Spool<E> implements EventQueue<E> {
     this.#measured = true;
     if (this.#writtenEvents > 0) return;
     try {
-      this.#avgBytes = Math.max(1, Buffer.byteLength(jsonEncoder(event)) + 2);
+      const bytes = Buffer.byteLength(jsonEncoder(event)) + 2;
+      if (bytes > this.#maxBytes) {
+        // Larger than the bound alone: dropped at its commit (spool_full), it says nothing of the events after it.
+        this.#measured = false;
+        return;
+      }
+      this.#avgBytes = Math.max(1, bytes);
       this.#groupLimit = this.#computeGroupLimit();
     } catch {
       // Not encodable: it will be dropped as unserializable; keep the guess.

@@ -113,3 +113,15 @@ describe('a processor on a spool, recording an event larger than maxBytes', () =
     await processor.close();
   });
 });
+
+describe('an event larger than maxBytes pushed first into a new spool', () => {
+  it('does not set the average that admits the events after it: only it is dropped', async () => {
+    const { spool, listener } = openSpool({ path: dir, maxBytes: MAX_BYTES });
+    spool.push({ name: 'e', k: 0, pad: 'x'.repeat(4 * MAX_BYTES) });
+    for (let i = 1; i <= 10; i++) spool.push({ name: 'e', k: i });
+    expect(await spool.persisted()).toBe(true);
+    expect(listener.count('spool_full')).toBe(1);
+    expect(take(spool).map((t) => t.event.k)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    await spool.close();
+  });
+});
