@@ -27,7 +27,15 @@ const { CompressionCodecs, CompressionTypes } = kafkajs;
 const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
 
 /** Raw snappy, or snappy-java's frames (16-byte header, then blocks of a 4-byte length and raw snappy), decompressed. */
-function unframeSnappy(data: Buffer, raw: (block: Buffer) => Buffer, limit: number): Buffer {
+function unframeSnappy(data: Buffer, decoder: (block: Buffer) => Buffer, limit: number): Buffer {
+  // The WebAssembly decoder traps on what it refuses (its Rust panics abort): a RuntimeError that says only `unreachable`.
+  const raw = (block: Buffer): Buffer => {
+    try {
+      return decoder(block);
+    } catch (error) {
+      throw new Error('snappy: a block could not be decoded (damaged or not snappy)', { cause: error });
+    }
+  };
   const xerial = data.length >= 16 && data.subarray(0, 8).equals(XERIAL_MAGIC);
   checkBound('snappy', snappyBound(data, xerial), limit);
   if (!xerial) return raw(data);

@@ -126,6 +126,20 @@ describe('snappy and lz4', () => {
     expect((await skippingDamagedBatches(() => codec.decompress(compressed))).equals(text)).toBe(true);
   });
 
+  it('fails on snappy its decoder refuses (a zero-length xerial block, a copy before the start) naming snappy, not the decoder\'s trap', async () => {
+    registerCodecs();
+    const codec = (CompressionCodecs as unknown as Record<number, () => { decompress(b: Buffer): Promise<Buffer> }>)[CompressionTypes.Snappy]!();
+    const xerialHeader = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1]);
+    const block = compressionsAlgorithms.snappy.compressSync(text);
+    const length = (n: number): Buffer => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    const zeroLength = Buffer.concat([xerialHeader, length(0), length(block.length), block]);
+    const badCopy = Buffer.from([0x0a, 0x03, 0x00]); // 10 bytes, then a copy of offset 0
+    for (const damaged of [zeroLength, badCopy]) {
+      await expect(skippingDamagedBatches(() => codec.decompress(damaged))).rejects.toThrow('snappy: a block could not be decoded (damaged or not snappy)');
+    }
+    expect((await skippingDamagedBatches(() => codec.decompress(Buffer.concat([xerialHeader, length(block.length), block])))).equals(text)).toBe(true);
+  });
+
   it('bound real LZ4 frames at or above what they hold, and refuse 100 KB of blocks that could each become 4 MiB', async () => {
     const compressed = compressionsAlgorithms.lz4.compressSync(text);
     const bound = lz4Bound(compressed);
