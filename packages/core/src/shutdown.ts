@@ -1,12 +1,25 @@
 import type { Collector, Logger } from './contracts.js';
 import { describeError } from './errors.js';
 import { consoleLogger } from './logger.js';
+import { callerTimeout } from './options.js';
+import { within } from './within.js';
+
+/**
+ * With `timeoutMs`, how much longer than it a close() is waited for (a spool's close whose commits
+ * fail takes about 2 s more) before the process is let go without it.
+ */
+const CLOSE_GRACE_MS = 10_000;
+const HUNG = Symbol('hung');
 
 /** Options of {@link closeOnSignals}. */
 export interface CloseOnSignalsOptions {
   /** Signals to handle. Default `["SIGTERM", "SIGINT"]`. */
   signals?: readonly NodeJS.Signals[];
-  /** Deadline passed to each collector's `close()`, in ms. Default: each collector's own. */
+  /**
+   * Deadline passed to each collector's `close()`, in ms. Default: each collector's own. When given,
+   * a `close()` still pending 10 s after it is no longer waited for (logged), so that one that never
+   * settles does not keep the process from exiting.
+   */
   timeoutMs?: number;
   /** Where the outcome is logged. Default: the console. */
   logger?: Logger;
@@ -33,11 +46,15 @@ export function closeOnSignals(collectors: readonly Closeable[], options: CloseO
       const close = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
       // Each close() in a promise of its own: one that throws synchronously, or answers no report,
       // must not keep the others from closing nor the process from exiting.
-      const reports = await Promise.allSettled(collectors.map((c) => Promise.resolve().then(() => c.close(close))));
+      const deadline = callerTimeout(options.timeoutMs); // NaN or no number: none given
+      const limit = deadline === undefined ? Number.POSITIVE_INFINITY : deadline + CLOSE_GRACE_MS;
+      const reports = await Promise.allSettled(collectors.map((c) => within(Promise.resolve().then(() => c.close(close)), limit, HUNG)));
       let lost = 0;
       for (const r of reports) {
         if (r.status === 'rejected') say(logger, 'error', `close() failed on ${signal}: ${describeError(r.reason)}`);
-        else lost += droppedOf(r.value);
+        else if (r.value === HUNG) {
+          say(logger, 'error', `close() did not return on ${signal} within ${limit} ms (its deadline of ${deadline} ms and ${CLOSE_GRACE_MS} ms more); stopped waiting for it`);
+        } else lost += droppedOf(r.value);
       }
       if (lost > 0) say(logger, 'warn', `closed ${collectors.length} collector(s) on ${signal}; ${lost} events dropped while closing`);
       remove();

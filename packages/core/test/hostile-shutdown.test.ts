@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchProcessor, type Closeable, closeOnSignals, silentLogger } from '@trackpipe/core';
 import { MemoryExporter } from '@trackpipe/core/testing';
 
@@ -46,6 +46,33 @@ describe('closeOnSignals with collectors whose close() misbehaves', () => {
       ]);
       expect(escaped).toEqual([]);
     } finally {
+      process.off('SIGUSR2', bystander);
+    }
+  });
+});
+
+describe('closeOnSignals with a collector whose close() never settles', () => {
+  it('stops waiting for it some seconds after the deadline it was given, says so, and removes its handlers', async () => {
+    const bystander = (): void => undefined;
+    process.on('SIGUSR2', bystander);
+    vi.useFakeTimers();
+    try {
+      const exporter = new MemoryExporter();
+      const processor = new BatchProcessor(exporter, { logger: silentLogger });
+      processor.record({ name: 'a' });
+      const logged: string[] = [];
+      closeOnSignals([{ close: () => new Promise<never>(() => undefined) }, processor], {
+        signals: ['SIGUSR2'],
+        timeoutMs: 1_000,
+        logger: { warn: (m) => logged.push(m), error: (m) => logged.push(m) },
+      });
+      process.emit('SIGUSR2', 'SIGUSR2');
+      await vi.advanceTimersByTimeAsync(1_000 + 10_000);
+      expect(process.listenerCount('SIGUSR2')).toBe(1);
+      expect(exporter.events.map((e) => e.name)).toEqual(['a']);
+      expect(logged).toEqual(['close() did not return on SIGUSR2 within 11000 ms (its deadline of 1000 ms and 10000 ms more); stopped waiting for it']);
+    } finally {
+      vi.useRealTimers();
       process.off('SIGUSR2', bystander);
     }
   });
