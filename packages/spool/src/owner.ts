@@ -337,6 +337,15 @@ export function takeOwnership(dir: string, what: string, logger: Logger, hooks: 
         if ('gone' in verdict) continue; // a new owner cleaned it up: look again
         if (verdict.alive) throw inUse(dir, what, file, verdict);
         next = top + 1;
+        if (!OWNER_FILE.test(ownerName(next))) {
+          // Only a forged name gets here (each open takes one generation): one above it would be no owner
+          // file to any process, and the next would take generation 0 beside us.
+          throw new TrackpipeError(
+            SPOOL_UNAVAILABLE,
+            `spool.path: the ${what} directory ${dir} has an owner file ${file} of the highest generation an owner file can have: remove it once no process uses the directory`,
+            { details: { field: 'spool.path', path: dir, ownerFile: file } },
+          );
+        }
         staleWhy = verdict.why === undefined ? undefined : `${file}: ${verdict.why}`;
       }
       const mine = join(dir, ownerName(next));

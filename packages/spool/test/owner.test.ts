@@ -130,6 +130,16 @@ describe('the owner killed with SIGKILL', () => {
   }, 60_000);
 });
 
+describe('an owner file of the highest generation a name can hold', () => {
+  it('is refused, naming it, instead of taken over under a name no other process recognises as an owner file', () => {
+    writeFileSync(join(dir, 'owner.999999999999999.lock'), 'forged');
+    const refusal = openRefusal(dir);
+    expect(refusal.code).toBe(SPOOL_UNAVAILABLE);
+    expect(refusal.message).toContain(`${dir}/owner.999999999999999.lock`);
+    expect(readdirSync(dir).sort()).toEqual(['owner.999999999999999.lock']);
+  });
+});
+
 describe('owner files that are not what an owner writes', () => {
   it.each([
     ['garbage', () => writeFileSync(join(dir, 'owner.0.lock'), '\u0000\u0001not json at all'), /its content is not an owner record/],
