@@ -89,7 +89,8 @@ export class FanoutCollector<E extends TelemetryEvent = TelemetryEvent> implemen
   /** True when every member's queue is durable and committed. */
   async persisted(): Promise<boolean> {
     const all = await Promise.all(this.members.map((m, i) => this.#settle(i, 'persisted', () => m.persisted(), false)));
-    return all.length > 0 && all.every(Boolean);
+    // `true` only: a member that answers anything else (a string, 1) has not said its events are on disk.
+    return all.length > 0 && all.every((durable) => durable === true);
   }
 
   async #settle<T>(index: number, method: string, call: () => Promise<T>, failed: T = INCOMPLETE as T): Promise<T> {

@@ -144,3 +144,23 @@ describe('FanoutCollector with a member whose stats() or headroom() throws or an
     expect(lines.filter((l) => l.includes('headroom()'))).toHaveLength(1);
   });
 });
+
+describe('FanoutCollector with a member whose persisted() answers something that is not a boolean', () => {
+  it.each<[string, unknown]>([
+    ['a string', 'true'],
+    ['a number', 1],
+    ['an object', {}],
+  ])('says false when it answers %s: nothing tells that the events are on disk', async (_, answer) => {
+    const { logger } = capturing();
+    const odd: Collector = {
+      record: () => undefined,
+      flush: () => Promise.resolve({ complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 }),
+      close: () => Promise.resolve({ complete: true, exported: 0, dropped: 0, droppedByReason: {}, remaining: 0 }),
+      stats: () => keeping().processor.stats(),
+      headroom: () => 1,
+      persisted: () => Promise.resolve(answer as boolean),
+    };
+    const fanout = new FanoutCollector([odd, odd], { logger });
+    expect(await fanout.persisted()).toBe(false);
+  });
+});
