@@ -154,11 +154,12 @@ export const serviceSchema = z.strictObject({
   const { http, grpc, maxInFlightBytes: inFlight } = service;
   // Only a valid value is compared (a bad one already has its issue): the largest request of each transport on must fit.
   if (inFlight !== undefined && Number.isInteger(inFlight) && inFlight >= 1) {
-    if (http.enabled && inFlight < http.maxBodyBytes) {
-      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.http.maxBodyBytes (a body of the largest size must fit)' });
+    // A compressed request reserves its bytes and room for its decompressed copy: twice the largest.
+    if (http.enabled && inFlight < 2 * http.maxBodyBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= 2 × service.http.maxBodyBytes (a compressed body of the largest size and its decompressed copy must fit)' });
     }
-    if (grpc.enabled && inFlight < grpc.maxMessageBytes) {
-      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= service.grpc.maxMessageBytes (a message of the largest size must fit)' });
+    if (grpc.enabled && inFlight < 2 * grpc.maxMessageBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxInFlightBytes'], message: 'must be >= 2 × service.grpc.maxMessageBytes (a compressed message of the largest size and its decompressed copy must fit)' });
     }
   }
   // Both on one port (and interface) cannot start: the second to bind would fail with EADDRINUSE.

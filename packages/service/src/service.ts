@@ -382,7 +382,8 @@ async function stopOne(receiver: Receiver, timeoutMs: number, logger: ServiceLog
 /**
  * The budget of request bytes in flight: `maxInFlightBytes`, default 16 × the largest request an
  * enabled transport takes; TRACKPIPE_ERR_OPTIONS_INVALID naming it when it is no integer >= 1 or
- * is below that largest request (which could then never be read).
+ * is below twice that largest request: a compressed request reserves its own bytes and the largest
+ * request's for its decompressed copy, so below that one of the largest size could never be read.
  */
 function budgetOf(options: TrackpipeServiceOptions): ByteBudget {
   const largest: { option: string; bytes: number }[] = [];
@@ -390,10 +391,10 @@ function budgetOf(options: TrackpipeServiceOptions): ByteBudget {
   if (options.grpc !== false) largest.push({ option: 'grpc.maxMessageBytes', bytes: maxMessageBytesOf(options.grpc ?? {}) });
   const max = integerOption('maxInFlightBytes', options.maxInFlightBytes, 16 * Math.max(1, ...largest.map((l) => l.bytes)), 1);
   for (const { option, bytes } of largest) {
-    if (max < bytes) {
+    if (max < 2 * bytes) {
       throw new TrackpipeError(
         'TRACKPIPE_ERR_OPTIONS_INVALID',
-        `maxInFlightBytes (${max}) must be >= ${option} (${bytes}), or no request of the largest size could ever be read`,
+        `maxInFlightBytes (${max}) must be >= 2 × ${option} (${bytes}), or no compressed request of the largest size could ever be read (it reserves its bytes and room for its decompressed copy)`,
         { details: { option: 'maxInFlightBytes' } },
       );
     }
