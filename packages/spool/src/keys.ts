@@ -71,9 +71,16 @@ export class KeyStore<V> {
     });
   }
 
-  /** Removes a record (committed with the next writes; nothing waits for it). */
+  /**
+   * Removes a record (committed with the next writes; nothing waits for it). Never throws: a key
+   * LMDB refuses at once (longer than its largest key) was never stored, so there is nothing to remove.
+   */
   remove(key: string): void {
-    this.#records.remove(key).catch(commitFailure);
+    try {
+      this.#records.remove(key).catch(commitFailure);
+    } catch {
+      // refused before any write: nothing stored under it
+    }
   }
 
   /** Commits what is pending, closes the files and gives the directory up. */

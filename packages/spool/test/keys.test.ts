@@ -31,6 +31,16 @@ describe('KeyStore', () => {
     }
   });
 
+  it('never throws from remove(), also for a key LMDB cannot hold (longer than its largest key): such a key was never stored', async () => {
+    const store = KeyStore.open<{ n: number }>(dir, new RecordingLogger());
+    const huge = 'k'.repeat(5_000);
+    await expect(store.put(huge, { at: 1, value: { n: 1 } })).rejects.toThrow();
+    expect(() => store.remove(huge)).not.toThrow();
+    await store.put('a', { at: 2, value: { n: 2 } });
+    expect(store.load()).toEqual([['a', { at: 2, value: { n: 2 } }]]);
+    await store.close();
+  });
+
   it('moves unreadable files aside, says where, and starts empty', async () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'data.mdb'), Buffer.alloc(64 * 1024, 0x5a));
