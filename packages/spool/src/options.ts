@@ -84,9 +84,28 @@ export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions
     });
   }
   const o = parsed.data;
+  const given = logger;
+  // The application's logger runs inside commits' error paths, the owner-file protocol and flush
+  // callbacks: one that throws must not leave a persisted() unanswered or a rejection unhandled.
+  const safe: Logger = {
+    warn: (message, fields) => {
+      try {
+        given.warn(message, fields);
+      } catch {
+        // a failing logger must not break the spool
+      }
+    },
+    error: (message, fields) => {
+      try {
+        given.error(message, fields);
+      } catch {
+        // a failing logger must not break the spool
+      }
+    },
+  };
   let memoryEvents = o.memoryEvents;
   if (memoryEvents < o.sync.maxEvents) {
-    logger.warn(`spool.memoryEvents (${memoryEvents}) is below spool.sync.maxEvents (${o.sync.maxEvents}); using ${o.sync.maxEvents}`, { path: o.path });
+    safe.warn(`spool.memoryEvents (${memoryEvents}) is below spool.sync.maxEvents (${o.sync.maxEvents}); using ${o.sync.maxEvents}`, { path: o.path });
     memoryEvents = o.sync.maxEvents;
   }
   return {
@@ -97,7 +116,7 @@ export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions
     overflow: o.overflow,
     maxPendingEvents: o.maxPendingEvents,
     memoryEvents,
-    logger,
+    logger: safe,
     onCommit,
   };
 }

@@ -140,3 +140,33 @@ describe('a spool directory removed or replaced while the spool has it open', ()
     }
   });
 });
+
+describe('a spool whose logger throws', () => {
+  it('still answers persisted() false once its data file is removed, and no rejection goes unhandled', async () => {
+    const escaped: unknown[] = [];
+    const onEscaped = (reason: unknown): void => void escaped.push(reason);
+    process.on('unhandledRejection', onEscaped);
+    const logger = {
+      warn: (): void => {
+        throw new Error('logger broke');
+      },
+      error: (): void => {
+        throw new Error('logger broke');
+      },
+    };
+    const { spool } = openSpool({ path: dir, logger });
+    try {
+      spool.push({ name: 'e', k: 0 });
+      expect(await spool.persisted()).toBe(true);
+      rmSync(dir, { recursive: true, force: true });
+      spool.push({ name: 'e', k: 1 });
+      const answer = await Promise.race([spool.persisted(), new Promise((resolve) => setTimeout(() => resolve('no answer'), 2_000))]);
+      expect(answer).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(escaped).toEqual([]);
+    } finally {
+      await spool.close();
+      process.off('unhandledRejection', onEscaped);
+    }
+  });
+});
