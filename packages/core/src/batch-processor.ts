@@ -44,6 +44,32 @@ function describeId(event: unknown): string {
     return '(its id cannot be read)';
   }
 }
+/**
+ * What the processor reads of an exporter besides `export`, read once and checked: an `encoder` or
+ * `encodeBatch` that is not a function would otherwise make every event unserializable. Throws
+ * TRACKPIPE_ERR_OPTIONS_INVALID naming the field (also when reading the exporter throws).
+ */
+function readExporter<E>(exporter: Exporter<E>): { encoder: Exporter<E>['encoder']; encodeBatch: Exporter<E>['encodeBatch']; ordered: boolean } {
+  const refuse = (message: string): never => {
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', message);
+  };
+  let read: { exportType: string; encoder: unknown; encodeBatch: unknown; ordered: unknown };
+  try {
+    if (exporter === null || typeof exporter !== 'object') return refuse('exporter must be an object with an export(batch, signal) method');
+    read = { exportType: typeof exporter.export, encoder: exporter.encoder, encodeBatch: exporter.encodeBatch, ordered: exporter.ordered };
+  } catch (error) {
+    if (error instanceof TrackpipeError) throw error;
+    return refuse('exporter could not be read (a getter threw, or a revoked proxy)');
+  }
+  if (read.exportType !== 'function') refuse('exporter must be an object with an export(batch, signal) method');
+  // null is none, as undefined (a JavaScript exporter may set a field it does not use to null).
+  if (read.encoder === null) read.encoder = undefined;
+  if (read.encodeBatch === null) read.encodeBatch = undefined;
+  if (read.encoder !== undefined && typeof read.encoder !== 'function') refuse(`exporter.encoder must be a function when given (got ${typeof read.encoder})`);
+  if (read.encodeBatch !== undefined && typeof read.encodeBatch !== 'function') refuse(`exporter.encodeBatch must be a function when given (got ${typeof read.encodeBatch})`);
+  return { encoder: read.encoder as Exporter<E>['encoder'], encodeBatch: read.encodeBatch as Exporter<E>['encodeBatch'], ordered: read.ordered === true };
+}
+
 /** An export counts as stalled once it has run this many times longer than the exporter's typical export… */
 const STALL_FACTOR = 5;
 /** …and at least this long. */
@@ -106,22 +132,20 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #closing: Promise<FlushReport> | undefined;
 
   constructor(exporter: Exporter<Recorded<E>>, options: BatchProcessorOptions = {}) {
-    if (exporter === null || typeof exporter !== 'object' || typeof exporter.export !== 'function') {
-      throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', 'exporter must be an object with an export(batch, signal) method');
-    }
+    const { encoder, encodeBatch, ordered } = readExporter(exporter);
     this.exporter = exporter;
     this.options = resolveOptions(options);
     this.name = this.options.name;
     const queue = readOptions(options, ['queue'], '').queue as EventQueue<Recorded<E>> | undefined;
     this.#queue = queue ?? new MemoryQueue(this.options.maxQueueSize, this.options.overflow);
-    this.#ordered = exporter.ordered === true || this.options.maxConcurrentExports === 1;
+    this.#ordered = ordered || this.options.maxConcurrentExports === 1;
     this.#pendingCounts = !this.#queue.durable;
     this.#policy = new RetryPolicy(this.options.retry, this.options.random);
     this.#reporter = new Reporter({ ...this.options, pipeline: this.name, exporter: exporter.name, ledger: this.#ledger });
     this.#spanIds = this.options.traceContext ? activeSpanIds : undefined;
     this.#batcher = new Batcher(
       this.#queue,
-      { encoder: exporter.encoder ?? jsonEncoder, encodeBatch: exporter.encodeBatch },
+      { encoder: encoder ?? jsonEncoder, encodeBatch },
       this.options,
       (event, seq, error) => {
         this.#drop('unserializable', seq, 1);

@@ -91,3 +91,41 @@ describe("an exporter's error handed to onError as the cause", () => {
     }
   });
 });
+
+describe('an exporter whose encoder or encodeBatch is not a function', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['encoder', { encoder: 'json' }],
+    ['encodeBatch', { encodeBatch: true }],
+  ])('is refused at construction, naming %s, instead of dropping every event as unserializable', (field, extra) => {
+    const exporter = { name: 'odd', export: () => Promise.resolve(ExportResults.ok()), ...extra } as unknown as Exporter<Recorded<TelemetryEvent>>;
+    expect(() => new BatchProcessor(exporter)).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID', message: expect.stringContaining(`exporter.${field}`) }));
+  });
+
+  it('takes null as none: an encoder or encodeBatch set to null encodes as if not given', async () => {
+    const exported: string[] = [];
+    const exporter = {
+      name: 'nulls',
+      encoder: null,
+      encodeBatch: null,
+      export: (batch: { events: readonly Recorded<TelemetryEvent>[] }) => {
+        for (const e of batch.events) exported.push(e.name);
+        return Promise.resolve(ExportResults.ok());
+      },
+    } as unknown as Exporter<Recorded<TelemetryEvent>>;
+    const processor = new BatchProcessor(exporter, { logger: { warn: () => undefined, error: () => undefined } });
+    processor.record({ name: 'a' });
+    expect(await processor.close()).toMatchObject({ complete: true, exported: 1, dropped: 0 });
+    expect(exported).toEqual(['a']);
+  });
+
+  it('is refused at construction, with a clear error, when reading it throws', () => {
+    const exporter = {
+      name: 'odd',
+      export: () => Promise.resolve(ExportResults.ok()),
+      get encoder(): never {
+        throw new Error('getter broke');
+      },
+    } as unknown as Exporter<Recorded<TelemetryEvent>>;
+    expect(() => new BatchProcessor(exporter)).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' }));
+  });
+});
