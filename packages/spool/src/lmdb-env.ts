@@ -11,6 +11,7 @@ import { within } from '@trackpipe/core/internal';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { SPOOL_UNAVAILABLE } from './constants.js';
 import { type Ownership, isOwnerFile, takeOwnership } from './owner.js';
+import { guardLogger } from './safe-logger.js';
 
 /** What a directory holds: its named databases and the version of their layout. */
 export interface EnvKind<T> {
@@ -264,7 +265,8 @@ export interface Checked<T> {
  * an error naming both paths) and an empty environment is created. A directory that cannot be
  * created, read or written throws a TrackpipeError (TRACKPIPE_ERR_SPOOL_UNAVAILABLE) naming it.
  */
-export function openChecked<T>(path: string, kind: EnvKind<T>, logger: Logger): Checked<T> {
+export function openChecked<T>(path: string, kind: EnvKind<T>, given: Logger): Checked<T> {
+  const logger = guardLogger(given);
   const dir = resolve(path);
   ensureWritable(dir, kind.what);
   let owner: Ownership;

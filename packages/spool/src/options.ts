@@ -1,6 +1,7 @@
 import { type Logger, type OverflowPolicy, TrackpipeError, consoleLogger } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
 import * as z from 'zod';
+import { guardLogger } from './safe-logger.js';
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
@@ -84,25 +85,7 @@ export function resolveSpoolOptions(options: SpoolOptions): ResolvedSpoolOptions
     });
   }
   const o = parsed.data;
-  const given = logger;
-  // The application's logger runs inside commits' error paths, the owner-file protocol and flush
-  // callbacks: one that throws must not leave a persisted() unanswered or a rejection unhandled.
-  const safe: Logger = {
-    warn: (message, fields) => {
-      try {
-        given.warn(message, fields);
-      } catch {
-        // a failing logger must not break the spool
-      }
-    },
-    error: (message, fields) => {
-      try {
-        given.error(message, fields);
-      } catch {
-        // a failing logger must not break the spool
-      }
-    },
-  };
+  const safe = guardLogger(logger);
   let memoryEvents = o.memoryEvents;
   if (memoryEvents < o.sync.maxEvents) {
     safe.warn(`spool.memoryEvents (${memoryEvents}) is below spool.sync.maxEvents (${o.sync.maxEvents}); using ${o.sync.maxEvents}`, { path: o.path });

@@ -41,6 +41,23 @@ describe('KeyStore', () => {
     await store.close();
   });
 
+  it('opens with a logger that throws, taking over a stale owner file (the warning lost, not the open)', async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'owner.0.lock'), 'not an owner record');
+    const throwing = {
+      warn: (): void => {
+        throw new Error('logger broke');
+      },
+      error: (): void => {
+        throw new Error('logger broke');
+      },
+    };
+    const store = KeyStore.open<{ n: number }>(dir, throwing);
+    await store.put('a', { at: 1, value: { n: 1 } });
+    expect(store.load()).toEqual([['a', { at: 1, value: { n: 1 } }]]);
+    await store.close();
+  });
+
   it('moves unreadable files aside, says where, and starts empty', async () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'data.mdb'), Buffer.alloc(64 * 1024, 0x5a));
