@@ -30,8 +30,57 @@ interface KafkaJsDecoder {
   offset: number;
   readonly buffer: Buffer;
   readInt32(): number;
+  readInt8(): number;
+  readVarInt(): number;
+  readVarLong(): unknown;
+  readVarIntBytes(): Buffer | null;
+  readVarIntArray<T>(decode: (decoder: KafkaJsDecoder) => T): T[];
   readBytes(length: number): Buffer;
   canReadBytes(length: number): boolean;
+}
+
+interface KafkaJsLong {
+  add(other: unknown): { toString(): string };
+}
+
+interface BatchContext {
+  readonly firstOffset?: unknown;
+  readonly firstTimestamp?: unknown;
+  readonly magicByte?: number;
+  readonly isControlBatch?: boolean;
+  readonly timestampType?: number;
+  readonly maxTimestamp?: unknown;
+}
+
+/**
+ * kafkajs 2.2.4's record decoder (`protocol/recordBatch/record/v0/decoder`), but for the headers: kafkajs
+ * builds their object by spreading it again for each header, quadratic in their number (one record of
+ * 20 000 headers, 150 KB, held the event loop for 70 s: heartbeats stopped, the group dropped the
+ * member, and the next owner met the same record). Here they are read in one pass, to the same shape
+ * (a header given more than once: the list of its values), each an own property (`__proto__` too).
+ */
+function recordDecoder(Long: { fromValue(value: unknown): KafkaJsLong }, logAppendTime: number, decodeHeader: (decoder: KafkaJsDecoder) => { key: string; value: Buffer | null }) {
+  return (decoder: KafkaJsDecoder, batchContext: BatchContext = {}): unknown => {
+    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+    const attributes = decoder.readInt8();
+    const timestampDelta = decoder.readVarLong();
+    const timestamp = timestampType === logAppendTime && Boolean(maxTimestamp) ? maxTimestamp : Long.fromValue(firstTimestamp).add(timestampDelta).toString();
+    const offsetDelta = decoder.readVarInt();
+    const offset = Long.fromValue(firstOffset).add(offsetDelta).toString();
+    const key = decoder.readVarIntBytes();
+    const value = decoder.readVarIntBytes();
+    const headers: Record<string, Buffer | null | (Buffer | null)[]> = {};
+    for (const header of decoder.readVarIntArray(decodeHeader)) {
+      const current = Object.hasOwn(headers, header.key) ? headers[header.key] : undefined;
+      if (Array.isArray(current)) {
+        current.push(header.value);
+        continue;
+      }
+      const next = current === undefined ? header.value : [current, header.value];
+      Object.defineProperty(headers, header.key, { value: next, writable: true, enumerable: true, configurable: true });
+    }
+    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
+  };
 }
 
 type DecodeMessages = (decoder: KafkaJsDecoder) => Promise<unknown[]>;
@@ -50,6 +99,33 @@ export function inReceiverScope(): boolean {
 
 let installed: boolean | undefined;
 
+/**
+ * A copy of kafkajs's record-batch decoder of our own, that decodes records with {@link recordDecoder}:
+ * loaded with that in kafkajs's module cache for the record decoder, then the cache is put back as it
+ * was (any other kafkajs client keeps kafkajs's decoders).
+ */
+function batchDecoderWithLinearHeaders(): (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }> {
+  const batchPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+  const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+  require(recordPath);
+  const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): KafkaJsLong };
+  const { LOG_APPEND_TIME } = require('kafkajs/src/protocol/timestampTypes.js') as { LOG_APPEND_TIME: number };
+  const decodeHeader = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as (decoder: KafkaJsDecoder) => { key: string; value: Buffer | null };
+  const recordModule = require.cache[recordPath];
+  if (recordModule === undefined || typeof LOG_APPEND_TIME !== 'number' || typeof decodeHeader !== 'function') throw new Error('kafkajs is not 2.2.4');
+  const kafkaJsRecord: unknown = recordModule.exports;
+  const kafkaJsBatch = require.cache[batchPath];
+  try {
+    recordModule.exports = recordDecoder(Long, LOG_APPEND_TIME, decodeHeader);
+    Reflect.deleteProperty(require.cache, batchPath);
+    return require(batchPath) as (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }>;
+  } finally {
+    recordModule.exports = kafkaJsRecord;
+    if (kafkaJsBatch === undefined) Reflect.deleteProperty(require.cache, batchPath);
+    else require.cache[batchPath] = kafkaJsBatch;
+  }
+}
+
 /** Replaces kafkajs's record-set decoder (once per process). False when kafkajs's files are not where 2.2.4 has them. */
 export function installDamagedBatchDecoder(): boolean {
   if (installed !== undefined) return installed;
@@ -64,7 +140,7 @@ export function installDamagedBatchDecoder(): boolean {
     path = require.resolve(`${FETCH}/v4/decodeMessages.js`);
     original = require(path) as DecodeMessages;
     Decoder = require('kafkajs/src/protocol/decoder.js') as typeof Decoder;
-    decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as typeof decodeBatch;
+    decodeBatch = batchDecoderWithLinearHeaders();
     crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as typeof crc32C;
     responses = [4, 5, 6, 7, 8, 9, 10, 11].map((version) => require.resolve(`${FETCH}/v${version}/response.js`));
   } catch {
