@@ -49,14 +49,14 @@ function describeId(event: unknown): string {
  * `encodeBatch` that is not a function would otherwise make every event unserializable. Throws
  * TRACKPIPE_ERR_OPTIONS_INVALID naming the field (also when reading the exporter throws).
  */
-function readExporter<E>(exporter: Exporter<E>): { encoder: Exporter<E>['encoder']; encodeBatch: Exporter<E>['encodeBatch']; ordered: boolean } {
+function readExporter<E>(exporter: Exporter<E>): { name: string; encoder: Exporter<E>['encoder']; encodeBatch: Exporter<E>['encodeBatch']; ordered: boolean } {
   const refuse = (message: string): never => {
     throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', message);
   };
-  let read: { exportType: string; encoder: unknown; encodeBatch: unknown; ordered: unknown };
+  let read: { name: unknown; exportType: string; encoder: unknown; encodeBatch: unknown; ordered: unknown };
   try {
     if (exporter === null || typeof exporter !== 'object') return refuse('exporter must be an object with an export(batch, signal) method');
-    read = { exportType: typeof exporter.export, encoder: exporter.encoder, encodeBatch: exporter.encodeBatch, ordered: exporter.ordered };
+    read = { name: exporter.name, exportType: typeof exporter.export, encoder: exporter.encoder, encodeBatch: exporter.encodeBatch, ordered: exporter.ordered };
   } catch (error) {
     if (error instanceof TrackpipeError) throw error;
     return refuse('exporter could not be read (a getter threw, or a revoked proxy)');
@@ -67,7 +67,9 @@ function readExporter<E>(exporter: Exporter<E>): { encoder: Exporter<E>['encoder
   if (read.encodeBatch === null) read.encodeBatch = undefined;
   if (read.encoder !== undefined && typeof read.encoder !== 'function') refuse(`exporter.encoder must be a function when given (got ${typeof read.encoder})`);
   if (read.encodeBatch !== undefined && typeof read.encodeBatch !== 'function') refuse(`exporter.encodeBatch must be a function when given (got ${typeof read.encodeBatch})`);
-  return { encoder: read.encoder as Exporter<E>['encoder'], encodeBatch: read.encodeBatch as Exporter<E>['encodeBatch'], ordered: read.ordered === true };
+  // Quoted in messages: a symbol or an object whose toString throws would make them throw.
+  const name = typeof read.name === 'string' || read.name === undefined ? read.name : '(a name that is not a string)';
+  return { name: name as string, encoder: read.encoder as Exporter<E>['encoder'], encodeBatch: read.encodeBatch as Exporter<E>['encodeBatch'], ordered: read.ordered === true };
 }
 
 /** An export counts as stalled once it has run this many times longer than the exporter's typical export… */
@@ -92,6 +94,8 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   /** The options in force, defaults applied. */
   readonly options: ResolvedOptions;
 
+  /** The exporter's name, read once: a getter may throw or answer otherwise on a later read. */
+  readonly #exporterName: string;
   readonly #queue: EventQueue<Recorded<E>>;
   readonly #batcher: Batcher<Recorded<E>>;
   readonly #ledger = new Ledger();
@@ -132,8 +136,9 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #closing: Promise<FlushReport> | undefined;
 
   constructor(exporter: Exporter<Recorded<E>>, options: BatchProcessorOptions = {}) {
-    const { encoder, encodeBatch, ordered } = readExporter(exporter);
+    const { name: exporterName, encoder, encodeBatch, ordered } = readExporter(exporter);
     this.exporter = exporter;
+    this.#exporterName = exporterName;
     this.options = resolveOptions(options);
     this.name = this.options.name;
     const queue = readOptions(options, ['queue'], '').queue as EventQueue<Recorded<E>> | undefined;
@@ -141,7 +146,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#ordered = ordered || this.options.maxConcurrentExports === 1;
     this.#pendingCounts = !this.#queue.durable;
     this.#policy = new RetryPolicy(this.options.retry, this.options.random);
-    this.#reporter = new Reporter({ ...this.options, pipeline: this.name, exporter: exporter.name, ledger: this.#ledger });
+    this.#reporter = new Reporter({ ...this.options, pipeline: this.name, exporter: exporterName, ledger: this.#ledger });
     this.#spanIds = this.options.traceContext ? activeSpanIds : undefined;
     this.#batcher = new Batcher(
       this.#queue,
@@ -297,7 +302,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     ]);
     const outcome = await within(parts, deadline - performance.now(), undefined);
     if (outcome === undefined) {
-      this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${exporter.name} did not shut down within close()'s deadline; stopped waiting`);
+      this.#reporter.error('TRACKPIPE_ERR_SHUTDOWN_TIMEOUT', `exporter ${this.#exporterName} did not shut down within close()'s deadline; stopped waiting`);
       return;
     }
     const [shutdown, queue] = outcome;
@@ -550,7 +555,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
         const why = describeError(answer.error ?? 'no reason given');
         this.#reporter.error(
           answer.auth ? 'TRACKPIPE_ERR_EXPORT_AUTH' : 'TRACKPIPE_ERR_EXPORT_REJECTED',
-          `exporter ${this.exporter.name} rejected ${answer.rejected} of ${n} events: ${why}`,
+          `exporter ${this.#exporterName} rejected ${answer.rejected} of ${n} events: ${why}`,
           answer.error,
           { dropped: answer.rejected },
         );
@@ -562,7 +567,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
           this.#drop('too_large', work.from, 1);
           this.#reporter.error(
             'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
-            `exporter ${this.exporter.name}: event ${describeId(work.batch.events[0])} (${work.batch.bytes} bytes) is too large on its own; dropped`,
+            `exporter ${this.#exporterName}: event ${describeId(work.batch.events[0])} (${work.batch.bytes} bytes) is too large on its own; dropped`,
             answer.error,
             { dropped: 1 },
           );
@@ -573,7 +578,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       case 'malformed':
         ledger.failed.permanent++;
         this.#drop('rejected', work.from, n);
-        this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.exporter.name} ${answer.why}; dropped ${n} events`, answer.error, { dropped: n });
+        this.#reporter.error('TRACKPIPE_ERR_EXPORT_FAILED', `exporter ${this.#exporterName} ${answer.why}; dropped ${n} events`, answer.error, { dropped: n });
         return;
     }
   }
@@ -589,7 +594,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       if (auth) this.#reporter.authFailure(error);
       this.#reporter.error(
         'TRACKPIPE_ERR_EXPORT_RETRIES_EXHAUSTED',
-        `exporter ${this.exporter.name} still failing after ${Math.round(now - work.firstAttemptAt)} ms; dropped ${n} events (last error: ${describeError(error)})`,
+        `exporter ${this.#exporterName} still failing after ${Math.round(now - work.firstAttemptAt)} ms; dropped ${n} events (last error: ${describeError(error)})`,
         error,
         { dropped: n },
       );

@@ -129,3 +129,36 @@ describe('an exporter whose encoder or encodeBatch is not a function', () => {
     expect(() => new BatchProcessor(exporter)).toThrow(expect.objectContaining({ code: 'TRACKPIPE_ERR_OPTIONS_INVALID' }));
   });
 });
+
+describe('an exporter whose name getter throws after the processor was built', () => {
+  it('does not stall the pipeline after a rejected batch: the events after it are exported without a flush', async () => {
+    let reads = 0;
+    let calls = 0;
+    const exported: string[] = [];
+    const exporter = {
+      get name(): string {
+        if (reads++ > 0) throw new Error('the name is gone');
+        return 'fickle';
+      },
+      export: (batch: { events: readonly Recorded<TelemetryEvent>[] }) => {
+        if (calls++ === 0) return Promise.resolve(ExportResults.reject());
+        for (const e of batch.events) exported.push(e.name);
+        return Promise.resolve(ExportResults.ok());
+      },
+    } as unknown as Exporter<Recorded<TelemetryEvent>>;
+    const processor = new BatchProcessor(exporter, {
+      logger: { warn: () => undefined, error: () => undefined },
+      maxBatchSize: 1,
+      maxConcurrentExports: 1,
+      flushIntervalMs: 60_000,
+    });
+    processor.record({ name: 'a' });
+    processor.record({ name: 'b' });
+    processor.record({ name: 'c' });
+    for (let i = 0; i < 50 && exported.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(exported).toEqual(['b', 'c']);
+    expect(processor.stats()).toMatchObject({ recorded: 3, exported: 2, dropped: 1, queued: 0, inFlight: 0 });
+    expect(processor.stats().lastError?.message).toContain('exporter fickle rejected 1 of 1 events');
+    await processor.close();
+  });
+});
