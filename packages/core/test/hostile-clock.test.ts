@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BatchProcessor, ExportResults, type Exporter, type Recorded, silentLogger } from '@trackpipe/core';
+import { BatchProcessor, ExportResults, type Exporter, type Recorded, type TelemetryEvent, silentLogger } from '@trackpipe/core';
 import { MemoryExporter } from '@trackpipe/core/testing';
 import { identityHolds } from './support/events.js';
 
@@ -11,7 +11,7 @@ afterEach(() => {
 });
 
 /** An exporter whose export and shutdown never settle. */
-function hungExporter(): Exporter<Recorded> {
+function hungExporter(): Exporter<Recorded<TelemetryEvent>> {
   return { name: 'hung', export: () => new Promise(() => undefined), shutdown: () => new Promise(() => undefined) };
 }
 
