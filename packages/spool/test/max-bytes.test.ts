@@ -104,7 +104,7 @@ describe('a processor on a spool, recording an event larger than maxBytes', () =
     const exporter = new MemoryExporter();
     const processor = new BatchProcessor(exporter, { logger: silentLogger, queue: new Spool({ path: dir, maxBytes: MAX_BYTES, logger: new RecordingLogger() }) });
     processor.record({ name: 'a' });
-    processor.record({ name: 'huge', pad: 'x'.repeat(2 * MAX_BYTES) });
+    processor.record({ name: 'huge', attributes: { pad: 'x'.repeat(2 * MAX_BYTES) } });
     processor.record({ name: 'b' });
     expect(await processor.flush({ timeoutMs: 5_000 })).toMatchObject({ complete: true });
     expect(exporter.events.map((e) => e.name)).toEqual(['a', 'b']);
