@@ -97,7 +97,7 @@ describe('a waitFor failure message over events whose name or flagKey cannot be 
   /** Admitted with a string name; later reads throw, or answer a symbol. */
   function hostile(): TelemetryEvent {
     let reads = 0;
-    return {
+    const event = {
       get name(): string {
         if (reads++ > 0) throw new Error('name getter broke');
         return 'hostile';
@@ -106,6 +106,7 @@ describe('a waitFor failure message over events whose name or flagKey cannot be 
         return Symbol('not text') as unknown as string;
       },
     };
+    return event;
   }
 
   it('rejects the wait with its message on timeout (no uncaught exception from the timer)', async () => {
