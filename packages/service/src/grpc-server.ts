@@ -33,7 +33,7 @@ import {
   validateIdentify,
 } from './validate.js';
 
-export { type GrpcServerOptions, maxMessageBytesOf } from './grpc-options.js';
+export type { GrpcServerOptions } from './grpc-options.js';
 
 /** Folder holding `analytics/v1/analytics.proto` (shipped with the package). */
 export const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));

@@ -10,9 +10,7 @@ export {
   type ReceiverFactory,
   type ReceiverStats,
   type ReceiverStopReport,
-  buildReceivers,
   checkReceivers,
-  reorderingPipelines,
 } from './receiving.js';
 
 /** The receiver types the service always knows: `kafka` (`@trackpipe/receiver-kafka`). Importing this loads it (kafkajs); `createService` and `checkServiceConfig` load it only for a configuration with receivers. */
