@@ -23,6 +23,24 @@ const MARK = Buffer.from('DAMAGE-ME');
 const RECORD_COUNT_AT = 57;
 const record = (id: string) => ({ key: id, value: JSON.stringify({ name: 'e', id }), headers: { 'content-type': 'application/json' } });
 
+/** A receiver in `groupId` reading `topic` through `brokers` into a processor: what it delivered, and what it logged as errors. Stopped after the test. */
+async function startReceiver(brokers: string[], topic: string, groupId: string) {
+  const delivered: Recorded<TelemetryEvent>[] = [];
+  const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
+    flushIntervalMs: 50,
+    logger: silentLogger,
+  });
+  const errors: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+  const logger = { warn: () => undefined, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, fields }) };
+  const receiver = new KafkaReceiver({ brokers, topic, groupId, commitIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger }, processor);
+  cleanups.push(async () => {
+    await receiver.stop({ timeoutMs: 5_000 });
+    await processor.close({ timeoutMs: 2_000 });
+  });
+  await receiver.start();
+  return { delivered, errors, receiver };
+}
+
 describe.runIf(kafka.brokers !== null)('KafkaReceiver reading a record batch it cannot decode', () => {
   it.each([
     ['does not match (bytes damaged on the way)', false, 'its CRC does not match'],
@@ -45,22 +63,7 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver reading a record batch it 
     });
     cleanups.push(() => proxy.close());
 
-    const delivered: Recorded<TelemetryEvent>[] = [];
-    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
-      flushIntervalMs: 50,
-      logger: silentLogger,
-    });
-    const errors: { message: string; fields: Record<string, unknown> | undefined }[] = [];
-    const logger = { warn: () => undefined, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, fields }) };
-    const receiver = new KafkaReceiver(
-      { brokers: [proxy.address], topic, groupId, commitIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger },
-      processor,
-    );
-    cleanups.push(async () => {
-      await receiver.stop({ timeoutMs: 5_000 });
-      await processor.close({ timeoutMs: 2_000 });
-    });
-    await receiver.start();
+    const { delivered, errors, receiver } = await startReceiver([proxy.address], topic, groupId);
     const ends = await endOffsets(brokers, topic);
     expect(ends.get(0)).toBe(8n);
     await until(async () => (await committedOffsets(brokers, groupId, topic)).get(0) === 8n, 'the group to commit the partition to its end', 20_000);
@@ -85,19 +88,7 @@ describe.runIf(kafka.brokers !== null)('KafkaReceiver reading a record batch it 
     await produceRaw(brokers, topic, Array.from({ length: 70 }, (_, i) => ({ key: `bomb-${i}`, value: Buffer.alloc(1024 * 1024) })), CompressionTypes.GZIP);
     await produceRaw(brokers, topic, [record('after')]);
 
-    const delivered: Recorded<TelemetryEvent>[] = [];
-    const processor = new BatchProcessor<TelemetryEvent>(new FunctionExporter<Recorded<TelemetryEvent>>((batch) => void delivered.push(...batch)), {
-      flushIntervalMs: 50,
-      logger: silentLogger,
-    });
-    const errors: { message: string; fields: Record<string, unknown> | undefined }[] = [];
-    const logger = { warn: () => undefined, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, fields }) };
-    const receiver = new KafkaReceiver({ brokers: brokers.split(','), topic, groupId, commitIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, logger }, processor);
-    cleanups.push(async () => {
-      await receiver.stop({ timeoutMs: 5_000 });
-      await processor.close({ timeoutMs: 2_000 });
-    });
-    await receiver.start();
+    const { delivered, errors, receiver } = await startReceiver(brokers.split(','), topic, groupId);
     expect((await endOffsets(brokers, topic)).get(0)).toBe(72n);
     await until(async () => (await committedOffsets(brokers, groupId, topic)).get(0) === 72n, 'the group to commit the partition to its end', 30_000);
 
