@@ -51,6 +51,23 @@ describe('NdjsonExporter', () => {
     expect(lines.map((l) => (JSON.parse(l) as { attributes: { i: number } }).attributes.i)).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
+  it('writes concurrent exports to a file whole and in the order they were called (a large batch is written in chunks)', async () => {
+    const path = join(dir, 'concurrent.ndjson');
+    const exporter = new NdjsonExporter({ destination: { path } });
+    const pad = 'x'.repeat(2_000);
+    const make = (label: string, n: number) => {
+      const events = Array.from({ length: n }, (_, i) => ({ name: 'e', id: `${label}-${i}`, timestamp: i, attributes: { pad } }));
+      return { events, encoded: events.map((e) => JSON.stringify(e)), bytes: 0 };
+    };
+    // 2 000 lines of 2 KB: 4 MB, which Node writes in chunks; the small batches after it must wait for it.
+    const batches = [make('big', 2_000), make('a', 3), make('b', 3), make('big2', 1_000), make('c', 3)];
+    const results = await Promise.all(batches.map((b) => exporter.export(b)));
+    await exporter.shutdown();
+    expect(results.every((r) => r.code === 'ok')).toBe(true);
+    const ids = readFileSync(path, 'utf8').trimEnd().split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(ids).toEqual(batches.flatMap((b) => b.events.map((e) => e.id)));
+  });
+
   it('writes to any stream, and names itself after its destination', async () => {
     const chunks: string[] = [];
     const stream = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c.toString()), cb()) });

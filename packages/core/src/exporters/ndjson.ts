@@ -20,12 +20,18 @@ export interface NdjsonExporterOptions<E> {
 // Errors worth another try: the disk or the process may recover.
 const TRANSIENT = new Set(['ENOSPC', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EIO', 'EINTR']);
 
-/** Writes each event as one JSON line to the console, a file or a stream. */
+/** Writes each event as one JSON line to the console, a file or a stream; batches one at a time, in the order they are exported. */
 export class NdjsonExporter<E = Recorded<TelemetryEvent>> implements Exporter<E> {
   readonly name: string;
   readonly encoder: Encoder<E> | undefined;
   readonly #destination: 'stdout' | 'stderr' | { path: string } | Writable;
   #file: Promise<FileHandle> | undefined;
+  /**
+   * The write before this one. Writes go one at a time, in the order export() was called: a file's
+   * appendFile writes a large text in chunks, and two exports at once (the processor runs two by
+   * default) interleaved their chunks, cutting lines in half.
+   */
+  #previous: Promise<unknown> = Promise.resolve();
 
   constructor(options: NdjsonExporterOptions<E> = {}) {
     this.#destination = options.destination ?? 'stdout';
@@ -34,8 +40,14 @@ export class NdjsonExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
     this.encoder = options.encoder;
   }
 
-  async export(batch: ExportBatch<E>): Promise<ExportResult> {
+  export(batch: ExportBatch<E>): Promise<ExportResult> {
     const text = `${batch.encoded.join('\n')}\n`;
+    const written = this.#previous.then(() => this.#write(text));
+    this.#previous = written;
+    return written;
+  }
+
+  async #write(text: string): Promise<ExportResult> {
     try {
       const d = this.#destination;
       if (typeof d === 'object' && 'path' in d) {
@@ -54,6 +66,7 @@ export class NdjsonExporter<E = Recorded<TelemetryEvent>> implements Exporter<E>
   }
 
   async shutdown(): Promise<void> {
+    await this.#previous;
     const file = this.#file;
     this.#file = undefined;
     if (file) await (await file).close();
