@@ -3,7 +3,7 @@
 // bad field and never its value (core's safeErrorMap words every issue without the input).
 import { createSecureContext } from 'node:tls';
 import { TrackpipeError } from '@trackpipe/core';
-import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import { issuesFromZod, safeErrorMap, unreadableOptions } from '@trackpipe/core/config';
 import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import * as z from 'zod';
 
@@ -177,11 +177,9 @@ export function checkKafkaExporterOptions(options: unknown): void {
   try {
     result = kafkaExporterOptionsSchema.safeParse(options, { error: safeErrorMap });
   } catch (error) {
-    // What was thrown is neither repeated nor kept: a getter's message may quote a value (a password).
-    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaExporter: the options could not be read (${why})`, {
-      details: { issues: [{ path: '', message: `the options could not be read (${why})` }] },
-    });
+    // What was thrown is not kept (no cause): a getter's message may quote a value (a password).
+    const issue = unreadableOptions(error);
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaExporter: ${issue.message}`, { details: { issues: [issue] } });
   }
   if (result.success) return;
   const issues = issuesFromZod(result.error);

@@ -3,7 +3,7 @@
 // options are the Kafka exporter's own (brokers, clientId, ssl, sasl, timeouts): same names, same rules.
 // Errors name the path of the bad field and never its value (core's safeErrorMap words every issue).
 import { TrackpipeError } from '@trackpipe/core';
-import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
+import { issuesFromZod, safeErrorMap, unreadableOptions } from '@trackpipe/core/config';
 import { MAX_TIMER_MS } from '@trackpipe/core/internal';
 import { kafkaExporterConfigSchema } from '@trackpipe/exporter-kafka';
 import * as z from 'zod';
@@ -133,11 +133,9 @@ export function resolveReceiverOptions(options: unknown): ResolvedReceiverOption
   try {
     result = kafkaReceiverOptionsSchema.safeParse(options, { error: safeErrorMap });
   } catch (error) {
-    // What was thrown is neither repeated nor kept: a getter's message may quote a value (a password).
-    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
-    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaReceiver: the options could not be read (${why})`, {
-      details: { issues: [{ path: '', message: `the options could not be read (${why})` }] },
-    });
+    // What was thrown is not kept (no cause): a getter's message may quote a value (a password).
+    const issue = unreadableOptions(error);
+    throw new TrackpipeError('TRACKPIPE_ERR_OPTIONS_INVALID', `KafkaReceiver: ${issue.message}`, { details: { issues: [issue] } });
   }
   if (result.success) return result.data;
   const issues = issuesFromZod(result.error);

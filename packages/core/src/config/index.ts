@@ -1,6 +1,6 @@
 // @trackpipe/core/config: the configuration schema, its types and the loader.
 export { type Environment, substituteEnv } from './env.js';
-export { type ConfigIssue, configError, issuesFromZod, issuesOf, joinPath, parseExporterOptions, safeErrorMap } from './issues.js';
+export { type ConfigIssue, configError, issuesFromZod, issuesOf, joinPath, parseExporterOptions, safeErrorMap, unreadableOptions } from './issues.js';
 export {
   CONFIG_ENV,
   type ConfigSource,

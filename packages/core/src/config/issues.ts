@@ -110,6 +110,15 @@ export function issuesOf(error: unknown): ConfigIssue[] {
 }
 
 /**
+ * The issue of options a schema could not read — it threw: a getter, a revoked proxy, nesting too deep
+ * for the stack. Says which, never what was thrown (a getter's message may quote a value, a password).
+ */
+export function unreadableOptions(error: unknown, path = ''): ConfigIssue {
+  const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
+  return { path, message: `the options could not be read (${why})` };
+}
+
+/**
  * Validates an exporter's options against a zod schema for an {@link ExporterFactory}: returns the
  * parsed options, or throws TRACKPIPE_ERR_CONFIG_INVALID naming each bad path below `context.path`
  * (values are never echoed) — also when reading them threw (a getter, a revoked proxy, nesting too
@@ -124,9 +133,7 @@ export function parseExporterOptions<S extends z.ZodType>(
   try {
     result = schema.safeParse(options, { error: safeErrorMap });
   } catch (error) {
-    // What was thrown is not repeated: a getter's message may quote a value.
-    const why = error instanceof RangeError ? 'nested too deep' : 'a getter threw, or a proxy refused';
-    throw configError([{ path: context.path, message: `the options could not be read (${why})` }], undefined, error);
+    throw configError([unreadableOptions(error, context.path)], undefined, error);
   }
   if (!result.success) throw configError(issuesFromZod(result.error, context.path));
   return result.data;
