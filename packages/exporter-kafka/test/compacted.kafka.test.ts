@@ -57,9 +57,8 @@ function expectKeysInOrder(records: readonly ConsumedRecord[]): void {
 describe.runIf(kafka.brokers !== null).each(CLIENTS)('KafkaExporter (client %s) and a compacted topic', (client) => {
   const brokers = kafka.brokers!;
 
-  it('drops exactly the events without a key, with the reason, and delivers every keyed one once, in order per key', { timeout: 60_000 }, async () => {
-    const topic = freshTopic('compacted');
-    await createTopic(brokers, topic, { config: { 'cleanup.policy': 'compact' } });
+  /** A processor with the exporter (keys from `k`) writing to `topic`, and the errors it reports. */
+  const pipeline = (topic: string) => {
     const logger = memoryLogger();
     const errors: TrackpipeError[] = [];
     const exporter = new KafkaExporter<KeyedEvent>({ brokers: brokers.split(','), client, logger, topic, key: (event) => event.k });
@@ -69,6 +68,13 @@ describe.runIf(kafka.brokers !== null).each(CLIENTS)('KafkaExporter (client %s) 
       maxBatchSize: 50,
       retry: { initialBackoffMs: 50, maxElapsedMs: 10_000 },
     });
+    return { processor, errors };
+  };
+
+  it('drops exactly the events without a key, with the reason, and delivers every keyed one once, in order per key', { timeout: 60_000 }, async () => {
+    const topic = freshTopic('compacted');
+    await createTopic(brokers, topic, { config: { 'cleanup.policy': 'compact' } });
+    const { processor, errors } = pipeline(topic);
 
     const keyed = new Set<string>();
     const keyless = new Set<string>();
@@ -93,15 +99,7 @@ describe.runIf(kafka.brokers !== null).each(CLIENTS)('KafkaExporter (client %s) 
   it('notices a topic switched to compact while it runs: the refused batch is retried, without the events that have no key', { timeout: 90_000 }, async () => {
     const topic = freshTopic('compacted-later');
     await createTopic(brokers, topic);
-    const logger = memoryLogger();
-    const errors: TrackpipeError[] = [];
-    const exporter = new KafkaExporter<KeyedEvent>({ brokers: brokers.split(','), client, logger, topic, key: (event) => event.k });
-    const processor = new BatchProcessor<KeyedEvent>(exporter, {
-      logger,
-      onError: (e) => errors.push(e),
-      maxBatchSize: 50,
-      retry: { initialBackoffMs: 50, maxElapsedMs: 10_000 },
-    });
+    const { processor, errors } = pipeline(topic);
     const next = new Map<string, number>();
     const before = new Set<string>();
     recordMixed(processor, next, before, before);
