@@ -5,8 +5,9 @@
 //
 // kafkajs has no hook for it, so the receiver's consumers decode record sets with the function
 // below in place of kafkajs's own (`protocol/requests/fetch/v4/decodeMessages`, which every fetch
-// version from v4 on uses): batch by batch with kafkajs's record-batch decoder, and a batch that
-// fails becomes one marker record at the batch's last offset, carrying the problem. kafkajs hands
+// version from v4 on uses): batch by batch with our record-batch decoder (./record-batch.ts: the
+// records kafkajs's gives, for a fifth of its cost), and a batch that fails becomes one marker record
+// at the batch's last offset, carrying the problem. kafkajs hands
 // it over in order like any record; the receiver drops it (counted, reason `corrupt`) and its offset
 // moves and is committed past the batch. Only the receiver's consumers get this (an async-context
 // scope): any other kafkajs client in the process decodes as kafkajs does.
@@ -17,6 +18,7 @@
 // has them, nothing is patched and kafkajs behaves as before (`installDamagedBatchDecoder` says so).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
+import { type RecordsCodec, decodeRecordBatch } from './record-batch.js';
 import type { DamagedBatch } from './seam.js';
 
 const require = createRequire(import.meta.url);
@@ -28,59 +30,9 @@ const BATCH_OVERHEAD = 49;
 
 interface KafkaJsDecoder {
   offset: number;
-  readonly buffer: Buffer;
   readInt32(): number;
-  readInt8(): number;
-  readVarInt(): number;
-  readVarLong(): unknown;
-  readVarIntBytes(): Buffer | null;
-  readVarIntArray<T>(decode: (decoder: KafkaJsDecoder) => T): T[];
   readBytes(length: number): Buffer;
   canReadBytes(length: number): boolean;
-}
-
-interface KafkaJsLong {
-  add(other: unknown): { toString(): string };
-}
-
-interface BatchContext {
-  readonly firstOffset?: unknown;
-  readonly firstTimestamp?: unknown;
-  readonly magicByte?: number;
-  readonly isControlBatch?: boolean;
-  readonly timestampType?: number;
-  readonly maxTimestamp?: unknown;
-}
-
-/**
- * kafkajs 2.2.4's record decoder (`protocol/recordBatch/record/v0/decoder`), but for the headers: kafkajs
- * builds their object by spreading it again for each header, quadratic in their number (one record of
- * 20 000 headers, 150 KB, held the event loop for 70 s: heartbeats stopped, the group dropped the
- * member, and the next owner met the same record). Here they are read in one pass, to the same shape
- * (a header given more than once: the list of its values), each an own property (`__proto__` too).
- */
-function recordDecoder(Long: { fromValue(value: unknown): KafkaJsLong }, logAppendTime: number, decodeHeader: (decoder: KafkaJsDecoder) => { key: string; value: Buffer | null }) {
-  return (decoder: KafkaJsDecoder, batchContext: BatchContext = {}): unknown => {
-    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
-    const attributes = decoder.readInt8();
-    const timestampDelta = decoder.readVarLong();
-    const timestamp = timestampType === logAppendTime && Boolean(maxTimestamp) ? maxTimestamp : Long.fromValue(firstTimestamp).add(timestampDelta).toString();
-    const offsetDelta = decoder.readVarInt();
-    const offset = Long.fromValue(firstOffset).add(offsetDelta).toString();
-    const key = decoder.readVarIntBytes();
-    const value = decoder.readVarIntBytes();
-    const headers: Record<string, Buffer | null | (Buffer | null)[]> = {};
-    for (const header of decoder.readVarIntArray(decodeHeader)) {
-      const current = Object.hasOwn(headers, header.key) ? headers[header.key] : undefined;
-      if (Array.isArray(current)) {
-        current.push(header.value);
-        continue;
-      }
-      const next = current === undefined ? header.value : [current, header.value];
-      Object.defineProperty(headers, header.key, { value: next, writable: true, enumerable: true, configurable: true });
-    }
-    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
-  };
 }
 
 type DecodeMessages = (decoder: KafkaJsDecoder) => Promise<unknown[]>;
@@ -99,33 +51,6 @@ export function inReceiverScope(): boolean {
 
 let installed: boolean | undefined;
 
-/**
- * A copy of kafkajs's record-batch decoder of our own, that decodes records with {@link recordDecoder}:
- * loaded with that in kafkajs's module cache for the record decoder, then the cache is put back as it
- * was (any other kafkajs client keeps kafkajs's decoders).
- */
-function batchDecoderWithLinearHeaders(): (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }> {
-  const batchPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
-  const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
-  require(recordPath);
-  const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): KafkaJsLong };
-  const { LOG_APPEND_TIME } = require('kafkajs/src/protocol/timestampTypes.js') as { LOG_APPEND_TIME: number };
-  const decodeHeader = require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js') as (decoder: KafkaJsDecoder) => { key: string; value: Buffer | null };
-  const recordModule = require.cache[recordPath];
-  if (recordModule === undefined || typeof LOG_APPEND_TIME !== 'number' || typeof decodeHeader !== 'function') throw new Error('kafkajs is not 2.2.4');
-  const kafkaJsRecord: unknown = recordModule.exports;
-  const kafkaJsBatch = require.cache[batchPath];
-  try {
-    recordModule.exports = recordDecoder(Long, LOG_APPEND_TIME, decodeHeader);
-    Reflect.deleteProperty(require.cache, batchPath);
-    return require(batchPath) as (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }>;
-  } finally {
-    recordModule.exports = kafkaJsRecord;
-    if (kafkaJsBatch === undefined) Reflect.deleteProperty(require.cache, batchPath);
-    else require.cache[batchPath] = kafkaJsBatch;
-  }
-}
-
 /** Replaces kafkajs's record-set decoder (once per process). False when kafkajs's files are not where 2.2.4 has them. */
 export function installDamagedBatchDecoder(): boolean {
   if (installed !== undefined) return installed;
@@ -133,21 +58,21 @@ export function installDamagedBatchDecoder(): boolean {
   let path: string;
   let original: DecodeMessages;
   let Decoder: new (buffer: Buffer) => KafkaJsDecoder;
-  let decodeBatch: (decoder: KafkaJsDecoder) => Promise<{ records: unknown[] }>;
+  let codecFor: (attributes: number) => RecordsCodec | null;
   let crc32C: (buffer: Buffer) => number;
   let responses: string[];
   try {
     path = require.resolve(`${FETCH}/v4/decodeMessages.js`);
     original = require(path) as DecodeMessages;
     Decoder = require('kafkajs/src/protocol/decoder.js') as typeof Decoder;
-    decodeBatch = batchDecoderWithLinearHeaders();
+    codecFor = (require('kafkajs/src/protocol/message/compression/index.js') as { lookupCodecByAttributes: typeof codecFor }).lookupCodecByAttributes;
     crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as typeof crc32C;
     responses = [4, 5, 6, 7, 8, 9, 10, 11].map((version) => require.resolve(`${FETCH}/v${version}/response.js`));
   } catch {
     return false;
   }
   const cached = require.cache[path];
-  if (typeof original !== 'function' || typeof decodeBatch !== 'function' || typeof crc32C !== 'function' || cached === undefined) return false;
+  if (typeof original !== 'function' || typeof codecFor !== 'function' || typeof crc32C !== 'function' || cached === undefined) return false;
 
   const tolerant: DecodeMessages = async (decoder) => {
     if (scope.getStore() !== true) return original(decoder);
@@ -172,9 +97,9 @@ export function installDamagedBatchDecoder(): boolean {
       let lastOffsetDelta = bytes.readInt32BE(at + 23);
       let lastOffset = firstOffset + BigInt(lastOffsetDelta);
       try {
-        const batch = await decodeBatch(batches);
+        const batch = await decodeRecordBatch(bytes, at, codecFor);
         // One by one: a batch of small compressed records may hold more than a call takes arguments.
-        for (const record of batch.records) records.push(record);
+        for (const record of batch) records.push(record);
       } catch (error) {
         // Past what the batch says of itself (offsets out of order) a skip could go anywhere: fail as kafkajs does.
         if (firstOffset < 0n || lastOffsetDelta < 0 || firstOffset <= previousLast) throw error;

@@ -48,7 +48,7 @@ export function decodeRecord(record: FetchedRecord): Decoded {
   }
   const value = record.value;
   if (value === null || value === undefined) return { ok: false, reason: 'undecodable', message: 'the record has no value (a tombstone)' };
-  if (record.headers !== undefined && !namesJson(record.headers['content-type'])) {
+  if (!namesJson(record.header === undefined ? record.headers?.['content-type'] : record.header('content-type'))) {
     return { ok: false, reason: 'undecodable', message: 'the content-type header does not name JSON' };
   }
   const text = value.toString('utf8');

@@ -24,6 +24,8 @@ export interface FetchedRecord {
   /** The value; `null` for a tombstone. */
   readonly value: Buffer | null;
   readonly headers?: Readonly<Record<string, HeaderValue>> | undefined;
+  /** One header's value, as `headers[name]` gives it, where the client can read one without building `headers` (optional). */
+  header?(name: string): HeaderValue;
   /**
    * Set on a marker that stands for a record batch the client could not decode (its offset is the
    * batch's last): the receiver drops it (reason `corrupt`) and moves past the batch.

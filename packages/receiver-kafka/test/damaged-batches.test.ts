@@ -91,7 +91,9 @@ describe('decoding record sets with a damaged batch', () => {
     const small = (await RecordBatch({ firstOffset: Long.fromInt(7), lastOffsetDelta: 1, records: few })).buffer;
     size.writeInt32BE(small.length);
     const ours = await skippingDamagedBatches(() => decodeMessages(new Decoder(Buffer.concat([size, small]))));
-    expect(ours).toEqual(await decodeMessages(new Decoder(Buffer.concat([size, small]))));
+    // (Ours reads a record's key, headers and timestamp when asked: compared field by field.)
+    const fields = (r: Record<string, unknown>): unknown[] => [r.magicByte, r.attributes, r.timestamp, r.offset, r.key, r.value, { ...(r.headers as object) }, r.isControlRecord, r.batchContext];
+    expect(ours.map(fields)).toEqual((await decodeMessages(new Decoder(Buffer.concat([size, small])))).map(fields));
     expect((ours[0]!.headers as Record<string, Buffer[]>)['content-type']!.map(String)).toEqual(['x', 'y', 'z']);
   });
 
