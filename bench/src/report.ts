@@ -369,6 +369,18 @@ export function checkTargets(input: ReportInput): TargetCheck[] {
     );
   }
 
+  // The Kafka receiver: one instance against a raw consumer that only reads.
+  const receiver = outcomeOf(input, 'receiver');
+  if (receiver !== undefined) {
+    const one = medianOf(receiver.results, 'trackpipe-serve-1', 'eventsPerSec');
+    const raw = medianOf(receiver.results, 'kafkajs-consumer', 'eventsPerSec');
+    add(
+      'Kafka receiver: one instance, consumed and exported events/s ≥ 0.8× a raw kafkajs consumer that only reads',
+      one === undefined ? (failure(receiver, 'trackpipe-serve-1') ?? 'not measured') : versus(one, raw, 'events/s', 0),
+      one === undefined || raw === undefined ? undefined : one >= 0.8 * raw,
+    );
+  }
+
   // Flag evaluation summaries.
   const summaries = outcomeOf(input, 'summaries');
   if (summaries !== undefined) {
