@@ -27,6 +27,11 @@ const FETCH = 'kafkajs/src/protocol/requests/fetch';
 const MAGIC_V2 = 2;
 /** Bytes of a batch header after firstOffset and length, up to and including the record count. */
 const BATCH_OVERHEAD = 49;
+/**
+ * Batches of one record set decoded at once: zlib's work runs on libuv's threads (4 by default), and
+ * each batch may decompress to MAX_BATCH_BYTES (64 MiB), so a hostile set holds at most four times that.
+ */
+const DECODE_WINDOW = 4;
 
 interface KafkaJsDecoder {
   offset: number;
@@ -57,14 +62,12 @@ export function installDamagedBatchDecoder(): boolean {
   installed = false;
   let path: string;
   let original: DecodeMessages;
-  let Decoder: new (buffer: Buffer) => KafkaJsDecoder;
   let codecFor: (attributes: number) => RecordsCodec | null;
   let crc32C: (buffer: Buffer) => number;
   let responses: string[];
   try {
     path = require.resolve(`${FETCH}/v4/decodeMessages.js`);
     original = require(path) as DecodeMessages;
-    Decoder = require('kafkajs/src/protocol/decoder.js') as typeof Decoder;
     codecFor = (require('kafkajs/src/protocol/message/compression/index.js') as { lookupCodecByAttributes: typeof codecFor }).lookupCodecByAttributes;
     crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as typeof crc32C;
     responses = [4, 5, 6, 7, 8, 9, 10, 11].map((version) => require.resolve(`${FETCH}/v${version}/response.js`));
@@ -84,23 +87,39 @@ export function installDamagedBatchDecoder(): boolean {
       decoder.offset = start;
       return original(decoder);
     }
-    const batches = new Decoder(bytes);
+    // The batches of the set. The tail of a fetch may hold part of one (the broker cuts at maxBytes): as kafkajs, stop there.
+    const spans: number[] = [];
+    for (let at = 0; at + 12 + BATCH_OVERHEAD <= bytes.length; ) {
+      const length = bytes.readInt32BE(at + 8);
+      if (length >= BATCH_OVERHEAD && at + 12 + length > bytes.length) break;
+      if (length < BATCH_OVERHEAD) throw new Error(`a record batch at offset ${bytes.readBigInt64BE(at)} is damaged: its length (${length}) is less than a batch header`);
+      spans.push(at);
+      at += 12 + length;
+    }
+    // Decoded a few at a time, so that zlib decompresses the next ones on libuv's threads while this
+    // one's records are read; handed over in order. At most DECODE_WINDOW batches' bytes are out at once.
+    const decode = (at: number): Promise<{ records: unknown[] } | { error: unknown }> =>
+      decodeRecordBatch(bytes, at, codecFor).then(
+        (records) => ({ records }),
+        (error: unknown) => ({ error }),
+      );
+    const inFlight: (Promise<{ records: unknown[] } | { error: unknown }> | undefined)[] = spans.slice(0, DECODE_WINDOW).map(decode);
     const records: unknown[] = [];
     let previousLast = -1n;
-    while (batches.canReadBytes(12 + BATCH_OVERHEAD)) {
-      const at = batches.offset;
+    for (let i = 0; i < spans.length; i++) {
+      const outcome = (await inFlight[i])!;
+      inFlight[i] = undefined;
+      if (i + DECODE_WINDOW < spans.length) inFlight.push(decode(spans[i + DECODE_WINDOW]!));
+      const at = spans[i]!;
       const firstOffset = bytes.readBigInt64BE(at);
       const length = bytes.readInt32BE(at + 8);
-      // The tail of a fetch may hold part of a batch (the broker cuts at maxBytes): as kafkajs, stop there.
-      if (length >= BATCH_OVERHEAD && at + 12 + length > bytes.length) break;
-      if (length < BATCH_OVERHEAD) throw new Error(`a record batch at offset ${firstOffset} is damaged: its length (${length}) is less than a batch header`);
       let lastOffsetDelta = bytes.readInt32BE(at + 23);
       let lastOffset = firstOffset + BigInt(lastOffsetDelta);
-      try {
-        const batch = await decodeRecordBatch(bytes, at, codecFor);
+      if ('records' in outcome) {
         // One by one: a batch of small compressed records may hold more than a call takes arguments.
-        for (const record of batch) records.push(record);
-      } catch (error) {
+        for (const record of outcome.records) records.push(record);
+      } else {
+        const error = outcome.error;
         // Past what the batch says of itself (offsets out of order) a skip could go anywhere: fail as kafkajs does.
         if (firstOffset < 0n || lastOffsetDelta < 0 || firstOffset <= previousLast) throw error;
         const crc = crc32C(bytes.subarray(at + 21, at + 12 + length)) === bytes.readUInt32BE(at + 17) ? 'its CRC matches' : 'its CRC does not match';
@@ -129,7 +148,6 @@ export function installDamagedBatchDecoder(): boolean {
         });
       }
       previousLast = lastOffset;
-      batches.offset = at + 12 + length;
     }
     return records;
   };

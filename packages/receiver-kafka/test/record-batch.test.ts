@@ -218,6 +218,47 @@ describe("the receiver's record-batch decoder", () => {
     );
   });
 
+  it('decompresses a few batches of a set at once (at most four), and hands their records over in order', async () => {
+    const codecs = (require('kafkajs/src/protocol/message/compression/index.js') as { Codecs: Record<number, () => { decompress(b: Buffer): Promise<Buffer> }> }).Codecs;
+    const gzip = codecs[GZIP]!;
+    let inFlight = 0;
+    let most = 0;
+    codecs[GZIP] = () => ({
+      ...gzip(),
+      async decompress(buffer: Buffer): Promise<Buffer> {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await gzip().decompress(buffer);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    try {
+      // Twelve batches, the early ones larger (slower to inflate) than the late ones.
+      const batches = await Promise.all(
+        Array.from({ length: 12 }, (_, b) =>
+          encode({
+            firstOffset: BigInt(b * 50),
+            firstTimestamp: 1_700_000_000_000n,
+            gzip: true,
+            transactional: false,
+            logAppendTime: false,
+            records: Array.from({ length: 50 }, (_, i) => ({ timestampDelta: BigInt(i), key: null, value: Buffer.from(`{"name":"e","id":"${b * 50 + i}","pad":"${'x'.repeat((12 - b) * 400 + i)}"}`), headers: [] })),
+          }),
+        ),
+      );
+      const set = recordSet(batches);
+      const got = await ours(set);
+      expect(got.map((r) => r.offset)).toEqual(Array.from({ length: 600 }, (_, i) => String(i)));
+      expect(got.map(plain)).toEqual((await kafkajs(set)).map(plain));
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(4);
+    } finally {
+      codecs[GZIP] = gzip;
+    }
+  });
+
   it('refuses a record count no bytes could hold before it allocates for it', async () => {
     const batch = await encode({ firstOffset: 0n, firstTimestamp: 0n, gzip: false, transactional: false, logAppendTime: false, records: [{ timestampDelta: 0n, key: null, value: Buffer.from('{}'), headers: [] }] });
     batch.writeInt32BE(2_000_000_000, 57);
