@@ -58,12 +58,12 @@ const settings = {
   heartbeatIntervalMs: ms(1).default(3_000),
   /** How long the group waits for its members to rejoin in a rebalance, in ms (more than drainTimeoutMs). Default 60 000. */
   rebalanceTimeoutMs: ms(1).default(60_000),
-  /** Most bytes one fetch brings per partition. Default 1 048 576. */
+  /** Most bytes one fetch brings per partition. Default 131 072 (see the README: smaller fetches overlap, and bound memory). */
   maxBytesPerPartition: z
     .int({ error: BYTES_RULE })
     .min(1, { error: BYTES_RULE })
     .max(2_147_483_647, { error: BYTES_RULE })
-    .default(1_048_576),
+    .default(131_072),
   /** How long the broker holds an empty fetch open, in ms (also how long a disconnect may wait for it). Default 1 000. */
   maxWaitTimeMs: ms(0).default(1_000),
   /** How often the lag figures are read from the cluster, in ms. Default 5 000. */

@@ -59,7 +59,7 @@ export interface KafkaReceiverOptions {
   heartbeatIntervalMs?: number;
   /** How long the group waits for members to rejoin in a rebalance, in ms. Default 60 000. */
   rebalanceTimeoutMs?: number;
-  /** Most bytes one fetch brings per partition. Default 1 048 576. */
+  /** Most bytes one fetch brings per partition. Default 131 072. */
   maxBytesPerPartition?: number;
   /** How long the broker holds an empty fetch open, in ms. Default 1 000. */
   maxWaitTimeMs?: number;

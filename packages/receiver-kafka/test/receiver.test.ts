@@ -495,6 +495,22 @@ describe('KafkaReceiver', () => {
     expect(receiver.running).toBe(false);
   });
 
+  it('asks the client for fetches of 128 KiB per partition unless told otherwise (a fetch is decoded whole: smaller ones overlap and bound memory)', () => {
+    const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
+    cleanups.push(() => collector.close({ timeoutMs: 100 }));
+    for (const [given, expected] of [
+      [undefined, 131_072],
+      [1_048_576, 1_048_576],
+    ] as const) {
+      const client = new FakeClient();
+      client.connectGate = new Promise<void>(() => undefined);
+      const receiver = new KafkaReceiver({ client, topic: 't', logger: silentLogger, ...(given === undefined ? {} : { maxBytesPerPartition: given }) }, collector);
+      void receiver.start();
+      expect(client.last.settings.maxBytesPerPartition).toBe(expected);
+      cleanups.push(() => receiver.stop({ timeoutMs: 100 }));
+    }
+  });
+
   it('stop() while start() is connecting keeps its deadline, and the consumer that connects later is disconnected', async () => {
     const collector = new BatchProcessor<TelemetryEvent>(new FunctionExporter(() => undefined), { logger: silentLogger });
     cleanups.push(() => collector.close({ timeoutMs: 100 }));
