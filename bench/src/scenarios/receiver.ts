@@ -75,6 +75,17 @@ function cpuMsOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** A process's peak resident set so far, in MB (Linux /proc; undefined elsewhere). */
+function peakRssMbOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One `trackpipe serve` instance of a run. */
 interface Serve {
   readonly child: ChildProcess;
@@ -156,11 +167,12 @@ export const receiver: Scenario<ReceiverParams> = {
     `${p.events.toLocaleString('en')} flag evaluations are written beforehand to a fresh ${p.partitions}-partition topic, as the Kafka exporter writes them (JSON values, its headers, gzip), on a single-node Apache Kafka 3.9 broker on 127.0.0.1. ` +
     '`kafkajs-consumer` is a raw kafkajs consumer (its defaults) that only reads: **events/s** = events ÷ time from its join of the group to the last record read. ' +
     '`trackpipe-serve-1` and `trackpipe-serve-3` are `trackpipe serve` processes with the Kafka receiver (its defaults: records handed over up to 90 % of the queue, offsets committed every second after a flush) in one consumer group, each delivering to the sink over HTTP (JSON, no compression, batches of 512, one export at a time so that each partition stays in order, a partial batch exported after 200 ms as the OpenTelemetry Collector\'s batch processor does by default): ' +
-    '**events/s** = events ÷ time from the first join of the group to the last event at the sink (consumed, decoded, recorded, exported over HTTP and acknowledged). **CPU µs/event** is the CPU of the consumer process from `go`, or of all the service processes after they started listening. ' +
+    '**events/s** = events ÷ time from the first join of the group to the last event at the sink (consumed, decoded, recorded, exported over HTTP and acknowledged). **CPU µs/event** is the CPU of the consumer process from `go`, or of all the service processes after they started listening; **peak RSS** the largest maximum resident set of those processes. ' +
     'On a 2-core machine the broker, the sink and three instances share the cores: three instances show that the partitions and the work are shared with nothing lost or repeated, not a 3× speed-up.',
   columns: [
     { key: 'eventsPerSec', label: 'events/s', digits: 0, ratio: true },
     { key: 'cpuUsPerEvent', label: 'CPU µs/event', digits: 2, ratio: true },
+    { key: 'peakRssMb', label: 'peak RSS MB (largest process)', digits: 0 },
     { key: 'delivered', label: 'delivered', digits: 0 },
     { key: 'duplicates', label: 'duplicates', digits: 0 },
   ],
@@ -188,6 +200,7 @@ export const receiver: Scenario<ReceiverParams> = {
         duplicates: null,
         eventsPerSec: (metrics.read as number) >= params.events ? params.events / (readMs / 1000) : null,
         cpuUsPerEvent: ((metrics.cpuMs as number) * 1000) / params.events,
+        peakRssMb: metrics.maxRssMb ?? null,
       };
     }
 
@@ -228,6 +241,7 @@ export const receiver: Scenario<ReceiverParams> = {
       const partitions = await Promise.all(urls.map((url) => scrape(url, 'trackpipe_receiver_assigned_partitions')));
       let cpuMs = 0;
       for (const s of serves) cpuMs += (cpuMsOf(s.child.pid) ?? 0) - (cpuAtStart.get(s) ?? 0);
+      const peaks = serves.map((s) => peakRssMbOf(s.child.pid)).filter((mb): mb is number => mb !== undefined);
       for (const s of serves) s.child.kill('SIGTERM');
       const exits = await Promise.all(serves.map((s) => withDeadline(s.exited, 30_000)));
       const counts = sink.counts();
@@ -243,6 +257,7 @@ export const receiver: Scenario<ReceiverParams> = {
         eventsPerSec: elapsedMs === undefined ? null : params.events / (elapsedMs / 1000),
         cpuMs,
         cpuUsPerEvent: (cpuMs * 1000) / params.events,
+        peakRssMb: peaks.length === 0 ? null : Math.max(...peaks),
         exitCodes: exits.map((e) => (e.returned ? String(e.value) : 'timeout')).join('/'),
       };
       return figures;
