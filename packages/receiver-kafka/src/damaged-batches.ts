@@ -25,6 +25,8 @@ const require = createRequire(import.meta.url);
 const FETCH = 'kafkajs/src/protocol/requests/fetch';
 /** The record-batch format (magic 2, Kafka 0.11+): older message sets are left to kafkajs. */
 const MAGIC_V2 = 2;
+/** Where the magic byte is, in a batch and in the older messages alike. */
+const MAGIC_OFFSET = 16;
 /** Bytes of a batch header after firstOffset and length, up to and including the record count. */
 const BATCH_OVERHEAD = 49;
 /**
@@ -83,7 +85,11 @@ export function installDamagedBatchDecoder(): boolean {
     const size = decoder.readInt32();
     if (size <= 0 || !decoder.canReadBytes(size)) return [];
     const bytes = decoder.readBytes(size);
-    if (bytes.length < 17 || bytes.readInt8(16) !== MAGIC_V2) {
+    // Shorter than any batch or message: part of one, where the broker cut the fetch at its size
+    // limit. No records, as at a partial batch after whole ones (kafkajs reads the magic byte past
+    // the end, and the fetch fails again at every try).
+    if (bytes.length <= MAGIC_OFFSET) return [];
+    if (bytes.readInt8(MAGIC_OFFSET) !== MAGIC_V2) {
       decoder.offset = start;
       return original(decoder);
     }

@@ -1,0 +1,174 @@
+// The receiver's record-set decoder (src/damaged-batches.ts, src/record-batch.ts) given hostile
+// bytes: damage anywhere in a record set (batch headers included), cut record sets, and codecs that
+// refuse a batch synchronously, asynchronously or out of order. What it may do: decode the records
+// kafkajs 2.2.4 decodes, turn a batch into one marker, or fail the whole fetch where it says it does
+// (a batch's extent or place unknowable); never throw anything else, and never hand over a record
+// whose key, headers, timestamp or header() throw later.
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { registerCodecs } from '../src/codecs.js';
+import { installDamagedBatchDecoder, skippingDamagedBatches } from '../src/damaged-batches.js';
+import type { DecodedRecord } from '../src/record-batch.js';
+
+const require = createRequire(import.meta.url);
+type Decoder = { offset: number };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (options: Record<string, unknown>) => Promise<{ buffer: Buffer }>;
+};
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (options: Record<string, unknown>) => unknown;
+const Long = require('kafkajs/src/utils/long.js') as { fromInt(n: number): unknown };
+const { Codecs } = require('kafkajs/src/protocol/message/compression/index.js') as { Codecs: Record<number, () => { decompress(b: Buffer): Promise<Buffer> }> };
+const GZIP = 1;
+
+registerCodecs();
+const installed = installDamagedBatchDecoder();
+const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js') as (decoder: Decoder) => Promise<Record<string, unknown>[]>;
+const ours = (set: Buffer): Promise<Record<string, unknown>[]> => skippingDamagedBatches(() => decodeMessages(new Decoder(set)));
+const kafkajs = (set: Buffer): Promise<Record<string, unknown>[]> => decodeMessages(new Decoder(set));
+
+function recordSet(body: Buffer): Buffer {
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(body.length);
+  return Buffer.concat([size, body]);
+}
+
+async function batch(firstOffset: number, count: number, options: { gzip?: boolean; headers?: Record<string, string | string[]> } = {}): Promise<Buffer> {
+  const records = Array.from({ length: count }, (_, i) =>
+    Record({ offsetDelta: i, key: `k${i}`, value: JSON.stringify({ name: 'e', id: `${firstOffset + i}` }), headers: { 'content-type': 'application/json', ...options.headers } }),
+  );
+  return (await RecordBatch({ firstOffset: Long.fromInt(firstOffset), lastOffsetDelta: count - 1, records, compression: options.gzip === true ? GZIP : 0 })).buffer;
+}
+
+/** A record as plain fields, every lazy one read. */
+function plain(record: Record<string, unknown>): Record<string, unknown> {
+  const { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord, batchContext, damaged } = record;
+  return { magicByte, attributes, timestamp, offset, key, value, headers: { ...(headers as object) }, isControlRecord, batchContext: { ...(batchContext as object) }, damaged };
+}
+
+describe('the record-set decoder given hostile bytes', () => {
+  it('is installed', () => {
+    expect(installed).toBe(true);
+  });
+
+  it('takes a record set shorter than any batch or message (a fetch cut at its size limit) as holding no records', async () => {
+    // The broker cuts a partition's records at the bytes left in the response: the set may end in
+    // part of a batch, and be nothing but that. kafkajs reads its magic byte past the end (a RangeError)
+    // and fails the whole fetch, again at every fetch.
+    const whole = await batch(0, 2);
+    for (const length of [1, 8, 12, 16, 17, 40, 60, 61, whole.length - 1]) {
+      expect(await ours(recordSet(whole.subarray(0, length)))).toEqual([]);
+    }
+    // After whole batches too.
+    const next = await batch(2, 2);
+    for (const length of [1, 16, 17]) {
+      expect((await ours(recordSet(Buffer.concat([whole, next.subarray(0, length)])))).map((r) => r.offset)).toEqual(['0', '1']);
+    }
+  });
+
+  it('damaged anywhere, cut anywhere: the records kafkajs decodes, markers, or a fetch failed on a batch it cannot place; never a record that throws later', async () => {
+    const sound = Buffer.concat([await batch(10, 3), await batch(13, 4, { gzip: true, headers: { a: ['1', '2'] } }), await batch(17, 2)]);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat({ max: sound.length - 1 }), fc.nat({ max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.option(fc.nat({ max: sound.length }), { nil: undefined }),
+        async (flips, cut) => {
+          const damaged = Buffer.from(sound);
+          for (const [at, byte] of flips) damaged[at] = byte;
+          const set = recordSet(damaged.subarray(0, cut));
+          let got: Record<string, unknown>[];
+          try {
+            got = await ours(set);
+          } catch (error) {
+            // The fetch fails only on what the decoder says of a batch, never on a slip of its own.
+            expect(error).toBeInstanceOf(Error);
+            expect(error).not.toBeInstanceOf(RangeError);
+            expect(error).not.toBeInstanceOf(TypeError);
+            return;
+          }
+          const plainGot = got.map(plain);
+          for (const record of got) {
+            if (record.damaged !== undefined) continue;
+            const r = record as unknown as DecodedRecord;
+            for (const name of [...Object.keys(r.headers), 'content-type', 'null', 'absent']) {
+              expect(r.header(name)).toEqual(Object.hasOwn(r.headers, name) ? r.headers[name] : undefined);
+            }
+          }
+          if (got.every((r) => r.damaged === undefined)) {
+            let expected: Record<string, unknown>[] | undefined;
+            try {
+              expected = (await kafkajs(set)).map(plain);
+            } catch {
+              // kafkajs fails the fetch (on the short sets above too); ours, stricter, decoded it.
+            }
+            if (expected !== undefined) expect(plainGot).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+});
+
+describe('the window of batches decoded at once, given codecs that refuse or finish out of order', () => {
+  const gzip = Codecs[GZIP]!;
+  afterEach(() => {
+    Codecs[GZIP] = gzip;
+  });
+
+  /** gzip, except for the calls `refuse` names (from 0): how each one fails. `reverse`: the later calls of four finish first. */
+  function codec(refuse: Map<number, 'sync' | 'async'>, order: 'reverse' | 'as called'): void {
+    let calls = 0;
+    Codecs[GZIP] = () => ({
+      ...gzip(),
+      decompress(buffer: Buffer): Promise<Buffer> {
+        const call = calls++;
+        const how = refuse.get(call);
+        if (how === 'sync') throw new Error(`codec refused batch ${call} (sync)`);
+        return (async (): Promise<Buffer> => {
+          const out = await gzip().decompress(buffer);
+          // Turns of the event loop, not time: the first of four waits longest.
+          if (order === 'reverse') for (let turn = 0; turn < (3 - (call % 4)) * 4; turn++) await new Promise((resolve) => setImmediate(resolve));
+          if (how === 'async') throw new Error(`codec refused batch ${call} (async)`);
+          return out;
+        })();
+      },
+    });
+  }
+
+  it.each([
+    ['sync', 'as called'],
+    ['async', 'as called'],
+    ['sync', 'reverse'],
+    ['async', 'reverse'],
+  ] as const)('a batch in the middle refused (%s, finishing %s): one marker in its place, every other record in order, no unhandled rejection', async (how, order) => {
+    const batches = await Promise.all(Array.from({ length: 9 }, (_, b) => batch(b * 3, 3, { gzip: true })));
+    codec(new Map([[2, how], [5, how]]), order);
+    const got = await ours(recordSet(Buffer.concat(batches)));
+    const expected: string[] = [];
+    for (let b = 0; b < 9; b++) {
+      if (b === 2 || b === 5) expected.push(`marker ${b * 3 + 2}`);
+      else for (let i = 0; i < 3; i++) expected.push(`${b * 3 + i}`);
+    }
+    expect(got.map((r) => (r.damaged === undefined ? r.offset : `marker ${String(r.offset)}`))).toEqual(expected);
+    expect(got.map((r) => (r.damaged === undefined ? (JSON.parse(String(r.value)) as { id: string }).id : String(r.offset)))).toEqual(expected.map((e) => e.replace('marker ', '')));
+    expect((got[6]!.damaged as { problem: string }).problem).toMatch(new RegExp(`codec refused batch 2 \\(${how}\\) \\(its CRC matches\\)`));
+  });
+
+  it('a fetch failed on a batch it cannot place, while the next ones are refused too: the fetch fails, nothing unhandled, the decoder past the set', async () => {
+    const first = await batch(5, 3, { gzip: true });
+    // Offsets going back: a batch that fails there cannot be skipped.
+    const back = await batch(0, 3, { gzip: true });
+    const rest = await Promise.all(Array.from({ length: 4 }, (_, b) => batch(10 + b * 3, 3, { gzip: true })));
+    codec(new Map([[1, 'async'], [2, 'sync'], [3, 'async'], [4, 'async']]), 'as called');
+    await expect(ours(recordSet(Buffer.concat([first, back, ...rest])))).rejects.toThrow('codec refused batch 1 (async)');
+    // A turn for any rejection left without a handler to be reported.
+    await new Promise((resolve) => setImmediate(resolve));
+    const set = recordSet(Buffer.concat([first, ...rest]));
+    const decoder = new Decoder(Buffer.concat([set, Buffer.from([9, 9, 9])]));
+    Codecs[GZIP] = gzip;
+    expect(await skippingDamagedBatches(() => decodeMessages(decoder))).toHaveLength(15);
+    expect(decoder.offset).toBe(set.length);
+  });
+});
