@@ -95,10 +95,14 @@ export class DecodedRecord {
 
   /**
    * One header's value, as `headers[name]` gives it (undefined when absent), without building the
-   * headers object. `name` is ASCII.
+   * headers object when `name` is ASCII (compared with the names' bytes; any other name is looked up
+   * in the headers object, whose names are the bytes decoded as UTF-8).
    */
   header(name: string): Buffer | null | (Buffer | null)[] | undefined {
-    if (this.#headers !== undefined) return Object.hasOwn(this.#headers, name) ? this.#headers[name] : undefined;
+    if (this.#headers !== undefined || !isAscii(name)) {
+      const headers = this.headers;
+      return Object.hasOwn(headers, name) ? headers[name] : undefined;
+    }
     const buf = this.buf;
     const reader = new Reader(buf, this.headersAt, buf.length);
     const count = reader.varint();
@@ -236,6 +240,12 @@ function plus(base: bigint, baseNumber: number | undefined, delta: number | bigi
     if (Number.isSafeInteger(sum)) return String(sum);
   }
   return (base + BigInt(delta)).toString();
+}
+
+/** True when every character of `text` is ASCII (its UTF-8 bytes are its char codes). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** The value as a number when it is one exactly. */
