@@ -23,7 +23,7 @@ import type { DamagedBatch } from './seam.js';
 
 const require = createRequire(import.meta.url);
 const FETCH = 'kafkajs/src/protocol/requests/fetch';
-/** The record-batch format (magic 2, Kafka 0.11+): older message sets are left to kafkajs. */
+/** The record-batch format (magic 2, Kafka 0.11+): older message sets (0 and 1) are left to kafkajs. */
 const MAGIC_V2 = 2;
 /** Where the magic byte is, in a batch and in the older messages alike. */
 const MAGIC_OFFSET = 16;
@@ -89,7 +89,10 @@ export function installDamagedBatchDecoder(): boolean {
     // limit. No records, as at a partial batch after whole ones (kafkajs reads the magic byte past
     // the end, and the fetch fails again at every try).
     if (bytes.length <= MAGIC_OFFSET) return [];
-    if (bytes.readInt8(MAGIC_OFFSET) !== MAGIC_V2) {
+    // The older message sets (magic 0 and 1) are left to kafkajs. Any other magic byte than 2 is
+    // damage: read as batches, that one becomes a marker (kafkajs read the set as nothing, for ever).
+    const magic = bytes.readInt8(MAGIC_OFFSET);
+    if (magic === 0 || magic === 1) {
       decoder.offset = start;
       return original(decoder);
     }

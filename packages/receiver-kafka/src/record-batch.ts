@@ -7,10 +7,10 @@
 // record of 20 000 headers held the event loop for 70 s). Here a record's fields are read in place,
 // with integer arithmetic while it is exact (BigInt past 2^53), and the headers in one pass.
 //
-// It is stricter than kafkajs where kafkajs reads garbage: a record that runs past its batch, a
-// field that runs past its record, a record whose fields do not fill its length exactly (what the
-// Java client refuses too), a negative length other than -1 (null) throw, and the caller turns the
-// batch into one `corrupt` marker.
+// It is stricter than kafkajs where kafkajs reads garbage: a batch whose magic byte is not 2, a
+// record that runs past its batch, a field that runs past its record, a record whose fields do not
+// fill its length exactly (what the Java client refuses too, as it does the magic byte), a negative
+// length other than -1 (null) throw, and the caller turns the batch into one `corrupt` marker.
 
 /** What kafkajs's batch decoder shares with each record of a batch (`batchContext`), as kafkajs builds it. */
 export interface RecordBatchContext {
@@ -138,6 +138,8 @@ export interface RecordsCodec {
 
 /** Bytes of a batch's header from its first offset up to and including the record count. */
 export const BATCH_HEADER_BYTES = 61;
+/** The only format read here (Kafka 0.11+). */
+const MAGIC = 2;
 const TIMESTAMP_TYPE_FLAG = 0x08;
 const TRANSACTIONAL_FLAG = 0x10;
 const CONTROL_FLAG = 0x20;
@@ -261,6 +263,9 @@ function exact(value: bigint): number | undefined {
 export async function decodeRecordBatch(bytes: Buffer, at: number, codecFor: (attributes: number) => RecordsCodec | null): Promise<DecodedRecord[]> {
   const end = at + 12 + bytes.readInt32BE(at + 8);
   if (end - at < BATCH_HEADER_BYTES || end > bytes.length) throw new Error('a record batch is shorter than its header');
+  // kafkajs reads any as 2; the Java client refuses it (what follows may be any format, or none).
+  const magicByte = bytes.readInt8(at + 16);
+  if (magicByte !== MAGIC) throw new Error(`a record batch's magic byte is ${magicByte}, not ${MAGIC}`);
   const firstOffset = bytes.readBigInt64BE(at);
   const attributes = bytes.readInt16BE(at + 21);
   const firstTimestamp = bytes.readBigInt64BE(at + 27);
@@ -278,7 +283,7 @@ export async function decodeRecordBatch(bytes: Buffer, at: number, codecFor: (at
     firstSequence: bytes.readInt32BE(at + 53),
     maxTimestamp,
     timestampType,
-    magicByte: bytes.readInt8(at + 16),
+    magicByte,
   };
   const count = bytes.readInt32BE(at + 57);
   const codec = codecFor(attributes);

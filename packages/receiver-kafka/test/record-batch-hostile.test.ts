@@ -67,6 +67,26 @@ describe('the record-set decoder given hostile bytes', () => {
     }
   });
 
+  it('makes a batch whose magic byte is not 2 a marker, the first of a set too (kafkajs read a set so begun as nothing, for ever)', async () => {
+    for (const magic of [3, 127, -1, -128]) {
+      const first = await batch(0, 2);
+      first.writeInt8(magic, 16);
+      const got = await ours(recordSet(Buffer.concat([first, await batch(2, 2)])));
+      expect(got.map((r) => r.offset)).toEqual(['1', '2', '3']);
+      expect((got[0]!.damaged as { problem: string }).problem).toBe(`a record batch's magic byte is ${magic}, not 2 (its CRC matches)`);
+      // A later one.
+      const later = await batch(2, 2);
+      later.writeInt8(magic, 16);
+      const after = await ours(recordSet(Buffer.concat([await batch(0, 2), later, await batch(4, 1)])));
+      expect(after.map((r) => [r.offset, r.damaged === undefined])).toEqual([
+        ['0', true],
+        ['1', true],
+        ['3', false],
+        ['4', true],
+      ]);
+    }
+  });
+
   it('damaged anywhere, cut anywhere: the records kafkajs decodes, markers, or a fetch failed on a batch it cannot place; never a record that throws later', async () => {
     const sound = Buffer.concat([await batch(10, 3), await batch(13, 4, { gzip: true, headers: { a: ['1', '2'] } }), await batch(17, 2)]);
     await fc.assert(
