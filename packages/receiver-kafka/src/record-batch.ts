@@ -39,43 +39,66 @@ export type DecodedHeaders = Record<string, Buffer | null | (Buffer | null)[]>;
 export class DecodedRecord {
   readonly magicByte: number;
   readonly isControlRecord: boolean;
+  readonly attributes: number;
+  readonly offset: string;
+  readonly value: Buffer | null;
+  readonly batchContext: RecordBatchContext;
+  // Where the lazy fields are read from (private: a spread or an inspection of the record shows kafkajs's fields only).
+  readonly #buf: Buffer;
+  /** Where its key's length starts. */
+  readonly #keyAt: number;
+  /** Where its header count starts. */
+  readonly #headersAt: number;
+  /** Where the record ends: no lazy read goes past it. */
+  readonly #end: number;
+  readonly #timestampDelta: number | bigint;
+  readonly #firstTimestamp: bigint;
   #key: Buffer | null | undefined;
   #headers: DecodedHeaders | undefined;
   #timestamp: string | undefined;
 
+  /** Called by {@link decodeRecordBatch} only (positional: one object per record, no more). */
   constructor(
-    readonly attributes: number,
-    readonly offset: string,
-    readonly value: Buffer | null,
-    readonly batchContext: RecordBatchContext,
-    /** The bytes the record's key and headers are read from. */
-    private readonly buf: Buffer,
-    /** Where its key's length starts. */
-    private readonly keyAt: number,
-    /** Where its header count starts. */
-    private readonly headersAt: number,
-    private readonly timestampDelta: number | bigint,
-    private readonly firstTimestamp: bigint,
+    attributes: number,
+    offset: string,
+    value: Buffer | null,
+    batchContext: RecordBatchContext,
+    buf: Buffer,
+    keyAt: number,
+    headersAt: number,
+    end: number,
+    timestampDelta: number | bigint,
+    firstTimestamp: bigint,
   ) {
     this.magicByte = batchContext.magicByte;
+    this.attributes = attributes;
+    this.offset = offset;
+    this.value = value;
     this.isControlRecord = batchContext.isControlBatch;
+    this.batchContext = batchContext;
+    this.#buf = buf;
+    this.#keyAt = keyAt;
+    this.#headersAt = headersAt;
+    this.#end = end;
+    this.#timestampDelta = timestampDelta;
+    this.#firstTimestamp = firstTimestamp;
   }
 
   get key(): Buffer | null {
-    if (this.#key === undefined) this.#key = new Reader(this.buf, this.keyAt, this.buf.length).bytes();
+    if (this.#key === undefined) this.#key = new Reader(this.#buf, this.#keyAt, this.#end).bytes();
     return this.#key;
   }
 
   get timestamp(): string {
     const context = this.batchContext;
-    this.#timestamp ??= context.timestampType === LOG_APPEND_TIME ? context.maxTimestamp : plus(this.firstTimestamp, exact(this.firstTimestamp), this.timestampDelta);
+    this.#timestamp ??= context.timestampType === LOG_APPEND_TIME ? context.maxTimestamp : plus(this.#firstTimestamp, exact(this.#firstTimestamp), this.#timestampDelta);
     return this.#timestamp;
   }
 
   get headers(): DecodedHeaders {
     if (this.#headers !== undefined) return this.#headers;
     const headers: DecodedHeaders = {};
-    const reader = new Reader(this.buf, this.headersAt, this.buf.length);
+    const reader = new Reader(this.#buf, this.#headersAt, this.#end);
     const count = reader.varint();
     for (let h = 0; h < count; h++) {
       const name = String(reader.string());
@@ -103,8 +126,8 @@ export class DecodedRecord {
       const headers = this.headers;
       return Object.hasOwn(headers, name) ? headers[name] : undefined;
     }
-    const buf = this.buf;
-    const reader = new Reader(buf, this.headersAt, buf.length);
+    const buf = this.#buf;
+    const reader = new Reader(buf, this.#headersAt, this.#end);
     const count = reader.varint();
     let found: Buffer | null | (Buffer | null)[] | undefined;
     for (let h = 0; h < count; h++) {
@@ -206,32 +229,26 @@ class Reader {
     return (big >> 1n) ^ -(big & 1n);
   }
 
-  /** A length-prefixed byte string (-1: null), sharing the buffer's memory as kafkajs's slices do. */
-  bytes(): Buffer | null {
+  /** Moves past a length-prefixed field; where it starts, or -1 for null (length -1). */
+  skip(): number {
     const length = this.varint();
-    if (length === -1) return null;
+    if (length === -1) return -1;
     if (length < 0 || length > this.end - this.pos) throw new Error('a record field runs past its record');
     const start = this.pos;
     this.pos += length;
-    return this.buf.subarray(start, this.pos);
+    return start;
   }
 
-  /** Moves past a length-prefixed byte string (-1: null). */
-  skip(): void {
-    const length = this.varint();
-    if (length === -1) return;
-    if (length < 0 || length > this.end - this.pos) throw new Error('a record field runs past its record');
-    this.pos += length;
+  /** A length-prefixed byte string (-1: null), sharing the buffer's memory as kafkajs's slices do. */
+  bytes(): Buffer | null {
+    const start = this.skip();
+    return start === -1 ? null : this.buf.subarray(start, this.pos);
   }
 
   /** A length-prefixed UTF-8 string (-1: null). */
   string(): string | null {
-    const length = this.varint();
-    if (length === -1) return null;
-    if (length < 0 || length > this.end - this.pos) throw new Error('a record field runs past its record');
-    const start = this.pos;
-    this.pos += length;
-    return this.buf.toString('utf8', start, this.pos);
+    const start = this.skip();
+    return start === -1 ? null : this.buf.toString('utf8', start, this.pos);
   }
 }
 
@@ -322,7 +339,7 @@ export async function decodeRecordBatch(bytes: Buffer, at: number, codecFor: (at
     }
     if (reader.pos !== recordEnd) throw new Error(`a record's fields take ${reader.pos - recordEnd + length} of its ${length} bytes`);
     reader.end = limit;
-    out[i] = new DecodedRecord(recordAttributes, plus(firstOffset, offsetBase, offsetDelta), value, context, reader.buf, keyAt, headersAt, timestampDelta, firstTimestamp);
+    out[i] = new DecodedRecord(recordAttributes, plus(firstOffset, offsetBase, offsetDelta), value, context, reader.buf, keyAt, headersAt, recordEnd, timestampDelta, firstTimestamp);
   }
   return out;
 }

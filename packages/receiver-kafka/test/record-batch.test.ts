@@ -4,6 +4,7 @@
 // edges, negative deltas, gzip, transactional and log-append-time batches) decode to the records
 // kafkajs gives; damaged ones either to those same records or to one marker per damaged batch.
 import { createRequire } from 'node:module';
+import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { registerCodecs } from '../src/codecs.js';
@@ -186,6 +187,9 @@ describe("the receiver's record-batch decoder", () => {
     expect(record!.offset).toBe('5');
     expect(record!.timestamp).toBe('1700000000003');
     expect(record!.key).toBeNull();
+    // Its own fields are kafkajs's (the rest are getters); nothing of the fetch's bytes shows in a spread or an inspection.
+    expect(Object.keys(record!).sort()).toEqual(['attributes', 'batchContext', 'isControlRecord', 'magicByte', 'offset', 'value']);
+    expect(inspect(record, { depth: 0 })).not.toMatch(/buf|At\b|Delta/);
   });
 
   it('turns a batch whose bytes were damaged into one marker, or decodes it as kafkajs does; never anything else', async () => {
