@@ -6,7 +6,7 @@
 // kafkajs has no hook for it, so the receiver's consumers decode record sets with the function
 // below in place of kafkajs's own (`protocol/requests/fetch/v4/decodeMessages`, which every fetch
 // version from v4 on uses): batch by batch with our record-batch decoder (./record-batch.ts: the
-// records kafkajs's gives, for a fifth of its cost), and a batch that fails becomes one marker record
+// records kafkajs's decoder gives, for a fifth of its cost), and a batch that fails becomes one marker record
 // at the batch's last offset, carrying the problem. kafkajs hands
 // it over in order like any record; the receiver drops it (counted, reason `corrupt`) and its offset
 // moves and is committed past the batch. Only the receiver's consumers get this (an async-context
@@ -31,7 +31,7 @@ const MAGIC_OFFSET = 16;
 const BATCH_OVERHEAD = 49;
 /**
  * Batches of one record set decoded at once: zlib's work runs on libuv's threads (4 by default), and
- * each batch may decompress to MAX_BATCH_BYTES (64 MiB), so a hostile set holds at most four times that.
+ * each batch may decompress to MAX_BATCH_BYTES (64 MiB): batches that fail to decode hold at most four times that.
  */
 const DECODE_WINDOW = 4;
 
