@@ -160,7 +160,7 @@ export interface RecordsCodec {
 }
 
 /** Bytes of a batch's header from its first offset up to and including the record count. */
-export const BATCH_HEADER_BYTES = 61;
+const BATCH_HEADER_BYTES = 61;
 /** The only format read here (Kafka 0.11+). */
 const MAGIC = 2;
 const TIMESTAMP_TYPE_FLAG = 0x08;
