@@ -18,15 +18,11 @@
 // has them, nothing is patched and kafkajs behaves as before (`installDamagedBatchDecoder` says so).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
-import { type RecordsCodec, decodeRecordBatch } from './record-batch.js';
+import { MAGIC_OFFSET, MAGIC_V2, type RecordsCodec, decodeRecordBatch } from './record-batch.js';
 import type { DamagedBatch } from './seam.js';
 
 const require = createRequire(import.meta.url);
 const FETCH = 'kafkajs/src/protocol/requests/fetch';
-/** The record-batch format (magic 2, Kafka 0.11+): older message sets (0 and 1) are left to kafkajs. */
-const MAGIC_V2 = 2;
-/** Where the magic byte is, in a batch and in the older messages alike. */
-const MAGIC_OFFSET = 16;
 /** Bytes of a batch header after firstOffset and length, up to and including the record count. */
 const BATCH_OVERHEAD = 49;
 /**

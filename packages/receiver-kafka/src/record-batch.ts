@@ -102,15 +102,10 @@ export class DecodedRecord {
     const count = reader.varint();
     for (let h = 0; h < count; h++) {
       const name = String(reader.string());
-      const value = reader.bytes();
-      const current = Object.hasOwn(headers, name) ? headers[name] : undefined;
-      if (Array.isArray(current)) current.push(value);
-      else {
-        const next = current === undefined ? value : [current, value];
-        // An own property whatever its name (`__proto__` as well), as kafkajs's object spread gives it.
-        if (name === '__proto__') Object.defineProperty(headers, name, { value: next, writable: true, enumerable: true, configurable: true });
-        else headers[name] = next;
-      }
+      const next = joined(Object.hasOwn(headers, name) ? headers[name] : undefined, reader.bytes());
+      // An own property whatever its name (`__proto__` as well), as kafkajs's object spread gives it.
+      if (name === '__proto__') Object.defineProperty(headers, name, { value: next, writable: true, enumerable: true, configurable: true });
+      else headers[name] = next;
     }
     this.#headers = headers;
     return headers;
@@ -131,26 +126,14 @@ export class DecodedRecord {
     const count = reader.varint();
     let found: Buffer | null | (Buffer | null)[] | undefined;
     for (let h = 0; h < count; h++) {
-      const length = reader.varint();
+      const at = reader.skip();
       // A header without a name (-1) is `headers.null`, as kafkajs names it.
-      let same = length === -1 ? name === 'null' : length === name.length;
-      if (length > 0) {
-        for (let i = 0; same && i < length; i++) same = buf[reader.pos + i] === name.charCodeAt(i);
-        reader.pos += length;
-      }
+      let same = at === -1 ? name === 'null' : reader.pos - at === name.length;
+      if (at !== -1) for (let i = 0; same && i < name.length; i++) same = buf[at + i] === name.charCodeAt(i);
       const value = reader.bytes();
-      if (!same) continue;
-      if (found === undefined) found = value;
-      else if (Array.isArray(found)) found.push(value);
-      else found = [found, value];
+      if (same) found = joined(found, value);
     }
     return found;
-  }
-
-  /** The own enumerable fields kafkajs's record has (for comparisons and logs). */
-  toJSON(): object {
-    const { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord, batchContext } = this;
-    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord, batchContext };
   }
 }
 
@@ -161,8 +144,10 @@ export interface RecordsCodec {
 
 /** Bytes of a batch's header from its first offset up to and including the record count. */
 const BATCH_HEADER_BYTES = 61;
-/** The only format read here (Kafka 0.11+). */
-const MAGIC = 2;
+/** The record-batch format (magic 2, Kafka 0.11+), the only one read here. */
+export const MAGIC_V2 = 2;
+/** Where the magic byte is, in a batch and in the older messages alike. */
+export const MAGIC_OFFSET = 16;
 const TIMESTAMP_TYPE_FLAG = 0x08;
 const TRANSACTIONAL_FLAG = 0x10;
 const CONTROL_FLAG = 0x20;
@@ -261,6 +246,14 @@ function plus(base: bigint, baseNumber: number | undefined, delta: number | bigi
   return (base + BigInt(delta)).toString();
 }
 
+/** A header's values with one more, as kafkajs gives them: the value alone, then the list of them. */
+function joined(current: Buffer | null | (Buffer | null)[] | undefined, value: Buffer | null): Buffer | null | (Buffer | null)[] {
+  if (current === undefined) return value;
+  if (!Array.isArray(current)) return [current, value];
+  current.push(value);
+  return current;
+}
+
 /** True when every character of `text` is ASCII (its UTF-8 bytes are its char codes). */
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
@@ -281,8 +274,8 @@ export async function decodeRecordBatch(bytes: Buffer, at: number, codecFor: (at
   const end = at + 12 + bytes.readInt32BE(at + 8);
   if (end - at < BATCH_HEADER_BYTES || end > bytes.length) throw new Error('a record batch is shorter than its header');
   // kafkajs reads any as 2; the Java client refuses it (what follows may be any format, or none).
-  const magicByte = bytes.readInt8(at + 16);
-  if (magicByte !== MAGIC) throw new Error(`a record batch's magic byte is ${magicByte}, not ${MAGIC}`);
+  const magicByte = bytes.readInt8(at + MAGIC_OFFSET);
+  if (magicByte !== MAGIC_V2) throw new Error(`a record batch's magic byte is ${magicByte}, not ${MAGIC_V2}`);
   const firstOffset = bytes.readBigInt64BE(at);
   const attributes = bytes.readInt16BE(at + 21);
   const firstTimestamp = bytes.readBigInt64BE(at + 27);
