@@ -288,7 +288,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   }
 
   #abandonWork(work: Work<Recorded<E>>, durable: boolean): number {
-    const n = work.batch.events.length;
+    const n = work.batch.size;
     if (!durable) this.#drop('shutdown_timeout', work.from, n);
     return n;
   }
@@ -336,7 +336,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     let i = pending.length;
     while (i > 0 && pending[i - 1]!.from > work.from) i--;
     pending.splice(i, 0, work);
-    this.#pendingEvents += work.batch.events.length;
+    this.#pendingEvents += work.batch.size;
   }
 
   /**
@@ -347,7 +347,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #makeRoom(): boolean {
     if (this.options.overflow === 'drop-newest') return false;
     const work = this.#pending.shift()!;
-    const n = work.batch.events.length;
+    const n = work.batch.size;
     this.#pendingEvents -= n;
     this.#drop('queue_full', work.from, n);
     if (this.#flushes.waiting) this.#flushes.check();
@@ -365,7 +365,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     for (let i = 0; i < last; i++) {
       if (pending[i]!.notBefore <= now) {
         const work = pending.shift()!;
-        this.#pendingEvents -= work.batch.events.length;
+        this.#pendingEvents -= work.batch.size;
         return work;
       }
     }
@@ -470,7 +470,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
       done: false,
     };
     this.#flights.add(flight);
-    this.#inFlightEvents += work.batch.events.length;
+    this.#inFlightEvents += work.batch.size;
     this.#armFlight(flight, stallMs, stallMs < timeoutMs ? () => this.#stall(flight, timeoutMs - stallMs) : () => this.#settle(flight, TIMED_OUT));
     // The exporter runs in a microtask, so a synchronous throw becomes a rejection like any other.
     Promise.resolve(work.batch)
@@ -491,7 +491,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   #stall(flight: Flight<Recorded<E>>, remainingMs: number): void {
     flight.stalled = true;
     this.#stalledFlights++;
-    this.#stalledEvents += flight.work.batch.events.length;
+    this.#stalledEvents += flight.work.batch.size;
     this.#armFlight(flight, remainingMs, () => this.#settle(flight, TIMED_OUT));
     this.#pump();
   }
@@ -501,7 +501,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     flight.done = true;
     if (flight.timer !== undefined) clearTimeout(flight.timer);
     this.#flights.delete(flight);
-    const n = flight.work.batch.events.length;
+    const n = flight.work.batch.size;
     this.#inFlightEvents -= n;
     if (flight.stalled) {
       this.#stalledFlights--;
@@ -515,7 +515,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
     this.#land(flight);
     const { work } = flight;
     const { batch } = work;
-    const n = batch.events.length;
+    const n = batch.size;
     const durationMs = performance.now() - flight.startedAt;
     if (outcome === TIMED_OUT) {
       const timeout = new TrackpipeError('TRACKPIPE_ERR_EXPORT_TIMEOUT', `export took longer than ${this.options.exportTimeoutMs} ms`, { retriable: true });
@@ -533,7 +533,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   }
 
   #act(work: Work<Recorded<E>>, epoch: number, answer: Answer): void {
-    const n = work.batch.events.length;
+    const n = work.batch.size;
     const ledger = this.#ledger;
     switch (answer.kind) {
       case 'ok':
@@ -584,7 +584,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
   }
 
   #retry(work: Work<Recorded<E>>, epoch: number, hintMs: number | undefined, error: unknown, auth: boolean): void {
-    const n = work.batch.events.length;
+    const n = work.batch.size;
     const now = performance.now();
     const notBefore = this.#policy.failed(work, epoch, hintMs, now);
     if (auth) this.#ledger.failed.auth++;

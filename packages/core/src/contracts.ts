@@ -229,6 +229,13 @@ export type BatchEncoder<E> = (events: readonly E[]) => Uint8Array;
  * (exporters without `encodeBatch`) or the whole batch encoded once (`payload`, exporters with one).
  */
 export interface ExportBatch<E> {
+  /** How many events the batch holds: `events.length`, without reading `events`. */
+  readonly size: number;
+  /**
+   * The events. Events a spool read back from disk are held as their JSON (`encoded`) until this is
+   * first read, which parses them: an exporter that sends only `encoded` or `payload` should read
+   * `size` instead, and pays no parse.
+   */
   readonly events: readonly E[];
   /** `encoded[i]` is `events[i]` serialized by the exporter's `encoder`; empty when `payload` is set. */
   readonly encoded: readonly string[];

@@ -54,6 +54,13 @@ export interface EventQueue<E> {
    * event again (for exporters whose per-event encoder is `jsonEncoder`).
    */
   peekEncoded?(): string | undefined;
+  /**
+   * Optional, with `peekEncoded`: takes the head event, whose JSON `peekEncoded()` just returned,
+   * without making an object of it. Returns the event when the queue holds it as one, or undefined
+   * when it holds only the JSON (a spool's backlog read back from disk): the processor then parses
+   * the JSON only if the exporter reads the event.
+   */
+  takeEncoded?(): E | undefined;
   /** The events with sequence numbers in `[from, to)` are settled: the queue may forget them. */
   release(from: number, to: number): void;
   /** Drops every waiting event (the processor counts them); returns how many. */

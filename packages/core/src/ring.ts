@@ -27,6 +27,11 @@ export class RingBuffer<T> {
     return this.#size === 0 ? undefined : this.#items[this.#head];
   }
 
+  /** Replaces the oldest item; the caller checks `size > 0` first. */
+  replacePeek(item: T): void {
+    this.#items[this.#head] = item;
+  }
+
   /** The item `index` places after the oldest (0: the oldest), or undefined when `index` is not below `size`. */
   at(index: number): T | undefined {
     if (index < 0 || index >= this.#size) return undefined;

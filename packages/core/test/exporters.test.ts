@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const batch = (n: number) => {
   const events = Array.from({ length: n }, (_, i) => ({ name: 'e', id: `id-${i}`, timestamp: i }));
   const encoded = events.map((e) => JSON.stringify(e));
-  return { events, encoded, bytes: encoded.join('').length };
+  return { size: n, events, encoded, bytes: encoded.join('').length };
 };
 const signal = new AbortController().signal;
 
@@ -57,7 +57,7 @@ describe('NdjsonExporter', () => {
     const pad = 'x'.repeat(2_000);
     const make = (label: string, n: number) => {
       const events = Array.from({ length: n }, (_, i) => ({ name: 'e', id: `${label}-${i}`, timestamp: i, attributes: { pad } }));
-      return { events, encoded: events.map((e) => JSON.stringify(e)), bytes: 0 };
+      return { size: events.length, events, encoded: events.map((e) => JSON.stringify(e)), bytes: 0 };
     };
     // 2 000 lines of 2 KB: 4 MB, which Node writes in chunks; the small batches after it must wait for it.
     const batches = [make('big', 2_000), make('a', 3), make('b', 3), make('big2', 1_000), make('c', 3)];

@@ -228,7 +228,7 @@ describe('request bodies', () => {
   it('frames batch.encoded as it is, never serializing the events a second time', async () => {
     const s = await server();
     const e = exporter({ url: s.url() });
-    const result = await e.export({ events: events(2), encoded: ['{"a":1}', '{"b":2}'], bytes: 14 }, neverAborts());
+    const result = await e.export({ size: 2, events: events(2), encoded: ['{"a":1}', '{"b":2}'], bytes: 14 }, neverAborts());
     expect(result.code).toBe('ok');
     expect(s.requests[0]!.text()).toBe('[{"a":1},{"b":2}]');
   });
@@ -237,7 +237,7 @@ describe('request bodies', () => {
     const s = await server();
     const e = exporter({ url: s.url(), compression: 'none' });
     const payload = Buffer.from('[{"from":"payload"}]');
-    await e.export({ events: events(1), encoded: [], payload, bytes: payload.byteLength }, neverAborts());
+    await e.export({ size: 1, events: events(1), encoded: [], payload, bytes: payload.byteLength }, neverAborts());
     expect(s.requests[0]!.text()).toBe('[{"from":"payload"}]');
   });
 
@@ -250,7 +250,7 @@ describe('request bodies', () => {
     const s = await server();
     const e = exporter({ url: s.url(), gzipThresholdBytes: false });
     const encoded = ['{"city":"Zürich"}', '{"emoji":"🚀","kana":"データ"}', '{"plain":"ascii"}'];
-    expect((await e.export({ events: events(3), encoded, bytes: bytes(encoded) }, neverAborts())).code).toBe('ok');
+    expect((await e.export({ size: 3, events: events(3), encoded, bytes: bytes(encoded) }, neverAborts())).code).toBe('ok');
     expect(s.requests[0]!.json()).toEqual([{ city: 'Zürich' }, { emoji: '🚀', kana: 'データ' }, { plain: 'ascii' }]);
     expect(Number(s.requests[0]!.headers['content-length'])).toBe(Buffer.byteLength(`[${encoded.join(',')}]`));
   });

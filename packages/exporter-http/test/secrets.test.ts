@@ -127,7 +127,7 @@ describe('a token given as a bare query (no name=value)', () => {
     async (query) => {
       server = await TestServer.start({ handler: echo(422) });
       const exporter = new HttpExporter({ url: `http://127.0.0.1:${server.port}/ingest${query}` });
-      const result = await exporter.export({ events: [], encoded: [], bytes: 0 }, AbortSignal.timeout(10_000));
+      const result = await exporter.export({ size: 0, events: [], encoded: [], bytes: 0 }, AbortSignal.timeout(10_000));
       await exporter.shutdown();
       const error = (result as { error?: TrackpipeError }).error;
       expect(error?.message).toContain('HTTP 422');

@@ -55,7 +55,7 @@ describe('kafkaExporterModule', () => {
       { ...context, name: 'audit-kafka', logger },
     );
     expect(exporter.name).toBe('audit-kafka');
-    const result = await exporter.export({ events: [{ name: 'e', id: 'id-1', timestamp: 1 }], encoded: ['{}'], bytes: 2 }, new AbortController().signal);
+    const result = await exporter.export({ size: 1, events: [{ name: 'e', id: 'id-1', timestamp: 1 }], encoded: ['{}'], bytes: 2 }, new AbortController().signal);
     await exporter.shutdown?.();
     expect(result).toMatchObject({ code: 'retry' });
     expect(lines.some((line) => line.startsWith('kafkajs'))).toBe(true);

@@ -17,7 +17,7 @@ type Event = Recorded<TelemetryEvent & Partial<Pick<FlagEvaluationEvent, 'flagKe
 
 function batchOf(events: Event[], encode = (e: Event) => JSON.stringify(e)): ExportBatch<Event> {
   const encoded = events.map(encode);
-  return { events, encoded, bytes: encoded.reduce((n, s) => n + Buffer.byteLength(s), 0) };
+  return { size: events.length, events, encoded, bytes: encoded.reduce((n, s) => n + Buffer.byteLength(s), 0) };
 }
 
 function event(i: number, fields: Partial<Event> = {}): Event {

@@ -17,7 +17,7 @@ function memoryLogger(): Logger & { readonly lines: string[] } {
 
 function batchOf(events: Event[]): ExportBatch<Event> {
   const encoded = events.map((e) => JSON.stringify(e));
-  return { events, encoded, bytes: encoded.reduce((n, s) => n + Buffer.byteLength(s), 0) };
+  return { size: events.length, events, encoded, bytes: encoded.reduce((n, s) => n + Buffer.byteLength(s), 0) };
 }
 
 /** Events 0..n-1; those whose index is in `keyless` have no key. */

@@ -1,9 +1,10 @@
-import { type BatchEncoder, type Encoder, type ExportBatch, jsonEncoder } from '../contracts.js';
+import { type BatchEncoder, type Encoder, jsonEncoder } from '../contracts.js';
 import type { EventQueue } from '../queue.js';
+import { QueuedBatch } from './batch.js';
 
 /** A batch taken off the queue, with what the processor needs to retry, split and release it. */
 export interface Work<E> {
-  readonly batch: ExportBatch<E>;
+  readonly batch: QueuedBatch<E>;
   /** Sequence number of `batch.events[0]`: the batch covers `[from, from + events.length)`, no gaps. */
   readonly from: number;
   /** Failed attempts so far. */
@@ -16,8 +17,6 @@ export interface Work<E> {
 
 /** Called for an event that cannot be encoded (already taken off the queue): drop it alone. */
 export type PoisonHandler<E> = (event: E, seq: number, error: unknown) => void;
-
-const EMPTY: readonly string[] = Object.freeze([]);
 
 /**
  * Turns queued events into batches for one exporter: at most `maxBatchSize` events and
@@ -36,6 +35,8 @@ export class Batcher<E> {
   readonly #poison: PoisonHandler<E>;
   /** The queue holds each event's JSON already, and the exporter wants exactly that: reuse it. */
   readonly #reuse: boolean;
+  /** With `#reuse`: the queue can hand over an event as its JSON alone (see `EventQueue.takeEncoded`). */
+  readonly #takeEncoded: boolean;
 
   constructor(
     queue: EventQueue<E>,
@@ -50,6 +51,7 @@ export class Batcher<E> {
     this.#maxBatchBytes = limits.maxBatchBytes;
     this.#poison = poison;
     this.#reuse = queue.peekEncoded !== undefined && encoding.encoder === jsonEncoder;
+    this.#takeEncoded = this.#reuse && queue.takeEncoded !== undefined;
   }
 
   /** Takes the next batch off the queue (several, when it had to be split); empty when no event was ready or all were poison. */
@@ -60,12 +62,17 @@ export class Batcher<E> {
 
   /** Splits a batch the destination found too large into two halves (re-encoded when encoded whole). */
   halve(work: Work<E>): Work<E>[] {
-    const { events, encoded } = work.batch;
-    const half = Math.ceil(events.length / 2);
-    const parts =
-      this.#encodeBatch !== undefined && work.batch.payload !== undefined
-        ? [...this.#encodeWhole(this.#encodeBatch, events.slice(0, half), work.from), ...this.#encodeWhole(this.#encodeBatch, events.slice(half), work.from + half)]
-        : [this.#each(events.slice(0, half), encoded.slice(0, half), work.from), this.#each(events.slice(half), encoded.slice(half), work.from + half)];
+    const { batch } = work;
+    const half = Math.ceil(batch.size / 2);
+    let parts: Work<E>[];
+    if (this.#encodeBatch !== undefined && batch.payload !== undefined) {
+      const events = batch.events;
+      parts = [...this.#encodeWhole(this.#encodeBatch, events.slice(0, half), work.from), ...this.#encodeWhole(this.#encodeBatch, events.slice(half), work.from + half)];
+    } else {
+      const first = batch.slice(0, half);
+      const second = batch.slice(half, batch.size);
+      parts = [this.#each(first.held, first.encoded, work.from), this.#each(second.held, second.encoded, work.from + half)];
+    }
     for (const part of parts) {
       part.attempts = work.attempts;
       part.firstAttemptAt = work.firstAttemptAt;
@@ -75,11 +82,23 @@ export class Batcher<E> {
 
   #takeEncodingEach(): Work<E>[] {
     const queue = this.#queue;
-    const events: E[] = [];
+    const events: (E | undefined)[] = [];
     const encoded: string[] = [];
     let from = queue.head;
     let bytes = 0;
     while (events.length < this.#maxBatchSize) {
+      if (this.#takeEncoded) {
+        // The queue has the head's JSON: take it as that, without an object (parsed only if the exporter reads it).
+        const text = queue.peekEncoded!();
+        if (text !== undefined) {
+          const size = Buffer.byteLength(text);
+          if (events.length > 0 && bytes + size > this.#maxBatchBytes) break;
+          events.push(queue.takeEncoded!());
+          encoded.push(text);
+          bytes += size;
+          continue;
+        }
+      }
       const event = queue.peek();
       if (event === undefined) break;
       const seq = queue.head;
@@ -113,13 +132,13 @@ export class Batcher<E> {
       encoded.push(text);
       bytes += size;
     }
-    return events.length === 0 ? [] : [{ batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
+    return events.length === 0 ? [] : [{ batch: QueuedBatch.encoded(events, encoded, bytes), from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
   }
 
-  #each(events: E[], encoded: string[], from: number): Work<E> {
+  #each(held: (E | undefined)[], encoded: string[], from: number): Work<E> {
     let bytes = 0;
     for (const text of encoded) bytes += Buffer.byteLength(text);
-    return { batch: { events, encoded, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 };
+    return { batch: QueuedBatch.encoded(held, encoded, bytes), from, attempts: 0, firstAttemptAt: -1, notBefore: 0 };
   }
 
   #takeEncodingWhole(encodeBatch: BatchEncoder<E>): Work<E>[] {
@@ -150,7 +169,7 @@ export class Batcher<E> {
       error = thrown;
     }
     if (payload !== undefined && (bytes <= this.#maxBatchBytes || events.length === 1)) {
-      return [{ batch: { events, encoded: EMPTY, payload, bytes }, from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
+      return [{ batch: QueuedBatch.whole(events, payload, bytes), from, attempts: 0, firstAttemptAt: -1, notBefore: 0 }];
     }
     if (events.length === 1) {
       this.#poison(events[0] as E, from, error);

@@ -84,6 +84,63 @@ describe('Batcher with a queue that holds encoded events', () => {
     expect(work!.batch.encoded).toEqual(texts);
   });
 
+  /**
+   * A queue like a spool's after a restart: it holds some events as objects (each with its JSON) and
+   * others as their JSON alone (`undefined` in `held`), which `takeEncoded()` hands over unparsed.
+   */
+  function textQueue(held: (Event | undefined)[], texts: string[]) {
+    const queue = queueOf(held.map((e, i) => e ?? { name: `parsed-${i}` }));
+    return Object.assign(queue, {
+      peekEncoded: () => (queue.head < texts.length ? texts[queue.head] : undefined),
+      takeEncoded: () => {
+        const i = queue.head;
+        queue.shift();
+        return held[i];
+      },
+    });
+  }
+
+  it('takes events the queue holds only as JSON without parsing them: the batch parses them when (and only when) its events are read', () => {
+    // The second text is no JSON at all: taking, sizing and framing the batch must not parse it.
+    const texts = ['{"name":"a"}', '{"name":"b", oops', '{"name":"c"}'];
+    const a = { name: 'a' };
+    const batcher = new Batcher(textQueue([a, undefined, undefined], texts), { encoder: jsonEncoder, encodeBatch: wholeJson }, { maxBatchSize: 10, maxBatchBytes: 1_000 }, () => undefined);
+    const [work, ...rest] = batcher.take();
+    expect(rest).toEqual([]);
+    expect(work!.batch.size).toBe(3);
+    expect(work!.batch.encoded).toEqual(texts);
+    expect(work!.batch.bytes).toBe(texts.join('').length);
+    expect(() => work!.batch.events).toThrow(SyntaxError);
+  });
+
+  it('parses what it holds as JSON into the events, keeping the objects it was given as they are', () => {
+    const a = { name: 'a' };
+    const texts = ['{"name":"a"}', '{"name":"b","n":1.5,"nested":{"list":[1,"x",null]}}', '{"name":"c"}'];
+    const batcher = new Batcher(textQueue([a, undefined, undefined], texts), { encoder: jsonEncoder, encodeBatch: undefined }, { maxBatchSize: 10, maxBatchBytes: 1_000 }, () => undefined);
+    const { batch } = batcher.take()[0]!;
+    expect(batch.events).toEqual([a, { name: 'b', n: 1.5, nested: { list: [1, 'x', null] } }, { name: 'c' }]);
+    expect(batch.events[0]).toBe(a);
+    expect(batch.events).toBe(batch.events); // parsed once
+  });
+
+  it('halves a batch of JSON-only events for too_large without parsing them, each half with its own texts and bytes', () => {
+    const texts = ['{"name":"a"}', '{"name":"bb"}', '{"name":"ccc"}'];
+    const batcher = new Batcher(textQueue([undefined, undefined, undefined], texts), { encoder: jsonEncoder, encodeBatch: wholeJson }, { maxBatchSize: 3, maxBatchBytes: 1_000 }, () => undefined);
+    const halves = batcher.halve(batcher.take()[0]!);
+    expect(halves.map((h) => [h.from, h.batch.size, h.batch.encoded, h.batch.bytes])).toEqual([
+      [0, 2, texts.slice(0, 2), 25],
+      [2, 1, texts.slice(2), 14],
+    ]);
+    expect(halves[1]!.batch.events).toEqual([{ name: 'ccc' }]);
+  });
+
+  it('cuts batches of JSON-only events by bytes like any other', () => {
+    const texts = [`{"name":"a","pad":"${'x'.repeat(80)}"}`, '{"name":"b"}', '{"name":"c"}'];
+    const batcher = new Batcher(textQueue([undefined, undefined, undefined], texts), { encoder: jsonEncoder, encodeBatch: wholeJson }, { maxBatchSize: 10, maxBatchBytes: 100 }, () => undefined);
+    expect(batcher.take().map((w) => w.batch.encoded)).toEqual([[texts[0]]]);
+    expect(batcher.take().map((w) => w.batch.encoded)).toEqual([texts.slice(1)]);
+  });
+
   it('encodes as usual for an exporter with its own encoder', () => {
     const queue = queueOf([{ name: 'a' }]);
     const withTexts = Object.assign(queue, { peekEncoded: () => '{"from":"queue"}' });

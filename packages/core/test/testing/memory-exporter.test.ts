@@ -18,7 +18,7 @@ type Event = Recorded<TelemetryEvent>;
 function batchOf(count: number, from = 0): ExportBatch<Event> {
   const events: Event[] = Array.from({ length: count }, (_, i) => ({ name: 'e', id: `id-${from + i}`, timestamp: 1 }));
   const encoded = events.map((e) => JSON.stringify(e));
-  return { events, encoded, bytes: encoded.reduce((n, text) => n + Buffer.byteLength(text), 0) };
+  return { size: events.length, events, encoded, bytes: encoded.reduce((n, text) => n + Buffer.byteLength(text), 0) };
 }
 
 function expectIdentity(stats: CollectorStats): void {
@@ -243,7 +243,7 @@ describe('MemoryExporter on its own', () => {
     expect(exporter.ordered).toBe(true);
     expect(new MemoryExporter().ordered).toBe(false);
     const payload = encodeBatch(batchOf(2).events);
-    await exporter.export({ events: batchOf(2).events, encoded: [], payload, bytes: payload.length }, new AbortController().signal);
+    await exporter.export({ size: 2, events: batchOf(2).events, encoded: [], payload, bytes: payload.length }, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(250);
     await exporter.export(batchOf(1), new AbortController().signal);
     expect(exporter.calls.map((c) => c.at)).toEqual([1_000, 1_250]);

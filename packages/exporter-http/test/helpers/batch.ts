@@ -14,7 +14,7 @@ export function events(n: number, attributes: Record<string, string | number> = 
 export function batchFor<E>(exporter: Exporter<E>, list: readonly E[]): ExportBatch<E> {
   const encode = exporter.encoder ?? ((e: E) => JSON.stringify(e));
   const encoded = list.map((e) => encode(e));
-  return { events: list, encoded, bytes: encoded.reduce((sum, text) => sum + Buffer.byteLength(text), 0) };
+  return { size: list.length, events: list, encoded, bytes: encoded.reduce((sum, text) => sum + Buffer.byteLength(text), 0) };
 }
 
 /** Encodes `list` at once with the exporter's `encodeBatch`, as the processor does for exporters that have one. */
@@ -22,7 +22,7 @@ export function payloadBatchFor<E>(exporter: Exporter<E>, list: readonly E[]): E
   const encodeBatch = exporter.encodeBatch;
   if (encodeBatch === undefined) throw new Error(`exporter ${exporter.name} has no encodeBatch`);
   const payload = encodeBatch(list);
-  return { events: list, encoded: [], payload, bytes: payload.byteLength };
+  return { size: list.length, events: list, encoded: [], payload, bytes: payload.byteLength };
 }
 
 /** The two ways a batch reaches an exporter: encoded event by event, or encoded at once (`payload`). */
