@@ -12,12 +12,13 @@ import {
   excerpt,
   isRetriable,
   redactUrl,
+  jsonEncoder,
   secretsOf,
 } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';
 import { compressor } from './compression.js';
 import { type BodyFormat, type HttpBodyFormat, type HttpSerializer, bodyFormat } from './formats.js';
-import { idempotencyKey } from './idempotency.js';
+import { batchIdempotencyKey } from './idempotency.js';
 import { type HeadersOption, type HttpExporterOptions, type ResolvedHttpExporterOptions, httpExporterOptionsSchema } from './options.js';
 import { networkErrorResult, responseResult } from './results.js';
 import { HttpTransport, type TransportOutcome } from './transport.js';
@@ -243,12 +244,12 @@ export class HttpExporter<E extends TelemetryEvent = Recorded<TelemetryEvent>> i
         secretValues.push(value);
       }
     }
-    if (this.#idempotencyHeader !== undefined) headers[this.#idempotencyHeader] = idempotencyKey(batch.events, body);
+    if (this.#idempotencyHeader !== undefined) headers[this.#idempotencyHeader] = batchIdempotencyKey(batch, body, this.encoder === jsonEncoder);
 
     if (this.#closed) return this.#shutDown();
     const outcome = await this.#transport.send(body, headers, signal);
     const secrets = secretValues.length === 0 ? this.#staticSecrets : secretsOf([...this.#staticSecrets, ...secretValues]);
-    return this.#result(outcome, secrets, batch.events.length);
+    return this.#result(outcome, secrets, batch.size);
   }
 
   #result(outcome: TransportOutcome, secrets: readonly string[], events: number): ExportResult {

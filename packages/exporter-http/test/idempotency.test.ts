@@ -77,6 +77,34 @@ describe('Idempotency-Key', () => {
     expect(keyOf(server.requests[0]!)).toBe(idempotencyKey(list, new Uint8Array()));
   });
 
+  it('reads the ids of a batch whose events are JSON only (a spool’s backlog) from its first and last texts, never parsing its events', async () => {
+    server = await TestServer.start();
+    const e = new HttpExporter({ url: server.url() });
+    exporters.push(e);
+    const list = events(4);
+    const encoded = list.map((event) => JSON.stringify(event));
+    const batch = {
+      size: list.length,
+      get events(): never {
+        throw new Error('the events were parsed');
+      },
+      encoded,
+      bytes: encoded.reduce((n, text) => n + Buffer.byteLength(text), 0),
+    };
+    expect((await e.export(batch, neverAborts())).code).toBe('ok');
+    expect(keyOf(server.requests[0]!)).toBe(idempotencyKey(list, new Uint8Array()));
+    expect(idsOf(server.requests[0]!)).toEqual(list.map((event) => event.id));
+  });
+
+  it('reads the ids from the events when the exporter has its own encoder (its texts need not be JSON)', async () => {
+    server = await TestServer.start();
+    const e = new HttpExporter({ url: server.url(), format: { contentType: 'text/plain', encoder: (event) => `event ${String(event.name)}`, body: (encoded) => encoded.join('\n') } });
+    exporters.push(e);
+    const list = events(3);
+    await e.export(batchFor(e, list), neverAborts());
+    expect(keyOf(server.requests[0]!)).toBe(idempotencyKey(list, new Uint8Array()));
+  });
+
   it('differs for batches that share their first and last events but not their size', () => {
     const [a, b, c] = events(3);
     expect(idempotencyKey([a!, c!], new Uint8Array())).not.toBe(idempotencyKey([a!, b!, c!], new Uint8Array()));

@@ -1,12 +1,16 @@
 // How a group of events is stored: one LMDB value per group commit, keyed by the sequence number of
-// its first event. The value is `<count>\n<JSON array>`: the count lets the spool size a group (for
-// recovery, release and drop bookkeeping) by reading a few bytes instead of parsing the array. This
-// version writes the array with one event per line, so that each event's JSON is found again when the
-// group is read back; arrays on one line (earlier versions) are read as well.
+// its first event. The value is `<count> <crc32>\n<JSON array>`: the count lets the spool size a group
+// (for recovery, release and drop bookkeeping) by reading a few bytes instead of parsing the array.
+// The array holds one event per line, so that each event's JSON is found again when the group is read
+// back; the CRC-32 of the array (8 hex digits) proves those lines are the ones written, so they are
+// handed on as text, never parsed unless an exporter reads the events. Earlier versions wrote
+// `<count>\n<JSON array>` (one event per line, or all on one line): those groups are parsed to be checked.
 
+import { crc32 } from 'node:zlib';
 import { jsonEncoder } from '@trackpipe/core';
 
 const NEWLINE = 0x0a;
+const SPACE = 0x20;
 const CLOSE_BRACKET = 0x5d;
 
 /** The separator between two events in a stored group: JSON.stringify never writes a raw newline, so each event is one line. */
@@ -19,8 +23,8 @@ const CHUNK_EVENTS = 64;
  * on every retry. One text alone always fits (JSON.stringify made it).
  */
 const CHUNK_UNITS = 1 << 20;
-/** Bytes kept in front of a value's events for its header, `<count>\n[` (a count of up to 13 digits). */
-const HEADER_ROOM = 15;
+/** Bytes kept in front of a value's events for its header, `<count> <crc32>\n[` (a count of up to 13 digits). */
+const HEADER_ROOM = 24;
 /** A group writer keeps its buffer for the next group up to this size; a larger one is dropped after use. */
 const KEEP_BYTES = 4 * 1024 * 1024;
 
@@ -98,8 +102,11 @@ export class GroupWriter {
     chunk.length = 0;
     b[at++] = CLOSE_BRACKET;
     this.end = i;
-    const header = `${i - from}\n[`;
-    const start = HEADER_ROOM - header.length;
+    // The checksum covers the array from its `[`, which the header writes: start from a `[` in place.
+    b[HEADER_ROOM - 1] = 0x5b;
+    const checksum = crc32(b.subarray(HEADER_ROOM - 1, at));
+    const header = `${i - from} ${checksum.toString(16).padStart(8, '0')}\n`;
+    const start = HEADER_ROOM - 1 - header.length;
     b.write(header, start, 'latin1');
     return b.subarray(start, at);
   }
@@ -112,25 +119,60 @@ export class GroupWriter {
   }
 }
 
-/**
- * The event count in a stored group's header, or -1 when `value` does not look like a group (no
- * header, or its JSON does not end with `]`). Reads the first bytes and the last one only.
- */
-export function readCount(value: Uint8Array): number {
-  let count = 0;
-  const limit = Math.min(value.length, 16);
-  for (let i = 0; i < limit; i++) {
-    const c = value[i]!;
-    if (c === NEWLINE) return i > 0 && value.length > i + 1 && value[value.length - 1] === CLOSE_BRACKET ? count : -1;
-    if (c < 0x30 || c > 0x39) return -1;
-    count = count * 10 + (c - 0x30);
-  }
-  return -1;
+/** A stored group's header: its event count, and the CRC-32 of its array (-1 when it has none: an earlier version wrote it). */
+interface Header {
+  readonly count: number;
+  readonly checksum: number;
+  /** Where the array starts (after the header's newline). */
+  readonly start: number;
 }
 
-/** A stored group read back: its events in order (`null` for those that could not be encoded) and, when the group keeps one event per line, each event's JSON. */
+/**
+ * A stored group's header, or undefined when `value` does not look like a group (no header, or its
+ * JSON does not end with `]`). Reads the first bytes and the last one only.
+ */
+function readHeader(value: Uint8Array): Header | undefined {
+  let count = 0;
+  let i = 0;
+  const limit = Math.min(value.length, 16);
+  for (; i < limit; i++) {
+    const c = value[i]!;
+    if (c === NEWLINE || c === SPACE) break;
+    if (c < 0x30 || c > 0x39) return undefined;
+    count = count * 10 + (c - 0x30);
+  }
+  if (i === 0 || i === limit) return undefined;
+  let checksum = -1;
+  if (value[i] === SPACE) {
+    checksum = 0;
+    const end = i + 9;
+    for (i++; i < end; i++) {
+      const digit = HEX[value[i] ?? 0] ?? -1;
+      if (digit < 0) return undefined;
+      checksum = checksum * 16 + digit;
+    }
+    if (value[i] !== NEWLINE) return undefined;
+  }
+  const start = i + 1;
+  return value.length > start && value[value.length - 1] === CLOSE_BRACKET ? { count, checksum, start } : undefined;
+}
+
+/** The value of each lowercase hex digit's byte, -1 for other bytes. */
+const HEX: readonly number[] = Array.from({ length: 256 }, (_, c) => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1));
+
+/** The event count in a stored group's header, or -1 when `value` does not look like a group. */
+export function readCount(value: Uint8Array): number {
+  return readHeader(value)?.count ?? -1;
+}
+
+/**
+ * A stored group read back: each event's JSON (`texts`, when the group keeps one event per line) and,
+ * for a group written before checksums (checked by parsing it), its events (`null` for those that
+ * could not be encoded). A group with a checksum is not parsed: `events` is undefined, and an event
+ * that could not be encoded has the text `null`.
+ */
 export interface DecodedGroup {
-  readonly events: unknown[];
+  readonly events: unknown[] | undefined;
   readonly texts: string[] | undefined;
 }
 
@@ -145,10 +187,18 @@ export function utf8From(value: Uint8Array, start: number): string {
   return Buffer.from(value.buffer, value.byteOffset, value.length).toString('utf8', start, value.length);
 }
 
-/** Decodes a stored group. Throws when corrupt. */
+/**
+ * Decodes a stored group of `count` events. A group whose header and checksum match is split into its
+ * lines, not parsed; any other (written before checksums, or damaged) is parsed, and kept when its
+ * array still holds `count` events. Throws when it does not.
+ */
 export function decodeGroup(value: Uint8Array, count: number): DecodedGroup {
-  const start = value.indexOf(NEWLINE) + 1;
-  const json = utf8From(value, start);
+  const header = readHeader(value);
+  if (header !== undefined && header.checksum >= 0 && header.count === count && crc32(value.subarray(header.start)) === header.checksum) {
+    const texts = splitTexts(utf8From(value, header.start), count);
+    if (texts !== undefined) return { events: undefined, texts };
+  }
+  const json = utf8From(value, value.indexOf(NEWLINE) + 1);
   const events: unknown = JSON.parse(json);
   if (!Array.isArray(events) || events.length !== count) throw new Error('group length does not match its header');
   return { events, texts: splitTexts(json, count) };
@@ -156,8 +206,8 @@ export function decodeGroup(value: Uint8Array, count: number): DecodedGroup {
 
 /**
  * Each event's JSON from a group's array with one event per line (as {@link GroupWriter} writes it),
- * or undefined for a group without (older versions wrote the array on one line). The JSON parsed, so
- * each line is exactly one element's text.
+ * or undefined for a group without (older versions wrote the array on one line). The array was
+ * checked (its checksum, or parsed), so each line is exactly one element's text.
  */
 function splitTexts(json: string, count: number): string[] | undefined {
   const texts = new Array<string>(count);

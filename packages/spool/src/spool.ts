@@ -201,12 +201,15 @@ export class Spool<E> implements EventQueue<E> {
   #measured = false;
   /** End of the committed keys. */
   #committedEnd: number;
-  /** Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. */
-  readonly #window: RingBuffer<E>;
+  /**
+   * Committed events from `#head` on, contiguous; the rest of `#ready` waits on disk. An event read
+   * back from disk is undefined here until it is asked for: its JSON (in `#windowTexts`) is parsed then.
+   */
+  readonly #window: RingBuffer<E | undefined>;
   /** The JSON of each event in the window, index for index (undefined when not kept, or not encodable). */
   readonly #windowTexts: RingBuffer<string | undefined>;
   /** The group last decoded from disk, kept while the head is inside it (with each event's JSON when the group has it). */
-  #decoded: { start: number; events: unknown[]; texts: string[] | undefined } | undefined;
+  #decoded: { start: number; count: number; events: unknown[] | undefined; texts: string[] | undefined } | undefined;
   /** Writes the stored values of a commit (one buffer, reused). */
   readonly #writer = new GroupWriter();
   /** Events waiting for their group commit, in key order (preallocated: `push()` allocates nothing). */
@@ -445,30 +448,66 @@ export class Spool<E> implements EventQueue<E> {
   }
 
   peek(): E | undefined {
-    if (this.#window.size === 0) {
-      if (this.#ready === 0) return undefined;
-      this.#fill();
-    }
-    return this.#window.peek();
+    if (!this.#filled()) return undefined;
+    return this.#window.peek() ?? this.#parseHead();
   }
 
   shift(): E | undefined {
-    const w = this.#window;
-    if (w.size === 0) {
-      if (this.#ready === 0) return undefined;
-      this.#fill();
-      if (w.size === 0) return undefined;
-    }
+    const event = this.peek();
+    if (event !== undefined) this.#take();
+    return event;
+  }
+
+  /** The head event's JSON when the spool holds it already (encoded for its commit, or read back from disk): the processor reuses it. */
+  peekEncoded(): string | undefined {
+    return this.#filled() ? this.#windowTexts.peek() : undefined;
+  }
+
+  /** Takes the head event, whose JSON `peekEncoded()` returned: undefined when it was read back from disk (not parsed). */
+  takeEncoded(): E | undefined {
+    return this.#window.size === 0 ? undefined : this.#take();
+  }
+
+  /** True when the window has an event, read from disk if need be. */
+  #filled(): boolean {
+    if (this.#window.size > 0) return true;
+    if (this.#ready === 0) return false;
+    this.#fill();
+    return this.#window.size > 0;
+  }
+
+  /** Takes the window's head (there is one). */
+  #take(): E | undefined {
     const key = this.#head++;
     this.#ready--;
     this.#taken.add(key, key + 1);
     this.#windowTexts.shift();
-    return w.shift();
+    return this.#window.shift();
   }
 
-  /** The head event's JSON when the spool holds it already (it encoded it for its commit): the processor reuses it. */
-  peekEncoded(): string | undefined {
-    return this.#window.size === 0 ? undefined : this.#windowTexts.peek();
+  /**
+   * The window's head read back from disk, parsed from its JSON now (there is a head, not parsed).
+   * The group's checksum matched, so it parses; were it not JSON, it is dropped as unserializable.
+   */
+  #parseHead(): E | undefined {
+    const w = this.#window;
+    do {
+      try {
+        const event = JSON.parse(this.#windowTexts.peek()!) as E;
+        w.replacePeek(event);
+        return event;
+      } catch {
+        w.shift();
+        this.#windowTexts.shift();
+        this.#released.add(this.#head, this.#head + 1);
+        this.#releasedDirty = true;
+        this.#head++;
+        this.#ready--;
+        this.#dropped.unserializable++;
+        this.#listener.dropped('unserializable', 1);
+      }
+    } while (this.#filled() && w.peek() === undefined);
+    return w.peek();
   }
 
   release(from: number, to: number): void {
@@ -942,7 +981,7 @@ export class Spool<E> implements EventQueue<E> {
       if (this.#head + w.size === group.start + i) {
         const end = Math.min(events.length, skip < dropped.length ? dropped[skip]! : events.length, i + w.capacity - w.size);
         for (; i < end; i++) {
-          w.push(events[i]!);
+          w.push(events[i]);
           this.#windowTexts.push(texts[i]);
         }
       }
@@ -1018,7 +1057,7 @@ export class Spool<E> implements EventQueue<E> {
     const released = this.#released;
     while (w.size === 0 && this.#ready > 0) {
       let decoded = this.#decoded;
-      if (decoded === undefined || this.#head < decoded.start || this.#head >= decoded.start + decoded.events.length) {
+      if (decoded === undefined || this.#head < decoded.start || this.#head >= decoded.start + decoded.count) {
         const g = this.#groupFrom(this.#head);
         if (g === undefined) {
           this.#lose(this.#ready, 'the events are missing from the store');
@@ -1028,7 +1067,7 @@ export class Spool<E> implements EventQueue<E> {
         try {
           if (value === undefined) throw new Error('missing');
           this.#touchedBytes += value.length;
-          decoded = { start: g.start, ...decodeGroup(value, g.end - g.start) };
+          decoded = { start: g.start, count: g.end - g.start, ...decodeGroup(value, g.end - g.start) };
         } catch {
           const from = Math.max(this.#head, g.start);
           const live = g.end - from - released.countIn(from, g.end);
@@ -1040,15 +1079,18 @@ export class Spool<E> implements EventQueue<E> {
         }
         this.#decoded = decoded;
       }
-      const end = decoded.start + decoded.events.length;
+      const { events, texts } = decoded;
+      const end = decoded.start + decoded.count;
       let k = Math.max(this.#head, decoded.start);
       for (; k < end && w.size < w.capacity; k++) {
         if (released.has(k)) {
           if (w.size > 0) break;
           continue;
         }
-        const event = decoded.events[k - decoded.start];
-        if (event === null || event === undefined) {
+        // A checked group is not parsed (events undefined): each event stays text until it is asked for.
+        const event = events?.[k - decoded.start];
+        const text = texts?.[k - decoded.start];
+        if (events === undefined ? text === 'null' : event === null || event === undefined) {
           released.add(k, k + 1);
           this.#releasedDirty = true;
           this.#ready--;
@@ -1058,8 +1100,8 @@ export class Spool<E> implements EventQueue<E> {
           continue;
         }
         if (w.size === 0) this.#head = k;
-        w.push(event as E);
-        this.#windowTexts.push(decoded.texts?.[k - decoded.start]);
+        w.push(event as E | undefined);
+        this.#windowTexts.push(text);
       }
       if (w.size === 0) this.#head = k;
       if (k >= end) this.#decoded = undefined;

@@ -22,6 +22,13 @@ function spoolAt(options: Partial<ConstructorParameters<typeof Spool<Ev>>[0]> = 
   return opened;
 }
 
+/** Pushes `n` events (see pushN) and returns them. */
+function pushAll(spool: Spool<Ev>, n: number, pad = ''): Ev[] {
+  const events = Array.from({ length: n }, (_, i) => ({ k: spool.tail + i, pad }));
+  for (const event of events) spool.push(event);
+  return events;
+}
+
 async function reopen(spool: Spool<Ev>, options: Partial<ConstructorParameters<typeof Spool<Ev>>[0]> = {}) {
   await spool.close();
   open.splice(open.indexOf(spool), 1);
@@ -81,6 +88,38 @@ describe('Spool as an EventQueue', () => {
       expect(text).toBe(JSON.stringify(event));
     }
     expect(again.shift()).toBeUndefined();
+  });
+
+  it('hands events read back from disk over as their JSON alone (takeEncoded), never parsed; those still in memory as the objects pushed', async () => {
+    const { spool } = spoolAt({ memoryEvents: 10, sync: { maxEvents: 10 } });
+    const pushed = pushAll(spool, 25, 'é"\\\n');
+    await spool.persisted();
+    const held: (Ev | undefined)[] = [];
+    const texts: (string | undefined)[] = [];
+    for (let text = spool.peekEncoded(); text !== undefined; text = spool.peekEncoded()) {
+      texts.push(text);
+      held.push(spool.takeEncoded());
+    }
+    expect(texts).toEqual(pushed.map((e) => JSON.stringify(e)));
+    // The first 10 never left memory: the objects pushed. The other 15 were read back: text only.
+    expect(held.slice(0, 10)).toEqual(pushed.slice(0, 10));
+    expect(held[0]).toBe(pushed[0]);
+    expect(held.slice(10)).toEqual(Array.from({ length: 15 }, () => undefined));
+    expect([spool.head, spool.size, spool.ready]).toEqual([25, 0, 0]);
+    expect(spool.takeEncoded()).toBeUndefined();
+    expect(spool.head).toBe(25);
+  });
+
+  it('parses an event read back from disk when peek() or shift() asks for it, once', async () => {
+    const { spool } = spoolAt({ memoryEvents: 2, sync: { maxEvents: 2 } });
+    const pushed = pushAll(spool, 6);
+    await spool.persisted();
+    take(spool, 2);
+    const first = spool.peek();
+    expect(first).toEqual(pushed[2]);
+    expect(spool.peek()).toBe(first);
+    expect(spool.shift()).toBe(first);
+    expect(take(spool).map((t) => t.event)).toEqual(pushed.slice(3));
   });
 
   it('reads groups stored as a one-line array (by earlier versions) with their events, decoding the JSON itself', async () => {
