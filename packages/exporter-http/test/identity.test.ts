@@ -130,6 +130,27 @@ describe('the JSON batch encoder writes exactly the framed per-event body', () =
     );
   });
 
+  it('writes the framed per-event body when a toJSON that reads its key hides on Object.prototype or, not enumerable, on an event', () => {
+    const encodeBatch = exporter({ format: 'json' }).encodeBatch!;
+    const byKey = function (this: unknown, key: string): unknown {
+      return { name: `key ${JSON.stringify(key)}` };
+    };
+    const framed = (events: readonly TelemetryEvent[]) => Buffer.from(`[${events.map((event) => jsonEncoder(event)).join(',')}]`, 'utf8');
+    const hidden = { name: 'hidden' };
+    Object.defineProperty(hidden, 'toJSON', { value: byKey, enumerable: false });
+    const events: TelemetryEvent[] = [{ name: 'a' }, hidden, { name: 'c' }];
+    expect(Buffer.from(encodeBatch(events)).toString()).toBe(framed(events).toString());
+    const proto = Object.prototype as { toJSON?: unknown };
+    proto.toJSON = byKey;
+    try {
+      const plain: TelemetryEvent[] = [{ name: 'a' }, { name: 'b' }];
+      expect(Buffer.from(encodeBatch(plain)).toString()).toBe(framed(plain).toString());
+      expect(framed(plain).toString()).toBe('[{"name":"key \\"\\""},{"name":"key \\"\\""}]');
+    } finally {
+      delete proto.toJSON;
+    }
+  });
+
   it('has no batch encoder for ndjson, a custom encoder or a custom serializer (they encode event by event)', () => {
     expect(exporter({ format: 'ndjson' }).encodeBatch).toBeUndefined();
     expect(exporter({ format: 'json', encoder: (event) => JSON.stringify({ n: event.name }) }).encodeBatch).toBeUndefined();
