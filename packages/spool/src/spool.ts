@@ -487,25 +487,30 @@ export class Spool<E> implements EventQueue<E> {
 
   /**
    * The window's head read back from disk, parsed from its JSON now (there is a head, not parsed).
-   * The group's checksum matched, so it parses; were it not JSON, it is dropped as unserializable.
+   * The group's checksum matched, so it parses; were it not JSON, or JSON `null` (a `null` line with
+   * blanks around it: #fill drops the plain one), it is dropped as unserializable.
    */
   #parseHead(): E | undefined {
     const w = this.#window;
     do {
+      let event: E | null | undefined;
       try {
-        const event = JSON.parse(this.#windowTexts.peek()!) as E;
+        event = JSON.parse(this.#windowTexts.peek()!) as E | null;
+      } catch {
+        // dropped below
+      }
+      if (event !== null && event !== undefined) {
         w.replacePeek(event);
         return event;
-      } catch {
-        w.shift();
-        this.#windowTexts.shift();
-        this.#released.add(this.#head, this.#head + 1);
-        this.#releasedDirty = true;
-        this.#head++;
-        this.#ready--;
-        this.#dropped.unserializable++;
-        this.#listener.dropped('unserializable', 1);
       }
+      w.shift();
+      this.#windowTexts.shift();
+      this.#released.add(this.#head, this.#head + 1);
+      this.#releasedDirty = true;
+      this.#head++;
+      this.#ready--;
+      this.#dropped.unserializable++;
+      this.#listener.dropped('unserializable', 1);
     } while (this.#filled() && w.peek() === undefined);
     return w.peek();
   }
