@@ -91,6 +91,11 @@ export class Batcher<E> {
         // The queue has the head's JSON: take it as that, without an object (parsed only if the exporter reads it).
         const text = queue.peekEncoded!();
         if (text !== undefined) {
+          if (queue.head !== from + events.length) {
+            // Reading the head skipped keys (a spool drops what it cannot read back): the batch's range has no gaps.
+            if (events.length > 0) break;
+            from = queue.head;
+          }
           const size = Buffer.byteLength(text);
           if (events.length > 0 && bytes + size > this.#maxBatchBytes) break;
           events.push(queue.takeEncoded!());
@@ -102,6 +107,11 @@ export class Batcher<E> {
       const event = queue.peek();
       if (event === undefined) break;
       const seq = queue.head;
+      if (seq !== from + events.length) {
+        // As above: peek() skipped keys.
+        if (events.length > 0) break;
+        from = seq;
+      }
       let text: string | undefined;
       let error: unknown;
       try {
@@ -143,12 +153,16 @@ export class Batcher<E> {
 
   #takeEncodingWhole(encodeBatch: BatchEncoder<E>): Work<E>[] {
     const queue = this.#queue;
-    const from = queue.head;
+    let from = queue.head;
     const events: E[] = [];
     while (events.length < this.#maxBatchSize) {
-      const event = queue.shift();
-      if (event === undefined) break;
-      events.push(event);
+      if (queue.peek() === undefined) break;
+      if (queue.head !== from + events.length) {
+        // peek() skipped keys (a spool drops what it cannot read back): the batch's range has no gaps.
+        if (events.length > 0) break;
+        from = queue.head;
+      }
+      events.push(queue.shift()!);
     }
     return events.length === 0 ? [] : this.#encodeWhole(encodeBatch, events, from);
   }
