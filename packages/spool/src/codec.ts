@@ -194,7 +194,8 @@ export function utf8From(value: Uint8Array, start: number): string {
  */
 export function decodeGroup(value: Uint8Array, count: number): DecodedGroup {
   const header = readHeader(value);
-  if (header !== undefined && header.checksum >= 0 && header.count === count && crc32(value.subarray(header.start)) === header.checksum) {
+  // The end is explicit (see utf8From): on Node 24 and later, subarray's implicit end runs past the value.
+  if (header !== undefined && header.checksum >= 0 && header.count === count && crc32(value.subarray(header.start, value.length)) === header.checksum) {
     const texts = splitTexts(utf8From(value, header.start), count);
     if (texts !== undefined) return { events: undefined, texts };
   }
