@@ -143,4 +143,110 @@ describe('a spool against a model of its keys', () => {
       { numRuns: 30 },
     );
   }, 60_000);
+
+  it('under drop-oldest on a full spool, drops only the oldest waiting keys, each counted once, and hands out the rest once, in order', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(ops, { minLength: 1, maxLength: 40 }), async (script) => {
+        const path = `${dir}/full-${run++}`;
+        const options = { ...OPTIONS, maxBytes: 1_024, overflow: 'drop-oldest' as const };
+        /** Keys pushed and neither released nor known dropped, ascending. */
+        let live: number[] = [];
+        const taken = new Set<number>();
+        /** Pushes refused (nothing waiting to drop), and oldest events seen dropped (skipped by a take). */
+        let refused = 0;
+        let skipped = 0;
+        let fullBefore = 0;
+        let opened = openSpool({ path, ...options });
+        /** A take of `k`: every live key below it not taken was dropped. */
+        const took = (key: number, k: number): void => {
+          expect(k).toBe(key);
+          expect(live).toContain(k);
+          expect(taken.has(k)).toBe(false);
+          const gone = live.filter((x) => x < k && !taken.has(x));
+          skipped += gone.length;
+          live = live.filter((x) => x >= k || taken.has(x));
+          taken.add(k);
+        };
+        try {
+          for (const step of script) {
+            const spool = opened.spool;
+            switch (step.op) {
+              case 'push':
+                for (let i = 0; i < step.n * 3; i++) {
+                  const key = spool.tail;
+                  spool.push({ name: 'e', k: key });
+                  if (spool.tail === key) refused++;
+                  else live.push(key);
+                }
+                break;
+              case 'persisted':
+                await spool.persisted();
+                break;
+              case 'peek':
+              case 'shift': {
+                const ready = spool.ready;
+                // With drops not yet found on disk, head is a lower bound until the head is read (peek).
+                const before = spool.head;
+                const event = step.op === 'peek' ? spool.peek() : spool.shift();
+                if (ready > 0) expect(event).toBeDefined();
+                if (event !== undefined) expect(before).toBeLessThanOrEqual(event.k);
+                if (event !== undefined && step.op === 'shift') took(spool.head - 1, event.k);
+                break;
+              }
+              case 'takeEncoded': {
+                const text = spool.peekEncoded();
+                if (text === undefined) break;
+                const key = spool.head;
+                spool.takeEncoded();
+                took(key, (JSON.parse(text) as Ev).k);
+                break;
+              }
+              case 'release': {
+                const keys = [...taken].sort((a, b) => a - b);
+                if (keys.length === 0) break;
+                const k = keys[step.pick % keys.length]!;
+                spool.release(k, k + 1);
+                taken.delete(k);
+                live = live.filter((x) => x !== k);
+                break;
+              }
+              case 'clear':
+                spool.clear();
+                live = live.filter((x) => taken.has(x));
+                break;
+              case 'reopen': {
+                fullBefore += opened.listener.count('spool_full');
+                await spool.close();
+                opened = openSpool({ path, ...options });
+                taken.clear();
+                // What comes back is what was neither released nor dropped.
+                expect(opened.recovered).toBeLessThanOrEqual(live.length);
+                break;
+              }
+            }
+            expect(opened.listener.count('unserializable') + opened.listener.count('queue_full')).toBe(0);
+          }
+          fullBefore += opened.listener.count('spool_full');
+          await opened.spool.close();
+          opened = openSpool({ path, ...options });
+          const back: number[] = [];
+          for (let text = opened.spool.peekEncoded(); text !== undefined; text = opened.spool.peekEncoded()) {
+            back.push((JSON.parse(text) as Ev).k);
+            opened.spool.takeEncoded();
+          }
+          expect(opened.recovered).toBe(back.length);
+          // In order, a part of the live keys; the rest of them were the oldest dropped.
+          expect(back).toEqual([...back].sort((a, b) => a - b));
+          for (const k of back) expect(live).toContain(k);
+          skipped += live.length - back.length;
+          expect(skipped).toBe(fullBefore - refused);
+        } finally {
+          await opened.spool.close();
+        }
+      }),
+      { numRuns: 30 },
+    );
+  }, 60_000);
 });
+
