@@ -230,3 +230,41 @@ describe('a processor restarted on a backlog with an event the spool drops when 
     expect(recovered).toBe(0);
   });
 });
+
+describe('a processor restarted on a backlog, its spool full under drop-oldest', () => {
+  it('drops the oldest events on disk, counted, exports the rest once, and releases exactly what it exported', async () => {
+    const stored = await backlog();
+    const exporter = new MemoryExporter<Event>({ encoder: jsonEncoder }).holdNext(2);
+    const processor = new BatchProcessor<TelemetryEvent>(exporter, {
+      logger: silentLogger,
+      queue: new Spool({ path: dir, logger: silentLogger, memoryEvents: 4, maxBytes: 8 * 1024, overflow: 'drop-oldest' }),
+      maxBatchSize: 5,
+    });
+    let recorded = 0;
+    try {
+      // Two batches held; the spool's disk backlog is dropped from its oldest end while events keep coming.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 60; i++, recorded++) processor.record({ name: 'later', attributes: { i, pad: 'y'.repeat(100) } });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      exporter.release();
+      expect((await processor.flush({ timeoutMs: 8_000 })).complete).toBe(true);
+    } finally {
+      await processor.close({ timeoutMs: 2_000 });
+    }
+    const stats = processor.stats();
+    const exported = exporter.events;
+    expect(stats.droppedByReason).toMatchObject({ spool_full: expect.any(Number) });
+    const dropped = (stats.droppedByReason as Record<string, number>)['spool_full']!;
+    expect(dropped).toBeGreaterThan(0);
+    expect(exported.length + dropped).toBe(STORED + recorded);
+    expect(new Set(exported.map((e) => e.id)).size).toBe(exported.length);
+    // The stored ones exported are in order (the oldest dropped, not exported).
+    const fromDisk = exported.filter((e) => e.name !== 'later').map((e) => e.attributes!['n'] as number);
+    expect(fromDisk).toEqual([...fromDisk].sort((a, b) => a - b));
+    for (const e of exported.filter((x) => x.name !== 'later')) expect(e).toEqual(stored[e.attributes!['n'] as number]);
+    const again = new Spool<Event>({ path: dir, logger: silentLogger });
+    const recovered = again.open({ dropped: () => undefined, ready: () => undefined });
+    await again.close();
+    expect(recovered).toBe(0);
+  });
+});
