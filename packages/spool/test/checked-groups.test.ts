@@ -95,6 +95,27 @@ describe('a stored group whose checksum matches', () => {
     await last.close();
   });
 
+  it('last, with a huge count, loses its own events only; the spool goes on taking pushes', async () => {
+    await storeWith(6, checked([line(6), line(7), line(8)], 999_999_999));
+    const { spool, listener } = openSpool({ path: dir });
+    try {
+      expect(drain(spool).map((t) => t.key)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(listener.count('unserializable')).toBeGreaterThanOrEqual(3);
+      expect([spool.ready, spool.size]).toEqual([0, 0]);
+      spool.release(0, 6);
+      const key = spool.tail;
+      spool.push({ name: 'e', k: key });
+      expect(await spool.persisted()).toBe(true);
+      expect(drain(spool).map((t) => t.event.k)).toEqual([key]);
+      spool.release(key, key + 1);
+    } finally {
+      await spool.close();
+    }
+    const { spool: again, recovered } = openSpool({ path: dir });
+    await again.close();
+    expect(recovered).toBe(0);
+  });
+
   it('with a line that is not JSON, taken as text (peekEncoded, takeEncoded), keeps the sequence numbers and the count', async () => {
     await storeWith(3, checked([line(3), '{"name":"e","k":4', line(5)]));
     const { spool } = openSpool({ path: dir });
