@@ -31,8 +31,16 @@ function keyOf(first: unknown, last: unknown, count: number, body: Uint8Array): 
   return hash.digest('hex').slice(0, 32);
 }
 
-/** The `id` of the event whose JSON `text` is (undefined when it has none). */
+/**
+ * The `id` of the event whose JSON `text` is (undefined when it has none, or when `text` is not JSON:
+ * the key is then the body's, and the destination judges the body; JSON.parse's error would quote the text).
+ */
 function idIn(text: string): unknown {
-  const event: unknown = JSON.parse(text);
+  let event: unknown;
+  try {
+    event = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   return typeof event === 'object' && event !== null ? (event as { id?: unknown }).id : undefined;
 }

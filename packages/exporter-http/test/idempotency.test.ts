@@ -96,6 +96,24 @@ describe('Idempotency-Key', () => {
     expect(idsOf(server.requests[0]!)).toEqual(list.map((event) => event.id));
   });
 
+  it('keys a batch whose first or last text is not JSON (a stored value forged with a matching checksum) on its body: export() resolves, and says nothing of the text', async () => {
+    server = await TestServer.start({ handler: () => ({ status: 400 }) });
+    const e = new HttpExporter({ url: server.url(), compression: 'none' });
+    exporters.push(e);
+    const list = events(3);
+    for (const at of [0, 2]) {
+      const encoded = list.map((event) => JSON.stringify(event));
+      encoded[at] = 'SECRET-PAYLOAD {"id":"x"}';
+      const batch = { size: list.length, events: list, encoded, bytes: encoded.reduce((n, text) => n + Buffer.byteLength(text), 0) };
+      const result = await e.export(batch, neverAborts());
+      expect(result.code).toBe('reject');
+      expect(JSON.stringify(result, (_k, v: unknown) => (v instanceof Error ? v.message : v))).not.toContain('SECRET');
+      expect(server.requests).toHaveLength(at === 0 ? 1 : 2); // sent: the destination judges the body
+      const request = server.requests.at(-1)!;
+      expect(keyOf(request)).toBe(idempotencyKey([], request.body));
+    }
+  });
+
   it('reads the ids from the events when the exporter has its own encoder (its texts need not be JSON)', async () => {
     server = await TestServer.start();
     const e = new HttpExporter({ url: server.url(), format: { contentType: 'text/plain', encoder: (event) => `event ${String(event.name)}`, body: (encoded) => encoded.join('\n') } });
