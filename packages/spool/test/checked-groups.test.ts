@@ -4,7 +4,9 @@
 import { crc32 } from 'node:zlib';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Spool } from '../src/index.js';
+import { BatchProcessor, jsonEncoder, silentLogger } from '@trackpipe/core';
+import { MemoryExporter } from '@trackpipe/core/testing';
+import { Spool } from '../src/index.js';
 import { type Ev, openSpool, take, tempDir } from './helpers.js';
 
 let dir: string;
@@ -114,6 +116,20 @@ describe('a stored group whose checksum matches', () => {
     const { spool: again, recovered } = openSpool({ path: dir });
     await again.close();
     expect(recovered).toBe(0);
+  });
+
+  it('with a line that is not JSON, read by an exporter as events: the export fails without quoting the text', async () => {
+    await storeWith(3, checked([line(3), 'SECRET-PAYLOAD {"name":"e","k":4}', line(5)]));
+    const exporter = new MemoryExporter({ encoder: jsonEncoder });
+    const processor = new BatchProcessor(exporter, { logger: silentLogger, queue: new Spool({ path: dir, logger: silentLogger }), maxBatchSize: 3 });
+    try {
+      expect((await processor.flush({ timeoutMs: 5_000 })).complete).toBe(true);
+      const stats = processor.stats();
+      expect(stats.exported + stats.dropped).toBe(9);
+      expect(JSON.stringify(stats)).not.toContain('SECRET');
+    } finally {
+      await processor.close({ timeoutMs: 1_000 });
+    }
   });
 
   it('with a line that is not JSON, taken as text (peekEncoded, takeEncoded), keeps the sequence numbers and the count', async () => {

@@ -1,4 +1,5 @@
 import type { ExportBatch } from '../contracts.js';
+import { TrackpipeError } from '../errors.js';
 
 const EMPTY: readonly string[] = Object.freeze([]);
 
@@ -40,7 +41,7 @@ export class QueuedBatch<E> implements ExportBatch<E> {
     const held = this.#held;
     if (this.#lazy) {
       // The texts are jsonEncoder's output (a spool checks each stored group's checksum): they parse.
-      for (let i = 0; i < held.length; i++) if (held[i] === undefined) held[i] = JSON.parse(this.encoded[i] as string) as E;
+      for (let i = 0; i < held.length; i++) if (held[i] === undefined) held[i] = parse(this.encoded[i] as string, i);
       this.#lazy = false;
     }
     return held as E[];
@@ -50,4 +51,21 @@ export class QueuedBatch<E> implements ExportBatch<E> {
   slice(from: number, to: number): { held: (E | undefined)[]; encoded: string[] } {
     return { held: this.#held.slice(from, to), encoded: this.encoded.slice(from, to) };
   }
+}
+
+/**
+ * Event `index`'s JSON parsed. A text that does not parse to an object (a stored value forged with a
+ * matching checksum) throws an error that names the event's place only: JSON.parse's own quotes the text.
+ */
+function parse<E>(text: string, index: number): E {
+  let event: unknown;
+  try {
+    event = JSON.parse(text);
+  } catch {
+    // thrown below
+  }
+  if (typeof event !== 'object' || event === null) {
+    throw new TrackpipeError('TRACKPIPE_ERR_EVENT_UNSERIALIZABLE', `event ${index} of the batch: its stored JSON is not an object`);
+  }
+  return event as E;
 }

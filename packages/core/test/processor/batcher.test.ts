@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryQueue, jsonEncoder } from '@trackpipe/core';
+import { MemoryQueue, TrackpipeError, jsonEncoder } from '@trackpipe/core';
 import { Batcher } from '@trackpipe/core/internal';
 
 type Event = { name: string; pad?: string; bad?: boolean };
@@ -110,7 +110,17 @@ describe('Batcher with a queue that holds encoded events', () => {
     expect(work!.batch.size).toBe(3);
     expect(work!.batch.encoded).toEqual(texts);
     expect(work!.batch.bytes).toBe(texts.join('').length);
-    expect(() => work!.batch.events).toThrow(SyntaxError);
+    // Naming the event's place, never quoting its text (JSON.parse's own error would).
+    expect(() => work!.batch.events).toThrow(TrackpipeError);
+    expect(() => work!.batch.events).toThrow('event 1 of the batch: its stored JSON is not an object');
+  });
+
+  it('refuses a text that parses to no object (null, a number) when its events are read, naming its place', () => {
+    for (const text of [' null', '42', '"a string"']) {
+      const batcher = new Batcher(textQueue([undefined], [text]), { encoder: jsonEncoder, encodeBatch: undefined }, { maxBatchSize: 10, maxBatchBytes: 1_000 }, () => undefined);
+      const [work] = batcher.take();
+      expect(() => work!.batch.events).toThrow('event 0 of the batch: its stored JSON is not an object');
+    }
   });
 
   it('parses what it holds as JSON into the events, keeping the objects it was given as they are', () => {
