@@ -140,7 +140,7 @@ describe('a spool against a model of its keys', () => {
           await spool.close();
         }
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
   }, 60_000);
 
@@ -211,10 +211,13 @@ describe('a spool against a model of its keys', () => {
                 live = live.filter((x) => x !== k);
                 break;
               }
-              case 'clear':
-                spool.clear();
+              case 'clear': {
+                // Drops every waiting event; the live keys not taken that it did not count were dropped before.
+                const waiting = live.filter((x) => !taken.has(x)).length;
+                skipped += waiting - spool.clear();
                 live = live.filter((x) => taken.has(x));
                 break;
+              }
               case 'reopen': {
                 fullBefore += opened.listener.count('spool_full');
                 await spool.close();
@@ -245,7 +248,7 @@ describe('a spool against a model of its keys', () => {
           await opened.spool.close();
         }
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
   }, 60_000);
 });
