@@ -1,5 +1,5 @@
 import { admit } from './admission.js';
-import type { Collector, CollectorStats, ExportObserver, Exporter, FlushReport } from './contracts.js';
+import type { Collector, CollectorStats, ExportBatch, ExportObserver, Exporter, FlushReport } from './contracts.js';
 import { jsonEncoder } from './contracts.js';
 import { TrackpipeError, describeError } from './errors.js';
 import type { Recorded, TelemetryEvent } from './events.js';
@@ -44,6 +44,17 @@ function describeId(event: unknown): string {
     return '(its id cannot be read)';
   }
 }
+/** The id of a batch's first event for a message. Never throws: events read back from a spool are parsed when first read. */
+function describeFirstId(batch: ExportBatch<unknown>): string {
+  let first: unknown;
+  try {
+    first = batch.events[0];
+  } catch {
+    return '(it cannot be read)';
+  }
+  return describeId(first);
+}
+
 /**
  * What the processor reads of an exporter besides `export`, read once and checked: an `encoder` or
  * `encodeBatch` that is not a function would otherwise make every event unserializable. Throws
@@ -567,7 +578,7 @@ export class BatchProcessor<E extends TelemetryEvent = TelemetryEvent> implement
           this.#drop('too_large', work.from, 1);
           this.#reporter.error(
             'TRACKPIPE_ERR_EXPORT_TOO_LARGE',
-            `exporter ${this.#exporterName}: event ${describeId(work.batch.events[0])} (${work.batch.bytes} bytes) is too large on its own; dropped`,
+            `exporter ${this.#exporterName}: event ${describeFirstId(work.batch)} (${work.batch.bytes} bytes) is too large on its own; dropped`,
             answer.error,
             { dropped: 1 },
           );

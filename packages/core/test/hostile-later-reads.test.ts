@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchProcessor, ExportResults, type Recorded, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents, silentLogger } from '@trackpipe/core';
+import { BatchProcessor, type EventQueue, ExportResults, MemoryQueue, type Recorded, type TelemetryEvent, type TrackpipeError, jsonEncoder, plainJsonEvents, silentLogger } from '@trackpipe/core';
 import { MemoryExporter, type MemoryExporterOptions } from '@trackpipe/core/testing';
 import { watchEscapes } from './support/escapes.js';
 import { identityHolds } from './support/events.js';
@@ -136,4 +136,23 @@ describe('an event whose name reads differently at export time than when record(
     expect(sent.map((e) => e.name)).toEqual(['before', 'after']);
   });
 
+});
+
+describe('a queue that hands an event over as JSON that does not parse (a forged spool value)', () => {
+  it('drops the event alone when the destination finds it too large, naming no id, with no internal error', async () => {
+    const queue = new MemoryQueue<Recorded<TelemetryEvent>>(10);
+    const texts = Object.assign(queue, { peekEncoded: () => (queue.size > 0 ? '{"name":"forged", "SECRET' : undefined), takeEncoded: () => void queue.shift() });
+    const errors: TrackpipeError[] = [];
+    const processor = new BatchProcessor(
+      { name: 'refuses', export: () => Promise.resolve(ExportResults.tooLarge()) },
+      { logger: silentLogger, onError: (e) => errors.push(e), flushIntervalMs: 60_000, queue: texts as unknown as EventQueue<never> },
+    );
+    processor.record({ name: 'forged' });
+    const report = await processor.flush({ timeoutMs: 5_000 });
+    expect(report.droppedByReason).toEqual({ too_large: 1 });
+    expect(errors.map((e) => e.code)).toEqual(['TRACKPIPE_ERR_EXPORT_TOO_LARGE']);
+    expect(errors[0]!.message).toContain('(it cannot be read)');
+    expect(JSON.stringify(errors.map((e) => e.message))).not.toContain('SECRET');
+    await processor.close({ timeoutMs: 1_000 });
+  });
 });
