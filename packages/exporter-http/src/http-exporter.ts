@@ -11,8 +11,8 @@ import {
   describeError,
   excerpt,
   isRetriable,
-  redactUrl,
   jsonEncoder,
+  redactUrl,
   secretsOf,
 } from '@trackpipe/core';
 import { issuesFromZod, safeErrorMap } from '@trackpipe/core/config';

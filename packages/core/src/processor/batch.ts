@@ -40,7 +40,8 @@ export class QueuedBatch<E> implements ExportBatch<E> {
   get events(): readonly E[] {
     const held = this.#held;
     if (this.#lazy) {
-      // The texts are jsonEncoder's output (a spool checks each stored group's checksum): they parse.
+      // The texts are jsonEncoder's output (a spool checks each stored group's checksum): they parse;
+      // one that does not (a forged stored value) throws, naming its place, never its text.
       for (let i = 0; i < held.length; i++) if (held[i] === undefined) held[i] = parse(this.encoded[i] as string, i);
       this.#lazy = false;
     }
