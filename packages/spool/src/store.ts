@@ -92,7 +92,8 @@ function damagedEnd(value: Uint8Array | undefined, key: number, bound: number): 
 function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedStore {
   const env = { root, meta, events: openEvents(root) };
   const stored = env.meta.get('state');
-  const state = readState(stored) ?? { next: 0, released: [] };
+  const readable = readState(stored);
+  const state = readable ?? { next: 0, released: [] };
   const released = RangeSet.from(state.released);
   let events = 0;
   let bytes = 0;
@@ -105,12 +106,15 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
     if (!Number.isSafeInteger(key) || key < end) throw new Corrupt('its keys are not increasing sequence numbers');
     const value = env.events.getBinaryFast(key);
     const count = value === undefined ? -1 : readCount(value);
-    // The next group's key bounds this one; the last one is bounded by the state's next key only when its header is lost.
+    // The next group's key bounds this one. The last one is bounded by the state's next key, written
+    // in the same transaction as every group, when the state was read and the group starts below it
+    // (a count past it is damaged: recovered and dropped counts would take it as given).
     const after = keys[i + 1];
     const following = after !== undefined && Number.isSafeInteger(after) && after > key ? after : undefined;
+    const bound = following ?? (readable !== undefined && state.next > key ? state.next : undefined);
     bytes += value?.length ?? 0;
-    if (count <= 0 || (following !== undefined && key + count > following)) {
-      end = damagedEnd(value, key, following ?? Math.max(state.next, key + 1));
+    if (count <= 0 || (bound !== undefined && key + count > bound)) {
+      end = damagedEnd(value, key, bound ?? Math.max(state.next, key + 1));
       damaged.set(key, end);
     } else {
       end = key + count;
@@ -120,7 +124,7 @@ function recover(root: RootDatabase, meta: Database<unknown, string>): OpenedSto
     if (head === undefined && live > 0) head = released.nextAbsent(key);
   }
   const next = Math.max(state.next, end);
-  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored), damaged, stateDamaged: readState(stored) === undefined };
+  return { ...env, next, released, recovered: events, bytes, head: head ?? next, mark: stateMark(stored), damaged, stateDamaged: readable === undefined };
 }
 
 
