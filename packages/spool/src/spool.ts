@@ -505,12 +505,7 @@ export class Spool<E> implements EventQueue<E> {
       }
       w.shift();
       this.#windowTexts.shift();
-      this.#released.add(this.#head, this.#head + 1);
-      this.#releasedDirty = true;
-      this.#head++;
-      this.#ready--;
-      this.#dropped.unserializable++;
-      this.#listener.dropped('unserializable', 1);
+      this.#dropUnreadable(this.#head++);
     } while (this.#filled() && w.peek() === undefined);
     return w.peek();
   }
@@ -1096,11 +1091,7 @@ export class Spool<E> implements EventQueue<E> {
         const event = events?.[k - decoded.start];
         const text = texts?.[k - decoded.start];
         if (events === undefined ? text === 'null' : event === null || event === undefined) {
-          released.add(k, k + 1);
-          this.#releasedDirty = true;
-          this.#ready--;
-          this.#dropped.unserializable++;
-          this.#listener.dropped('unserializable', 1);
+          this.#dropUnreadable(k);
           if (w.size > 0) break;
           continue;
         }
@@ -1146,6 +1137,15 @@ export class Spool<E> implements EventQueue<E> {
         this.#schedule();
         if (this.#ready > 0) this.#listener.ready();
       });
+  }
+
+  /** Drops the waiting event `key`, read back from disk as no event: released with the next commit, counted `unserializable`. */
+  #dropUnreadable(key: number): void {
+    this.#released.add(key, key + 1);
+    this.#releasedDirty = true;
+    this.#ready--;
+    this.#dropped.unserializable++;
+    this.#listener.dropped('unserializable', 1);
   }
 
   /** Gives up on `count` waiting events the store cannot return: counted as dropped (`unserializable`) and logged. */
